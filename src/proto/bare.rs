@@ -1,0 +1,184 @@
+//! The desk for bare-text datagrams from old clients, and for reports about any address.
+//!
+//! Bare text arrives at every node at its own time with no stamp. One node (the stamper, the
+//! member with the lowest id) stamps it and multicasts the stamped copy; the others hold their
+//! own copy here until the stamped one arrives, and stamp it themselves only if it never does.
+//! An old client whose stdin closed multicasts its buffer in a tight loop, so each address gets
+//! a token bucket, and reports of dropped datagrams are limited to one per address per second.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::types::Time;
+
+const MAX_SOURCES: usize = 256;
+const MAX_HELD: usize = 256;
+/// How long a stamped copy that arrived before our own bare datagram is remembered.
+const RELAY_MEMORY: Duration = Duration::from_secs(2);
+const REPORT_EVERY: Duration = Duration::from_secs(1);
+
+struct Source {
+    tokens: f64,
+    last: Time,
+    last_report: Option<Time>,
+    suppressed: u64,
+}
+
+struct Held {
+    addr: SocketAddr,
+    text: String,
+    deadline: Time,
+}
+
+pub struct BareDesk {
+    rate: f64,
+    burst: f64,
+    sources: BTreeMap<SocketAddr, Source>,
+    held: VecDeque<Held>,
+    relayed: VecDeque<(SocketAddr, String, Time)>,
+}
+
+impl BareDesk {
+    pub fn new(rate: f64, burst: f64) -> Self {
+        BareDesk { rate, burst, sources: BTreeMap::new(), held: VecDeque::new(), relayed: VecDeque::new() }
+    }
+
+    fn source(&mut self, addr: SocketAddr, now: Time) -> &mut Source {
+        if !self.sources.contains_key(&addr) && self.sources.len() >= MAX_SOURCES {
+            // Forget the address heard from longest ago.
+            if let Some(oldest) = self.sources.iter().min_by_key(|(_, s)| s.last).map(|(a, _)| *a) {
+                self.sources.remove(&oldest);
+            }
+        }
+        let burst = self.burst;
+        self.sources.entry(addr).or_insert(Source { tokens: burst, last: now, last_report: None, suppressed: 0 })
+    }
+
+    /// Token bucket per address: may a bare datagram from `addr` be taken now?
+    pub fn admit(&mut self, addr: SocketAddr, now: Time) -> bool {
+        let (rate, burst) = (self.rate, self.burst);
+        let s = self.source(addr, now);
+        s.tokens = (s.tokens + now.since(s.last).as_secs_f64() * rate).min(burst);
+        s.last = now;
+        if s.tokens >= 1.0 {
+            s.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether to report a drop from `addr` now; if so, how many drops the report covers.
+    pub fn report(&mut self, addr: SocketAddr, now: Time) -> Option<u64> {
+        let s = self.source(addr, now);
+        s.suppressed += 1;
+        if s.last_report.is_some_and(|t| now.since(t) < REPORT_EVERY) {
+            return None;
+        }
+        s.last_report = Some(now);
+        Some(std::mem::take(&mut s.suppressed))
+    }
+
+    /// Holds our copy until the stamper's arrives; false if the queue is full.
+    pub fn hold(&mut self, addr: SocketAddr, text: String, deadline: Time) -> bool {
+        if self.held.len() >= MAX_HELD {
+            return false;
+        }
+        self.held.push_back(Held { addr, text, deadline });
+        true
+    }
+
+    /// The stamper's copy of a bare datagram from `addr` arrived.
+    pub fn relayed(&mut self, addr: SocketAddr, text: &str, now: Time) {
+        if let Some(i) = self.held.iter().position(|h| h.addr == addr && h.text == text) {
+            self.held.remove(i);
+        } else {
+            if self.relayed.len() >= MAX_HELD {
+                self.relayed.pop_front();
+            }
+            self.relayed.push_back((addr, text.to_string(), now + RELAY_MEMORY));
+        }
+    }
+
+    /// Our own copy arrived after the stamper's: true if it is already in the log.
+    pub fn take_relayed(&mut self, addr: SocketAddr, text: &str) -> bool {
+        match self.relayed.iter().position(|(a, t, _)| *a == addr && t == text) {
+            Some(i) => {
+                self.relayed.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Held datagrams whose stamped copy did not come in time.
+    pub fn expired(&mut self, now: Time) -> Vec<(SocketAddr, String)> {
+        self.relayed.retain(|(_, _, until)| *until > now);
+        let mut out = Vec::new();
+        while self.held.front().is_some_and(|h| h.deadline <= now) {
+            let h = self.held.pop_front().expect("front exists");
+            out.push((h.addr, h.text));
+        }
+        out
+    }
+
+    pub fn next_deadline(&self) -> Option<Time> {
+        let held = self.held.front().map(|h| h.deadline);
+        let relayed = self.relayed.iter().map(|r| r.2).min();
+        held.into_iter().chain(relayed).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn a_flooding_address_is_limited_and_others_are_not() {
+        let mut d = BareDesk::new(20.0, 40.0);
+        let now = Time::from_millis(1_000);
+        let taken = (0..1000).filter(|_| d.admit(a(1), now)).count();
+        assert_eq!(taken, 40, "the burst, then nothing in the same instant");
+        assert!(d.admit(a(2), now), "another sender has its own bucket");
+        let later = Time::from_millis(2_000);
+        let more = (0..1000).filter(|_| d.admit(a(1), later)).count();
+        assert_eq!(more, 20, "refills at the rate");
+    }
+
+    #[test]
+    fn reports_are_one_per_second_with_counts() {
+        let mut d = BareDesk::new(20.0, 40.0);
+        let t = |ms| Time::from_millis(ms);
+        assert_eq!(d.report(a(1), t(0)), Some(1));
+        assert_eq!(d.report(a(1), t(10)), None);
+        assert_eq!(d.report(a(1), t(20)), None);
+        assert_eq!(d.report(a(1), t(1000)), Some(3));
+    }
+
+    #[test]
+    fn held_copies_wait_for_the_stamper_then_expire() {
+        let mut d = BareDesk::new(20.0, 40.0);
+        let t = |ms| Time::from_millis(ms);
+        d.hold(a(1), "one".into(), t(1000));
+        d.hold(a(1), "two".into(), t(1100));
+        d.relayed(a(1), "one", t(50));
+        assert_eq!(d.expired(t(2000)), vec![(a(1), "two".to_string())]);
+        d.relayed(a(1), "early", t(2000));
+        assert!(d.take_relayed(a(1), "early"));
+        assert!(!d.take_relayed(a(1), "early"), "matched once");
+    }
+
+    #[test]
+    fn address_table_is_bounded() {
+        let mut d = BareDesk::new(20.0, 40.0);
+        for p in 0..2000u16 {
+            d.admit(a(p), Time::from_millis(u64::from(p)));
+        }
+        assert_eq!(d.sources.len(), MAX_SOURCES);
+    }
+}

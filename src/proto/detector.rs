@@ -1,0 +1,184 @@
+//! Phi-accrual failure detection (Hayashibara et al.; the form Akka and Cassandra use): instead of
+//! a fixed timeout, each peer's heartbeat inter-arrival times are kept, and `phi` says how
+//! unlikely the current silence is under a normal distribution fitted to them. A peer on a
+//! lossy link accrues a wider distribution, so it is not declared down as eagerly.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use super::types::Time;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DetectorConfig {
+    /// phi at which a peer becomes suspect.
+    pub suspect_phi: f64,
+    /// phi at which a peer is declared down.
+    pub down_phi: f64,
+    /// Floor for the standard deviation, so a very regular peer is not judged too tightly.
+    pub min_std_dev: Duration,
+    /// Silence tolerated on top of the mean interval (a lost heartbeat or two, a GC pause).
+    pub acceptable_pause: Duration,
+    /// Inter-arrival samples kept per peer.
+    pub window: usize,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            suspect_phi: 2.0,
+            down_phi: 8.0,
+            min_std_dev: Duration::from_millis(100),
+            acceptable_pause: Duration::from_millis(1000),
+            window: 100,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PhiDetector {
+    intervals_ms: VecDeque<f64>,
+    sum: f64,
+    sum_sq: f64,
+    last: Time,
+}
+
+impl PhiDetector {
+    /// Starts with the peer's advertised interval as the estimate (mean = interval,
+    /// std-dev = interval / 4), as Akka seeds its detector.
+    pub fn new(now: Time, expected: Duration) -> Self {
+        let mut d = PhiDetector { intervals_ms: VecDeque::new(), sum: 0.0, sum_sq: 0.0, last: now };
+        let m = expected.as_secs_f64() * 1000.0;
+        d.push(m - m / 4.0, usize::MAX);
+        d.push(m + m / 4.0, usize::MAX);
+        d
+    }
+
+    fn push(&mut self, ms: f64, window: usize) {
+        if self.intervals_ms.len() >= window.max(2) {
+            if let Some(old) = self.intervals_ms.pop_front() {
+                self.sum -= old;
+                self.sum_sq -= old * old;
+            }
+        }
+        self.intervals_ms.push_back(ms);
+        self.sum += ms;
+        self.sum_sq += ms * ms;
+    }
+
+    pub fn heartbeat(&mut self, now: Time, cfg: &DetectorConfig) {
+        let gap = now.since(self.last).as_secs_f64() * 1000.0;
+        self.last = now;
+        self.push(gap, cfg.window);
+    }
+
+    pub fn last(&self) -> Time {
+        self.last
+    }
+
+    pub fn mean_ms(&self) -> f64 {
+        self.sum / self.intervals_ms.len() as f64
+    }
+
+    fn std_dev_ms(&self) -> f64 {
+        let n = self.intervals_ms.len() as f64;
+        let mean = self.sum / n;
+        (self.sum_sq / n - mean * mean).max(0.0).sqrt()
+    }
+
+    /// Suspicion level now: 1 means a 10% chance the peer is still alive and was merely slow,
+    /// 2 means 1%, 8 means one in 10^8.
+    pub fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
+        let elapsed = now.since(self.last).as_secs_f64() * 1000.0;
+        let mean = self.mean_ms() + cfg.acceptable_pause.as_secs_f64() * 1000.0;
+        let std = self.std_dev_ms().max(cfg.min_std_dev.as_secs_f64() * 1000.0);
+        phi(elapsed, mean, std)
+    }
+}
+
+/// -log10 of the chance that a heartbeat is still to come after `elapsed`, using the logistic
+/// approximation of the normal CDF (error under 1e-4), which stays finite far into the tail.
+fn phi(elapsed: f64, mean: f64, std: f64) -> f64 {
+    let y = (elapsed - mean) / std;
+    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+    if elapsed > mean { -(e / (1.0 + e)).log10() } else { -(1.0 - 1.0 / (1.0 + e)).log10() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64) -> Time {
+        Time::from_millis(1_000_000 + ms)
+    }
+
+    /// Feeds heartbeats at the given times and returns the detector.
+    fn fed(times: &[u64], cfg: &DetectorConfig) -> PhiDetector {
+        let mut d = PhiDetector::new(at(times[0]), Duration::from_millis(500));
+        for &t in &times[1..] {
+            d.heartbeat(at(t), cfg);
+        }
+        d
+    }
+
+    /// First time (in 10 ms steps after `from`) at which phi reaches `level`.
+    fn crossing(d: &PhiDetector, from: u64, level: f64, cfg: &DetectorConfig) -> u64 {
+        (from..from + 60_000).step_by(10).find(|&t| d.phi(at(t), cfg) >= level).unwrap() - from
+    }
+
+    #[test]
+    fn phi_grows_with_silence() {
+        let cfg = DetectorConfig::default();
+        let d = fed(&(0..20).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
+        let last = 19 * 500;
+        let mut prev = -1.0;
+        for t in (last..last + 5000).step_by(100) {
+            let p = d.phi(at(t), &cfg);
+            assert!(p >= prev, "phi never falls while silent");
+            prev = p;
+        }
+        assert!(d.phi(at(last + 400), &cfg) < cfg.suspect_phi, "on-time peer is not suspect");
+    }
+
+    #[test]
+    fn regular_peer_is_suspected_then_down_within_about_two_seconds() {
+        let cfg = DetectorConfig::default();
+        let d = fed(&(0..40).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
+        let last = 39 * 500;
+        let suspect = crossing(&d, last, cfg.suspect_phi, &cfg);
+        let down = crossing(&d, last, cfg.down_phi, &cfg);
+        assert!(suspect < down);
+        assert!((1500..=2000).contains(&suspect), "suspect after {suspect} ms");
+        assert!((1800..=2300).contains(&down), "down after {down} ms");
+    }
+
+    #[test]
+    fn lossy_peer_gets_more_slack_than_a_regular_one() {
+        let cfg = DetectorConfig::default();
+        let regular = fed(&(0..40).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
+        // Every third heartbeat lost: gaps of 500 and 1000 ms.
+        let lossy_times: Vec<u64> = (0..60).filter(|i| i % 3 != 2).map(|i| i * 500).collect();
+        let lossy = fed(&lossy_times, &cfg);
+        let r = crossing(&regular, 39 * 500, cfg.down_phi, &cfg);
+        let l = crossing(&lossy, *lossy_times.last().unwrap(), cfg.down_phi, &cfg);
+        assert!(l > r + 300, "lossy {l} ms vs regular {r} ms");
+    }
+
+    #[test]
+    fn settings_move_the_verdict() {
+        let strict = DetectorConfig { acceptable_pause: Duration::ZERO, ..Default::default() };
+        let loose = DetectorConfig { acceptable_pause: Duration::from_secs(3), ..Default::default() };
+        let times: Vec<u64> = (0..40).map(|i| i * 500).collect();
+        let d = fed(&times, &strict);
+        let s = crossing(&d, 39 * 500, strict.down_phi, &strict);
+        let l = crossing(&d, 39 * 500, loose.down_phi, &loose);
+        assert!(s < 1500 && l > 4000, "strict {s} ms, loose {l} ms");
+    }
+
+    #[test]
+    fn window_is_bounded() {
+        let cfg = DetectorConfig { window: 10, ..Default::default() };
+        let d = fed(&(0..1000).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
+        assert_eq!(d.intervals_ms.len(), 10);
+        assert!((d.mean_ms() - 500.0).abs() < 1e-6);
+    }
+}

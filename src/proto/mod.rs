@@ -1,0 +1,660 @@
+//! The protocol core: a state machine with no sockets and no clock reads.
+//!
+//! Feed it datagrams (`handle_datagram`), local commands (`handle_command`) and timer ticks
+//! (`handle_timer`), each with the current `Time`; take what it wants done from `poll_output`:
+//! datagrams to multicast and events for the front ends. The network task drives it for real;
+//! the simulation in `tests/` drives hundreds of them on simulated time.
+
+pub mod bare;
+pub mod clock;
+pub mod detector;
+pub mod log;
+pub mod peers;
+pub mod types;
+pub mod wire;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub use detector::DetectorConfig;
+pub use log::{Entry, Inserted, Log};
+pub use peers::Status;
+pub use types::{Hlc, Incarnation, NodeId, Seq, Time};
+
+use bare::BareDesk;
+use clock::Clock;
+use detector::PhiDetector;
+use peers::{LossWindow, Peer};
+use wire::{Beat, Body, Datagram, Frame, MessageBody};
+
+/// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
+const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
+/// How often the failure detectors are looked at between heartbeats.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub name: String,
+    pub heartbeat: Duration,
+    pub detector: DetectorConfig,
+    /// Received timestamps further ahead of local time than this are refused.
+    pub max_clock_ahead: Duration,
+    pub log_capacity: usize,
+    pub max_peers: usize,
+    /// How long a down or left peer is remembered (and shown) before it is removed.
+    pub forget_after: Duration,
+    /// How long a node that is not the bare-text stamper waits for the stamper's copy.
+    pub bare_wait: Duration,
+    /// Bare-text datagrams accepted per second from one address, and the burst allowed.
+    pub bare_rate: f64,
+    pub bare_burst: f64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            name: "node".into(),
+            heartbeat: Duration::from_millis(500),
+            detector: DetectorConfig::default(),
+            max_clock_ahead: Duration::from_millis(500),
+            log_capacity: 10_000,
+            max_peers: 1024,
+            forget_after: Duration::from_secs(60),
+            bare_wait: Duration::from_millis(1000),
+            bare_rate: 20.0,
+            bare_burst: 40.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    Left,
+    Timeout,
+    /// Replaced by a new life of the same name on the same host.
+    Restarted,
+}
+
+impl DownReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownReason::Left => "left",
+            DownReason::Timeout => "timeout",
+            DownReason::Restarted => "restarted",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    PeerUp { node: NodeId, name: String, addr: SocketAddr },
+    PeerSuspect { node: NodeId, name: String },
+    /// A suspect spoke again.
+    PeerAlive { node: NodeId, name: String },
+    PeerDown { node: NodeId, name: String, reason: DownReason },
+    /// A down or left peer has been forgotten.
+    PeerRemoved { node: NodeId },
+    PeerRenamed { node: NodeId, old: String, new: String },
+    Message { entry: Entry, own: bool },
+    Shared { entry: Entry },
+    /// Something from `addr` was dropped. `count` is how many since the last report from that
+    /// address (reports are limited to one per address per second).
+    Rejected { addr: SocketAddr, reason: &'static str, count: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Multicast(Vec<u8>),
+    Event(Event),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Say(String),
+    Rename(String),
+    /// Multicast a leave (twice) and stop heartbeating.
+    Leave,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CommandError {
+    #[error("nothing to send")]
+    Empty,
+    #[error("message is {len} bytes; at most {max} bytes fit one datagram")]
+    TooLong { len: usize, max: usize },
+    #[error("a name is 1 to {} bytes", wire::MAX_NAME)]
+    BadName,
+    #[error("this node has left the group")]
+    Left,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub frames_sent: u64,
+    pub frames_received: u64,
+    pub messages_sent: u64,
+    pub messages_received: u64,
+    /// Everything dropped, by reason (malformed, clock_ahead, rate_limited, too_old, ...).
+    pub dropped: BTreeMap<&'static str, u64>,
+}
+
+impl Stats {
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.values().sum()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerView {
+    pub node: NodeId,
+    pub name: String,
+    pub addr: SocketAddr,
+    pub status: Status,
+    pub loss: f64,
+    pub last_seen: Time,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub node: NodeId,
+    pub name: String,
+    pub shared: Option<Entry>,
+    /// Sorted by address, then node id.
+    pub peers: Vec<PeerView>,
+    pub messages: usize,
+    pub evicted: u64,
+    pub log_digest: String,
+    pub stats: Stats,
+}
+
+/// The header fields of a received frame that membership needs.
+#[derive(Clone, Copy)]
+struct Header {
+    sender: NodeId,
+    incarnation: Incarnation,
+    seq: Seq,
+}
+
+pub struct Node {
+    id: NodeId,
+    incarnation: Incarnation,
+    cfg: Config,
+    clock: Clock,
+    seq: Seq,
+    msg_seq: Seq,
+    peers: BTreeMap<NodeId, Peer>,
+    log: Log,
+    bare: BareDesk,
+    out: VecDeque<Output>,
+    stats: Stats,
+    started: Time,
+    announces_sent: usize,
+    next_heartbeat: Time,
+    next_check: Time,
+    left: bool,
+}
+
+impl Node {
+    pub fn new(id: NodeId, incarnation: Incarnation, cfg: Config, now: Time) -> Self {
+        Node {
+            id,
+            incarnation,
+            clock: Clock::new(id, cfg.max_clock_ahead),
+            seq: Seq(0),
+            msg_seq: Seq(0),
+            peers: BTreeMap::new(),
+            log: Log::new(cfg.log_capacity),
+            bare: BareDesk::new(cfg.bare_rate, cfg.bare_burst),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            started: now,
+            announces_sent: 0,
+            next_heartbeat: now,
+            next_check: now,
+            left: false,
+            cfg,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When `handle_timer` next has work to do.
+    pub fn next_deadline(&self) -> Time {
+        let mut t = self.next_check;
+        if !self.left {
+            t = t.min(self.next_heartbeat);
+        }
+        if let Some(b) = self.bare.next_deadline() {
+            t = t.min(b);
+        }
+        t
+    }
+
+    pub fn peer_status(&self, id: NodeId) -> Option<Status> {
+        self.peers.get(&id).map(|p| p.status)
+    }
+
+    /// Ids of the peers this node counts as members (alive or suspect).
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let mut peers: Vec<PeerView> = self
+            .peers
+            .values()
+            .map(|p| PeerView {
+                node: p.id,
+                name: p.name.clone(),
+                addr: p.addr,
+                status: p.status,
+                loss: p.loss.loss(),
+                last_seen: p.last_seen,
+            })
+            .collect();
+        peers.sort_by_key(|p| (p.addr, p.node));
+        Snapshot {
+            node: self.id,
+            name: self.cfg.name.clone(),
+            shared: self.log.shared().cloned(),
+            peers,
+            messages: self.log.len(),
+            evicted: self.log.evicted(),
+            log_digest: self.log.digest(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    pub fn handle_command(&mut self, cmd: Command, now: Time) -> Result<(), CommandError> {
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        match cmd {
+            Command::Say(text) => self.say(text, None, now),
+            Command::Rename(name) => {
+                let name = name.trim().to_string();
+                if name.is_empty() || name.len() > wire::MAX_NAME {
+                    return Err(CommandError::BadName);
+                }
+                self.cfg.name = name;
+                self.send_beat(false, now);
+                Ok(())
+            }
+            Command::Leave => {
+                // Twice: one lost datagram should not leave peers waiting for a timeout.
+                self.send(Body::Leave, now);
+                self.send(Body::Leave, now);
+                self.left = true;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn handle_timer(&mut self, now: Time) {
+        if !self.left && now >= self.next_heartbeat {
+            let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
+            self.send_beat(announce, now);
+            self.next_heartbeat = match ANNOUNCE_OFFSETS_MS.get(self.announces_sent) {
+                Some(&ms) => self.started + Duration::from_millis(ms),
+                None => now + self.cfg.heartbeat,
+            };
+        }
+        if now >= self.next_check {
+            self.next_check = now + CHECK_EVERY;
+            self.check_peers(now);
+        }
+        for (addr, text) in self.bare.expired(now) {
+            // The stamper's copy never came (it may be down, or its datagram was lost):
+            // stamp it here rather than lose it.
+            self.stamp_bare(addr, text, now);
+        }
+    }
+
+    pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Time) {
+        match wire::decode(bytes) {
+            Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
+            Ok(Datagram::Frame(f)) => {
+                if self.clock.observe(now, f.hlc, f.sender).is_err() {
+                    self.reject(from, "clock_ahead", now);
+                    return;
+                }
+                self.stats.frames_received += 1;
+                self.handle_frame(f, from, now);
+            }
+            Ok(Datagram::Bare(text)) => {
+                if !self.bare.admit(from, now) {
+                    self.reject(from, "rate_limited", now);
+                    return;
+                }
+                if self.bare.take_relayed(from, &text) {
+                    return; // the stamper's copy came first
+                }
+                if self.is_bare_stamper() {
+                    self.stamp_bare(from, text, now);
+                } else if !self.bare.hold(from, text, now + self.cfg.bare_wait) {
+                    self.count("bare_queue_full");
+                }
+            }
+            Err(e) => self.reject(from, e.reason(), now),
+        }
+    }
+
+    // ---- frames -------------------------------------------------------------------------
+
+    fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
+        let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq };
+        match f.body {
+            Body::Announce(beat) => self.on_beat(hdr, beat, true, from, now),
+            Body::Heartbeat(beat) => self.on_beat(hdr, beat, false, from, now),
+            Body::Leave => {
+                if let Some(p) = self.peers.get_mut(&f.sender)
+                    && p.incarnation == f.incarnation
+                {
+                    if p.status != Status::Left {
+                        p.status = Status::Left;
+                        p.since = now;
+                        let (node, name) = (p.id, p.name.clone());
+                        self.emit(Event::PeerDown { node, name, reason: DownReason::Left });
+                    }
+                }
+            }
+            Body::Message(m) => {
+                if let Some(p) = self.peers.get_mut(&f.sender)
+                    && p.incarnation == f.incarnation
+                {
+                    p.loss.record(f.seq);
+                    p.last_seen = now;
+                }
+                if let Some(addr) = m.bare_from {
+                    self.bare.relayed(addr, &m.text, now);
+                }
+                let entry = Entry {
+                    ts: f.hlc,
+                    node: f.sender,
+                    incarnation: f.incarnation,
+                    seq: m.msg_seq,
+                    name: m.name,
+                    text: m.text,
+                    bare_from: m.bare_from,
+                };
+                self.stats.messages_received += 1;
+                self.add_entry(entry, false, from, now);
+            }
+        }
+    }
+
+    fn on_beat(&mut self, f: Header, beat: Beat, announce: bool, from: SocketAddr, now: Time) {
+        let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
+        let name: String = beat.name.chars().take(wire::MAX_NAME).collect();
+        if let Some(p) = self.peers.get_mut(&f.sender) {
+            if f.incarnation < p.incarnation || (p.status == Status::Left && f.incarnation == p.incarnation) {
+                return; // a stale frame of an old life, or a straggler after a leave
+            }
+            if f.incarnation > p.incarnation {
+                self.peers.remove(&f.sender);
+            } else {
+                p.detector.heartbeat(now, &self.cfg.detector);
+                p.loss.record(f.seq);
+                p.last_seen = now;
+                p.addr = from;
+                p.msg_seq = p.msg_seq.max(beat.msg_seq);
+                let (node, old_status) = (p.id, p.status);
+                if p.name != name {
+                    let old = std::mem::replace(&mut p.name, name.clone());
+                    self.emit(Event::PeerRenamed { node, old, new: name.clone() });
+                }
+                match old_status {
+                    Status::Suspect => {
+                        self.set_status(node, Status::Alive, now);
+                        self.emit(Event::PeerAlive { node, name });
+                    }
+                    Status::Down => {
+                        self.set_status(node, Status::Alive, now);
+                        self.emit(Event::PeerUp { node, name, addr: from });
+                    }
+                    Status::Alive | Status::Left => {}
+                }
+                return;
+            }
+        }
+        // A peer we did not know (or a new life of one).
+        if self.peers.len() >= self.cfg.max_peers && !self.forget_one() {
+            self.count("peer_table_full");
+            return;
+        }
+        self.replace_restarted(&name, from, f.incarnation, now);
+        self.peers.insert(
+            f.sender,
+            Peer {
+                id: f.sender,
+                incarnation: f.incarnation,
+                name: name.clone(),
+                addr: from,
+                status: Status::Alive,
+                last_seen: now,
+                since: now,
+                detector: PhiDetector::new(now, interval),
+                loss: LossWindow::new(f.seq),
+                msg_seq: beat.msg_seq,
+            },
+        );
+        self.emit(Event::PeerUp { node: f.sender, name, addr: from });
+        if announce && !self.left {
+            // Answer a newcomer at once so it lists us within its announce burst.
+            self.send_beat(false, now);
+        }
+    }
+
+    /// A new life of a node on the same host under the same name replaces the old entry, once
+    /// the old one has gone quiet (two nodes may share a host and a name while both live).
+    fn replace_restarted(&mut self, name: &str, from: SocketAddr, inc: Incarnation, now: Time) {
+        let quiet = self.cfg.heartbeat * 2;
+        let old: Vec<NodeId> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.status.is_member()
+                    && p.name == name
+                    && p.addr.ip() == from.ip()
+                    && p.incarnation < inc
+                    && (p.status == Status::Suspect || now.since(p.last_seen) > quiet)
+            })
+            .map(|p| p.id)
+            .collect();
+        for node in old {
+            self.set_status(node, Status::Down, now);
+            let name = name.to_string();
+            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted });
+        }
+    }
+
+    fn set_status(&mut self, node: NodeId, status: Status, now: Time) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.status = status;
+            p.since = now;
+        }
+    }
+
+    /// Makes room in a full table by forgetting the longest-gone down or left peer.
+    fn forget_one(&mut self) -> bool {
+        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
+        if let Some(node) = gone {
+            self.peers.remove(&node);
+            self.emit(Event::PeerRemoved { node });
+        }
+        gone.is_some()
+    }
+
+    fn check_peers(&mut self, now: Time) {
+        let mut changes = Vec::new();
+        for p in self.peers.values() {
+            match p.status {
+                Status::Alive | Status::Suspect => {
+                    let phi = p.detector.phi(now, &self.cfg.detector);
+                    if phi >= self.cfg.detector.down_phi {
+                        changes.push((p.id, Status::Down));
+                    } else if phi >= self.cfg.detector.suspect_phi && p.status == Status::Alive {
+                        changes.push((p.id, Status::Suspect));
+                    }
+                }
+                Status::Down | Status::Left => {
+                    if now.since(p.since) >= self.cfg.forget_after {
+                        changes.push((p.id, Status::Left));
+                    }
+                }
+            }
+        }
+        for (node, status) in changes {
+            let p = &self.peers[&node];
+            let name = p.name.clone();
+            if !p.status.is_member() {
+                self.peers.remove(&node);
+                self.emit(Event::PeerRemoved { node });
+            } else if status == Status::Down {
+                self.set_status(node, Status::Down, now);
+                self.emit(Event::PeerDown { node, name, reason: DownReason::Timeout });
+            } else {
+                self.set_status(node, Status::Suspect, now);
+                self.emit(Event::PeerSuspect { node, name });
+            }
+        }
+    }
+
+    // ---- the log ------------------------------------------------------------------------
+
+    fn say(&mut self, text: String, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
+        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        if text.trim().is_empty() {
+            return Err(CommandError::Empty);
+        }
+        let msg_seq = Seq(self.msg_seq.0 + 1);
+        let body = Body::Message(MessageBody { msg_seq, name: self.cfg.name.clone(), text: text.clone(), bare_from });
+        let ts = self.clock.stamp(now);
+        let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
+        let bytes = wire::encode(&frame).map_err(|e| CommandError::TooLong {
+            len: text.len(),
+            max: text.len() - (e.len - wire::MAX_FRAME),
+        })?;
+        self.seq = frame.seq;
+        self.msg_seq = msg_seq;
+        self.out.push_back(Output::Multicast(bytes));
+        self.stats.frames_sent += 1;
+        self.stats.messages_sent += 1;
+        let entry = Entry {
+            ts,
+            node: self.id,
+            incarnation: self.incarnation,
+            seq: msg_seq,
+            name: self.cfg.name.clone(),
+            text,
+            bare_from,
+        };
+        let from = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.add_entry(entry, bare_from.is_none(), from, now);
+        Ok(())
+    }
+
+    fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) {
+        match self.log.insert(entry.clone()) {
+            Inserted::New { shared } => {
+                self.emit(Event::Message { entry: entry.clone(), own });
+                if shared {
+                    self.emit(Event::Shared { entry });
+                }
+            }
+            Inserted::Duplicate => self.count("duplicate"),
+            Inserted::TooOld => self.reject(from, "too_old", now),
+        }
+    }
+
+    /// Bare text carries no stamp, and every node hears it at its own time. So one node stamps
+    /// it for the group: the member with the lowest node id that this node knows of. Its
+    /// stamped copy is an ordinary message, which every log orders the same way.
+    fn is_bare_stamper(&self) -> bool {
+        self.members().all(|m| m > self.id)
+    }
+
+    fn stamp_bare(&mut self, addr: SocketAddr, text: String, now: Time) {
+        if self.left {
+            return;
+        }
+        let text: String = text.chars().filter(|c| !c.is_control() || *c == '\t').collect();
+        if let Err(e) = self.say(text, Some(addr), now) {
+            let reason = if matches!(e, CommandError::Empty) { "empty" } else { "too_long" };
+            self.reject(addr, reason, now);
+        }
+    }
+
+    // ---- sending and reporting ------------------------------------------------------------
+
+    fn send_beat(&mut self, announce: bool, now: Time) {
+        let beat = Beat {
+            name: self.cfg.name.clone(),
+            msg_seq: self.msg_seq,
+            interval_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
+        };
+        if announce {
+            self.announces_sent += 1;
+        }
+        self.send(if announce { Body::Announce(beat) } else { Body::Heartbeat(beat) }, now);
+    }
+
+    fn send(&mut self, body: Body, now: Time) {
+        self.seq = Seq(self.seq.0 + 1);
+        let frame =
+            Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(now), body };
+        match wire::encode(&frame) {
+            Ok(bytes) => {
+                self.out.push_back(Output::Multicast(bytes));
+                self.stats.frames_sent += 1;
+            }
+            Err(_) => self.count("own_frame_too_long"),
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn count(&mut self, reason: &'static str) {
+        *self.stats.dropped.entry(reason).or_default() += 1;
+    }
+
+    fn reject(&mut self, addr: SocketAddr, reason: &'static str, now: Time) {
+        self.count(reason);
+        if let Some(count) = self.bare.report(addr, now) {
+            self.emit(Event::Rejected { addr, reason, count });
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The table of peers: what each last said, how lossy its link is, and whether it is alive.
+
+use std::net::SocketAddr;
+
+use super::detector::PhiDetector;
+use super::types::{Incarnation, NodeId, Seq, Time};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Alive,
+    Suspect,
+    Down,
+    Left,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Alive => "alive",
+            Status::Suspect => "suspect",
+            Status::Down => "down",
+            Status::Left => "left",
+        }
+    }
+
+    /// Alive or suspect: still a member as far as this node knows.
+    pub fn is_member(self) -> bool {
+        matches!(self, Status::Alive | Status::Suspect)
+    }
+}
+
+/// Receipt of the last 128 frame sequence numbers, newest in bit 0.
+#[derive(Clone, Debug)]
+pub struct LossWindow {
+    first: u64,
+    highest: u64,
+    bits: u128,
+}
+
+impl LossWindow {
+    pub fn new(seq: Seq) -> Self {
+        LossWindow { first: seq.0, highest: seq.0, bits: 1 }
+    }
+
+    pub fn record(&mut self, seq: Seq) {
+        let s = seq.0;
+        if s > self.highest {
+            let shift = s - self.highest;
+            self.bits = if shift >= 128 { 0 } else { self.bits << shift };
+            self.bits |= 1;
+            self.highest = s;
+        } else if s >= self.first {
+            let back = self.highest - s;
+            if back < 128 {
+                self.bits |= 1 << back;
+            }
+        }
+    }
+
+    /// Fraction of recent frames that never arrived, 0.0 ..= 1.0.
+    pub fn loss(&self) -> f64 {
+        let span = (self.highest - self.first + 1).min(128);
+        let mask = if span >= 128 { u128::MAX } else { (1u128 << span) - 1 };
+        let got = (self.bits & mask).count_ones() as u64;
+        1.0 - got as f64 / span as f64
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub id: NodeId,
+    pub incarnation: Incarnation,
+    pub name: String,
+    pub addr: SocketAddr,
+    pub status: Status,
+    pub last_seen: Time,
+    /// When the status last changed to down or left.
+    pub since: Time,
+    pub detector: PhiDetector,
+    pub loss: LossWindow,
+    /// Highest message sequence number the peer says it has sent.
+    pub msg_seq: Seq,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_counts_gaps_in_recent_sequence_numbers() {
+        let mut w = LossWindow::new(Seq(10));
+        for s in 11..=19 {
+            if s != 15 {
+                w.record(Seq(s));
+            }
+        }
+        assert!((w.loss() - 0.1).abs() < 1e-9, "{}", w.loss());
+        w.record(Seq(15)); // late, reordered
+        assert_eq!(w.loss(), 0.0);
+        for s in 20..1000 {
+            if s % 4 != 0 {
+                w.record(Seq(s));
+            }
+        }
+        assert!((w.loss() - 0.25).abs() < 0.01, "window forgets old history: {}", w.loss());
+    }
+}

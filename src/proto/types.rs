@@ -1,0 +1,95 @@
+//! The small value types the protocol speaks in: who (`NodeId`, `Incarnation`), in what order
+//! (`Seq`, `Hlc`), and when on the local machine (`Time`).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A node's identity for one run: random at start, never zero.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    /// Six hex digits, enough to tell peers apart on a screen.
+    pub fn short(self) -> String {
+        format!("{:016x}", self.0)[..6].to_string()
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeId({self})")
+    }
+}
+
+/// A life of a node: the wall-clock millisecond it started. A restarted node has a larger one,
+/// so peers can tell its new life from stale frames of the old one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Incarnation(pub u64);
+
+/// A per-sender counter. Frame sequence numbers count every datagram a node sends (for loss);
+/// message sequence numbers count only its messages (for de-duplication and gaps).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Seq(pub u64);
+
+/// A hybrid-logical-clock time: NTP64 (32 bits of seconds since the UNIX epoch, 32 bits of
+/// fraction), the low 4 bits of which are the HLC's logical counter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Hlc(pub u64);
+
+impl Hlc {
+    /// The physical part, as time since the UNIX epoch.
+    pub fn to_unix(self) -> Duration {
+        uhlc::NTP64(self.0).to_duration()
+    }
+
+    /// RFC 3339 in UTC with milliseconds, as the JSON events show it.
+    pub fn to_rfc3339(self) -> String {
+        let d = self.to_unix();
+        chrono::DateTime::<chrono::Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+            .unwrap_or_default()
+    }
+
+    /// The same instant in the viewer's local time zone.
+    pub fn to_local(self) -> chrono::DateTime<chrono::Local> {
+        let d = self.to_unix();
+        chrono::DateTime::<chrono::Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+            .unwrap_or_default()
+            .with_timezone(&chrono::Local)
+    }
+}
+
+/// Local time as the driver passes it in: time since the UNIX epoch. The core never reads a
+/// clock; the network task (or a simulation) says what time it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub Duration);
+
+impl Time {
+    pub fn from_millis(ms: u64) -> Self {
+        Time(Duration::from_millis(ms))
+    }
+
+    pub fn as_millis(self) -> u64 {
+        self.0.as_millis() as u64
+    }
+
+    /// `self - earlier`, or zero if `earlier` is later.
+    pub fn since(self, earlier: Time) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl std::ops::Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        Time(self.0 + d)
+    }
+}

@@ -1,0 +1,315 @@
+//! Wire format v1 (see `docs/PROTOCOL.md`): a fixed header after a magic prefix, then a
+//! postcard-encoded body chosen by the kind byte. Anything that does not start with the magic is
+//! a bare-text datagram, as the original C client sends.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::types::{Hlc, Incarnation, NodeId, Seq};
+
+/// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
+/// from an old client can be mistaken for a frame.
+pub const MAGIC: [u8; 4] = [0xF0, b'G', b'C', b'S'];
+pub const VERSION: u8 = 1;
+/// Flag bit reserved for frames sealed with a group key (authenticated encryption, a later
+/// issue). A v1 open-group node drops sealed frames and counts them.
+pub const FLAG_SEALED: u8 = 0x01;
+/// Bytes before the body: magic, version, flags, sender, incarnation, seq, hlc, kind.
+pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
+/// Every frame stays under this, so it fits one Ethernet datagram with room for a seal.
+pub const MAX_FRAME: usize = 1200;
+/// Longest bare-text datagram accepted (the original client sends at most 100 bytes).
+pub const MAX_BARE: usize = 1024;
+/// Longest node name.
+pub const MAX_NAME: usize = 64;
+
+/// Liveness data carried by announces and heartbeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Beat {
+    pub name: String,
+    /// Highest message sequence number this node has sent in this life.
+    pub msg_seq: Seq,
+    /// The sender's heartbeat interval, so receivers can size their failure detector.
+    pub interval_ms: u32,
+}
+
+/// A chat message; it also becomes the shared message if it is the newest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageBody {
+    pub msg_seq: Seq,
+    pub name: String,
+    pub text: String,
+    /// Set when this frame stamps a bare-text datagram heard from an old client at this address.
+    pub bare_from: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Body {
+    /// Sent in a burst at start: "I am new, tell me who you are."
+    Announce(Beat),
+    Heartbeat(Beat),
+    /// Sent (twice) when a node quits, so peers drop it at once.
+    Leave,
+    Message(MessageBody),
+}
+
+impl Body {
+    fn kind(&self) -> u8 {
+        match self {
+            Body::Announce(_) => 1,
+            Body::Heartbeat(_) => 2,
+            Body::Leave => 3,
+            Body::Message(_) => 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub sender: NodeId,
+    pub incarnation: Incarnation,
+    /// Counts every frame the sender sends in this life: gaps measure loss.
+    pub seq: Seq,
+    pub hlc: Hlc,
+    pub body: Body,
+}
+
+/// What a received datagram turned out to be.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Datagram {
+    Frame(Frame),
+    /// Text from an old client: cut at the first NUL, trailing newline removed.
+    Bare(String),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("frame shorter than its header")]
+    Truncated,
+    #[error("unsupported version {0}")]
+    Version(u8),
+    #[error("sealed frame, but this group has no key")]
+    Sealed,
+    #[error("unknown flags {0:#04x}")]
+    Flags(u8),
+    #[error("unknown frame kind {0}")]
+    Kind(u8),
+    #[error("malformed body")]
+    Body,
+    #[error("empty bare-text datagram")]
+    EmptyBare,
+    #[error("bare-text datagram longer than {MAX_BARE} bytes")]
+    LongBare,
+}
+
+impl DecodeError {
+    /// A short stable word for counters and JSON `rejected` events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            DecodeError::Truncated => "truncated",
+            DecodeError::Version(_) => "version",
+            DecodeError::Sealed => "sealed",
+            DecodeError::Flags(_) => "flags",
+            DecodeError::Kind(_) => "unknown_kind",
+            DecodeError::Body => "malformed",
+            DecodeError::EmptyBare => "empty",
+            DecodeError::LongBare => "too_long",
+        }
+    }
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("frame would be {len} bytes; at most {MAX_FRAME} fit one datagram")]
+pub struct TooLong {
+    pub len: usize,
+}
+
+pub fn encode(frame: &Frame) -> Result<Vec<u8>, TooLong> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(0); // flags: open group
+    out.extend_from_slice(&frame.sender.0.to_le_bytes());
+    out.extend_from_slice(&frame.incarnation.0.to_le_bytes());
+    out.extend_from_slice(&frame.seq.0.to_le_bytes());
+    out.extend_from_slice(&frame.hlc.0.to_le_bytes());
+    out.push(frame.body.kind());
+    // Serializing these plain structs into a Vec cannot fail.
+    let body = match &frame.body {
+        Body::Announce(b) | Body::Heartbeat(b) => postcard::to_extend(b, out),
+        Body::Leave => Ok(out),
+        Body::Message(m) => postcard::to_extend(m, out),
+    };
+    let out = body.expect("postcard encoding into a Vec");
+    if out.len() > MAX_FRAME {
+        return Err(TooLong { len: out.len() });
+    }
+    Ok(out)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((v, [])) => Ok(v),
+        _ => Err(DecodeError::Body),
+    }
+}
+
+/// Decode any bytes from the network. Never panics.
+pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
+    if !bytes.starts_with(&MAGIC) {
+        return decode_bare(bytes).map(Datagram::Bare);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::Truncated);
+    }
+    if bytes[4] != VERSION {
+        return Err(DecodeError::Version(bytes[4]));
+    }
+    match bytes[5] {
+        0 => {}
+        FLAG_SEALED => return Err(DecodeError::Sealed),
+        f => return Err(DecodeError::Flags(f)),
+    }
+    let sender = NodeId(u64_at(bytes, 6));
+    let incarnation = Incarnation(u64_at(bytes, 14));
+    let seq = Seq(u64_at(bytes, 22));
+    let hlc = Hlc(u64_at(bytes, 30));
+    let rest = &bytes[HEADER_LEN..];
+    let body = match bytes[HEADER_LEN - 1] {
+        1 => Body::Announce(body(rest)?),
+        2 => Body::Heartbeat(body(rest)?),
+        3 if rest.is_empty() => Body::Leave,
+        3 => return Err(DecodeError::Body),
+        4 => Body::Message(body(rest)?),
+        k => return Err(DecodeError::Kind(k)),
+    };
+    if sender.0 == 0 {
+        return Err(DecodeError::Body);
+    }
+    Ok(Datagram::Frame(Frame { sender, incarnation, seq, hlc, body }))
+}
+
+/// The original C client sends its `fgets` buffer: text, often a trailing newline, sometimes a
+/// NUL and garbage after it.
+fn decode_bare(bytes: &[u8]) -> Result<String, DecodeError> {
+    let text = match bytes.iter().position(|&b| b == 0) {
+        Some(nul) => &bytes[..nul],
+        None => bytes,
+    };
+    if text.len() > MAX_BARE {
+        return Err(DecodeError::LongBare);
+    }
+    let text = String::from_utf8_lossy(text);
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.trim().is_empty() {
+        return Err(DecodeError::EmptyBare);
+    }
+    Ok(text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: Body) -> Frame {
+        Frame {
+            sender: NodeId(0x1234_5678_9abc_def0),
+            incarnation: Incarnation(1_700_000_000_000),
+            seq: Seq(42),
+            hlc: Hlc(0x6543_2100_0000_0010),
+            body,
+        }
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let beat = Beat { name: "alice".into(), msg_seq: Seq(7), interval_ms: 500 };
+        let bodies = [
+            Body::Announce(beat.clone()),
+            Body::Heartbeat(beat),
+            Body::Leave,
+            Body::Message(MessageBody {
+                msg_seq: Seq(3),
+                name: "bob".into(),
+                text: "héllo 世界".into(),
+                bare_from: Some("10.0.0.9:41000".parse().unwrap()),
+            }),
+        ];
+        for b in bodies {
+            let f = frame(b);
+            let bytes = encode(&f).unwrap();
+            assert!(bytes.starts_with(&MAGIC));
+            assert_eq!(bytes[4], VERSION);
+            assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
+        }
+    }
+
+    #[test]
+    fn bare_text_as_the_c_client_sends_it() {
+        assert_eq!(decode(b"hello\n"), Ok(Datagram::Bare("hello".into())));
+        assert_eq!(decode(b"hi there\0garbage"), Ok(Datagram::Bare("hi there".into())));
+        assert_eq!(decode(b"crlf\r\n"), Ok(Datagram::Bare("crlf".into())));
+        assert_eq!(decode(b"\n"), Err(DecodeError::EmptyBare));
+        assert_eq!(decode(&[b'x'; MAX_BARE + 1]), Err(DecodeError::LongBare));
+    }
+
+    #[test]
+    fn damaged_frames_are_errors_not_panics() {
+        let good = encode(&frame(Body::Leave)).unwrap();
+        assert_eq!(decode(&good[..10]), Err(DecodeError::Truncated));
+        let mut v2 = good.clone();
+        v2[4] = 2;
+        assert_eq!(decode(&v2), Err(DecodeError::Version(2)));
+        let mut sealed = good.clone();
+        sealed[5] = FLAG_SEALED;
+        assert_eq!(decode(&sealed), Err(DecodeError::Sealed));
+        let mut kind = good.clone();
+        kind[HEADER_LEN - 1] = 200;
+        assert_eq!(decode(&kind), Err(DecodeError::Kind(200)));
+        let mut trailing = good;
+        trailing.push(1);
+        assert_eq!(decode(&trailing), Err(DecodeError::Body));
+    }
+
+    #[test]
+    fn oversized_frames_are_refused() {
+        let f = frame(Body::Message(MessageBody {
+            msg_seq: Seq(1),
+            name: "n".into(),
+            text: "x".repeat(MAX_FRAME),
+            bare_from: None,
+        }));
+        assert!(encode(&f).unwrap_err().len > MAX_FRAME);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1500)) {
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bodies_after_a_valid_header_never_panic(
+            kind in 0u8..8,
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
+        ) {
+            let mut bytes = encode(&frame(Body::Leave)).unwrap();
+            bytes[HEADER_LEN - 1] = kind;
+            bytes.extend_from_slice(&tail);
+            let _ = decode(&bytes);
+        }
+
+        #[test]
+        fn messages_round_trip(text in ".{0,200}", name in "[a-z]{1,20}", seq in 0u64..u64::MAX) {
+            let f = frame(Body::Message(MessageBody { msg_seq: Seq(seq), name, text, bare_from: None }));
+            let bytes = encode(&f).unwrap();
+            proptest::prop_assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
+        }
+    }
+}
