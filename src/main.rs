@@ -1,1 +1,50 @@
-fn main(){}
+//! CLI dispatch only.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use groupcast::cli::{Cli, Command};
+use groupcast::headless::{self, UserError};
+
+fn main() -> ExitCode {
+    if let Err(e) = color_eyre::install() {
+        eprintln!("groupcast: {e}");
+    }
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("GROUPCAST_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("groupcast: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            None => {
+                use clap::CommandFactory;
+                Cli::command().print_help().map_err(UserError::from)
+            }
+            Some(Command::Node { json, net }) => {
+                let netcfg = net.net_config()?;
+                let cfg = net.proto_config()?;
+                headless::run_node(netcfg, cfg, json).await
+            }
+            Some(Command::Send { plain, text, net }) => {
+                let netcfg = net.net_config()?;
+                let cfg = net.proto_config()?;
+                headless::run_send(netcfg, cfg, text.join(" "), plain).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(UserError(msg)) => {
+            eprintln!("groupcast: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -137,6 +137,8 @@ pub struct Stats {
     pub frames_received: u64,
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Copies of messages already in the log (senders may repeat a message on purpose).
+    pub duplicates: u64,
     /// Everything dropped, by reason (malformed, clock_ahead, rate_limited, too_old, ...).
     pub dropped: BTreeMap<&'static str, u64>,
 }
@@ -593,7 +595,7 @@ impl Node {
                     self.emit(Event::Shared { entry });
                 }
             }
-            Inserted::Duplicate => self.count("duplicate"),
+            Inserted::Duplicate => self.stats.duplicates += 1,
             Inserted::TooOld => self.reject(from, "too_old", now),
         }
     }

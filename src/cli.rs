@@ -1,0 +1,221 @@
+//! Command-line definitions (clap) and their translation into plain configuration.
+
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::proto::{self, DetectorConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "groupcast",
+    version,
+    about = "Multicast group chat and a small self-healing cluster for people who share a LAN",
+    long_about = "Multicast group chat and a small self-healing cluster for people who share a LAN.\n\n\
+        Every node heartbeats on a multicast group, keeps a table of peers, and converges on the \
+        group's shared message and an ordered chat log. Old clients that multicast bare text \
+        (the original C system) are heard too.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a headless node: print one line per event, broadcast each line read from stdin.
+    ///
+    /// Lines starting with '/' are commands: /state prints the node's state (peers, shared
+    /// message, log digest), /name NEW renames this node, /quit leaves the group and exits.
+    /// End of stdin does not stop the node; Ctrl-C or SIGTERM leaves the group and exits 0.
+    Node {
+        /// Print JSON objects (one per line, each with an "event" field) instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Multicast one message to the group and exit.
+    Send {
+        /// Send bare text with a trailing newline, as the original C client did, for old listeners.
+        #[arg(long)]
+        plain: bool,
+        /// The message; several words are joined with spaces.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+        #[command(flatten)]
+        net: NetArgs,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NetArgs {
+    /// Multicast group and port.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "225.0.0.37:12345")]
+    pub group: String,
+    /// Interface to join the group on: an IPv4 address or an interface name (eth0).
+    /// Default: the interface of the route to the group.
+    #[arg(long, value_name = "ADDRESS|NAME")]
+    pub iface: Option<String>,
+    /// Multicast TTL: 1 keeps datagrams on the local network, 0 on this host.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub ttl: u32,
+    /// Name shown to peers. Default: the host name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Interval between heartbeats (e.g. 500ms, 1s).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// Failure detector: phi at which a silent peer is declared down.
+    #[arg(long, value_name = "PHI", default_value_t = 8.0)]
+    pub phi_threshold: f64,
+    /// Failure detector: phi at which a silent peer becomes suspect.
+    #[arg(long, value_name = "PHI", default_value_t = 2.0)]
+    pub phi_suspect: f64,
+    /// Failure detector: floor for the heartbeat interval's standard deviation.
+    #[arg(long, value_name = "DURATION", default_value = "100ms", value_parser = parse_duration)]
+    pub min_std_dev: Duration,
+    /// Failure detector: silence tolerated on top of the mean heartbeat interval.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub acceptable_pause: Duration,
+    /// Refuse timestamps further ahead of this host's clock than this.
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
+    pub max_clock_ahead: Duration,
+    /// Messages kept in the ordered log (oldest dropped first, and counted).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub log_size: usize,
+}
+
+/// "500ms", "2s", "1.5s", "1m"; a bare number is milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "ms"),
+    };
+    let n: f64 = num.trim().parse().map_err(|_| format!("not a duration: {s:?} (try 500ms or 2s)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use ms, s or m)")),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 86_400.0 {
+        return Err(format!("duration out of range: {s:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Where and how to reach the group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetConfig {
+    pub group: SocketAddrV4,
+    pub iface: Option<String>,
+    pub ttl: u32,
+}
+
+impl NetArgs {
+    /// The network settings, or one line saying what is wrong.
+    pub fn net_config(&self) -> Result<NetConfig, String> {
+        let group: SocketAddrV4 = self
+            .group
+            .parse()
+            .map_err(|_| format!("--group {:?} is not ADDR:PORT (for example 225.0.0.37:12345)", self.group))?;
+        if !group.ip().is_multicast() {
+            return Err(format!(
+                "--group {} is not a multicast address: use one in 224.0.0.0/4, for example 225.0.0.37:12345",
+                group.ip()
+            ));
+        }
+        if group.port() == 0 {
+            return Err("--group needs a port other than 0".into());
+        }
+        if self.ttl > 255 {
+            return Err(format!("--ttl {} is out of range 0..=255", self.ttl));
+        }
+        Ok(NetConfig { group, iface: self.iface.clone(), ttl: self.ttl })
+    }
+
+    pub fn proto_config(&self) -> Result<proto::Config, String> {
+        let name = match &self.name {
+            Some(n) => n.trim().to_string(),
+            None => gethostname::gethostname().to_string_lossy().into_owned(),
+        };
+        if name.is_empty() || name.len() > proto::wire::MAX_NAME {
+            return Err(format!("--name must be 1 to {} bytes", proto::wire::MAX_NAME));
+        }
+        if self.heartbeat < Duration::from_millis(10) {
+            return Err("--heartbeat must be at least 10ms".into());
+        }
+        if !(self.phi_suspect > 0.0 && self.phi_suspect < self.phi_threshold) {
+            return Err("--phi-suspect must be above 0 and below --phi-threshold".into());
+        }
+        if self.log_size == 0 {
+            return Err("--log-size must be at least 1".into());
+        }
+        Ok(proto::Config {
+            name,
+            heartbeat: self.heartbeat,
+            detector: DetectorConfig {
+                suspect_phi: self.phi_suspect,
+                down_phi: self.phi_threshold,
+                min_std_dev: self.min_std_dev,
+                acceptable_pause: self.acceptable_pause,
+                ..DetectorConfig::default()
+            },
+            max_clock_ahead: self.max_clock_ahead,
+            log_capacity: self.log_size,
+            ..proto::Config::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(args: &[&str]) -> NetArgs {
+        let mut v = vec!["groupcast", "node"];
+        v.extend_from_slice(args);
+        match Cli::try_parse_from(v).unwrap().command {
+            Some(Command::Node { net, .. }) => net,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_original_systems_group() {
+        let n = net(&[]).net_config().unwrap();
+        assert_eq!(n.group, "225.0.0.37:12345".parse().unwrap());
+        assert_eq!(n.ttl, 1);
+        assert_eq!(n.iface, None);
+        assert_eq!(net(&[]).proto_config().unwrap().heartbeat, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn bad_groups_say_what_to_do() {
+        let e = net(&["--group", "10.0.0.1:5000"]).net_config().unwrap_err();
+        assert!(e.contains("not a multicast address"), "{e}");
+        let e = net(&["--group", "nonsense"]).net_config().unwrap_err();
+        assert!(e.contains("ADDR:PORT"), "{e}");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

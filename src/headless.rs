@@ -1,0 +1,301 @@
+//! The headless commands: `node` (the original server: print what the group says, broadcast
+//! what stdin says) and `send` (the original client: multicast one message and exit).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::AsyncBufReadExt;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::NetConfig;
+use crate::net::{self, NetEvent, socket};
+use crate::proto::{self, Command, Entry, Event, Incarnation, Node, NodeId, Output, Snapshot};
+
+/// A failure the user can fix: printed as one line, exit status 2.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl<E: std::fmt::Display> From<E> for UserError {
+    fn from(e: E) -> Self {
+        UserError(e.to_string())
+    }
+}
+
+/// A fresh identity for this run: a random non-zero id, and the start time as incarnation.
+pub fn new_identity() -> (NodeId, Incarnation) {
+    let id = loop {
+        let v: u64 = rand::random();
+        if v != 0 {
+            break v;
+        }
+    };
+    (NodeId(id), Incarnation(net::wall_now().as_millis()))
+}
+
+/// Joins the group and starts the network task.
+pub fn start_node(netcfg: &NetConfig, cfg: proto::Config) -> Result<net::NodeHandle, UserError> {
+    let iface = net::resolve_iface(netcfg.iface.as_deref())?;
+    let sock = socket::open_member(netcfg, iface)?;
+    let (id, inc) = new_identity();
+    let core = Node::new(id, inc, cfg, net::wall_now());
+    Ok(net::spawn(sock, netcfg.group, iface, core))
+}
+
+pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> Result<(), UserError> {
+    let mut node = start_node(&netcfg, cfg)?;
+    let out = Printer { json };
+    let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = stdin.next_line().await {
+            if line_tx.send(line).await.is_err() {
+                break;
+            }
+        }
+        // End of stdin: the node keeps running (it may be a daemon with stdin on /dev/null).
+    });
+    let mut term = signal(SignalKind::terminate())?;
+    let mut stdin_open = true;
+    loop {
+        tokio::select! {
+            ev = node.events.recv() => match ev {
+                Some(ev) => out.event(&ev),
+                None => break,
+            },
+            line = lines.recv(), if stdin_open => match line {
+                Some(line) => {
+                    if handle_line(&node, &out, line).await == Flow::Quit {
+                        break;
+                    }
+                }
+                None => stdin_open = false,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    let _ = node.command(Command::Leave).await;
+    // The task ends once the leave is on the wire; print what it said on the way out.
+    let _ = (&mut node.task).await;
+    while let Ok(ev) = node.events.try_recv() {
+        out.event(&ev);
+    }
+    Ok(())
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Go,
+    Quit,
+}
+
+async fn handle_line(node: &net::NodeHandle, out: &Printer, line: String) -> Flow {
+    let trimmed = line.trim();
+    if let Some(cmd) = trimmed.strip_prefix('/') {
+        let (word, arg) = cmd.split_once(' ').unwrap_or((cmd, ""));
+        match word {
+            "quit" | "exit" => return Flow::Quit,
+            "state" => {
+                if let Some(s) = node.snapshot().await {
+                    out.state(&s);
+                }
+            }
+            "name" => {
+                if let Err(e) = node.command(Command::Rename(arg.to_string())).await {
+                    out.error(&e.to_string());
+                }
+            }
+            _ => out.error(&format!("unknown command /{word} (try /state, /name NEW, /quit)")),
+        }
+        return Flow::Go;
+    }
+    if trimmed.is_empty() {
+        return Flow::Go;
+    }
+    if let Err(e) = node.command(Command::Say(line)).await {
+        out.error(&e.to_string());
+    }
+    Flow::Go
+}
+
+pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain: bool) -> Result<(), UserError> {
+    let iface = net::resolve_iface(netcfg.iface.as_deref())?;
+    let sock = socket::open_sender(&netcfg, iface)?;
+    let datagram = if plain {
+        // As the original client's fgets buffer: the text and its newline, no NUL.
+        let mut bytes = text.trim_end_matches('\n').as_bytes().to_vec();
+        bytes.push(b'\n');
+        if bytes.len() > proto::wire::MAX_BARE || bytes.starts_with(&proto::wire::MAGIC) {
+            return Err(UserError(format!("bare text is at most {} bytes", proto::wire::MAX_BARE)));
+        }
+        bytes
+    } else {
+        let (id, inc) = new_identity();
+        let mut core = Node::new(id, inc, cfg, net::wall_now());
+        core.handle_command(Command::Say(text), net::wall_now())?;
+        std::iter::from_fn(|| core.poll_output())
+            .find_map(|o| match o {
+                Output::Multicast(b) => Some(b),
+                Output::Event(_) => None,
+            })
+            .ok_or_else(|| UserError("nothing to send".into()))?
+    };
+    let group = SocketAddr::V4(netcfg.group);
+    // A stamped frame goes out twice, as a guard against one lost datagram: receivers drop the
+    // copy by its sequence number. Bare text cannot be de-duplicated, so it goes once.
+    let copies = if plain { 1 } else { 2 };
+    for i in 0..copies {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        if let Err(e) = sock.send_to(&datagram, group).await {
+            return Err(UserError(socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"))));
+        }
+    }
+    Ok(())
+}
+
+// ---- output ---------------------------------------------------------------------------------
+
+struct Printer {
+    json: bool,
+}
+
+/// Who wrote an entry, as an id: the node, or the old client's `IP:port`.
+fn from_of(e: &Entry) -> String {
+    match e.bare_from {
+        Some(a) => a.to_string(),
+        None => e.node.to_string(),
+    }
+}
+
+fn ctime_now() -> String {
+    chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string()
+}
+
+pub fn event_json(ev: &NetEvent) -> Value {
+    match ev {
+        NetEvent::Ready(r) => json!({"event": "ready", "node": r.node.to_string(), "name": r.name,
+            "group": r.group.to_string(), "iface": r.iface}),
+        NetEvent::Lagged(n) => json!({"event": "lagged", "dropped": n}),
+        NetEvent::SendFailed(e) => json!({"event": "send_failed", "error": e}),
+        NetEvent::Core(ev) => match ev {
+            Event::PeerUp { node, name, addr } => {
+                json!({"event": "peer_up", "node": node.to_string(), "name": name, "addr": addr.to_string()})
+            }
+            Event::PeerSuspect { node, name } => json!({"event": "peer_suspect", "node": node.to_string(), "name": name}),
+            Event::PeerAlive { node, name } => json!({"event": "peer_alive", "node": node.to_string(), "name": name}),
+            Event::PeerDown { node, name, reason } => {
+                json!({"event": "peer_down", "node": node.to_string(), "name": name, "reason": reason.as_str()})
+            }
+            Event::PeerRemoved { node } => json!({"event": "peer_removed", "node": node.to_string()}),
+            Event::PeerRenamed { node, old, new } => {
+                json!({"event": "peer_renamed", "node": node.to_string(), "old": old, "new": new})
+            }
+            Event::Message { entry, own } => json!({"event": "message", "from": from_of(entry),
+                "name": entry.author(), "text": entry.text, "ts": entry.ts.to_rfc3339(), "own": own,
+                "node": entry.node.to_string(), "seq": entry.seq.0}),
+            Event::Shared { entry } => json!({"event": "shared", "text": entry.text, "from": from_of(entry),
+                "name": entry.author(), "ts": entry.ts.to_rfc3339()}),
+            Event::Rejected { addr, reason, count } => {
+                json!({"event": "rejected", "addr": addr.to_string(), "reason": reason, "count": count})
+            }
+        },
+    }
+}
+
+pub fn event_human(ev: &NetEvent) -> String {
+    let now = ctime_now();
+    match ev {
+        NetEvent::Ready(r) => format!(
+            "{now}: ready: {} ({}) on group {} via {}",
+            r.name,
+            r.node.short(),
+            r.group,
+            r.iface
+        ),
+        NetEvent::Lagged(n) => format!("{now}: ({n} events dropped: output too slow)"),
+        NetEvent::SendFailed(e) => format!("{now}: cannot send: {e}"),
+        NetEvent::Core(ev) => match ev {
+            Event::PeerUp { node, name, addr } => format!("{now}: + {name} ({}) joined from {addr}", node.short()),
+            Event::PeerSuspect { node, name } => format!("{now}: ? {name} ({}) is silent", node.short()),
+            Event::PeerAlive { node, name } => format!("{now}: + {name} ({}) is back", node.short()),
+            Event::PeerDown { node, name, reason } => {
+                format!("{now}: - {name} ({}) is gone: {}", node.short(), reason.as_str())
+            }
+            Event::PeerRemoved { node } => format!("{now}: - {} forgotten", node.short()),
+            Event::PeerRenamed { node, old, new } => format!("{now}: {old} ({}) is now {new}", node.short()),
+            Event::Message { entry, .. } => {
+                let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
+                format!("{when}: {}: {}", entry.author(), entry.text)
+            }
+            Event::Shared { entry } => format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author()),
+            Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
+        },
+    }
+}
+
+pub fn state_json(s: &Snapshot) -> Value {
+    let shared = s.shared.as_ref().map(|e| {
+        json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339()})
+    });
+    let peers: Vec<Value> = s
+        .peers
+        .iter()
+        .map(|p| {
+            json!({"node": p.node.to_string(), "name": p.name, "addr": p.addr.to_string(),
+                "status": p.status.as_str(), "loss": (p.loss * 1000.0).round() / 1000.0})
+        })
+        .collect();
+    json!({"event": "state", "node": s.node.to_string(), "name": s.name, "shared": shared, "peers": peers,
+        "messages": s.messages, "evicted": s.evicted, "log_digest": s.log_digest,
+        "sent": s.stats.frames_sent, "received": s.stats.frames_received,
+        "duplicates": s.stats.duplicates, "dropped": s.stats.dropped})
+}
+
+impl Printer {
+    fn line(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (the reader went away) is not worth dying for; the node runs on.
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    fn event(&self, ev: &NetEvent) {
+        if self.json {
+            self.line(&event_json(ev).to_string());
+        } else {
+            self.line(&event_human(ev));
+        }
+    }
+
+    fn state(&self, s: &Snapshot) {
+        if self.json {
+            self.line(&state_json(s).to_string());
+            return;
+        }
+        let shared = s.shared.as_ref().map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
+        self.line(&format!("state: {} ({}) shared: {shared}", s.name, s.node.short()));
+        for p in &s.peers {
+            self.line(&format!(
+                "  {:<8} {} ({}) {} loss {:.0}%",
+                p.status.as_str(),
+                p.name,
+                p.node.short(),
+                p.addr,
+                p.loss * 100.0
+            ));
+        }
+        self.line(&format!("  {} messages, log digest {}", s.messages, s.log_digest));
+    }
+
+    fn error(&self, msg: &str) {
+        if self.json {
+            self.line(&json!({"event": "error", "message": msg}).to_string());
+        } else {
+            eprintln!("error: {msg}");
+        }
+    }
+}

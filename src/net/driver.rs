@@ -1,0 +1,152 @@
+//! The network task: owns the socket, reads the clock, and drives the protocol core. Front ends
+//! talk to it over bounded channels: `Request`s in, `NetEvent`s out.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::proto::{Command, CommandError, Event, Node, NodeId, Output, Snapshot, Time};
+
+/// Events buffered for a front end that is slow to read; beyond this they are dropped and counted.
+const EVENT_QUEUE: usize = 4096;
+const REQUEST_QUEUE: usize = 64;
+
+pub fn wall_now() -> Time {
+    Time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+}
+
+#[derive(Debug)]
+pub enum Request {
+    Command(Command, oneshot::Sender<Result<(), CommandError>>),
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ready {
+    pub node: NodeId,
+    pub name: String,
+    pub group: SocketAddrV4,
+    /// The interface address, or "default" when the routing table chose.
+    pub iface: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum NetEvent {
+    Ready(Ready),
+    Core(Event),
+    /// This many events were dropped because the front end did not keep up.
+    Lagged(u64),
+    /// A datagram could not be sent (the link may be down); counted, and the node carries on.
+    SendFailed(String),
+}
+
+pub struct NodeHandle {
+    pub requests: mpsc::Sender<Request>,
+    pub events: mpsc::Receiver<NetEvent>,
+    pub task: JoinHandle<()>,
+}
+
+impl NodeHandle {
+    /// Runs a command on the node and waits for its answer.
+    pub async fn command(&self, cmd: Command) -> Result<(), CommandError> {
+        let (tx, rx) = oneshot::channel();
+        if self.requests.send(Request::Command(cmd, tx)).await.is_err() {
+            return Err(CommandError::Left);
+        }
+        rx.await.unwrap_or(Err(CommandError::Left))
+    }
+
+    pub async fn snapshot(&self) -> Option<Snapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send(Request::Snapshot(tx)).await.ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Starts the network task for `core` on `sock`, which has joined `group`.
+pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: Option<Ipv4Addr>, core: Node) -> NodeHandle {
+    let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
+    let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
+    let ready = Ready {
+        node: core.id(),
+        name: core.name().to_string(),
+        group,
+        iface: iface.map_or_else(|| "default".to_string(), |a| a.to_string()),
+    };
+    let task = tokio::spawn(async move {
+        let mut d = Driver { sock, group: SocketAddr::V4(group), core, events: ev_tx, lagged: 0, send_errors: 0 };
+        d.emit(NetEvent::Ready(ready));
+        d.run(req_rx).await;
+    });
+    NodeHandle { requests: req_tx, events: ev_rx, task }
+}
+
+struct Driver {
+    sock: UdpSocket,
+    group: SocketAddr,
+    core: Node,
+    events: mpsc::Sender<NetEvent>,
+    lagged: u64,
+    send_errors: u64,
+}
+
+impl Driver {
+    async fn run(&mut self, mut requests: mpsc::Receiver<Request>) {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let wait = self.core.next_deadline().0.saturating_sub(wall_now().0);
+            let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(1));
+            tokio::select! {
+                r = self.sock.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => self.core.handle_datagram(&buf[..n], from, wall_now()),
+                    // ICMP errors and the like surface here; nothing to do but carry on.
+                    Err(e) => tracing::debug!("recv: {e}"),
+                },
+                req = requests.recv() => match req {
+                    Some(Request::Command(cmd, reply)) => {
+                        let r = self.core.handle_command(cmd, wall_now());
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Snapshot(reply)) => {
+                        let _ = reply.send(self.core.snapshot());
+                    }
+                    None => break,
+                },
+                _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(wall_now()),
+            }
+            self.flush().await;
+            if self.core.has_left() {
+                break;
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(out) = self.core.poll_output() {
+            match out {
+                Output::Multicast(bytes) => {
+                    if let Err(e) = self.sock.send_to(&bytes, self.group).await {
+                        self.send_errors += 1;
+                        // Report the first failure and then every hundredth, not each one.
+                        if self.send_errors % 100 == 1 {
+                            self.emit(NetEvent::SendFailed(format!("{e} ({} so far)", self.send_errors)));
+                        }
+                    }
+                }
+                Output::Event(e) => self.emit(NetEvent::Core(e)),
+            }
+        }
+    }
+
+    fn emit(&mut self, e: NetEvent) {
+        if self.lagged > 0 && self.events.try_send(NetEvent::Lagged(self.lagged)).is_ok() {
+            self.lagged = 0;
+        }
+        if self.events.try_send(e).is_err() {
+            self.lagged += 1;
+        }
+    }
+}

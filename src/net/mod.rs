@@ -1,0 +1,7 @@
+//! The only place with sockets: multicast socket setup and the task that drives the core.
+
+pub mod driver;
+pub mod socket;
+
+pub use driver::{NetEvent, NodeHandle, Ready, Request, spawn, wall_now};
+pub use socket::{SetupError, resolve_iface};

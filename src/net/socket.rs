@@ -1,0 +1,101 @@
+//! Opening the multicast socket with socket2, and turning each way it can fail into one line
+//! that tells the user what to do.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use thiserror::Error;
+
+use crate::cli::NetConfig;
+
+#[derive(Debug, Error)]
+pub enum SetupError {
+    #[error("no interface named {0:?} with an IPv4 address (see `ip -4 addr`); pass --iface with a name or an address")]
+    UnknownIface(String),
+    #[error("cannot bind {group}: {source}")]
+    Bind { group: SocketAddrV4, source: io::Error },
+    #[error(
+        "cannot join {group} on {iface}: {source}. {}",
+        if *iface == "the default route" {
+            "There is no route for multicast here; pick an interface with --iface (for example --iface 127.0.0.1 or --iface eth0)"
+        } else {
+            "Check that the interface is up and has this address (see `ip -4 addr`)"
+        }
+    )]
+    Join { group: SocketAddrV4, iface: String, source: io::Error },
+    #[error("cannot set up the multicast socket: {0}")]
+    Socket(#[from] io::Error),
+}
+
+/// The interface address to use: `None` means "let the routing table choose".
+pub fn resolve_iface(spec: Option<&str>) -> Result<Option<Ipv4Addr>, SetupError> {
+    let Some(spec) = spec else { return Ok(None) };
+    if let Ok(addr) = spec.parse::<Ipv4Addr>() {
+        return Ok(Some(addr));
+    }
+    let addrs = if_addrs::get_if_addrs().map_err(SetupError::Socket)?;
+    addrs
+        .into_iter()
+        .find_map(|i| match i.ip() {
+            std::net::IpAddr::V4(a) if i.name == spec => Some(a),
+            _ => None,
+        })
+        .map(Some)
+        .ok_or_else(|| SetupError::UnknownIface(spec.to_string()))
+}
+
+fn iface_label(iface: Option<Ipv4Addr>) -> String {
+    iface.map_or_else(|| "the default route".to_string(), |a| a.to_string())
+}
+
+fn outgoing(sock: &Socket, cfg: &NetConfig, iface: Option<Ipv4Addr>) -> io::Result<()> {
+    if let Some(a) = iface {
+        sock.set_multicast_if_v4(&a)?;
+    }
+    sock.set_multicast_ttl_v4(cfg.ttl)?;
+    // Several nodes on one host hear each other through loopback; each drops its own echo.
+    sock.set_multicast_loop_v4(true)?;
+    sock.set_nonblocking(true)
+}
+
+/// A socket that has joined the group and sends to it: what a node uses.
+pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::net::UdpSocket, SetupError> {
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // Several nodes (and old C servers) on one host share the group's port.
+    sock.set_reuse_address(true)?;
+    sock.set_reuse_port(true)?;
+    // Bound to the group address, the socket hears this group only, not others on the port.
+    let bind = SocketAddr::V4(cfg.group);
+    sock.bind(&bind.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
+    let join_on = iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    sock.join_multicast_v4(cfg.group.ip(), &join_on).map_err(|source| SetupError::Join {
+        group: cfg.group,
+        iface: iface_label(iface),
+        source,
+    })?;
+    outgoing(&sock, cfg, iface)?;
+    Ok(tokio::net::UdpSocket::from_std(sock.into())?)
+}
+
+/// A socket that only sends to the group: what `groupcast send` uses.
+pub fn open_sender(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::net::UdpSocket, SetupError> {
+    let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    sock.bind(&any.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
+    outgoing(&sock, cfg, iface)?;
+    Ok(tokio::net::UdpSocket::from_std(sock.into())?)
+}
+
+/// Sending failed in a way that means the group cannot be reached from here at all.
+pub fn unreachable_hint(e: &io::Error, iface: Option<Ipv4Addr>) -> Option<String> {
+    const ENODEV: i32 = 19;
+    const ENETUNREACH: i32 = 101;
+    match e.raw_os_error() {
+        Some(ENODEV | ENETUNREACH) => Some(format!(
+            "cannot send to the group via {}: {e}. Pick an interface with --iface (for example --iface 127.0.0.1)",
+            iface_label(iface)
+        )),
+        _ => None,
+    }
+}
