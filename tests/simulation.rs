@@ -1,0 +1,227 @@
+//! Many protocol cores on one simulated LAN: membership, failure detection, leaving, and
+//! convergence of the shared message and log. Deterministic: every run with a seed is the same.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use groupcast::proto::{Command, Config, DownReason, Event, NodeId, Status};
+use support::sim::{Medium, Sim};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn lossy(loss: f64) -> Medium {
+    Medium { loss, dup: 0.02, jitter: Duration::from_millis(20), ..Medium::default() }
+}
+
+/// Every up node lists every other up node as a member.
+fn assert_full_mesh(sim: &Sim) {
+    let up = sim.up();
+    for &i in &up {
+        let want: BTreeSet<NodeId> = up.iter().filter(|&&j| j != i).map(|&j| sim.id(j)).collect();
+        assert_eq!(sim.members_of(i), want, "node {i} does not list exactly the others");
+    }
+}
+
+#[test]
+fn fifty_nodes_at_ten_percent_loss_all_list_each_other() {
+    let mut sim = Sim::new(1, lossy(0.10));
+    sim.add_nodes(50, &Config::default());
+    sim.run_for(secs(20));
+    assert_full_mesh(&sim);
+    assert!(sim.lost > sim.sent / 20, "the medium really lost datagrams: {} of {}", sim.lost, sim.sent);
+    // And the peer tables show the loss.
+    let snap = sim.nodes[0].node.snapshot();
+    let mean_loss = snap.peers.iter().map(|p| p.loss).sum::<f64>() / snap.peers.len() as f64;
+    assert!((0.05..0.15).contains(&mean_loss), "measured loss {mean_loss}");
+}
+
+#[test]
+fn newcomers_are_listed_within_about_a_hundred_milliseconds() {
+    let mut sim = Sim::new(2, Medium::default());
+    sim.add_nodes(10, &Config::default());
+    sim.run_for(secs(3));
+    let new = sim.add_node(Config { name: "late".into(), ..Config::default() });
+    sim.run_for(Duration::from_millis(150));
+    assert_full_mesh(&sim);
+    assert_eq!(sim.members_of(new).len(), 10, "the newcomer lists everyone from their answers");
+}
+
+#[test]
+fn a_crashed_node_is_marked_down_everywhere() {
+    let mut sim = Sim::new(3, lossy(0.05));
+    sim.add_nodes(20, &Config::default());
+    sim.run_for(secs(5));
+    assert_full_mesh(&sim);
+    let victim = sim.id(7);
+    sim.crash(7);
+    let crashed_at = sim.now;
+    sim.run_for(secs(4));
+    for i in sim.up() {
+        assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
+        let (t, reason) = sim.nodes[i]
+            .events
+            .iter()
+            .find_map(|(t, e)| match e {
+                Event::PeerDown { node, reason, .. } if *node == victim => Some((*t, *reason)),
+                _ => None,
+            })
+            .expect("a peer_down event");
+        assert_eq!(reason, DownReason::Timeout);
+        let after = t.since(crashed_at);
+        assert!(after < Duration::from_millis(3500), "node {i} took {after:?}");
+        let suspected = sim.nodes[i].events.iter().any(
+            |(ts, e)| matches!(e, Event::PeerSuspect { node, .. } if *node == victim && *ts <= t),
+        );
+        assert!(suspected, "node {i} suspected it before declaring it down");
+    }
+    assert_full_mesh(&sim);
+}
+
+#[test]
+fn a_leaving_node_is_dropped_everywhere_at_once() {
+    let mut sim = Sim::new(4, Medium::default());
+    sim.add_nodes(20, &Config::default());
+    sim.run_for(secs(3));
+    let leaver = sim.id(3);
+    sim.command(3, Command::Leave);
+    sim.crash(3); // the process exits after its leave frames
+    sim.run_for(Duration::from_millis(100));
+    for i in sim.up() {
+        assert_eq!(sim.nodes[i].node.peer_status(leaver), Some(Status::Left), "node {i}");
+        assert!(sim.nodes[i].events.iter().any(|(_, e)| matches!(
+            e,
+            Event::PeerDown { node, reason: DownReason::Left, .. } if *node == leaver
+        )));
+    }
+    assert_full_mesh(&sim);
+}
+
+#[test]
+fn a_suspect_that_speaks_again_is_alive() {
+    let mut sim = Sim::new(5, Medium::default());
+    sim.add_nodes(3, &Config::default());
+    sim.run_for(secs(3));
+    let id = sim.id(2);
+    sim.crash(2);
+    sim.run_for(Duration::from_millis(1800));
+    assert_eq!(sim.nodes[0].node.peer_status(id), Some(Status::Suspect));
+    sim.nodes[2].up = true;
+    sim.run_for(Duration::from_millis(600));
+    assert_eq!(sim.nodes[0].node.peer_status(id), Some(Status::Alive));
+    assert!(sim.nodes[0].events.iter().any(|(_, e)| matches!(e, Event::PeerAlive { node, .. } if *node == id)));
+}
+
+#[test]
+fn concurrent_updates_from_many_nodes_converge_to_one_shared_message() {
+    // Heavy reordering and duplication; every node writes at the same instant, twice.
+    let medium = Medium { dup: 0.2, jitter: Duration::from_millis(80), ..Medium::default() };
+    let mut sim = Sim::new(6, medium);
+    sim.add_nodes(30, &Config::default());
+    sim.run_for(secs(2));
+    for round in 0..2 {
+        for i in 0..30 {
+            sim.command(i, Command::Say(format!("round {round} from n{i}")));
+        }
+        sim.run_for(Duration::from_millis(3));
+    }
+    sim.run_for(secs(2));
+    let first = sim.nodes[0].node.snapshot();
+    let shared = first.shared.clone().expect("a shared message");
+    assert!(shared.text.starts_with("round 1"), "the later round wins: {}", shared.text);
+    assert_eq!(first.messages, 60);
+    for i in 1..30 {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.shared, first.shared, "node {i} shared message");
+        assert_eq!(s.log_digest, first.log_digest, "node {i} log");
+    }
+    // Each node saw the shared message change as writes arrived out of order, but the
+    // last `shared` event everywhere is the same.
+    for n in &sim.nodes {
+        let last = n.events.iter().rev().find_map(|(_, e)| match e {
+            Event::Shared { entry } => Some(entry.clone()),
+            _ => None,
+        });
+        assert_eq!(last.as_ref(), Some(&shared));
+    }
+}
+
+#[test]
+fn bare_text_enters_every_log_once_and_in_the_same_place() {
+    let mut sim = Sim::new(7, Medium { jitter: Duration::from_millis(30), ..Medium::default() });
+    sim.add_nodes(8, &Config::default());
+    sim.run_for(secs(2));
+    let old_client = "10.0.9.9:40000".parse().unwrap();
+    for k in 0..5 {
+        sim.command(k, Command::Say(format!("stamped {k}")));
+        sim.inject_bare(old_client, &format!("bare {k}\n"));
+    }
+    sim.run_for(secs(3));
+    let first = sim.nodes[0].node.snapshot();
+    assert_eq!(first.messages, 10, "five stamped and five bare, none twice");
+    for i in 1..8 {
+        assert_eq!(sim.nodes[i].node.snapshot().log_digest, first.log_digest, "node {i}");
+    }
+    let bare: Vec<_> = sim.nodes[0].node.log().iter().filter(|e| e.bare_from == Some(old_client)).collect();
+    assert_eq!(bare.len(), 5);
+    assert!(bare.iter().all(|e| !e.text.ends_with('\n')));
+}
+
+#[test]
+fn bare_text_survives_a_crashed_stamper() {
+    let mut sim = Sim::new(8, Medium::default());
+    sim.add_nodes(5, &Config::default());
+    sim.run_for(secs(2));
+    let stamper = (0..5).min_by_key(|&i| sim.id(i)).unwrap();
+    sim.crash(stamper);
+    // Before anyone notices, an old client speaks.
+    sim.inject_bare("10.0.9.9:40000".parse().unwrap(), "anyone there?");
+    sim.run_for(secs(3));
+    for i in sim.up() {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.shared.as_ref().map(|e| e.text.as_str()), Some("anyone there?"), "node {i}");
+    }
+}
+
+#[test]
+fn a_flooding_old_client_is_rate_limited_and_counted() {
+    let mut sim = Sim::new(9, Medium::default());
+    sim.add_nodes(3, &Config::default());
+    sim.run_for(secs(1));
+    let old_client = "10.0.9.9:40000".parse().unwrap();
+    for _ in 0..5000 {
+        sim.inject_bare(old_client, "stuck buffer\n");
+    }
+    sim.run_for(secs(1));
+    for i in 0..3 {
+        let s = sim.nodes[i].node.snapshot();
+        assert!(s.messages <= 60, "node {i} took {} messages", s.messages);
+        assert!(s.stats.dropped["rate_limited"] > 4000);
+        let reports = sim.nodes[i].events.iter().filter(|(_, e)| matches!(e, Event::Rejected { .. })).count();
+        assert!(reports <= 3, "node {i} reported {reports} times");
+    }
+    // And the group still works.
+    sim.command(1, Command::Say("still here".into()));
+    sim.run_for(secs(1));
+    for i in 0..3 {
+        assert_eq!(sim.nodes[i].node.snapshot().shared.unwrap().text, "still here");
+    }
+}
+
+#[test]
+fn same_seed_same_run() {
+    let run = |seed| {
+        let mut sim = Sim::new(seed, lossy(0.1));
+        sim.add_nodes(12, &Config::default());
+        sim.run_for(secs(3));
+        sim.command(4, Command::Say("hello".into()));
+        sim.crash(5);
+        sim.run_for(secs(4));
+        sim.trace()
+    };
+    assert_eq!(run(42), run(42));
+    assert_ne!(run(42), run(43));
+}
