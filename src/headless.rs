@@ -128,7 +128,10 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
         let mut bytes = text.trim_end_matches('\n').as_bytes().to_vec();
         bytes.push(b'\n');
         if bytes.len() > proto::wire::MAX_BARE || bytes.starts_with(&proto::wire::MAGIC) {
-            return Err(UserError(format!("bare text is at most {} bytes", proto::wire::MAX_BARE)));
+            return Err(UserError(format!(
+                "bare text is at most {} bytes",
+                proto::wire::MAX_BARE
+            )));
         }
         bytes
     } else {
@@ -151,7 +154,9 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         if let Err(e) = sock.send_to(&datagram, group).await {
-            return Err(UserError(socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"))));
+            return Err(UserError(
+                socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}")),
+            ));
         }
     }
     Ok(())
@@ -185,7 +190,9 @@ pub fn event_json(ev: &NetEvent) -> Value {
             Event::PeerUp { node, name, addr } => {
                 json!({"event": "peer_up", "node": node.to_string(), "name": name, "addr": addr.to_string()})
             }
-            Event::PeerSuspect { node, name } => json!({"event": "peer_suspect", "node": node.to_string(), "name": name}),
+            Event::PeerSuspect { node, name } => {
+                json!({"event": "peer_suspect", "node": node.to_string(), "name": name})
+            }
             Event::PeerAlive { node, name } => json!({"event": "peer_alive", "node": node.to_string(), "name": name}),
             Event::PeerDown { node, name, reason } => {
                 json!({"event": "peer_down", "node": node.to_string(), "name": name, "reason": reason.as_str()})
@@ -231,16 +238,21 @@ pub fn event_human(ev: &NetEvent) -> String {
                 let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
                 format!("{when}: {}: {}", entry.author(), entry.text)
             }
-            Event::Shared { entry } => format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author()),
+            Event::Shared { entry } => format!(
+                "{now}: shared message is now {:?} (from {})",
+                entry.text,
+                entry.author()
+            ),
             Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
         },
     }
 }
 
 pub fn state_json(s: &Snapshot) -> Value {
-    let shared = s.shared.as_ref().map(|e| {
-        json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339()})
-    });
+    let shared = s
+        .shared
+        .as_ref()
+        .map(|e| json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339()}));
     let peers: Vec<Value> = s
         .peers
         .iter()
@@ -276,7 +288,10 @@ impl Printer {
             self.line(&state_json(s).to_string());
             return;
         }
-        let shared = s.shared.as_ref().map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
+        let shared = s
+            .shared
+            .as_ref()
+            .map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
         self.line(&format!("state: {} ({}) shared: {shared}", s.name, s.node.short()));
         for p in &s.peers {
             self.line(&format!(

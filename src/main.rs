@@ -40,6 +40,8 @@ fn main() -> ExitCode {
             }
         }
     });
+    // A blocking read of stdin may still be pending; it must not hold the exit.
+    rt.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(UserError(msg)) => {

@@ -77,11 +77,22 @@ pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: Option<Ipv4Addr>, core
         iface: iface.map_or_else(|| "default".to_string(), |a| a.to_string()),
     };
     let task = tokio::spawn(async move {
-        let mut d = Driver { sock, group: SocketAddr::V4(group), core, events: ev_tx, lagged: 0, send_errors: 0 };
+        let mut d = Driver {
+            sock,
+            group: SocketAddr::V4(group),
+            core,
+            events: ev_tx,
+            lagged: 0,
+            send_errors: 0,
+        };
         d.emit(NetEvent::Ready(ready));
         d.run(req_rx).await;
     });
-    NodeHandle { requests: req_tx, events: ev_rx, task }
+    NodeHandle {
+        requests: req_tx,
+        events: ev_rx,
+        task,
+    }
 }
 
 struct Driver {

@@ -23,7 +23,11 @@ pub enum SetupError {
             "Check that the interface is up and has this address (see `ip -4 addr`)"
         }
     )]
-    Join { group: SocketAddrV4, iface: String, source: io::Error },
+    Join {
+        group: SocketAddrV4,
+        iface: String,
+        source: io::Error,
+    },
     #[error("cannot set up the multicast socket: {0}")]
     Socket(#[from] io::Error),
 }
@@ -67,13 +71,17 @@ pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::ne
     sock.set_reuse_port(true)?;
     // Bound to the group address, the socket hears this group only, not others on the port.
     let bind = SocketAddr::V4(cfg.group);
-    sock.bind(&bind.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
-    let join_on = iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    sock.join_multicast_v4(cfg.group.ip(), &join_on).map_err(|source| SetupError::Join {
+    sock.bind(&bind.into()).map_err(|source| SetupError::Bind {
         group: cfg.group,
-        iface: iface_label(iface),
         source,
     })?;
+    let join_on = iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    sock.join_multicast_v4(cfg.group.ip(), &join_on)
+        .map_err(|source| SetupError::Join {
+            group: cfg.group,
+            iface: iface_label(iface),
+            source,
+        })?;
     outgoing(&sock, cfg, iface)?;
     Ok(tokio::net::UdpSocket::from_std(sock.into())?)
 }
@@ -82,7 +90,10 @@ pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::ne
 pub fn open_sender(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::net::UdpSocket, SetupError> {
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    sock.bind(&any.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
+    sock.bind(&any.into()).map_err(|source| SetupError::Bind {
+        group: cfg.group,
+        source,
+    })?;
     outgoing(&sock, cfg, iface)?;
     Ok(tokio::net::UdpSocket::from_std(sock.into())?)
 }

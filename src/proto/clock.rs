@@ -71,7 +71,10 @@ mod tests {
         let a = c.stamp(now);
         let b = c.stamp(now);
         assert!(b > a);
-        assert!(c.stamp(Time::from_millis(T0 - 1000)) > b, "a clock step back never goes back");
+        assert!(
+            c.stamp(Time::from_millis(T0 - 1000)) > b,
+            "a clock step back never goes back"
+        );
     }
 
     #[test]

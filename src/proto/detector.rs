@@ -46,7 +46,12 @@ impl PhiDetector {
     /// Starts with the peer's advertised interval as the estimate (mean = interval,
     /// std-dev = interval / 4), as Akka seeds its detector.
     pub fn new(now: Time, expected: Duration) -> Self {
-        let mut d = PhiDetector { intervals_ms: VecDeque::new(), sum: 0.0, sum_sq: 0.0, last: now };
+        let mut d = PhiDetector {
+            intervals_ms: VecDeque::new(),
+            sum: 0.0,
+            sum_sq: 0.0,
+            last: now,
+        };
         let m = expected.as_secs_f64() * 1000.0;
         d.push(m - m / 4.0, usize::MAX);
         d.push(m + m / 4.0, usize::MAX);
@@ -54,11 +59,11 @@ impl PhiDetector {
     }
 
     fn push(&mut self, ms: f64, window: usize) {
-        if self.intervals_ms.len() >= window.max(2) {
-            if let Some(old) = self.intervals_ms.pop_front() {
-                self.sum -= old;
-                self.sum_sq -= old * old;
-            }
+        if self.intervals_ms.len() >= window.max(2)
+            && let Some(old) = self.intervals_ms.pop_front()
+        {
+            self.sum -= old;
+            self.sum_sq -= old * old;
         }
         self.intervals_ms.push_back(ms);
         self.sum += ms;
@@ -100,7 +105,11 @@ impl PhiDetector {
 fn phi(elapsed: f64, mean: f64, std: f64) -> f64 {
     let y = (elapsed - mean) / std;
     let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
-    if elapsed > mean { -(e / (1.0 + e)).log10() } else { -(1.0 - 1.0 / (1.0 + e)).log10() }
+    if elapsed > mean {
+        -(e / (1.0 + e)).log10()
+    } else {
+        -(1.0 - 1.0 / (1.0 + e)).log10()
+    }
 }
 
 #[cfg(test)]
@@ -122,7 +131,11 @@ mod tests {
 
     /// First time (in 10 ms steps after `from`) at which phi reaches `level`.
     fn crossing(d: &PhiDetector, from: u64, level: f64, cfg: &DetectorConfig) -> u64 {
-        (from..from + 60_000).step_by(10).find(|&t| d.phi(at(t), cfg) >= level).unwrap() - from
+        (from..from + 60_000)
+            .step_by(10)
+            .find(|&t| d.phi(at(t), cfg) >= level)
+            .unwrap()
+            - from
     }
 
     #[test]
@@ -136,7 +149,10 @@ mod tests {
             assert!(p >= prev, "phi never falls while silent");
             prev = p;
         }
-        assert!(d.phi(at(last + 400), &cfg) < cfg.suspect_phi, "on-time peer is not suspect");
+        assert!(
+            d.phi(at(last + 400), &cfg) < cfg.suspect_phi,
+            "on-time peer is not suspect"
+        );
     }
 
     #[test]
@@ -165,8 +181,14 @@ mod tests {
 
     #[test]
     fn settings_move_the_verdict() {
-        let strict = DetectorConfig { acceptable_pause: Duration::ZERO, ..Default::default() };
-        let loose = DetectorConfig { acceptable_pause: Duration::from_secs(3), ..Default::default() };
+        let strict = DetectorConfig {
+            acceptable_pause: Duration::ZERO,
+            ..Default::default()
+        };
+        let loose = DetectorConfig {
+            acceptable_pause: Duration::from_secs(3),
+            ..Default::default()
+        };
         let times: Vec<u64> = (0..40).map(|i| i * 500).collect();
         let d = fed(&times, &strict);
         let s = crossing(&d, 39 * 500, strict.down_phi, &strict);
@@ -176,7 +198,10 @@ mod tests {
 
     #[test]
     fn window_is_bounded() {
-        let cfg = DetectorConfig { window: 10, ..Default::default() };
+        let cfg = DetectorConfig {
+            window: 10,
+            ..Default::default()
+        };
         let d = fed(&(0..1000).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
         assert_eq!(d.intervals_ms.len(), 10);
         assert!((d.mean_ms() - 500.0).abs() < 1e-6);

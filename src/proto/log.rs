@@ -45,7 +45,9 @@ impl Entry {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {
     /// New entry; `shared` says whether it became the shared message.
-    New { shared: bool },
+    New {
+        shared: bool,
+    },
     Duplicate,
     /// Older than everything kept in a full log: it would be evicted at once.
     TooOld,
@@ -124,7 +126,11 @@ impl Log {
             h.update(e.node.0.to_le_bytes());
             h.update(e.incarnation.0.to_le_bytes());
             h.update(e.seq.0.to_le_bytes());
-            for s in [e.name.as_str(), e.text.as_str(), &e.bare_from.map(|a| a.to_string()).unwrap_or_default()] {
+            for s in [
+                e.name.as_str(),
+                e.text.as_str(),
+                &e.bare_from.map(|a| a.to_string()).unwrap_or_default(),
+            ] {
                 h.update((s.len() as u64).to_le_bytes());
                 h.update(s.as_bytes());
             }

@@ -90,19 +90,48 @@ impl DownReason {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    PeerUp { node: NodeId, name: String, addr: SocketAddr },
-    PeerSuspect { node: NodeId, name: String },
+    PeerUp {
+        node: NodeId,
+        name: String,
+        addr: SocketAddr,
+    },
+    PeerSuspect {
+        node: NodeId,
+        name: String,
+    },
     /// A suspect spoke again.
-    PeerAlive { node: NodeId, name: String },
-    PeerDown { node: NodeId, name: String, reason: DownReason },
+    PeerAlive {
+        node: NodeId,
+        name: String,
+    },
+    PeerDown {
+        node: NodeId,
+        name: String,
+        reason: DownReason,
+    },
     /// A down or left peer has been forgotten.
-    PeerRemoved { node: NodeId },
-    PeerRenamed { node: NodeId, old: String, new: String },
-    Message { entry: Entry, own: bool },
-    Shared { entry: Entry },
+    PeerRemoved {
+        node: NodeId,
+    },
+    PeerRenamed {
+        node: NodeId,
+        old: String,
+        new: String,
+    },
+    Message {
+        entry: Entry,
+        own: bool,
+    },
+    Shared {
+        entry: Entry,
+    },
     /// Something from `addr` was dropped. `count` is how many since the last report from that
     /// address (reports are limited to one per address per second).
-    Rejected { addr: SocketAddr, reason: &'static str, count: u64 },
+    Rejected {
+        addr: SocketAddr,
+        reason: &'static str,
+        count: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -375,20 +404,27 @@ impl Node {
     // ---- frames -------------------------------------------------------------------------
 
     fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
-        let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq };
+        let hdr = Header {
+            sender: f.sender,
+            incarnation: f.incarnation,
+            seq: f.seq,
+        };
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, beat, false, from, now),
             Body::Leave => {
                 if let Some(p) = self.peers.get_mut(&f.sender)
                     && p.incarnation == f.incarnation
+                    && p.status != Status::Left
                 {
-                    if p.status != Status::Left {
-                        p.status = Status::Left;
-                        p.since = now;
-                        let (node, name) = (p.id, p.name.clone());
-                        self.emit(Event::PeerDown { node, name, reason: DownReason::Left });
-                    }
+                    p.status = Status::Left;
+                    p.since = now;
+                    let (node, name) = (p.id, p.name.clone());
+                    self.emit(Event::PeerDown {
+                        node,
+                        name,
+                        reason: DownReason::Left,
+                    });
                 }
             }
             Body::Message(m) => {
@@ -434,7 +470,11 @@ impl Node {
                 let (node, old_status) = (p.id, p.status);
                 if p.name != name {
                     let old = std::mem::replace(&mut p.name, name.clone());
-                    self.emit(Event::PeerRenamed { node, old, new: name.clone() });
+                    self.emit(Event::PeerRenamed {
+                        node,
+                        old,
+                        new: name.clone(),
+                    });
                 }
                 match old_status {
                     Status::Suspect => {
@@ -471,7 +511,11 @@ impl Node {
                 msg_seq: beat.msg_seq,
             },
         );
-        self.emit(Event::PeerUp { node: f.sender, name, addr: from });
+        self.emit(Event::PeerUp {
+            node: f.sender,
+            name,
+            addr: from,
+        });
         if announce && !self.left {
             // Answer a newcomer at once so it lists us within its announce burst.
             self.send_beat(false, now);
@@ -497,7 +541,11 @@ impl Node {
         for node in old {
             self.set_status(node, Status::Down, now);
             let name = name.to_string();
-            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted });
+            self.emit(Event::PeerDown {
+                node,
+                name,
+                reason: DownReason::Restarted,
+            });
         }
     }
 
@@ -510,7 +558,12 @@ impl Node {
 
     /// Makes room in a full table by forgetting the longest-gone down or left peer.
     fn forget_one(&mut self) -> bool {
-        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
+        let gone = self
+            .peers
+            .values()
+            .filter(|p| !p.status.is_member())
+            .min_by_key(|p| p.since)
+            .map(|p| p.id);
         if let Some(node) = gone {
             self.peers.remove(&node);
             self.emit(Event::PeerRemoved { node });
@@ -545,7 +598,11 @@ impl Node {
                 self.emit(Event::PeerRemoved { node });
             } else if status == Status::Down {
                 self.set_status(node, Status::Down, now);
-                self.emit(Event::PeerDown { node, name, reason: DownReason::Timeout });
+                self.emit(Event::PeerDown {
+                    node,
+                    name,
+                    reason: DownReason::Timeout,
+                });
             } else {
                 self.set_status(node, Status::Suspect, now);
                 self.emit(Event::PeerSuspect { node, name });
@@ -561,9 +618,20 @@ impl Node {
             return Err(CommandError::Empty);
         }
         let msg_seq = Seq(self.msg_seq.0 + 1);
-        let body = Body::Message(MessageBody { msg_seq, name: self.cfg.name.clone(), text: text.clone(), bare_from });
+        let body = Body::Message(MessageBody {
+            msg_seq,
+            name: self.cfg.name.clone(),
+            text: text.clone(),
+            bare_from,
+        });
         let ts = self.clock.stamp(now);
-        let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
+        let frame = Frame {
+            sender: self.id,
+            incarnation: self.incarnation,
+            seq: Seq(self.seq.0 + 1),
+            hlc: ts,
+            body,
+        };
         let bytes = wire::encode(&frame).map_err(|e| CommandError::TooLong {
             len: text.len(),
             max: text.len() - (e.len - wire::MAX_FRAME),
@@ -590,7 +658,10 @@ impl Node {
     fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) {
         match self.log.insert(entry.clone()) {
             Inserted::New { shared } => {
-                self.emit(Event::Message { entry: entry.clone(), own });
+                self.emit(Event::Message {
+                    entry: entry.clone(),
+                    own,
+                });
                 if shared {
                     self.emit(Event::Shared { entry });
                 }
@@ -613,7 +684,11 @@ impl Node {
         }
         let text: String = text.chars().filter(|c| !c.is_control() || *c == '\t').collect();
         if let Err(e) = self.say(text, Some(addr), now) {
-            let reason = if matches!(e, CommandError::Empty) { "empty" } else { "too_long" };
+            let reason = if matches!(e, CommandError::Empty) {
+                "empty"
+            } else {
+                "too_long"
+            };
             self.reject(addr, reason, now);
         }
     }
@@ -629,13 +704,25 @@ impl Node {
         if announce {
             self.announces_sent += 1;
         }
-        self.send(if announce { Body::Announce(beat) } else { Body::Heartbeat(beat) }, now);
+        self.send(
+            if announce {
+                Body::Announce(beat)
+            } else {
+                Body::Heartbeat(beat)
+            },
+            now,
+        );
     }
 
     fn send(&mut self, body: Body, now: Time) {
         self.seq = Seq(self.seq.0 + 1);
-        let frame =
-            Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(now), body };
+        let frame = Frame {
+            sender: self.id,
+            incarnation: self.incarnation,
+            seq: self.seq,
+            hlc: self.clock.stamp(now),
+            body,
+        };
         match wire::encode(&frame) {
             Ok(bytes) => {
                 self.out.push_back(Output::Multicast(bytes));

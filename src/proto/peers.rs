@@ -40,7 +40,11 @@ pub struct LossWindow {
 
 impl LossWindow {
     pub fn new(seq: Seq) -> Self {
-        LossWindow { first: seq.0, highest: seq.0, bits: 1 }
+        LossWindow {
+            first: seq.0,
+            highest: seq.0,
+            bits: 1,
+        }
     }
 
     pub fn record(&mut self, seq: Seq) {
@@ -103,6 +107,10 @@ mod tests {
                 w.record(Seq(s));
             }
         }
-        assert!((w.loss() - 0.25).abs() < 0.01, "window forgets old history: {}", w.loss());
+        assert!(
+            (w.loss() - 0.25).abs() < 0.01,
+            "window forgets old history: {}",
+            w.loss()
+        );
     }
 }

@@ -192,7 +192,13 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     if sender.0 == 0 {
         return Err(DecodeError::Body);
     }
-    Ok(Datagram::Frame(Frame { sender, incarnation, seq, hlc, body }))
+    Ok(Datagram::Frame(Frame {
+        sender,
+        incarnation,
+        seq,
+        hlc,
+        body,
+    }))
 }
 
 /// The original C client sends its `fgets` buffer: text, often a trailing newline, sometimes a
@@ -229,7 +235,11 @@ mod tests {
 
     #[test]
     fn every_kind_round_trips() {
-        let beat = Beat { name: "alice".into(), msg_seq: Seq(7), interval_ms: 500 };
+        let beat = Beat {
+            name: "alice".into(),
+            msg_seq: Seq(7),
+            interval_ms: 500,
+        };
         let bodies = [
             Body::Announce(beat.clone()),
             Body::Heartbeat(beat),

@@ -27,7 +27,12 @@ pub struct Medium {
 
 impl Default for Medium {
     fn default() -> Self {
-        Medium { loss: 0.0, dup: 0.0, min_delay: Duration::from_micros(200), jitter: Duration::from_millis(5) }
+        Medium {
+            loss: 0.0,
+            dup: 0.0,
+            min_delay: Duration::from_micros(200),
+            jitter: Duration::from_millis(5),
+        }
     }
 }
 
@@ -95,14 +100,22 @@ impl Sim {
         let id = NodeId(self.rng.random_range(1..u64::MAX));
         let addr = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 12345));
         let node = Node::new(id, Incarnation(self.now.as_millis()), cfg, self.now);
-        self.nodes.push(SimNode { node, addr, up: true, events: Vec::new() });
+        self.nodes.push(SimNode {
+            node,
+            addr,
+            up: true,
+            events: Vec::new(),
+        });
         self.drain(i);
         i
     }
 
     pub fn add_nodes(&mut self, n: usize, cfg: &Config) {
         for i in 0..n {
-            self.add_node(Config { name: format!("n{i}"), ..cfg.clone() });
+            self.add_node(Config {
+                name: format!("n{i}"),
+                ..cfg.clone()
+            });
         }
     }
 
@@ -139,7 +152,13 @@ impl Sim {
             let jitter = self.rng.random_range(0..=self.medium.jitter.as_micros() as u64);
             let at = self.now + self.medium.min_delay + Duration::from_micros(jitter);
             self.order += 1;
-            self.queue.push(Reverse(InFlight { at, order: self.order, to, from, bytes: bytes.clone() }));
+            self.queue.push(Reverse(InFlight {
+                at,
+                order: self.order,
+                to,
+                from,
+                bytes: bytes.clone(),
+            }));
         }
     }
 

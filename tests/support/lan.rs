@@ -1,0 +1,284 @@
+//! A LAN of network namespaces for black-box tests of the real binary: one namespace holds a
+//! bridge, each host namespace has a veth `eth0` on it with 10.231.0.N/24 and a default route.
+//! Nothing here touches a real interface. Names are unique per test, so tests run in parallel.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_groupcast");
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub struct Lan {
+    prefix: String,
+    pub hosts: Vec<Host>,
+}
+
+#[derive(Clone)]
+pub struct Host {
+    pub ns: String,
+    pub ip: String,
+}
+
+impl Lan {
+    /// A LAN of `n` hosts, or `None` (with the reason printed) where namespaces cannot be made.
+    /// With GROUPCAST_REQUIRE_NETNS=1 a LAN that cannot be made fails the test instead.
+    pub fn new(n: usize) -> Option<Lan> {
+        match Lan::try_new(n) {
+            Ok(lan) => Some(lan),
+            Err(why) => {
+                if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
+                    panic!("cannot build a namespaced LAN: {why}");
+                }
+                eprintln!("SKIPPED: cannot build a namespaced LAN ({why}); needs root and iproute2");
+                None
+            }
+        }
+    }
+
+    fn try_new(n: usize) -> Result<Lan, String> {
+        let prefix = format!("gc{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut lan = Lan {
+            prefix: prefix.clone(),
+            hosts: Vec::new(),
+        };
+        let br = format!("{prefix}-br");
+        ip(&["netns", "add", &br])?;
+        ip(&["-n", &br, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])?;
+        ip(&["-n", &br, "link", "set", "br0", "up"])?;
+        for i in 1..=n {
+            lan.add_host(i)?;
+        }
+        Ok(lan)
+    }
+
+    fn add_host(&mut self, i: usize) -> Result<(), String> {
+        let br = format!("{}-br", self.prefix);
+        let ns = format!("{}-h{i}", self.prefix);
+        let addr = format!("10.231.0.{i}");
+        ip(&["netns", "add", &ns])?;
+        self.hosts.push(Host {
+            ns: ns.clone(),
+            ip: addr.clone(),
+        });
+        let port = format!("v{i}");
+        ip(&[
+            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+        ])?;
+        ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
+        ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", &ns, "route", "add", "default", "dev", "eth0"])?;
+        Ok(())
+    }
+
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i - 1]
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for h in &self.hosts {
+            // Anything still running in the host dies with it.
+            let _ = Command::new("ip").args(["netns", "pids", &h.ns]).output().map(|o| {
+                for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).status();
+                }
+            });
+            let _ = ip(&["netns", "del", &h.ns]);
+        }
+        let _ = ip(&["netns", "del", &format!("{}-br", self.prefix)]);
+    }
+}
+
+impl Host {
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, BIN]).args(args);
+        c
+    }
+
+    /// Runs the binary to completion in this host.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).stdin(Stdio::null()).output().expect("run groupcast")
+    }
+
+    /// Runs any program in this host.
+    pub fn exec(&self, prog: &str, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns, prog])
+            .args(args)
+            .output()
+            .expect("run in namespace")
+    }
+
+    /// Starts `groupcast node --json` with extra arguments.
+    pub fn node(&self, name: &str, extra: &[&str]) -> NodeProc {
+        let mut args = vec!["node", "--json", "--name", name];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .command(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        let mut p = NodeProc {
+            name: name.to_string(),
+            child,
+            stdin,
+            rx,
+            seen: Vec::new(),
+        };
+        let ready = p.wait_for("ready", |v| v["event"] == "ready");
+        assert_eq!(ready["name"], name);
+        p
+    }
+}
+
+/// A running node and every JSON event it has printed.
+pub struct NodeProc {
+    pub name: String,
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Value>,
+    pub seen: Vec<Value>,
+}
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+impl NodeProc {
+    pub fn id(&self) -> String {
+        self.seen.iter().find(|v| v["event"] == "ready").expect("ready")["node"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Takes in what the node printed so far without waiting.
+    pub fn pump(&mut self) {
+        while let Ok(v) = self.rx.try_recv() {
+            self.seen.push(v);
+        }
+    }
+
+    /// The first event (already seen or still to come within WAIT) that matches.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_for_within(what, WAIT, pred)
+    }
+
+    pub fn wait_for_within(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        self.pump();
+        if let Some(v) = self.seen.iter().find(|v| pred(v)) {
+            return v.clone();
+        }
+        let end = Instant::now() + limit;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if pred(&v) {
+                        return v;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("{}: no {what} within {limit:?}; saw:\n{}", self.name, self.dump())
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("{}: exited before {what}; saw:\n{}", self.name, self.dump())
+                }
+            }
+        }
+    }
+
+    pub fn dump(&self) -> String {
+        self.seen.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write to node");
+        stdin.flush().expect("flush");
+    }
+
+    /// Asks for `/state` and returns the state event that answers.
+    pub fn state(&mut self) -> Value {
+        let before = self.seen.iter().filter(|v| v["event"] == "state").count();
+        self.say("/state");
+        let end = Instant::now() + WAIT;
+        loop {
+            self.pump();
+            if let Some(v) = self.seen.iter().filter(|v| v["event"] == "state").nth(before) {
+                return v.clone();
+            }
+            assert!(Instant::now() < end, "{}: no state answer", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let end = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.pump();
+                return status.code();
+            }
+            assert!(Instant::now() < end, "{}: still running after {limit:?}", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
