@@ -747,3 +747,206 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::MAX_FRAME;
+
+    const T0: u64 = 1_780_000_000_000;
+
+    fn at(ms: u64) -> Time {
+        Time::from_millis(T0 + ms)
+    }
+
+    fn addr(last: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, last], 12345))
+    }
+
+    fn node(id: u64) -> Node {
+        Node::new(
+            NodeId(id),
+            Incarnation(T0),
+            Config {
+                name: format!("n{id}"),
+                ..Config::default()
+            },
+            at(0),
+        )
+    }
+
+    fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
+        let (mut d, mut e) = (Vec::new(), Vec::new());
+        while let Some(o) = n.poll_output() {
+            match o {
+                Output::Multicast(b) => d.push(b),
+                Output::Event(ev) => e.push(ev),
+            }
+        }
+        (d, e)
+    }
+
+    fn frame(sender: u64, inc: u64, seq: u64, hlc: Hlc, body: Body) -> Vec<u8> {
+        wire::encode(&Frame {
+            sender: NodeId(sender),
+            incarnation: Incarnation(inc),
+            seq: Seq(seq),
+            hlc,
+            body,
+        })
+        .unwrap()
+    }
+
+    fn beat(name: &str) -> Body {
+        Body::Heartbeat(Beat {
+            name: name.into(),
+            msg_seq: Seq(0),
+            interval_ms: 500,
+        })
+    }
+
+    fn hlc_at(ms: u64) -> Hlc {
+        Hlc(uhlc::NTP64::from(at(ms).0).as_u64())
+    }
+
+    #[test]
+    fn own_echo_is_ignored() {
+        let mut a = node(1);
+        a.handle_timer(at(0));
+        let (sent, _) = outputs(&mut a);
+        a.handle_datagram(&sent[0], addr(1), at(1));
+        assert_eq!(outputs(&mut a).1, vec![]);
+        assert_eq!(a.snapshot().peers.len(), 0);
+    }
+
+    #[test]
+    fn timestamps_too_far_ahead_are_rejected_and_counted() {
+        let mut a = node(1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(2_000), beat("fast")), addr(2), at(0));
+        let (_, ev) = outputs(&mut a);
+        assert!(
+            matches!(
+                ev[..],
+                [Event::Rejected {
+                    reason: "clock_ahead",
+                    ..
+                }]
+            ),
+            "{ev:?}"
+        );
+        assert_eq!(a.stats().dropped["clock_ahead"], 1);
+        assert!(a.snapshot().peers.is_empty());
+        // Within the bound it is fine, and our clock moves past it.
+        a.handle_datagram(&frame(2, T0, 2, hlc_at(400), beat("fast")), addr(2), at(0));
+        assert_eq!(a.snapshot().peers.len(), 1);
+        a.handle_command(Command::Say("after".into()), at(1)).unwrap();
+        assert!(a.log().shared().unwrap().ts > hlc_at(400));
+    }
+
+    #[test]
+    fn malformed_and_sealed_frames_are_counted_not_fatal() {
+        let mut a = node(1);
+        let good = frame(2, T0, 1, hlc_at(0), beat("b"));
+        let mut sealed = good.clone();
+        sealed[5] = wire::FLAG_SEALED;
+        a.handle_datagram(&sealed, addr(2), at(0));
+        a.handle_datagram(&good[..20], addr(2), at(0));
+        let s = a.stats();
+        assert_eq!((s.dropped["sealed"], s.dropped["truncated"]), (1, 1));
+        let (_, ev) = outputs(&mut a);
+        assert_eq!(ev.len(), 1, "one report per address per second: {ev:?}");
+    }
+
+    #[test]
+    fn messages_too_long_for_a_datagram_are_refused_whole() {
+        let mut a = node(1);
+        let err = a.handle_command(Command::Say("x".repeat(2000)), at(0)).unwrap_err();
+        let CommandError::TooLong { len, max } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(len, 2000);
+        assert!(max > 1000 && max < MAX_FRAME);
+        assert!(a.log().is_empty());
+        assert_eq!(outputs(&mut a).0.len(), 0, "nothing sent");
+        a.handle_command(Command::Say("y".repeat(max)), at(0))
+            .expect("exactly the limit fits");
+        assert!(outputs(&mut a).0[0].len() <= MAX_FRAME);
+        assert_eq!(
+            a.handle_command(Command::Say("  \n".into()), at(0)),
+            Err(CommandError::Empty)
+        );
+    }
+
+    #[test]
+    fn a_rename_reaches_peers() {
+        let mut a = node(1);
+        let mut b = node(2);
+        a.handle_timer(at(0));
+        for d in outputs(&mut a).0 {
+            b.handle_datagram(&d, addr(1), at(1));
+        }
+        a.handle_command(Command::Rename("alice".into()), at(10)).unwrap();
+        for d in outputs(&mut a).0 {
+            b.handle_datagram(&d, addr(1), at(11));
+        }
+        let (_, ev) = outputs(&mut b);
+        assert!(ev.contains(&Event::PeerRenamed {
+            node: NodeId(1),
+            old: "n1".into(),
+            new: "alice".into()
+        }));
+        assert_eq!(b.snapshot().peers[0].name, "alice");
+    }
+
+    #[test]
+    fn a_restarted_host_replaces_its_old_life() {
+        let mut a = node(1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("web")), addr(2), at(0));
+        // The old life goes quiet; a new id with the same name on the same host appears.
+        a.handle_datagram(&frame(3, T0 + 5_000, 1, hlc_at(1_500), beat("web")), addr(2), at(1_500));
+        let (_, ev) = outputs(&mut a);
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::PeerDown {
+                node: NodeId(2),
+                reason: DownReason::Restarted,
+                ..
+            }
+        )));
+        assert_eq!(a.peer_status(NodeId(2)), Some(Status::Down));
+        assert_eq!(a.peer_status(NodeId(3)), Some(Status::Alive));
+        // A second live node of the same name on the same host does not replace the first.
+        a.handle_datagram(&frame(4, T0 + 6_000, 1, hlc_at(1_600), beat("web")), addr(2), at(1_600));
+        assert_eq!(a.peer_status(NodeId(3)), Some(Status::Alive));
+        assert_eq!(a.peer_status(NodeId(4)), Some(Status::Alive));
+    }
+
+    #[test]
+    fn stale_lives_and_stragglers_after_a_leave_are_ignored() {
+        let mut a = node(1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
+        a.handle_datagram(&frame(2, T0, 2, hlc_at(1), Body::Leave), addr(2), at(1));
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(2));
+        assert_eq!(a.peer_status(NodeId(2)), Some(Status::Left));
+        // Left peers are forgotten after a while.
+        a.handle_timer(at(61_000));
+        assert_eq!(a.peer_status(NodeId(2)), None);
+        assert!(outputs(&mut a).1.contains(&Event::PeerRemoved { node: NodeId(2) }));
+    }
+
+    #[test]
+    fn after_leaving_a_node_is_silent() {
+        let mut a = node(1);
+        a.handle_timer(at(0));
+        outputs(&mut a);
+        a.handle_command(Command::Leave, at(1)).unwrap();
+        let (sent, _) = outputs(&mut a);
+        assert_eq!(sent.len(), 2, "leave goes out twice");
+        a.handle_timer(at(10_000));
+        assert!(outputs(&mut a).0.is_empty());
+        assert_eq!(
+            a.handle_command(Command::Say("x".into()), at(10_001)),
+            Err(CommandError::Left)
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! The network task with real sockets, in-process, on loopback only: interface 127.0.0.1 and
+//! TTL 0 (asserted before anything is sent), so no datagram can leave this host. Several nodes
+//! share one host and one port, and each ignores its own echo.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Duration;
+
+use groupcast::cli::NetConfig;
+use groupcast::headless::new_identity;
+use groupcast::net::{self, NetEvent, NodeHandle, socket};
+use groupcast::proto::{Command, Config, DownReason, Event, Node, NodeId};
+
+fn loopback_node(port: u16, name: &str) -> NodeHandle {
+    let cfg = NetConfig {
+        group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port),
+        iface: None,
+        ttl: 0,
+    };
+    let iface = Some(Ipv4Addr::LOCALHOST);
+    let sock = socket::open_member(&cfg, iface).expect("join on loopback");
+    let s2 = socket2::SockRef::from(&sock);
+    assert_eq!(s2.multicast_if_v4().unwrap(), Ipv4Addr::LOCALHOST, "loopback only");
+    assert_eq!(s2.multicast_ttl_v4().unwrap(), 0, "TTL 0: never beyond this host");
+    let (id, inc) = new_identity();
+    let core = Node::new(
+        id,
+        inc,
+        Config {
+            name: name.into(),
+            ..Config::default()
+        },
+        net::wall_now(),
+    );
+    net::spawn(sock, cfg.group, iface, core)
+}
+
+async fn next_matching(h: &mut NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let wait = async {
+        loop {
+            match h.events.recv().await {
+                Some(NetEvent::Core(e)) if pred(&e) => return e,
+                Some(_) => {}
+                None => panic!("node stopped before {what}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {what}"))
+}
+
+#[tokio::test]
+async fn three_nodes_on_one_host_chat_and_leave() {
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let mut nodes: Vec<NodeHandle> = ["a", "b", "c"].iter().map(|n| loopback_node(port, n)).collect();
+    let mut ids: Vec<NodeId> = Vec::new();
+    for h in &mut nodes {
+        match h.events.recv().await {
+            Some(NetEvent::Ready(r)) => {
+                assert_eq!(r.iface, "127.0.0.1");
+                ids.push(r.node);
+            }
+            other => panic!("expected ready, got {other:?}"),
+        }
+    }
+    for (i, h) in nodes.iter_mut().enumerate() {
+        for (j, id) in ids.iter().enumerate() {
+            if i != j {
+                next_matching(h, "peer_up", |e| matches!(e, Event::PeerUp { node, .. } if node == id)).await;
+            }
+        }
+    }
+    nodes[0].command(Command::Say("over loopback".into())).await.unwrap();
+    for h in &mut nodes[1..] {
+        let e = next_matching(h, "message", |e| matches!(e, Event::Message { .. })).await;
+        let Event::Message { entry, own } = e else {
+            unreachable!()
+        };
+        assert_eq!(
+            (entry.text.as_str(), entry.name.as_str(), own),
+            ("over loopback", "a", false)
+        );
+    }
+    for h in &nodes {
+        let snap = h.snapshot().await.unwrap();
+        assert_eq!(snap.peers.len(), 2, "its own echo is not a peer");
+        assert_eq!(snap.shared.unwrap().text, "over loopback");
+    }
+    nodes[2].command(Command::Leave).await.unwrap();
+    let left = ids[2];
+    let e = next_matching(&mut nodes[0], "peer_down", |e| matches!(e, Event::PeerDown { .. })).await;
+    assert_eq!(
+        e,
+        Event::PeerDown {
+            node: left,
+            name: "c".into(),
+            reason: DownReason::Left
+        }
+    );
+}
