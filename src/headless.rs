@@ -180,8 +180,10 @@ fn ctime_now() -> String {
     chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string()
 }
 
-pub fn event_json(ev: &NetEvent) -> Value {
-    match ev {
+/// The JSON line for an event; `None` for the periodic status, which is not an event.
+pub fn event_json(ev: &NetEvent) -> Option<Value> {
+    Some(match ev {
+        NetEvent::Status { .. } => return None,
         NetEvent::Ready(r) => json!({"event": "ready", "node": r.node.to_string(), "name": r.name,
             "group": r.group.to_string(), "iface": r.iface}),
         NetEvent::Lagged(n) => json!({"event": "lagged", "dropped": n}),
@@ -210,12 +212,13 @@ pub fn event_json(ev: &NetEvent) -> Value {
                 json!({"event": "rejected", "addr": addr.to_string(), "reason": reason, "count": count})
             }
         },
-    }
+    })
 }
 
-pub fn event_human(ev: &NetEvent) -> String {
+pub fn event_human(ev: &NetEvent) -> Option<String> {
     let now = ctime_now();
-    match ev {
+    Some(match ev {
+        NetEvent::Status { .. } => return None,
         NetEvent::Ready(r) => format!(
             "{now}: ready: {} ({}) on group {} via {}",
             r.name,
@@ -245,7 +248,7 @@ pub fn event_human(ev: &NetEvent) -> String {
             ),
             Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
         },
-    }
+    })
 }
 
 pub fn state_json(s: &Snapshot) -> Value {
@@ -276,10 +279,9 @@ impl Printer {
     }
 
     fn event(&self, ev: &NetEvent) {
-        if self.json {
-            self.line(&event_json(ev).to_string());
-        } else {
-            self.line(&event_human(ev));
+        let line = if self.json { event_json(ev).map(|v| v.to_string()) } else { event_human(ev) };
+        if let Some(line) = line {
+            self.line(&line);
         }
     }
 

@@ -25,8 +25,9 @@ fn main() -> ExitCode {
     let result = rt.block_on(async {
         match cli.command {
             None => {
-                use clap::CommandFactory;
-                Cli::command().print_help().map_err(UserError::from)
+                let netcfg = cli.net.net_config()?;
+                let cfg = cli.net.proto_config()?;
+                groupcast::tui::run(netcfg, cfg).await
             }
             Some(Command::Node { json, net }) => {
                 let netcfg = net.net_config()?;

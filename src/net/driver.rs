@@ -8,7 +8,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::proto::{Command, CommandError, Event, Node, NodeId, Output, Snapshot, Time};
+use crate::proto::{Command, CommandError, Event, Node, NodeId, Output, PeerView, Snapshot, Stats, Time};
 
 /// Events buffered for a front end that is slow to read; beyond this they are dropped and counted.
 const EVENT_QUEUE: usize = 4096;
@@ -39,6 +39,8 @@ pub enum NetEvent {
     Core(Event),
     /// This many events were dropped because the front end did not keep up.
     Lagged(u64),
+    /// The peer table and counters, once a second, for screens that show ages and loss.
+    Status { peers: Vec<PeerView>, stats: Stats },
     /// A datagram could not be sent (the link may be down); counted, and the node carries on.
     SendFailed(String),
 }
@@ -107,6 +109,8 @@ struct Driver {
 impl Driver {
     async fn run(&mut self, mut requests: mpsc::Receiver<Request>) {
         let mut buf = vec![0u8; 65_536];
+        let mut status = tokio::time::interval(Duration::from_secs(1));
+        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let wait = self.core.next_deadline().0.saturating_sub(wall_now().0);
             let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(1));
@@ -127,6 +131,10 @@ impl Driver {
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(wall_now()),
+                _ = status.tick() => {
+                    let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
+                    self.emit(NetEvent::Status { peers, stats });
+                }
             }
             self.flush().await;
             if self.core.has_left() {

@@ -160,6 +160,20 @@ pub enum CommandError {
     Left,
 }
 
+/// Whether `text` from a node called `name` fits one datagram, without sending it: front ends
+/// check before they clear what the user typed.
+pub fn check_message(name: &str, text: &str) -> Result<(), CommandError> {
+    if text.trim().is_empty() {
+        return Err(CommandError::Empty);
+    }
+    let body = Body::Message(MessageBody { msg_seq: Seq(u64::MAX), name: name.into(), text: text.into(), bare_from: None });
+    let frame = Frame { sender: NodeId(u64::MAX), incarnation: Incarnation(0), seq: Seq(0), hlc: Hlc(0), body };
+    match wire::encode(&frame) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(CommandError::TooLong { len: text.len(), max: text.len() - (e.len - wire::MAX_FRAME) }),
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub frames_sent: u64,
@@ -299,7 +313,8 @@ impl Node {
         self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
     }
 
-    pub fn snapshot(&self) -> Snapshot {
+    /// The peer table, sorted by address then node id (the ring's order).
+    pub fn peer_views(&self) -> Vec<PeerView> {
         let mut peers: Vec<PeerView> = self
             .peers
             .values()
@@ -313,11 +328,15 @@ impl Node {
             })
             .collect();
         peers.sort_by_key(|p| (p.addr, p.node));
+        peers
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             node: self.id,
             name: self.cfg.name.clone(),
             shared: self.log.shared().cloned(),
-            peers,
+            peers: self.peer_views(),
             messages: self.log.len(),
             evicted: self.log.evicted(),
             log_digest: self.log.digest(),
@@ -614,9 +633,7 @@ impl Node {
 
     fn say(&mut self, text: String, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
         let text = text.trim_end_matches(['\n', '\r']).to_string();
-        if text.trim().is_empty() {
-            return Err(CommandError::Empty);
-        }
+        check_message(&self.cfg.name, &text)?;
         let msg_seq = Seq(self.msg_seq.0 + 1);
         let body = Body::Message(MessageBody {
             msg_seq,
@@ -632,9 +649,10 @@ impl Node {
             hlc: ts,
             body,
         };
+        // check_message sized a frame without a bare-text address; one adds a few bytes.
         let bytes = wire::encode(&frame).map_err(|e| CommandError::TooLong {
             len: text.len(),
-            max: text.len() - (e.len - wire::MAX_FRAME),
+            max: text.len().saturating_sub(e.len - wire::MAX_FRAME),
         })?;
         self.seq = frame.seq;
         self.msg_seq = msg_seq;

@@ -1,0 +1,431 @@
+//! The TUI's model and `update()`: everything the screen shows, changed only by messages.
+//! Nothing here draws or does I/O; actions for the network task are returned to the caller.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::FixedOffset;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEventKind};
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+use crate::net::{NetEvent, Ready};
+use crate::proto::{self, Command, DownReason, Entry, Event, Hlc, NodeId, Seq, Stats, Status, Time};
+
+/// Lines kept in the messages pane (the core keeps its own, larger log).
+pub const MAX_LINES: usize = 5000;
+pub const MAX_HISTORY: usize = 100;
+/// How long a peer that went down or left stays on screen.
+pub const LINGER: Duration = Duration::from_secs(30);
+/// Rows the mouse wheel scrolls.
+const WHEEL: usize = 3;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SystemKind {
+    Join,
+    Leave,
+    Down,
+    Info,
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    Chat {
+        node: NodeId,
+        author: String,
+        own: bool,
+        /// From an old client: `author` is its `IP:port`.
+        bare: bool,
+    },
+    System(SystemKind),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// Position: chat lines by (HLC, node, seq) as in the core's log; system lines by local time.
+    pub key: (Hlc, NodeId, Seq),
+    pub kind: LineKind,
+    pub text: String,
+}
+
+impl LogLine {
+    pub fn at(&self) -> Hlc {
+        self.key.0
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PeerRow {
+    pub node: NodeId,
+    pub name: String,
+    pub addr: SocketAddr,
+    pub status: Status,
+    pub last_seen: Time,
+    pub loss: f64,
+    /// When it went down or left.
+    pub since: Time,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Terminal(TermEvent),
+    Net(NetEvent),
+    /// The slow clock tick: ages on screen, lingering peers.
+    Tick(Time),
+    /// The network task refused a command.
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Send(Command),
+    Quit,
+}
+
+pub struct App {
+    pub me: Option<Ready>,
+    /// A keyed (sealed) group; always false until keyed groups land.
+    pub keyed: bool,
+    pub shared: Option<Entry>,
+    pub lines: VecDeque<LogLine>,
+    /// Lines dropped off the top of the pane.
+    pub lines_dropped: u64,
+    pub peers: BTreeMap<NodeId, PeerRow>,
+    pub stats: Stats,
+    /// Events the network task dropped because the screen fell behind.
+    pub lagged: u64,
+    /// Lines hidden below the view: 0 follows new messages.
+    pub scroll: usize,
+    /// Lines that arrived below the view while scrolled up.
+    pub unseen: usize,
+    pub input: Input,
+    pub history: VecDeque<String>,
+    history_pos: Option<usize>,
+    draft: String,
+    pub error: Option<String>,
+    pub help: bool,
+    pub now: Time,
+    /// The viewer's time zone, fixed at start so rendering reads nothing but the model.
+    pub tz: FixedOffset,
+    /// Terminal size, for paging.
+    pub size: (u16, u16),
+    sys_seq: u64,
+}
+
+impl App {
+    pub fn new(now: Time, tz: FixedOffset, size: (u16, u16)) -> Self {
+        App {
+            me: None,
+            keyed: false,
+            shared: None,
+            lines: VecDeque::new(),
+            lines_dropped: 0,
+            peers: BTreeMap::new(),
+            stats: Stats::default(),
+            lagged: 0,
+            scroll: 0,
+            unseen: 0,
+            input: Input::default(),
+            history: VecDeque::new(),
+            history_pos: None,
+            draft: String::new(),
+            error: None,
+            help: false,
+            now,
+            tz,
+            size,
+            sys_seq: 0,
+        }
+    }
+
+    pub fn my_name(&self) -> &str {
+        self.me.as_ref().map_or("", |m| m.name.as_str())
+    }
+
+    /// Peers on screen in ring order: by address, then node id.
+    pub fn peers_sorted(&self) -> Vec<&PeerRow> {
+        let mut v: Vec<&PeerRow> = self.peers.values().collect();
+        v.sort_by_key(|p| (p.addr, p.node));
+        v
+    }
+
+    pub fn alive_peers(&self) -> usize {
+        self.peers.values().filter(|p| p.status.is_member()).count()
+    }
+
+    /// Rows a page scroll moves: about the height of the messages pane.
+    fn page(&self) -> usize {
+        usize::from(self.size.1).saturating_sub(12).max(1)
+    }
+
+    // ---- the log pane -----------------------------------------------------------------------
+
+    fn insert_line(&mut self, line: LogLine) {
+        let pos = self.lines.partition_point(|l| l.key <= line.key);
+        let last_visible = self.lines.len().checked_sub(1 + self.scroll);
+        self.lines.insert(pos, line);
+        // Scrolled up: a line landing below the view must not move it.
+        if self.scroll > 0 && last_visible.is_none_or(|v| pos > v) {
+            self.scroll += 1;
+            self.unseen += 1;
+        }
+        while self.lines.len() > MAX_LINES {
+            self.lines.pop_front();
+            self.lines_dropped += 1;
+        }
+        self.scroll = self.scroll.min(self.lines.len().saturating_sub(1));
+    }
+
+    fn system(&mut self, kind: SystemKind, text: String) {
+        self.sys_seq += 1;
+        let at = Hlc(uhlc::NTP64::from(self.now.0).as_u64());
+        self.insert_line(LogLine { key: (at, NodeId(0), Seq(self.sys_seq)), kind: LineKind::System(kind), text });
+    }
+
+    fn scroll_up(&mut self, n: usize) {
+        self.scroll = (self.scroll + n).min(self.lines.len().saturating_sub(1));
+    }
+
+    fn scroll_down(&mut self, n: usize) {
+        self.scroll = self.scroll.saturating_sub(n);
+        if self.scroll == 0 {
+            self.unseen = 0;
+        }
+    }
+
+    fn follow(&mut self) {
+        self.scroll = 0;
+        self.unseen = 0;
+    }
+}
+
+pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
+    match msg {
+        Msg::Terminal(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => key(app, k),
+        Msg::Terminal(TermEvent::Mouse(m)) => {
+            match m.kind {
+                MouseEventKind::ScrollUp => app.scroll_up(WHEEL),
+                MouseEventKind::ScrollDown => app.scroll_down(WHEEL),
+                _ => {}
+            }
+            None
+        }
+        Msg::Terminal(TermEvent::Resize(w, h)) => {
+            app.size = (w, h);
+            None
+        }
+        Msg::Terminal(TermEvent::Paste(text)) => {
+            for c in text.chars().filter(|c| !c.is_control()) {
+                app.input.handle(tui_input::InputRequest::InsertChar(c));
+            }
+            None
+        }
+        Msg::Terminal(_) => None,
+        Msg::Net(ev) => {
+            net(app, ev);
+            None
+        }
+        Msg::Tick(now) => {
+            app.now = now;
+            app.peers.retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
+            None
+        }
+        Msg::Failed(e) => {
+            app.system(SystemKind::Error, e);
+            None
+        }
+    }
+}
+
+fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && k.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if app.help {
+        if matches!(k.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')) {
+            app.help = false;
+        }
+        return None;
+    }
+    let empty = app.input.value().is_empty();
+    match k.code {
+        KeyCode::F(1) => app.help = true,
+        KeyCode::Esc => {
+            app.error = None;
+            app.follow();
+        }
+        KeyCode::Enter => return submit(app),
+        KeyCode::Up => history(app, true),
+        KeyCode::Down => history(app, false),
+        KeyCode::PageUp => app.scroll_up(app.page()),
+        KeyCode::PageDown => app.scroll_down(app.page()),
+        KeyCode::Home if ctrl || empty => app.scroll = app.lines.len().saturating_sub(1),
+        KeyCode::End if ctrl || empty => app.follow(),
+        _ => {
+            if app.input.handle_event(&TermEvent::Key(k)).is_some_and(|c| c.value) {
+                app.error = None;
+                app.history_pos = None;
+            }
+        }
+    }
+    None
+}
+
+/// Up (`back`) and Down through sent lines; what was being typed comes back at the bottom.
+fn history(app: &mut App, back: bool) {
+    let len = app.history.len();
+    let next = match (app.history_pos, back) {
+        (None, true) if len > 0 => {
+            app.draft = app.input.value().to_string();
+            Some(len - 1)
+        }
+        (None, _) => return,
+        (Some(i), true) => Some(i.saturating_sub(1)),
+        (Some(i), false) if i + 1 < len => Some(i + 1),
+        (Some(_), false) => None,
+    };
+    app.history_pos = next;
+    let text = next.map_or_else(|| std::mem::take(&mut app.draft), |i| app.history[i].clone());
+    app.input = Input::new(text);
+}
+
+fn remember(app: &mut App, line: String) {
+    if app.history.back() != Some(&line) {
+        app.history.push_back(line);
+        if app.history.len() > MAX_HISTORY {
+            app.history.pop_front();
+        }
+    }
+    app.history_pos = None;
+    app.draft.clear();
+    app.input.reset();
+}
+
+fn submit(app: &mut App) -> Option<Action> {
+    let line = app.input.value().to_string();
+    if line.trim().is_empty() {
+        app.input.reset();
+        return None;
+    }
+    if let Some(cmd) = line.trim().strip_prefix('/') {
+        let (word, arg) = cmd.split_once(' ').map_or((cmd, ""), |(w, a)| (w, a.trim()));
+        let action = match word {
+            "help" => {
+                app.help = true;
+                None
+            }
+            "clear" => {
+                app.lines.clear();
+                app.follow();
+                None
+            }
+            "quit" | "exit" => Some(Action::Quit),
+            "name" if !arg.is_empty() && arg.len() <= proto::wire::MAX_NAME => {
+                if let Some(me) = app.me.as_mut() {
+                    me.name = arg.to_string();
+                }
+                Some(Action::Send(Command::Rename(arg.to_string())))
+            }
+            "name" => {
+                app.error = Some(format!("usage: /name NEW (1 to {} bytes)", proto::wire::MAX_NAME));
+                return None;
+            }
+            _ => {
+                app.error = Some(format!("unknown command /{word}: try /help"));
+                return None;
+            }
+        };
+        remember(app, line);
+        return action;
+    }
+    match proto::check_message(app.my_name(), &line) {
+        Ok(()) => {
+            remember(app, line.clone());
+            app.follow();
+            Some(Action::Send(Command::Say(line)))
+        }
+        Err(e) => {
+            // Nothing is sent and nothing typed is lost: the line stays for editing.
+            app.error = Some(e.to_string());
+            None
+        }
+    }
+}
+
+fn net(app: &mut App, ev: NetEvent) {
+    match ev {
+        NetEvent::Ready(r) => {
+            let text = format!("joined {} via {} as {} ({})", r.group, r.iface, r.name, r.node.short());
+            app.me = Some(r);
+            app.system(SystemKind::Info, text);
+        }
+        NetEvent::Status { peers, stats } => {
+            for v in peers {
+                if let Some(p) = app.peers.get_mut(&v.node) {
+                    p.last_seen = v.last_seen;
+                    p.loss = v.loss;
+                }
+            }
+            app.stats = stats;
+        }
+        NetEvent::Lagged(n) => app.lagged += n,
+        NetEvent::SendFailed(e) => app.system(SystemKind::Error, format!("cannot send: {e}")),
+        NetEvent::Core(ev) => core_event(app, ev),
+    }
+}
+
+fn core_event(app: &mut App, ev: Event) {
+    let now = app.now;
+    match ev {
+        Event::PeerUp { node, name, addr } => {
+            let back = app.peers.get(&node).is_some_and(|p| p.status == Status::Down);
+            let row = PeerRow { node, name: name.clone(), addr, status: Status::Alive, last_seen: now, loss: 0.0, since: now };
+            app.peers.insert(node, row);
+            let text = if back { format!("{name} is back") } else { format!("{name} joined from {addr}") };
+            app.system(SystemKind::Join, text);
+        }
+        Event::PeerSuspect { node, .. } => set_status(app, node, Status::Suspect),
+        Event::PeerAlive { node, .. } => set_status(app, node, Status::Alive),
+        Event::PeerDown { node, name, reason } => {
+            let (status, text) = match reason {
+                DownReason::Left => (Status::Left, format!("{name} left")),
+                DownReason::Timeout => (Status::Down, format!("{name} is down (no heartbeat)")),
+                DownReason::Restarted => (Status::Down, format!("{name} restarted")),
+            };
+            set_status(app, node, status);
+            if let Some(p) = app.peers.get_mut(&node) {
+                p.since = now;
+            }
+            let kind = if status == Status::Left { SystemKind::Leave } else { SystemKind::Down };
+            app.system(kind, text);
+        }
+        Event::PeerRemoved { node } => {
+            app.peers.remove(&node);
+        }
+        Event::PeerRenamed { node, old, new } => {
+            if let Some(p) = app.peers.get_mut(&node) {
+                p.name = new.clone();
+            }
+            app.system(SystemKind::Info, format!("{old} is now {new}"));
+        }
+        Event::Message { entry, own } => {
+            let line = LogLine {
+                key: entry.key(),
+                kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
+                text: entry.text.clone(),
+            };
+            app.insert_line(line);
+        }
+        Event::Shared { entry } => app.shared = Some(entry),
+        Event::Rejected { .. } => {} // counted in the header from the status counters
+    }
+}
+
+fn set_status(app: &mut App, node: NodeId, status: Status) {
+    if let Some(p) = app.peers.get_mut(&node) {
+        p.status = status;
+    }
+}

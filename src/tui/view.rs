@@ -1,0 +1,450 @@
+//! Pure rendering: draws the `App` model into a frame and reads nothing else (no clock, no
+//! network). Only the rows that fit are laid out, so a long log costs nothing to draw.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+use unicode_width::UnicodeWidthChar;
+
+use super::app::{App, LineKind, LogLine, PeerRow, SystemKind};
+use crate::proto::{Hlc, NodeId, Status, Time};
+
+/// Below this width or height the peers pane collapses to a count.
+const PEERS_MIN_WIDTH: u16 = 70;
+const PEERS_MIN_HEIGHT: u16 = 16;
+
+const PALETTE: [Color; 10] = [
+    Color::Cyan,
+    Color::Magenta,
+    Color::Yellow,
+    Color::LightBlue,
+    Color::LightGreen,
+    Color::LightMagenta,
+    Color::LightCyan,
+    Color::LightRed,
+    Color::Blue,
+    Color::Green,
+];
+
+/// A colour that stays the same for a sender on every screen and every run.
+pub fn author_color(key: &str) -> Color {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    PALETTE[(h % PALETTE.len() as u64) as usize]
+}
+
+fn node_color(node: NodeId) -> Color {
+    author_color(&node.to_string())
+}
+
+/// Text from the network may hold escape sequences: never let them reach the terminal.
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+fn clock(app: &App, at: Hlc) -> String {
+    let d = at.to_unix();
+    chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
+        .map(|t| t.with_timezone(&app.tz).format("%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+fn age(now: Time, then: Time) -> String {
+    let s = now.since(then).as_secs();
+    match s {
+        0 => "now".into(),
+        1..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+/// Word-wraps styled text to `width` columns; continuation rows start with `indent` spaces.
+pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
+    let width = width.max(1);
+    let indent = if indent * 2 < width { indent } else { 0 };
+    let cells: Vec<(char, Style)> = spans.iter().flat_map(|(t, s)| t.chars().map(move |c| (c, *s))).collect();
+    let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
+    let mut used = 0;
+    let mut i = 0;
+    while i < cells.len() {
+        let (c, _) = cells[i];
+        let w = c.width().unwrap_or(0);
+        if used + w > width && used > 0 {
+            // Break after the last space in the row, if there is one past the indent.
+            let start = if rows.len() > 1 { indent } else { 0 };
+            let row = rows.last_mut().expect("a row");
+            let split = row.iter().rposition(|(ch, _)| *ch == ' ').filter(|&p| p > start);
+            let carry: Vec<(char, Style)> = match split {
+                Some(p) if c != ' ' => row.split_off(p + 1),
+                _ => Vec::new(),
+            };
+            let mut next: Vec<(char, Style)> = std::iter::repeat_n((' ', Style::default()), indent).collect();
+            used = indent + carry.iter().map(|(ch, _)| ch.width().unwrap_or(0)).sum::<usize>();
+            next.extend(carry);
+            rows.push(next);
+            if c == ' ' {
+                i += 1;
+                continue;
+            }
+        }
+        rows.last_mut().expect("a row").push(cells[i]);
+        used += w;
+        i += 1;
+    }
+    rows.into_iter()
+        .map(|row| {
+            let mut spans: Vec<Span<'static>> = Vec::new();
+            let mut cur = String::new();
+            let mut style = None;
+            for (c, s) in row {
+                if style != Some(s) && !cur.is_empty() {
+                    spans.push(Span::styled(std::mem::take(&mut cur), style.unwrap_or_default()));
+                }
+                style = Some(s);
+                cur.push(c);
+            }
+            if !cur.is_empty() {
+                spans.push(Span::styled(cur, style.unwrap_or_default()));
+            }
+            Line::from(spans)
+        })
+        .collect()
+}
+
+pub fn render(app: &App, f: &mut Frame) {
+    let area = f.area();
+    let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
+    let max_shared = if area.height < 16 { 1 } else { 3 };
+    let shared_rows = match &app.shared {
+        Some(e) => wrap(&[(clean(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
+        None => 1,
+    }
+    .clamp(1, max_shared) as u16;
+    let footer = if area.height >= 12 { 1 } else { 0 };
+    let [header, shared, middle, compose, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(shared_rows + 2 + u16::from(app.shared.is_some())),
+        Constraint::Min(3),
+        Constraint::Length(3),
+        Constraint::Length(footer),
+    ])
+    .areas(area);
+    render_header(app, f, header);
+    render_shared(app, f, shared, shared_rows as usize);
+    if small {
+        render_messages(app, f, middle, true);
+    } else {
+        let peers_width = if area.width >= 110 { 40 } else { 30 };
+        let [msgs, peers] = Layout::horizontal([Constraint::Min(20), Constraint::Length(peers_width)]).areas(middle);
+        render_messages(app, f, msgs, false);
+        render_peers(app, f, peers);
+    }
+    render_compose(app, f, compose);
+    if footer > 0 {
+        render_footer(f, foot);
+    }
+    if app.help {
+        render_help(f, area);
+    }
+}
+
+fn render_header(app: &App, f: &mut Frame, area: Rect) {
+    let dim = Style::new().fg(Color::DarkGray);
+    let sep = || Span::styled(" │ ", dim);
+    // Right: the counts, always whole. Left: where and who, cut first when narrow.
+    let s = &app.stats;
+    let dropped = s.dropped_total() + app.lagged;
+    let right = Line::from(vec![
+        Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())),
+        sep(),
+        Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received)),
+        Span::styled(format!("drop {dropped} "), if dropped > 0 { Style::new().fg(Color::Yellow) } else { dim }),
+    ]);
+    let right_width = (right.width() as u16).min(area.width);
+    let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
+    let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
+    match &app.me {
+        Some(me) => {
+            left.push(Span::styled(clean(&me.name), Style::new().bold().fg(node_color(me.node))));
+            left.push(Span::styled(format!(" #{}", me.node.short()), dim));
+            left.push(sep());
+            left.push(if app.keyed { Span::styled("keyed", Style::new().fg(Color::Green)) } else { Span::raw("open") });
+            left.push(Span::raw(format!(" {} via {}", me.group, me.iface)));
+        }
+        None => left.push(Span::styled("joining…", dim)),
+    }
+    f.render_widget(Paragraph::new(Line::from(left)), left_area);
+    f.render_widget(Paragraph::new(right), right_area);
+}
+
+fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
+    let block = Block::bordered().title(" Shared message ").border_style(Style::new().fg(Color::Cyan));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let mut lines = match &app.shared {
+        None => vec![Line::styled("(no shared message yet)", Style::new().fg(Color::DarkGray).italic())],
+        Some(e) => {
+            let mut l = wrap(&[(clean(&e.text), Style::new().bold())], width, 0);
+            if l.len() > rows {
+                l.truncate(rows);
+                if let Some(last) = l.last_mut() {
+                    last.spans.push(Span::raw("…"));
+                }
+            }
+            l
+        }
+    };
+    lines.resize(rows, Line::default());
+    if let Some(e) = &app.shared {
+        let who = clean(&e.author());
+        let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
+        lines.push(Line::from(vec![
+            Span::styled("set by ", Style::new().fg(Color::DarkGray)),
+            Span::styled(who, Style::new().fg(color)),
+            Span::styled(format!(" at {}", clock(app, e.ts)), Style::new().fg(Color::DarkGray)),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
+    let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
+    match &l.kind {
+        LineKind::Chat { node, author, own, bare } => {
+            let author = clean(author);
+            let color = if *bare { author_color(&author) } else { node_color(*node) };
+            let mut name = Style::new().fg(color).bold();
+            let mut text = Style::default();
+            if *own {
+                name = name.add_modifier(Modifier::REVERSED);
+                text = text.fg(Color::White);
+            }
+            vec![time, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
+        }
+        LineKind::System(kind) => {
+            let (mark, color) = match kind {
+                SystemKind::Join => ("→ ", Color::Green),
+                SystemKind::Leave => ("← ", Color::DarkGray),
+                SystemKind::Down => ("✖ ", Color::Red),
+                SystemKind::Info => ("• ", Color::DarkGray),
+                SystemKind::Error => ("! ", Color::LightRed),
+            };
+            vec![time, (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic())]
+        }
+    }
+}
+
+fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) {
+    let mut title = " Messages ".to_string();
+    if collapsed_peers {
+        title = format!(" Messages · peers {}/{} ", app.alive_peers(), app.peers.len());
+    }
+    let mut block = Block::bordered().title(title);
+    if app.scroll > 0 {
+        let marker = if app.unseen > 0 {
+            format!(" ↓ {} new · End to follow ", app.unseen)
+        } else {
+            " scrolled · End to follow ".to_string()
+        };
+        block = block.title_bottom(Line::styled(marker, Style::new().fg(Color::Black).bg(Color::Yellow)).right_aligned());
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let (width, height) = (usize::from(inner.width), usize::from(inner.height));
+    // Lay out from the bottom of the view upwards, only as many lines as fit.
+    let bottom = app.lines.len().saturating_sub(app.scroll);
+    let mut rows: Vec<Line> = Vec::new();
+    for l in app.lines.range(..bottom).rev() {
+        let mut wrapped = wrap(&line_spans(app, l), width, 9);
+        wrapped.reverse();
+        rows.extend(wrapped);
+        if rows.len() >= height {
+            break;
+        }
+    }
+    rows.truncate(height);
+    rows.reverse();
+    if app.lines.is_empty() {
+        rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
+    }
+    f.render_widget(Paragraph::new(rows), inner);
+}
+
+fn status_glyph(s: Status) -> (&'static str, Color) {
+    match s {
+        Status::Alive => ("●", Color::Green),
+        Status::Suspect => ("◐", Color::Yellow),
+        Status::Down => ("✖", Color::Red),
+        Status::Left => ("○", Color::DarkGray),
+    }
+}
+
+fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
+    let (glyph, color) = status_glyph(p.status);
+    let loss = format!("{:.0}%", p.loss * 100.0);
+    let name = clean(&p.name);
+    let room = width.saturating_sub(3 + loss.len());
+    let name: String = name.chars().take(room).collect();
+    let pad = width.saturating_sub(2 + name.chars().count() + loss.len() + 1);
+    let dim = Style::new().fg(Color::DarkGray);
+    let gone = !p.status.is_member();
+    let name_style = if gone { dim } else { Style::new().fg(node_color(p.node)) };
+    let first = Line::from(vec![
+        Span::styled(format!("{glyph} "), Style::new().fg(color)),
+        Span::styled(name, name_style),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(loss, if p.loss >= 0.05 { Style::new().fg(Color::Yellow) } else { dim }),
+    ]);
+    let when = match p.status {
+        Status::Alive => age(app.now, p.last_seen),
+        Status::Suspect => format!("silent {}", age(app.now, p.last_seen)),
+        Status::Down => format!("down {}", age(app.now, p.since)),
+        Status::Left => format!("left {}", age(app.now, p.since)),
+    };
+    let addr = p.addr.to_string();
+    let pad = width.saturating_sub(2 + addr.len() + when.len());
+    let second = Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
+    [first, second]
+}
+
+fn render_peers(app: &App, f: &mut Frame, area: Rect) {
+    let title = format!(" Peers {}/{} ", app.alive_peers(), app.peers.len());
+    let block = Block::bordered().title(title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let width = usize::from(inner.width);
+    let mut lines = Vec::new();
+    if let Some(me) = &app.me {
+        lines.push(Line::from(vec![
+            Span::styled("● ", Style::new().fg(Color::Green)),
+            Span::styled(clean(&me.name), Style::new().fg(node_color(me.node)).bold()),
+            Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
+        ]));
+        lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
+    }
+    for p in app.peers_sorted() {
+        lines.extend(peer_lines(app, p, width));
+    }
+    let more = lines.len().saturating_sub(usize::from(inner.height));
+    if more > 0 {
+        lines.truncate(usize::from(inner.height).saturating_sub(1));
+        lines.push(Line::styled(format!("  … {} more", more.div_ceil(2)), Style::new().fg(Color::DarkGray)));
+    }
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn render_compose(app: &App, f: &mut Frame, area: Rect) {
+    let mut block = Block::new().borders(Borders::ALL).title(" Compose ");
+    if let Some(e) = &app.error {
+        block = block
+            .border_style(Style::new().fg(Color::LightRed))
+            .title_bottom(Line::styled(format!(" {e} "), Style::new().fg(Color::LightRed)));
+    }
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let prompt = "› ";
+    let width = usize::from(inner.width).saturating_sub(prompt.len() - 1).max(1);
+    let scroll = app.input.visual_scroll(width.saturating_sub(1));
+    let mut shown = String::new();
+    let mut col = 0;
+    for c in app.input.value().chars() {
+        let w = c.width().unwrap_or(0);
+        if col >= scroll && col + w <= scroll + width {
+            shown.push(if c.is_control() { '\u{fffd}' } else { c });
+        }
+        col += w;
+    }
+    let line = Line::from(vec![Span::styled(prompt, Style::new().fg(Color::Cyan)), Span::raw(shown)]);
+    f.render_widget(Paragraph::new(line), inner);
+    if !app.help {
+        let x = inner.x + 2 + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
+        f.set_cursor_position(Position::new(x.min(inner.right().saturating_sub(1)), inner.y));
+    }
+}
+
+fn render_footer(f: &mut Frame, area: Rect) {
+    let key = Style::new().fg(Color::Black).bg(Color::DarkGray);
+    let hints = [("Enter", "send"), ("↑↓", "history"), ("PgUp/PgDn", "scroll"), ("F1", "help"), ("Ctrl-C", "quit")];
+    let mut spans = Vec::new();
+    for (k, what) in hints {
+        spans.push(Span::styled(format!(" {k} "), key));
+        spans.push(Span::raw(format!(" {what}  ")));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+pub const HELP: &[(&str, &str)] = &[
+    ("Enter", "send the message (an empty line sends nothing)"),
+    ("↑ / ↓", "earlier / later lines you sent"),
+    ("← → Home End", "move the cursor"),
+    ("Ctrl-← / Ctrl-→", "move by word"),
+    ("Ctrl-W, Alt-Bksp", "delete the word before the cursor"),
+    ("Ctrl-U / Ctrl-K", "delete the line / to its end"),
+    ("PgUp / PgDn", "scroll the messages"),
+    ("Ctrl-Home / End", "oldest / newest (Home/End alone on an empty line)"),
+    ("Mouse wheel", "scroll the messages"),
+    ("Esc", "follow new messages, clear an error"),
+    ("F1", "this help"),
+    ("Ctrl-C", "leave the group and quit"),
+    ("/help", "this help"),
+    ("/name NEW", "change your name; peers see it"),
+    ("/clear", "clear the messages on this screen only"),
+    ("/quit", "leave the group and quit"),
+];
+
+fn render_help(f: &mut Frame, area: Rect) {
+    let w = area.width.min(68);
+    let h = (HELP.len() as u16 + 4).min(area.height);
+    let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
+    f.render_widget(Clear, popup);
+    let block = Block::bordered()
+        .title(" Help ")
+        .title_bottom(Line::from(" Esc or F1 to close ").alignment(Alignment::Right))
+        .border_style(Style::new().fg(Color::Cyan));
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    let lines: Vec<Line> = HELP
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()), Span::raw(*what)])
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line]) -> Vec<String> {
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn wraps_at_words_with_a_hanging_indent() {
+        let l = wrap(&[("12:00:00 ".into(), Style::default()), ("alpha beta gamma delta".into(), Style::default())], 20, 9);
+        assert_eq!(text(&l), vec!["12:00:00 alpha beta", "         gamma delta"]);
+    }
+
+    #[test]
+    fn wraps_long_words_and_wide_characters_by_width() {
+        let l = wrap(&[("世界世界世界".into(), Style::default())], 5, 0);
+        assert_eq!(text(&l), vec!["世界", "世界", "世界"]);
+        let l = wrap(&[("abcdefghij".into(), Style::default())], 4, 0);
+        assert_eq!(text(&l), vec!["abcd", "efgh", "ij"]);
+    }
+
+    #[test]
+    fn colours_are_stable() {
+        assert_eq!(author_color("10.0.0.1:5000"), author_color("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn escape_sequences_never_reach_the_terminal() {
+        assert_eq!(clean("a\x1b[2Jb\n"), "a\u{fffd}[2Jb\u{fffd}");
+    }
+}
