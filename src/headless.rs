@@ -279,7 +279,11 @@ impl Printer {
     }
 
     fn event(&self, ev: &NetEvent) {
-        let line = if self.json { event_json(ev).map(|v| v.to_string()) } else { event_human(ev) };
+        let line = if self.json {
+            event_json(ev).map(|v| v.to_string())
+        } else {
+            event_human(ev)
+        };
         if let Some(line) = line {
             self.line(&line);
         }

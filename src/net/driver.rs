@@ -40,7 +40,10 @@ pub enum NetEvent {
     /// This many events were dropped because the front end did not keep up.
     Lagged(u64),
     /// The peer table and counters, once a second, for screens that show ages and loss.
-    Status { peers: Vec<PeerView>, stats: Stats },
+    Status {
+        peers: Vec<PeerView>,
+        stats: Stats,
+    },
     /// A datagram could not be sent (the link may be down); counted, and the node carries on.
     SendFailed(String),
 }

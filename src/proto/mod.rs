@@ -166,11 +166,25 @@ pub fn check_message(name: &str, text: &str) -> Result<(), CommandError> {
     if text.trim().is_empty() {
         return Err(CommandError::Empty);
     }
-    let body = Body::Message(MessageBody { msg_seq: Seq(u64::MAX), name: name.into(), text: text.into(), bare_from: None });
-    let frame = Frame { sender: NodeId(u64::MAX), incarnation: Incarnation(0), seq: Seq(0), hlc: Hlc(0), body };
+    let body = Body::Message(MessageBody {
+        msg_seq: Seq(u64::MAX),
+        name: name.into(),
+        text: text.into(),
+        bare_from: None,
+    });
+    let frame = Frame {
+        sender: NodeId(u64::MAX),
+        incarnation: Incarnation(0),
+        seq: Seq(0),
+        hlc: Hlc(0),
+        body,
+    };
     match wire::encode(&frame) {
         Ok(_) => Ok(()),
-        Err(e) => Err(CommandError::TooLong { len: text.len(), max: text.len() - (e.len - wire::MAX_FRAME) }),
+        Err(e) => Err(CommandError::TooLong {
+            len: text.len(),
+            max: text.len() - (e.len - wire::MAX_FRAME),
+        }),
     }
 }
 

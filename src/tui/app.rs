@@ -181,7 +181,11 @@ impl App {
     fn system(&mut self, kind: SystemKind, text: String) {
         self.sys_seq += 1;
         let at = Hlc(uhlc::NTP64::from(self.now.0).as_u64());
-        self.insert_line(LogLine { key: (at, NodeId(0), Seq(self.sys_seq)), kind: LineKind::System(kind), text });
+        self.insert_line(LogLine {
+            key: (at, NodeId(0), Seq(self.sys_seq)),
+            kind: LineKind::System(kind),
+            text,
+        });
     }
 
     fn scroll_up(&mut self, n: usize) {
@@ -229,7 +233,8 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         }
         Msg::Tick(now) => {
             app.now = now;
-            app.peers.retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
+            app.peers
+                .retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
             None
         }
         Msg::Failed(e) => {
@@ -245,7 +250,10 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     if app.help {
-        if matches!(k.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')) {
+        if matches!(
+            k.code,
+            KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')
+        ) {
             app.help = false;
         }
         return None;
@@ -382,9 +390,21 @@ fn core_event(app: &mut App, ev: Event) {
     match ev {
         Event::PeerUp { node, name, addr } => {
             let back = app.peers.get(&node).is_some_and(|p| p.status == Status::Down);
-            let row = PeerRow { node, name: name.clone(), addr, status: Status::Alive, last_seen: now, loss: 0.0, since: now };
+            let row = PeerRow {
+                node,
+                name: name.clone(),
+                addr,
+                status: Status::Alive,
+                last_seen: now,
+                loss: 0.0,
+                since: now,
+            };
             app.peers.insert(node, row);
-            let text = if back { format!("{name} is back") } else { format!("{name} joined from {addr}") };
+            let text = if back {
+                format!("{name} is back")
+            } else {
+                format!("{name} joined from {addr}")
+            };
             app.system(SystemKind::Join, text);
         }
         Event::PeerSuspect { node, .. } => set_status(app, node, Status::Suspect),
@@ -399,7 +419,11 @@ fn core_event(app: &mut App, ev: Event) {
             if let Some(p) = app.peers.get_mut(&node) {
                 p.since = now;
             }
-            let kind = if status == Status::Left { SystemKind::Leave } else { SystemKind::Down };
+            let kind = if status == Status::Left {
+                SystemKind::Leave
+            } else {
+                SystemKind::Down
+            };
             app.system(kind, text);
         }
         Event::PeerRemoved { node } => {
@@ -414,7 +438,12 @@ fn core_event(app: &mut App, ev: Event) {
         Event::Message { entry, own } => {
             let line = LogLine {
                 key: entry.key(),
-                kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
+                kind: LineKind::Chat {
+                    node: entry.node,
+                    author: entry.author(),
+                    own,
+                    bare: entry.bare_from.is_some(),
+                },
                 text: entry.text.clone(),
             };
             app.insert_line(line);
@@ -427,5 +456,269 @@ fn core_event(app: &mut App, ev: Event) {
 fn set_status(app: &mut App, node: NodeId, status: Status) {
     if let Some(p) = app.peers.get_mut(&node) {
         p.status = status;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Incarnation, PeerView};
+    use ratatui::crossterm::event::{KeyEventState, MouseEvent};
+
+    const T0: u64 = 1_795_000_000_000;
+
+    fn t(ms: u64) -> Time {
+        Time::from_millis(T0 + ms)
+    }
+
+    fn press(code: KeyCode) -> Msg {
+        Msg::Terminal(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+    }
+
+    fn ctrl(c: char) -> Msg {
+        Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)))
+    }
+
+    fn typed(app: &mut App, s: &str) {
+        for c in s.chars() {
+            update(app, press(KeyCode::Char(c)));
+        }
+    }
+
+    fn app() -> App {
+        let mut a = App::new(t(0), FixedOffset::east_opt(0).unwrap(), (80, 24));
+        let ready = Ready {
+            node: NodeId(0xaaaa),
+            name: "me".into(),
+            group: "225.0.0.37:12345".parse().unwrap(),
+            iface: "10.0.0.1".into(),
+        };
+        update(&mut a, Msg::Net(NetEvent::Ready(ready)));
+        a
+    }
+
+    fn message(app: &mut App, ms: u64, node: u64, text: &str) {
+        let entry = Entry {
+            ts: Hlc(uhlc::NTP64::from(t(ms).0).as_u64()),
+            node: NodeId(node),
+            incarnation: Incarnation(1),
+            seq: Seq(ms),
+            name: format!("n{node}"),
+            text: text.into(),
+            bare_from: None,
+        };
+        update(app, Msg::Net(NetEvent::Core(Event::Message { entry, own: false })));
+    }
+
+    fn texts(app: &App) -> Vec<&str> {
+        app.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn enter_sends_the_line_and_clears_it() {
+        let mut a = app();
+        typed(&mut a, "hello 世界");
+        assert_eq!(
+            update(&mut a, press(KeyCode::Enter)),
+            Some(Action::Send(Command::Say("hello 世界".into())))
+        );
+        assert_eq!(a.input.value(), "");
+        assert_eq!(a.history, ["hello 世界"]);
+    }
+
+    #[test]
+    fn an_empty_line_sends_nothing() {
+        let mut a = app();
+        typed(&mut a, "   ");
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), None);
+        assert!(a.history.is_empty());
+    }
+
+    #[test]
+    fn too_long_shows_an_error_and_keeps_the_text() {
+        let mut a = app();
+        let long = "x".repeat(1300);
+        typed(&mut a, &long);
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), None);
+        assert!(
+            a.error.as_deref().unwrap().contains("fit one datagram"),
+            "{:?}",
+            a.error
+        );
+        assert_eq!(a.input.value(), long, "nothing typed is lost");
+        update(&mut a, press(KeyCode::Backspace));
+        assert_eq!(a.error, None, "editing clears the error");
+    }
+
+    #[test]
+    fn history_walks_back_and_returns_to_the_draft() {
+        let mut a = app();
+        for s in ["one", "two"] {
+            typed(&mut a, s);
+            update(&mut a, press(KeyCode::Enter));
+        }
+        typed(&mut a, "dra");
+        update(&mut a, press(KeyCode::Up));
+        assert_eq!(a.input.value(), "two");
+        update(&mut a, press(KeyCode::Up));
+        update(&mut a, press(KeyCode::Up));
+        assert_eq!(a.input.value(), "one");
+        update(&mut a, press(KeyCode::Down));
+        assert_eq!(a.input.value(), "two");
+        update(&mut a, press(KeyCode::Down));
+        assert_eq!(a.input.value(), "dra");
+    }
+
+    #[test]
+    fn word_delete_and_cursor_keys_come_from_the_line_editor() {
+        let mut a = app();
+        typed(&mut a, "hello big world");
+        update(&mut a, ctrl('w'));
+        assert_eq!(a.input.value(), "hello big ");
+        update(&mut a, press(KeyCode::Home));
+        typed(&mut a, ">");
+        assert_eq!(a.input.value(), ">hello big ");
+    }
+
+    #[test]
+    fn only_key_presses_count() {
+        let mut a = app();
+        let mut release = KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE);
+        release.kind = KeyEventKind::Release;
+        release.state = KeyEventState::NONE;
+        update(&mut a, Msg::Terminal(TermEvent::Key(release)));
+        assert_eq!(a.input.value(), "");
+    }
+
+    #[test]
+    fn late_messages_go_in_their_place() {
+        let mut a = app();
+        message(&mut a, 3000, 2, "third");
+        message(&mut a, 1000, 3, "first");
+        message(&mut a, 2000, 2, "second");
+        let chat: Vec<&str> = texts(&a).into_iter().filter(|t| !t.starts_with("joined")).collect();
+        assert_eq!(chat, ["first", "second", "third"]);
+    }
+
+    #[test]
+    fn scrolled_up_new_messages_do_not_move_the_view() {
+        let mut a = app();
+        for i in 0..50 {
+            message(&mut a, 1000 + i, 2, &format!("m{i}"));
+        }
+        update(&mut a, press(KeyCode::PageUp));
+        let scroll = a.scroll;
+        assert!(scroll > 0);
+        let bottom = a.lines[a.lines.len() - 1 - a.scroll].text.clone();
+        message(&mut a, 5000, 2, "new one");
+        message(&mut a, 5001, 2, "new two");
+        assert_eq!(a.unseen, 2);
+        assert_eq!(
+            a.lines[a.lines.len() - 1 - a.scroll].text,
+            bottom,
+            "same line at the bottom of the view"
+        );
+        update(&mut a, press(KeyCode::End));
+        assert_eq!((a.scroll, a.unseen), (0, 0));
+        let wheel = MouseEvent {
+            kind: MouseEventKind::ScrollUp,
+            column: 0,
+            row: 0,
+            modifiers: KeyModifiers::NONE,
+        };
+        update(&mut a, Msg::Terminal(TermEvent::Mouse(wheel)));
+        assert_eq!(a.scroll, 3);
+    }
+
+    #[test]
+    fn the_log_is_bounded() {
+        let mut a = app();
+        for i in 0..(MAX_LINES as u64 + 10) {
+            message(&mut a, i, 2, "x");
+        }
+        assert_eq!(a.lines.len(), MAX_LINES);
+        assert_eq!(a.lines_dropped, 11);
+    }
+
+    #[test]
+    fn peers_come_go_and_linger() {
+        let mut a = app();
+        let addr: SocketAddr = "10.0.0.2:12345".parse().unwrap();
+        let up = Event::PeerUp {
+            node: NodeId(2),
+            name: "bob".into(),
+            addr,
+        };
+        update(&mut a, Msg::Net(NetEvent::Core(up)));
+        assert_eq!(a.alive_peers(), 1);
+        assert!(texts(&a).contains(&"bob joined from 10.0.0.2:12345"));
+        let view = PeerView {
+            node: NodeId(2),
+            name: "bob".into(),
+            addr,
+            status: Status::Alive,
+            loss: 0.25,
+            last_seen: t(900),
+        };
+        update(
+            &mut a,
+            Msg::Net(NetEvent::Status {
+                peers: vec![view],
+                stats: Stats::default(),
+            }),
+        );
+        assert_eq!(a.peers[&NodeId(2)].loss, 0.25);
+        update(
+            &mut a,
+            Msg::Net(NetEvent::Core(Event::PeerSuspect {
+                node: NodeId(2),
+                name: "bob".into(),
+            })),
+        );
+        assert_eq!(a.peers[&NodeId(2)].status, Status::Suspect);
+        let down = Event::PeerDown {
+            node: NodeId(2),
+            name: "bob".into(),
+            reason: DownReason::Timeout,
+        };
+        update(&mut a, Msg::Net(NetEvent::Core(down)));
+        assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
+        assert!(texts(&a).contains(&"bob is down (no heartbeat)"));
+        update(&mut a, Msg::Tick(t(10_000)));
+        assert!(a.peers.contains_key(&NodeId(2)), "shown as down for a while");
+        update(&mut a, Msg::Tick(t(31_000)));
+        assert!(!a.peers.contains_key(&NodeId(2)), "then removed");
+    }
+
+    #[test]
+    fn commands() {
+        let mut a = app();
+        typed(&mut a, "/name alice");
+        assert_eq!(
+            update(&mut a, press(KeyCode::Enter)),
+            Some(Action::Send(Command::Rename("alice".into())))
+        );
+        assert_eq!(a.my_name(), "alice");
+        typed(&mut a, "/bogus");
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), None);
+        assert!(a.error.is_some());
+        assert_eq!(a.input.value(), "/bogus");
+        update(&mut a, ctrl('u'));
+        typed(&mut a, "/clear");
+        update(&mut a, press(KeyCode::Enter));
+        assert!(a.lines.is_empty());
+        typed(&mut a, "/help");
+        update(&mut a, press(KeyCode::Enter));
+        assert!(a.help);
+        update(&mut a, press(KeyCode::Char('x')));
+        assert_eq!(a.input.value(), "", "keys go to the help while it is open");
+        update(&mut a, press(KeyCode::Esc));
+        assert!(!a.help);
+        update(&mut a, press(KeyCode::F(1)));
+        assert!(a.help);
+        update(&mut a, press(KeyCode::F(1)));
+        typed(&mut a, "/quit");
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), Some(Action::Quit));
+        assert_eq!(update(&mut a, ctrl('c')), Some(Action::Quit));
     }
 }

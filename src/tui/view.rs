@@ -31,7 +31,9 @@ const PALETTE: [Color; 10] = [
 /// A colour that stays the same for a sender on every screen and every run.
 pub fn author_color(key: &str) -> Color {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     PALETTE[(h % PALETTE.len() as u64) as usize]
 }
 
@@ -65,7 +67,10 @@ fn age(now: Time, then: Time) -> String {
 pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
     let width = width.max(1);
     let indent = if indent * 2 < width { indent } else { 0 };
-    let cells: Vec<(char, Style)> = spans.iter().flat_map(|(t, s)| t.chars().map(move |c| (c, *s))).collect();
+    let cells: Vec<(char, Style)> = spans
+        .iter()
+        .flat_map(|(t, s)| t.chars().map(move |c| (c, *s)))
+        .collect();
     let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
     let mut used = 0;
     let mut i = 0;
@@ -78,7 +83,11 @@ pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<
             let row = rows.last_mut().expect("a row");
             let split = row.iter().rposition(|(ch, _)| *ch == ' ').filter(|&p| p > start);
             let carry: Vec<(char, Style)> = match split {
-                Some(p) if c != ' ' => row.split_off(p + 1),
+                Some(p) if c != ' ' => {
+                    let tail = row.split_off(p + 1);
+                    row.pop(); // the space the row breaks at
+                    tail
+                }
                 _ => Vec::new(),
             };
             let mut next: Vec<(char, Style)> = std::iter::repeat_n((' ', Style::default()), indent).collect();
@@ -119,14 +128,19 @@ pub fn render(app: &App, f: &mut Frame) {
     let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
     let max_shared = if area.height < 16 { 1 } else { 3 };
     let shared_rows = match &app.shared {
-        Some(e) => wrap(&[(clean(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
+        Some(e) => wrap(
+            &[(clean(&e.text), Style::new())],
+            usize::from(area.width.saturating_sub(2)),
+            0,
+        )
+        .len(),
         None => 1,
     }
     .clamp(1, max_shared) as u16;
-    let footer = if area.height >= 12 { 1 } else { 0 };
+    let footer = if area.height >= 16 { 1 } else { 0 };
     let [header, shared, middle, compose, foot] = Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(shared_rows + 2 + u16::from(app.shared.is_some())),
+        Constraint::Length(shared_rows + 2),
         Constraint::Min(3),
         Constraint::Length(3),
         Constraint::Length(footer),
@@ -157,38 +171,98 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     // Right: the counts, always whole. Left: where and who, cut first when narrow.
     let s = &app.stats;
     let dropped = s.dropped_total() + app.lagged;
-    let right = Line::from(vec![
+    let mut right = vec![
         Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())),
         sep(),
-        Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received)),
-        Span::styled(format!("drop {dropped} "), if dropped > 0 { Style::new().fg(Color::Yellow) } else { dim }),
-    ]);
+    ];
+    if area.width >= 60 {
+        right.push(Span::raw(format!(
+            "sent {} recv {} ",
+            s.messages_sent, s.messages_received
+        )));
+    }
+    right.push(Span::styled(
+        format!("drop {dropped} "),
+        if dropped > 0 {
+            Style::new().fg(Color::Yellow)
+        } else {
+            dim
+        },
+    ));
+    let right = Line::from(right);
     let right_width = (right.width() as u16).min(area.width);
     let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
-    let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
-    match &app.me {
-        Some(me) => {
-            left.push(Span::styled(clean(&me.name), Style::new().bold().fg(node_color(me.node))));
-            left.push(Span::styled(format!(" #{}", me.node.short()), dim));
-            left.push(sep());
-            left.push(if app.keyed { Span::styled("keyed", Style::new().fg(Color::Green)) } else { Span::raw("open") });
-            left.push(Span::raw(format!(" {} via {}", me.group, me.iface)));
-        }
-        None => left.push(Span::styled("joining…", dim)),
-    }
-    f.render_widget(Paragraph::new(Line::from(left)), left_area);
+    // The most detail that fits, leaving a space before the counts.
+    let room = usize::from(left_area.width).saturating_sub(1);
+    let left = (0..3)
+        .map(|detail| header_left(app, detail))
+        .find(|l| l.width() <= room)
+        .unwrap_or_else(|| header_left(app, 3));
+    f.render_widget(Paragraph::new(left), left_area);
     f.render_widget(Paragraph::new(right), right_area);
 }
 
+/// The header's left part; a higher `detail` number leaves more out.
+fn header_left(app: &App, detail: u8) -> Line<'static> {
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut left = vec![
+        Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)),
+        " ".into(),
+    ];
+    let Some(me) = &app.me else {
+        left.push(Span::styled("joining…", dim));
+        return Line::from(left);
+    };
+    left.push(Span::styled(
+        clean(&me.name),
+        Style::new().bold().fg(node_color(me.node)),
+    ));
+    if detail < 3 {
+        left.push(Span::styled(format!(" #{}", me.node.short()), dim));
+        left.push(Span::styled(" │ ", dim));
+        left.push(if app.keyed {
+            Span::styled("keyed", Style::new().fg(Color::Green))
+        } else {
+            Span::raw("open")
+        });
+    }
+    if detail < 2 {
+        left.push(Span::styled(" │ ", dim));
+        left.push(Span::raw(me.group.to_string()));
+    }
+    if detail < 1 {
+        left.push(Span::styled(format!(" via {}", me.iface), dim));
+    }
+    Line::from(left)
+}
+
 fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
-    let block = Block::bordered().title(" Shared message ").border_style(Style::new().fg(Color::Cyan));
+    let dim = Style::new().fg(Color::DarkGray);
+    let mut block = Block::bordered()
+        .title(" Shared message ")
+        .border_style(Style::new().fg(Color::Cyan));
+    if let Some(e) = &app.shared {
+        let who = clean(&e.author());
+        let color = if e.bare_from.is_some() {
+            author_color(&who)
+        } else {
+            node_color(e.node)
+        };
+        block = block.title_bottom(
+            Line::from(vec![
+                Span::styled(" set by ", dim),
+                Span::styled(who, Style::new().fg(color)),
+                Span::styled(format!(" at {} ", clock(app, e.ts)), dim),
+            ])
+            .right_aligned(),
+        );
+    }
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let width = usize::from(inner.width);
-    let mut lines = match &app.shared {
-        None => vec![Line::styled("(no shared message yet)", Style::new().fg(Color::DarkGray).italic())],
+    let lines = match &app.shared {
+        None => vec![Line::styled("(no shared message yet)", dim.italic())],
         Some(e) => {
-            let mut l = wrap(&[(clean(&e.text), Style::new().bold())], width, 0);
+            let mut l = wrap(&[(clean(&e.text), Style::new().bold())], usize::from(inner.width), 0);
             if l.len() > rows {
                 l.truncate(rows);
                 if let Some(last) = l.last_mut() {
@@ -198,32 +272,36 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
             l
         }
     };
-    lines.resize(rows, Line::default());
-    if let Some(e) = &app.shared {
-        let who = clean(&e.author());
-        let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
-        lines.push(Line::from(vec![
-            Span::styled("set by ", Style::new().fg(Color::DarkGray)),
-            Span::styled(who, Style::new().fg(color)),
-            Span::styled(format!(" at {}", clock(app, e.ts)), Style::new().fg(Color::DarkGray)),
-        ]));
-    }
     f.render_widget(Paragraph::new(lines), inner);
 }
 
 fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
     let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
     match &l.kind {
-        LineKind::Chat { node, author, own, bare } => {
+        LineKind::Chat {
+            node,
+            author,
+            own,
+            bare,
+        } => {
             let author = clean(author);
-            let color = if *bare { author_color(&author) } else { node_color(*node) };
+            let color = if *bare {
+                author_color(&author)
+            } else {
+                node_color(*node)
+            };
             let mut name = Style::new().fg(color).bold();
             let mut text = Style::default();
             if *own {
                 name = name.add_modifier(Modifier::REVERSED);
                 text = text.fg(Color::White);
             }
-            vec![time, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
+            vec![
+                time,
+                (author, name),
+                (": ".into(), Style::default()),
+                (clean(&l.text), text),
+            ]
         }
         LineKind::System(kind) => {
             let (mark, color) = match kind {
@@ -233,7 +311,10 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
                 SystemKind::Info => ("• ", Color::DarkGray),
                 SystemKind::Error => ("! ", Color::LightRed),
             };
-            vec![time, (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic())]
+            vec![
+                time,
+                (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic()),
+            ]
         }
     }
 }
@@ -250,7 +331,8 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
         } else {
             " scrolled · End to follow ".to_string()
         };
-        block = block.title_bottom(Line::styled(marker, Style::new().fg(Color::Black).bg(Color::Yellow)).right_aligned());
+        block =
+            block.title_bottom(Line::styled(marker, Style::new().fg(Color::Black).bg(Color::Yellow)).right_aligned());
     }
     let inner = block.inner(area);
     f.render_widget(block, area);
@@ -269,7 +351,10 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     rows.truncate(height);
     rows.reverse();
     if app.lines.is_empty() {
-        rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
+        rows.push(Line::styled(
+            "no messages yet: type below and press Enter",
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     f.render_widget(Paragraph::new(rows), inner);
 }
@@ -297,7 +382,14 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         Span::styled(format!("{glyph} "), Style::new().fg(color)),
         Span::styled(name, name_style),
         Span::raw(" ".repeat(pad)),
-        Span::styled(loss, if p.loss >= 0.05 { Style::new().fg(Color::Yellow) } else { dim }),
+        Span::styled(
+            loss,
+            if p.loss >= 0.05 {
+                Style::new().fg(Color::Yellow)
+            } else {
+                dim
+            },
+        ),
     ]);
     let when = match p.status {
         Status::Alive => age(app.now, p.last_seen),
@@ -307,7 +399,12 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
     };
     let addr = p.addr.to_string();
     let pad = width.saturating_sub(2 + addr.len() + when.len());
-    let second = Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
+    let second = Line::from(vec![
+        Span::raw("  "),
+        Span::styled(addr, dim),
+        Span::raw(" ".repeat(pad)),
+        Span::styled(when, dim),
+    ]);
     [first, second]
 }
 
@@ -324,7 +421,10 @@ fn render_peers(app: &App, f: &mut Frame, area: Rect) {
             Span::styled(clean(&me.name), Style::new().fg(node_color(me.node)).bold()),
             Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
         ]));
-        lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
+        lines.push(Line::styled(
+            format!("  {}", me.iface),
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     for p in app.peers_sorted() {
         lines.extend(peer_lines(app, p, width));
@@ -332,7 +432,10 @@ fn render_peers(app: &App, f: &mut Frame, area: Rect) {
     let more = lines.len().saturating_sub(usize::from(inner.height));
     if more > 0 {
         lines.truncate(usize::from(inner.height).saturating_sub(1));
-        lines.push(Line::styled(format!("  … {} more", more.div_ceil(2)), Style::new().fg(Color::DarkGray)));
+        lines.push(Line::styled(
+            format!("  … {} more", more.div_ceil(2)),
+            Style::new().fg(Color::DarkGray),
+        ));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
@@ -358,7 +461,10 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
         }
         col += w;
     }
-    let line = Line::from(vec![Span::styled(prompt, Style::new().fg(Color::Cyan)), Span::raw(shown)]);
+    let line = Line::from(vec![
+        Span::styled(prompt, Style::new().fg(Color::Cyan)),
+        Span::raw(shown),
+    ]);
     f.render_widget(Paragraph::new(line), inner);
     if !app.help {
         let x = inner.x + 2 + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
@@ -368,7 +474,13 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
 
 fn render_footer(f: &mut Frame, area: Rect) {
     let key = Style::new().fg(Color::Black).bg(Color::DarkGray);
-    let hints = [("Enter", "send"), ("↑↓", "history"), ("PgUp/PgDn", "scroll"), ("F1", "help"), ("Ctrl-C", "quit")];
+    let hints = [
+        ("Enter", "send"),
+        ("↑↓", "history"),
+        ("PgUp/PgDn", "scroll"),
+        ("F1", "help"),
+        ("Ctrl-C", "quit"),
+    ];
     let mut spans = Vec::new();
     for (k, what) in hints {
         spans.push(Span::styled(format!(" {k} "), key));
@@ -385,7 +497,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-W, Alt-Bksp", "delete the word before the cursor"),
     ("Ctrl-U / Ctrl-K", "delete the line / to its end"),
     ("PgUp / PgDn", "scroll the messages"),
-    ("Ctrl-Home / End", "oldest / newest (Home/End alone on an empty line)"),
+    ("Ctrl-Home / End", "oldest / newest message (or Home / End"),
+    ("", "  when the line is empty)"),
     ("Mouse wheel", "scroll the messages"),
     ("Esc", "follow new messages, clear an error"),
     ("F1", "this help"),
@@ -410,7 +523,10 @@ fn render_help(f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = HELP
         .iter()
         .map(|(k, what)| {
-            Line::from(vec![Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()), Span::raw(*what)])
+            Line::from(vec![
+                Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()),
+                Span::raw(*what),
+            ])
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
@@ -421,12 +537,22 @@ mod tests {
     use super::*;
 
     fn text(lines: &[Line]) -> Vec<String> {
-        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+        lines
+            .iter()
+            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
+            .collect()
     }
 
     #[test]
     fn wraps_at_words_with_a_hanging_indent() {
-        let l = wrap(&[("12:00:00 ".into(), Style::default()), ("alpha beta gamma delta".into(), Style::default())], 20, 9);
+        let l = wrap(
+            &[
+                ("12:00:00 ".into(), Style::default()),
+                ("alpha beta gamma delta".into(), Style::default()),
+            ],
+            20,
+            9,
+        );
         assert_eq!(text(&l), vec!["12:00:00 alpha beta", "         gamma delta"]);
     }
 

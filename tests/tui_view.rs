@@ -1,0 +1,289 @@
+//! Snapshots of the rendered screen (`TestBackend`) at fixed sizes in the states a user meets.
+//! The model is driven only through `update()`, as the running program drives it.
+
+use std::net::SocketAddr;
+
+use chrono::FixedOffset;
+use groupcast::net::{NetEvent, Ready};
+use groupcast::proto::{DownReason, Entry, Event, Hlc, Incarnation, NodeId, PeerView, Seq, Stats, Status, Time};
+use groupcast::tui::app::{App, Msg, update};
+use groupcast::tui::view::render;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
+
+/// 2026-11-18 10:00:00 UTC.
+const T0: u64 = 1_795_514_400_000;
+const ME: NodeId = NodeId(0x3fa2_c100_0000_0001);
+const BOB: NodeId = NodeId(0x7b0b_0000_0000_0002);
+const CAROL: NodeId = NodeId(0xca10_0000_0000_0003);
+const DAVE: NodeId = NodeId(0xda7e_0000_0000_0004);
+
+fn t(ms: u64) -> Time {
+    Time::from_millis(T0 + ms)
+}
+
+fn hlc(ms: u64) -> Hlc {
+    Hlc(uhlc::NTP64::from(t(ms).0).as_u64())
+}
+
+fn addr(last: u8) -> SocketAddr {
+    SocketAddr::from(([10, 231, 0, last], 12345))
+}
+
+fn net(app: &mut App, ev: Event) {
+    update(app, Msg::Net(NetEvent::Core(ev)));
+}
+
+fn key(app: &mut App, code: KeyCode) {
+    update(
+        app,
+        Msg::Terminal(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE))),
+    );
+}
+
+fn typed(app: &mut App, s: &str) {
+    s.chars().for_each(|c| key(app, KeyCode::Char(c)));
+}
+
+fn say(app: &mut App, ms: u64, node: NodeId, name: &str, text: &str, own: bool) {
+    let entry = Entry {
+        ts: hlc(ms),
+        node,
+        incarnation: Incarnation(1),
+        seq: Seq(ms),
+        name: name.into(),
+        text: text.into(),
+        bare_from: None,
+    };
+    net(
+        app,
+        Event::Message {
+            entry: entry.clone(),
+            own,
+        },
+    );
+    net(app, Event::Shared { entry });
+}
+
+fn empty(size: (u16, u16)) -> App {
+    let mut app = App::new(t(0), FixedOffset::east_opt(0).unwrap(), size);
+    let ready = Ready {
+        node: ME,
+        name: "alice".into(),
+        group: "225.0.0.37:12345".parse().unwrap(),
+        iface: "10.231.0.1".into(),
+    };
+    update(&mut app, Msg::Net(NetEvent::Ready(ready)));
+    app
+}
+
+fn conversation(size: (u16, u16)) -> App {
+    let mut app = empty(size);
+    update(&mut app, Msg::Tick(t(1_000)));
+    net(
+        &mut app,
+        Event::PeerUp {
+            node: BOB,
+            name: "bob".into(),
+            addr: addr(2),
+        },
+    );
+    net(
+        &mut app,
+        Event::PeerUp {
+            node: CAROL,
+            name: "carol".into(),
+            addr: addr(3),
+        },
+    );
+    say(&mut app, 2_000, BOB, "bob", "morning all, is the build green?", false);
+    say(&mut app, 3_000, ME, "alice", "green here since the last merge", true);
+    say(
+        &mut app,
+        4_000,
+        CAROL,
+        "carol",
+        "same, and the ring test on five hosts passed with thirty percent loss on two of them, which is long enough to wrap",
+        false,
+    );
+    let bare = Entry {
+        ts: hlc(5_000),
+        node: BOB,
+        incarnation: Incarnation(1),
+        seq: Seq(9),
+        name: "bob".into(),
+        text: "hello from the old C client".into(),
+        bare_from: Some("10.231.0.9:40404".parse().unwrap()),
+    };
+    net(
+        &mut app,
+        Event::Message {
+            entry: bare.clone(),
+            own: false,
+        },
+    );
+    net(&mut app, Event::Shared { entry: bare });
+    say(&mut app, 6_000, BOB, "bob", "世界 wide characters wrap too", false);
+    let peers = vec![
+        PeerView {
+            node: BOB,
+            name: "bob".into(),
+            addr: addr(2),
+            status: Status::Alive,
+            loss: 0.0,
+            last_seen: t(6_500),
+        },
+        PeerView {
+            node: CAROL,
+            name: "carol".into(),
+            addr: addr(3),
+            status: Status::Alive,
+            loss: 0.12,
+            last_seen: t(6_000),
+        },
+    ];
+    let stats = Stats {
+        messages_sent: 1,
+        messages_received: 4,
+        ..Stats::default()
+    };
+    update(&mut app, Msg::Net(NetEvent::Status { peers, stats }));
+    update(&mut app, Msg::Tick(t(7_000)));
+    app
+}
+
+fn trouble(size: (u16, u16)) -> App {
+    let mut app = conversation(size);
+    net(
+        &mut app,
+        Event::PeerUp {
+            node: DAVE,
+            name: "dave".into(),
+            addr: addr(4),
+        },
+    );
+    update(&mut app, Msg::Tick(t(9_000)));
+    net(
+        &mut app,
+        Event::PeerSuspect {
+            node: BOB,
+            name: "bob".into(),
+        },
+    );
+    net(
+        &mut app,
+        Event::PeerDown {
+            node: CAROL,
+            name: "carol".into(),
+            reason: DownReason::Timeout,
+        },
+    );
+    net(
+        &mut app,
+        Event::PeerDown {
+            node: DAVE,
+            name: "dave".into(),
+            reason: DownReason::Left,
+        },
+    );
+    update(&mut app, Msg::Tick(t(12_000)));
+    app
+}
+
+fn draw(app: &App, (w, h): (u16, u16)) -> String {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| render(app, f)).unwrap();
+    term.backend().to_string()
+}
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn snap(name: &str, make: impl Fn((u16, u16)) -> App) {
+    for size in SIZES {
+        let app = make(size);
+        insta::assert_snapshot!(format!("{name}_{}x{}", size.0, size.1), draw(&app, size));
+    }
+}
+
+#[test]
+fn empty_screen() {
+    snap("empty", empty);
+}
+
+#[test]
+fn a_conversation() {
+    snap("conversation", conversation);
+    let screen = draw(&conversation((120, 40)), (120, 40));
+    assert!(
+        screen.contains("10.231.0.9:40404: hello from the old C client"),
+        "bare senders as IP:port"
+    );
+    assert!(
+        screen.contains("set by bob at 10:00:06"),
+        "who set the shared message, and when"
+    );
+    assert!(screen.contains("12%"), "per-peer loss");
+}
+
+#[test]
+fn peers_suspect_down_and_left() {
+    snap("trouble", trouble);
+    let screen = draw(&trouble((120, 40)), (120, 40));
+    for glyph in ["◐ bob", "✖ carol", "○ dave"] {
+        assert!(screen.contains(glyph), "{glyph}");
+    }
+    assert!(screen.contains("carol is down (no heartbeat)"));
+    assert!(screen.contains("dave left"));
+}
+
+#[test]
+fn help_overlay() {
+    snap("help", |size| {
+        let mut app = conversation(size);
+        key(&mut app, KeyCode::F(1));
+        app
+    });
+}
+
+#[test]
+fn scrolled_with_new_messages_below() {
+    snap("scrolled", |size| {
+        let mut app = conversation(size);
+        for i in 0..40 {
+            say(&mut app, 10_000 + i * 1000, BOB, "bob", &format!("line {i}"), false);
+        }
+        key(&mut app, KeyCode::PageUp);
+        say(
+            &mut app,
+            60_000,
+            CAROL,
+            "carol",
+            "arrived while you were reading",
+            false,
+        );
+        say(&mut app, 61_000, CAROL, "carol", "and another", false);
+        assert_eq!(app.unseen, 2);
+        app
+    });
+}
+
+#[test]
+fn error_in_compose() {
+    snap("compose_error", |size| {
+        let mut app = conversation(size);
+        typed(&mut app, &"too long ".repeat(150));
+        key(&mut app, KeyCode::Enter);
+        app
+    });
+}
+
+#[test]
+fn small_terminal_keeps_compose_shared_and_log() {
+    let size = (40, 12);
+    let app = conversation(size);
+    let screen = draw(&app, size);
+    insta::assert_snapshot!("conversation_40x12", screen);
+    assert!(screen.contains("Compose") && screen.contains("Shared message") && screen.contains("peers 2/2"));
+    assert!(!screen.contains("Peers 2/2"), "the peers pane collapses to a count");
+}
