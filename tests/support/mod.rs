@@ -1,2 +1,3 @@
 pub mod lan;
 pub mod sim;
+pub mod tmux;
