@@ -40,7 +40,12 @@ pub fn start_node(netcfg: &NetConfig, cfg: proto::Config) -> Result<net::NodeHan
     let sock = socket::open_member(netcfg, iface)?;
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, cfg, net::wall_now());
-    Ok(net::spawn(sock, netcfg.group, iface, core))
+    Ok(net::spawn(
+        sock,
+        netcfg.group,
+        socket::iface_in_use(netcfg, iface),
+        core,
+    ))
 }
 
 pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> Result<(), UserError> {

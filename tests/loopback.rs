@@ -31,7 +31,7 @@ fn loopback_node(port: u16, name: &str) -> NodeHandle {
         },
         net::wall_now(),
     );
-    net::spawn(sock, cfg.group, iface, core)
+    net::spawn(sock, cfg.group, socket::iface_in_use(&cfg, iface), core)
 }
 
 async fn next_matching(h: &mut NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {

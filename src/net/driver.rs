@@ -1,7 +1,7 @@
 //! The network task: owns the socket, reads the clock, and drives the protocol core. Front ends
 //! talk to it over bounded channels: `Request`s in, `NetEvent`s out.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
@@ -29,7 +29,7 @@ pub struct Ready {
     pub node: NodeId,
     pub name: String,
     pub group: SocketAddrV4,
-    /// The interface address, or "default" when the routing table chose.
+    /// The interface address in use (given, or chosen by the routing table).
     pub iface: String,
 }
 
@@ -71,15 +71,15 @@ impl NodeHandle {
     }
 }
 
-/// Starts the network task for `core` on `sock`, which has joined `group`.
-pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: Option<Ipv4Addr>, core: Node) -> NodeHandle {
+/// Starts the network task for `core` on `sock`, which has joined `group` on `iface`.
+pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: String, core: Node) -> NodeHandle {
     let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
     let ready = Ready {
         node: core.id(),
         name: core.name().to_string(),
         group,
-        iface: iface.map_or_else(|| "default".to_string(), |a| a.to_string()),
+        iface,
     };
     let task = tokio::spawn(async move {
         let mut d = Driver {

@@ -49,6 +49,21 @@ pub fn resolve_iface(spec: Option<&str>) -> Result<Option<Ipv4Addr>, SetupError>
         .ok_or_else(|| SetupError::UnknownIface(spec.to_string()))
 }
 
+/// The interface address the group is reached through, for display: the one given, or the one
+/// the routing table picks. (Connecting a UDP socket only consults the routing table; it sends
+/// nothing.)
+pub fn iface_in_use(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> String {
+    if let Some(a) = iface {
+        return a.to_string();
+    }
+    std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| {
+            s.connect(cfg.group)?;
+            s.local_addr()
+        })
+        .map_or_else(|_| "default".to_string(), |a| a.ip().to_string())
+}
+
 fn iface_label(iface: Option<Ipv4Addr>) -> String {
     iface.map_or_else(|| "the default route".to_string(), |a| a.to_string())
 }

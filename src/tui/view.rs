@@ -193,7 +193,7 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     let right_width = (right.width() as u16).min(area.width);
     let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
     // The most detail that fits, leaving a space before the counts.
-    let room = usize::from(left_area.width).saturating_sub(1);
+    let room = usize::from(left_area.width).saturating_sub(2);
     let left = (0..3)
         .map(|detail| header_left(app, detail))
         .find(|l| l.width() <= room)
@@ -293,8 +293,9 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
             let mut name = Style::new().fg(color).bold();
             let mut text = Style::default();
             if *own {
-                name = name.add_modifier(Modifier::REVERSED);
-                text = text.fg(Color::White);
+                // Own lines: the name on its colour, so they stand out at a glance.
+                name = Style::new().fg(Color::Black).bg(color).bold();
+                text = text.add_modifier(Modifier::BOLD);
             }
             vec![
                 time,
