@@ -9,6 +9,8 @@ use thiserror::Error;
 
 use crate::cli::NetConfig;
 
+const RECV_BUFFER: usize = 4 << 20;
+
 #[derive(Debug, Error)]
 pub enum SetupError {
     #[error("no interface named {0:?} with an IPv4 address (see `ip -4 addr`); pass --iface with a name or an address")]
@@ -98,6 +100,8 @@ pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::ne
             source,
         })?;
     outgoing(&sock, cfg, iface)?;
+    // Room for bursts while the task is busy; the kernel caps it at net.core.rmem_max.
+    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
     Ok(tokio::net::UdpSocket::from_std(sock.into())?)
 }
 
