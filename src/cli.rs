@@ -97,10 +97,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "ms"),
     };
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("not a duration: {s:?} (try 500ms or 2s)"))?;
+    let n: f64 = num.trim().parse().map_err(|_| format!("not a duration: {s:?} (try 500ms or 2s)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -124,12 +121,10 @@ pub struct NetConfig {
 impl NetArgs {
     /// The network settings, or one line saying what is wrong.
     pub fn net_config(&self) -> Result<NetConfig, String> {
-        let group: SocketAddrV4 = self.group.parse().map_err(|_| {
-            format!(
-                "--group {:?} is not ADDR:PORT (for example 225.0.0.37:12345)",
-                self.group
-            )
-        })?;
+        let group: SocketAddrV4 = self
+            .group
+            .parse()
+            .map_err(|_| format!("--group {:?} is not ADDR:PORT (for example 225.0.0.37:12345)", self.group))?;
         if !group.ip().is_multicast() {
             return Err(format!(
                 "--group {} is not a multicast address: use one in 224.0.0.0/4, for example 225.0.0.37:12345",
@@ -142,11 +137,7 @@ impl NetArgs {
         if self.ttl > 255 {
             return Err(format!("--ttl {} is out of range 0..=255", self.ttl));
         }
-        Ok(NetConfig {
-            group,
-            iface: self.iface.clone(),
-            ttl: self.ttl,
-        })
+        Ok(NetConfig { group, iface: self.iface.clone(), ttl: self.ttl })
     }
 
     pub fn proto_config(&self) -> Result<proto::Config, String> {

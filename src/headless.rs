@@ -34,18 +34,19 @@ pub fn new_identity() -> (NodeId, Incarnation) {
     (NodeId(id), Incarnation(net::wall_now().as_millis()))
 }
 
-/// Joins the group and starts the network task.
-pub fn start_node(netcfg: &NetConfig, cfg: proto::Config) -> Result<net::NodeHandle, UserError> {
+/// Joins the group, opens the ring listener, and starts the network task.
+pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<net::NodeHandle, UserError> {
     let iface = net::resolve_iface(netcfg.iface.as_deref())?;
     let sock = socket::open_member(netcfg, iface)?;
+    let listener = socket::open_ring_listener()?;
+    let in_use = socket::iface_in_use(netcfg, iface);
+    // Peers place us in the ring by the address our datagrams come from and this port.
+    let ip = in_use.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+    cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));
+    let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, cfg, net::wall_now());
-    Ok(net::spawn(
-        sock,
-        netcfg.group,
-        socket::iface_in_use(netcfg, iface),
-        core,
-    ))
+    Ok(net::spawn(sock, Some(listener), netcfg.group, label, core))
 }
 
 pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> Result<(), UserError> {
@@ -133,10 +134,7 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
         let mut bytes = text.trim_end_matches('\n').as_bytes().to_vec();
         bytes.push(b'\n');
         if bytes.len() > proto::wire::MAX_BARE || bytes.starts_with(&proto::wire::MAGIC) {
-            return Err(UserError(format!(
-                "bare text is at most {} bytes",
-                proto::wire::MAX_BARE
-            )));
+            return Err(UserError(format!("bare text is at most {} bytes", proto::wire::MAX_BARE)));
         }
         bytes
     } else {
@@ -146,7 +144,7 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
         std::iter::from_fn(|| core.poll_output())
             .find_map(|o| match o {
                 Output::Multicast(b) => Some(b),
-                Output::Event(_) => None,
+                _ => None,
             })
             .ok_or_else(|| UserError("nothing to send".into()))?
     };
@@ -159,9 +157,7 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         if let Err(e) = sock.send_to(&datagram, group).await {
-            return Err(UserError(
-                socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}")),
-            ));
+            return Err(UserError(socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"))));
         }
     }
     Ok(())
@@ -201,18 +197,22 @@ pub fn event_json(ev: &NetEvent) -> Option<Value> {
                 json!({"event": "peer_suspect", "node": node.to_string(), "name": name})
             }
             Event::PeerAlive { node, name } => json!({"event": "peer_alive", "node": node.to_string(), "name": name}),
-            Event::PeerDown { node, name, reason } => {
-                json!({"event": "peer_down", "node": node.to_string(), "name": name, "reason": reason.as_str()})
-            }
+            Event::PeerDown { node, name, reason, via } => json!({"event": "peer_down", "node": node.to_string(),
+                "name": name, "reason": reason.as_str(), "via": via}),
             Event::PeerRemoved { node } => json!({"event": "peer_removed", "node": node.to_string()}),
             Event::PeerRenamed { node, old, new } => {
                 json!({"event": "peer_renamed", "node": node.to_string(), "old": old, "new": new})
             }
-            Event::Message { entry, own } => json!({"event": "message", "from": from_of(entry),
+            Event::Message { entry, own, settled } => json!({"event": "message", "from": from_of(entry),
                 "name": entry.author(), "text": entry.text, "ts": entry.ts.to_rfc3339(), "own": own,
-                "node": entry.node.to_string(), "seq": entry.seq.0}),
-            Event::Shared { entry } => json!({"event": "shared", "text": entry.text, "from": from_of(entry),
-                "name": entry.author(), "ts": entry.ts.to_rfc3339()}),
+                "settled": settled, "node": entry.node.to_string(), "seq": entry.seq.0}),
+            Event::Shared { entry, settled } => json!({"event": "shared", "text": entry.text, "from": from_of(entry),
+                "name": entry.author(), "ts": entry.ts.to_rfc3339(), "settled": settled}),
+            Event::Settled { upto, count } => json!({"event": "settled", "upto": upto.to_rfc3339(), "count": count}),
+            Event::Ring { prev, next } => json!({"event": "ring", "prev": prev.map(|n| n.to_string()),
+                "next": next.map(|n| n.to_string())}),
+            Event::Gap { node, from, to } => json!({"event": "gap", "node": node.to_string(), "from": from.0,
+                "to": to.0}),
             Event::Rejected { addr, reason, count } => {
                 json!({"event": "rejected", "addr": addr.to_string(), "reason": reason, "count": count})
             }
@@ -224,21 +224,17 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
     let now = ctime_now();
     Some(match ev {
         NetEvent::Status { .. } => return None,
-        NetEvent::Ready(r) => format!(
-            "{now}: ready: {} ({}) on group {} via {}",
-            r.name,
-            r.node.short(),
-            r.group,
-            r.iface
-        ),
+        NetEvent::Ready(r) => {
+            format!("{now}: ready: {} ({}) on group {} via {}", r.name, r.node.short(), r.group, r.iface)
+        }
         NetEvent::Lagged(n) => format!("{now}: ({n} events dropped: output too slow)"),
         NetEvent::SendFailed(e) => format!("{now}: cannot send: {e}"),
         NetEvent::Core(ev) => match ev {
             Event::PeerUp { node, name, addr } => format!("{now}: + {name} ({}) joined from {addr}", node.short()),
             Event::PeerSuspect { node, name } => format!("{now}: ? {name} ({}) is silent", node.short()),
             Event::PeerAlive { node, name } => format!("{now}: + {name} ({}) is back", node.short()),
-            Event::PeerDown { node, name, reason } => {
-                format!("{now}: - {name} ({}) is gone: {}", node.short(), reason.as_str())
+            Event::PeerDown { node, name, reason, via } => {
+                format!("{now}: - {name} ({}) is gone: {} ({via})", node.short(), reason.as_str())
             }
             Event::PeerRemoved { node } => format!("{now}: - {} forgotten", node.short()),
             Event::PeerRenamed { node, old, new } => format!("{now}: {old} ({}) is now {new}", node.short()),
@@ -246,21 +242,27 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
                 let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
                 format!("{when}: {}: {}", entry.author(), entry.text)
             }
-            Event::Shared { entry } => format!(
-                "{now}: shared message is now {:?} (from {})",
-                entry.text,
-                entry.author()
-            ),
+            Event::Shared { entry, .. } => {
+                format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author())
+            }
+            Event::Settled { count, .. } => format!("{now}: {count} more messages settled everywhere"),
+            Event::Ring { prev, next } => {
+                let name = |n: &Option<NodeId>| n.map_or("none".to_string(), |n| n.short());
+                format!("{now}: ring: prev {}, next {}", name(prev), name(next))
+            }
+            Event::Gap { node, from, to } => {
+                format!("{now}: messages {}..={} of {} were lost before they reached us", from.0, to.0, node.short())
+            }
             Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
         },
     })
 }
 
 pub fn state_json(s: &Snapshot) -> Value {
-    let shared = s
-        .shared
-        .as_ref()
-        .map(|e| json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339()}));
+    let shared = s.shared.as_ref().map(|e| {
+        json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339(),
+            "settled": e.ts < s.settled})
+    });
     let peers: Vec<Value> = s
         .peers
         .iter()
@@ -269,9 +271,13 @@ pub fn state_json(s: &Snapshot) -> Value {
                 "status": p.status.as_str(), "loss": (p.loss * 1000.0).round() / 1000.0})
         })
         .collect();
+    let id = |n: Option<NodeId>| n.map(|n| n.to_string());
+    let ring = json!({"prev": id(s.ring.prev), "next": id(s.ring.next),
+        "links": s.links.iter().map(|n| n.to_string()).collect::<Vec<_>>()});
     json!({"event": "state", "node": s.node.to_string(), "name": s.name, "shared": shared, "peers": peers,
-        "messages": s.messages, "evicted": s.evicted, "log_digest": s.log_digest,
-        "sent": s.stats.frames_sent, "received": s.stats.frames_received,
+        "ring": ring, "messages": s.messages, "pending": s.pending, "settled_upto": s.settled.to_rfc3339(),
+        "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
+        "sent": s.stats.frames_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
         "duplicates": s.stats.duplicates, "dropped": s.stats.dropped})
 }
 
@@ -284,11 +290,7 @@ impl Printer {
     }
 
     fn event(&self, ev: &NetEvent) {
-        let line = if self.json {
-            event_json(ev).map(|v| v.to_string())
-        } else {
-            event_human(ev)
-        };
+        let line = if self.json { event_json(ev).map(|v| v.to_string()) } else { event_human(ev) };
         if let Some(line) = line {
             self.line(&line);
         }
@@ -299,10 +301,7 @@ impl Printer {
             self.line(&state_json(s).to_string());
             return;
         }
-        let shared = s
-            .shared
-            .as_ref()
-            .map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
+        let shared = s.shared.as_ref().map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
         self.line(&format!("state: {} ({}) shared: {shared}", s.name, s.node.short()));
         for p in &s.peers {
             self.line(&format!(

@@ -34,19 +34,13 @@ fn three_hosts_list_each_other_and_a_send_from_a_fourth_reaches_all() {
     let Some(lan) = Lan::new(4) else { return };
     let mut nodes = mesh(&lan, 3);
     let out = lan.host(4).run(&["send", "--name", "sender", "hello", "group"]);
-    assert!(
-        out.status.success(),
-        "send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "send failed: {}", String::from_utf8_lossy(&out.stderr));
     for p in &mut nodes {
         let m = p.wait_for("the message", |v| is_message(v, "hello group"));
         assert_eq!(m["name"], "sender");
         assert_eq!(m["own"], false);
         assert!(m["ts"].as_str().unwrap().ends_with('Z'), "RFC 3339 in UTC: {}", m["ts"]);
-        let s = p.wait_for("the shared message", |v| {
-            v["event"] == "shared" && v["text"] == "hello group"
-        });
+        let s = p.wait_for("the shared message", |v| v["event"] == "shared" && v["text"] == "hello group");
         assert_eq!(s["from"], m["from"]);
         let state = p.state();
         assert_eq!(state["shared"]["text"], "hello group");
@@ -68,9 +62,7 @@ fn a_killed_host_is_reported_down_by_timeout() {
     victim.signal("-KILL");
     let killed = Instant::now();
     for p in &mut nodes {
-        p.wait_for("peer_suspect", |v| {
-            v["event"] == "peer_suspect" && v["node"] == id.as_str()
-        });
+        p.wait_for("peer_suspect", |v| v["event"] == "peer_suspect" && v["node"] == id.as_str());
         let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
         assert_eq!(down["reason"], "timeout");
     }
@@ -93,11 +85,7 @@ fn a_terminated_host_leaves_promptly() {
             v["event"] == "peer_down" && v["node"] == id.as_str()
         });
         assert_eq!(down["reason"], "left");
-        assert!(
-            !p.seen
-                .iter()
-                .any(|v| v["event"] == "peer_suspect" && v["node"] == id.as_str())
-        );
+        assert!(!p.seen.iter().any(|v| v["event"] == "peer_suspect" && v["node"] == id.as_str()));
     }
     assert!(t.elapsed() < Duration::from_secs(2), "left after {:?}", t.elapsed());
     // /quit on stdin leaves the same way.

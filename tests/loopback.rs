@@ -11,42 +11,31 @@ use groupcast::net::{self, NetEvent, NodeHandle, socket};
 use groupcast::proto::{Command, Config, DownReason, Event, Node, NodeId};
 
 fn loopback_node(port: u16, name: &str) -> NodeHandle {
-    let cfg = NetConfig {
-        group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port),
-        iface: None,
-        ttl: 0,
-    };
+    let cfg = NetConfig { group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port), iface: None, ttl: 0 };
     let iface = Some(Ipv4Addr::LOCALHOST);
     let sock = socket::open_member(&cfg, iface).expect("join on loopback");
     let s2 = socket2::SockRef::from(&sock);
     assert_eq!(s2.multicast_if_v4().unwrap(), Ipv4Addr::LOCALHOST, "loopback only");
     assert_eq!(s2.multicast_ttl_v4().unwrap(), 0, "TTL 0: never beyond this host");
     let (id, inc) = new_identity();
-    let core = Node::new(
-        id,
-        inc,
-        Config {
-            name: name.into(),
-            ..Config::default()
-        },
-        net::wall_now(),
-    );
-    net::spawn(sock, cfg.group, socket::iface_in_use(&cfg, iface), core)
+    let core = Node::new(id, inc, Config { name: name.into(), ..Config::default() }, net::wall_now());
+    net::spawn(sock, None, cfg.group, "127.0.0.1".into(), core)
 }
 
 async fn next_matching(h: &mut NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
+    let mut seen = Vec::new();
     let wait = async {
         loop {
             match h.events.recv().await {
                 Some(NetEvent::Core(e)) if pred(&e) => return e,
-                Some(_) => {}
+                Some(NetEvent::Status { .. }) => {}
+                Some(other) => seen.push(format!("{other:?}")),
                 None => panic!("node stopped before {what}"),
             }
         }
     };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {what}"))
+    let r = tokio::time::timeout(Duration::from_secs(10), wait).await;
+    r.unwrap_or_else(|_| panic!("no {what}; saw {seen:#?}"))
 }
 
 #[tokio::test]
@@ -64,22 +53,22 @@ async fn three_nodes_on_one_host_chat_and_leave() {
         }
     }
     for (i, h) in nodes.iter_mut().enumerate() {
-        for (j, id) in ids.iter().enumerate() {
-            if i != j {
-                next_matching(h, "peer_up", |e| matches!(e, Event::PeerUp { node, .. } if node == id)).await;
-            }
+        // Peers may come up in any order: collect them until all the others are there.
+        let mut up = std::collections::BTreeSet::new();
+        while up.len() < 2 {
+            let e = next_matching(h, "peer_up", |e| matches!(e, Event::PeerUp { .. })).await;
+            let Event::PeerUp { node, .. } = e else { unreachable!() };
+            assert_ne!(node, ids[i], "not its own echo");
+            up.insert(node);
         }
+        let others: std::collections::BTreeSet<NodeId> = ids.iter().copied().filter(|id| *id != ids[i]).collect();
+        assert_eq!(up, others);
     }
     nodes[0].command(Command::Say("over loopback".into())).await.unwrap();
     for h in &mut nodes[1..] {
         let e = next_matching(h, "message", |e| matches!(e, Event::Message { .. })).await;
-        let Event::Message { entry, own } = e else {
-            unreachable!()
-        };
-        assert_eq!(
-            (entry.text.as_str(), entry.name.as_str(), own),
-            ("over loopback", "a", false)
-        );
+        let Event::Message { entry, own, .. } = e else { unreachable!() };
+        assert_eq!((entry.text.as_str(), entry.name.as_str(), own), ("over loopback", "a", false));
     }
     for h in &nodes {
         let snap = h.snapshot().await.unwrap();
@@ -89,12 +78,5 @@ async fn three_nodes_on_one_host_chat_and_leave() {
     nodes[2].command(Command::Leave).await.unwrap();
     let left = ids[2];
     let e = next_matching(&mut nodes[0], "peer_down", |e| matches!(e, Event::PeerDown { .. })).await;
-    assert_eq!(
-        e,
-        Event::PeerDown {
-            node: left,
-            name: "c".into(),
-            reason: DownReason::Left
-        }
-    );
+    assert_eq!(e, Event::PeerDown { node: left, name: "c".into(), reason: DownReason::Left, via: "leave" });
 }

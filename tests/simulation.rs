@@ -14,12 +14,7 @@ fn secs(s: u64) -> Duration {
 }
 
 fn lossy(loss: f64) -> Medium {
-    Medium {
-        loss,
-        dup: 0.02,
-        jitter: Duration::from_millis(20),
-        ..Medium::default()
-    }
+    Medium { loss, dup: 0.02, jitter: Duration::from_millis(20), ..Medium::default() }
 }
 
 /// Every up node lists every other up node as a member.
@@ -37,12 +32,7 @@ fn fifty_nodes_at_ten_percent_loss_all_list_each_other() {
     sim.add_nodes(50, &Config::default());
     sim.run_for(secs(20));
     assert_full_mesh(&sim);
-    assert!(
-        sim.lost > sim.sent / 20,
-        "the medium really lost datagrams: {} of {}",
-        sim.lost,
-        sim.sent
-    );
+    assert!(sim.lost > sim.sent / 20, "the medium really lost datagrams: {} of {}", sim.lost, sim.sent);
     // And the peer tables show the loss.
     let snap = sim.nodes[0].node.snapshot();
     let mean_loss = snap.peers.iter().map(|p| p.loss).sum::<f64>() / snap.peers.len() as f64;
@@ -54,17 +44,10 @@ fn newcomers_are_listed_within_about_a_hundred_milliseconds() {
     let mut sim = Sim::new(2, Medium::default());
     sim.add_nodes(10, &Config::default());
     sim.run_for(secs(3));
-    let new = sim.add_node(Config {
-        name: "late".into(),
-        ..Config::default()
-    });
+    let new = sim.add_node(Config { name: "late".into(), ..Config::default() });
     sim.run_for(Duration::from_millis(150));
     assert_full_mesh(&sim);
-    assert_eq!(
-        sim.members_of(new).len(),
-        10,
-        "the newcomer lists everyone from their answers"
-    );
+    assert_eq!(sim.members_of(new).len(), 10, "the newcomer lists everyone from their answers");
 }
 
 #[test]
@@ -130,22 +113,13 @@ fn a_suspect_that_speaks_again_is_alive() {
     sim.nodes[2].up = true;
     sim.run_for(Duration::from_millis(600));
     assert_eq!(sim.nodes[0].node.peer_status(id), Some(Status::Alive));
-    assert!(
-        sim.nodes[0]
-            .events
-            .iter()
-            .any(|(_, e)| matches!(e, Event::PeerAlive { node, .. } if *node == id))
-    );
+    assert!(sim.nodes[0].events.iter().any(|(_, e)| matches!(e, Event::PeerAlive { node, .. } if *node == id)));
 }
 
 #[test]
 fn concurrent_updates_from_many_nodes_converge_to_one_shared_message() {
     // Heavy reordering and duplication; every node writes at the same instant, twice.
-    let medium = Medium {
-        dup: 0.2,
-        jitter: Duration::from_millis(80),
-        ..Medium::default()
-    };
+    let medium = Medium { dup: 0.2, jitter: Duration::from_millis(80), ..Medium::default() };
     let mut sim = Sim::new(6, medium);
     sim.add_nodes(30, &Config::default());
     sim.run_for(secs(2));
@@ -158,11 +132,7 @@ fn concurrent_updates_from_many_nodes_converge_to_one_shared_message() {
     sim.run_for(secs(2));
     let first = sim.nodes[0].node.snapshot();
     let shared = first.shared.clone().expect("a shared message");
-    assert!(
-        shared.text.starts_with("round 1"),
-        "the later round wins: {}",
-        shared.text
-    );
+    assert!(shared.text.starts_with("round 1"), "the later round wins: {}", shared.text);
     assert_eq!(first.messages, 60);
     for i in 1..30 {
         let s = sim.nodes[i].node.snapshot();
@@ -173,7 +143,7 @@ fn concurrent_updates_from_many_nodes_converge_to_one_shared_message() {
     // last `shared` event everywhere is the same.
     for n in &sim.nodes {
         let last = n.events.iter().rev().find_map(|(_, e)| match e {
-            Event::Shared { entry } => Some(entry.clone()),
+            Event::Shared { entry, .. } => Some(entry.clone()),
             _ => None,
         });
         assert_eq!(last.as_ref(), Some(&shared));
@@ -182,13 +152,7 @@ fn concurrent_updates_from_many_nodes_converge_to_one_shared_message() {
 
 #[test]
 fn bare_text_enters_every_log_once_and_in_the_same_place() {
-    let mut sim = Sim::new(
-        7,
-        Medium {
-            jitter: Duration::from_millis(30),
-            ..Medium::default()
-        },
-    );
+    let mut sim = Sim::new(7, Medium { jitter: Duration::from_millis(30), ..Medium::default() });
     sim.add_nodes(8, &Config::default());
     sim.run_for(secs(2));
     let old_client = "10.0.9.9:40000".parse().unwrap();
@@ -202,12 +166,7 @@ fn bare_text_enters_every_log_once_and_in_the_same_place() {
     for i in 1..8 {
         assert_eq!(sim.nodes[i].node.snapshot().log_digest, first.log_digest, "node {i}");
     }
-    let bare: Vec<_> = sim.nodes[0]
-        .node
-        .log()
-        .iter()
-        .filter(|e| e.bare_from == Some(old_client))
-        .collect();
+    let bare: Vec<_> = sim.nodes[0].node.log().iter().filter(|e| e.bare_from == Some(old_client)).collect();
     assert_eq!(bare.len(), 5);
     assert!(bare.iter().all(|e| !e.text.ends_with('\n')));
 }
@@ -224,11 +183,7 @@ fn bare_text_survives_a_crashed_stamper() {
     sim.run_for(secs(3));
     for i in sim.up() {
         let s = sim.nodes[i].node.snapshot();
-        assert_eq!(
-            s.shared.as_ref().map(|e| e.text.as_str()),
-            Some("anyone there?"),
-            "node {i}"
-        );
+        assert_eq!(s.shared.as_ref().map(|e| e.text.as_str()), Some("anyone there?"), "node {i}");
     }
 }
 
@@ -246,11 +201,7 @@ fn a_flooding_old_client_is_rate_limited_and_counted() {
         let s = sim.nodes[i].node.snapshot();
         assert!(s.messages <= 60, "node {i} took {} messages", s.messages);
         assert!(s.stats.dropped["rate_limited"] > 4000);
-        let reports = sim.nodes[i]
-            .events
-            .iter()
-            .filter(|(_, e)| matches!(e, Event::Rejected { .. }))
-            .count();
+        let reports = sim.nodes[i].events.iter().filter(|(_, e)| matches!(e, Event::Rejected { .. })).count();
         assert!(reports <= 3, "node {i} reported {reports} times");
     }
     // And the group still works.

@@ -36,10 +36,7 @@ fn net(app: &mut App, ev: Event) {
 }
 
 fn key(app: &mut App, code: KeyCode) {
-    update(
-        app,
-        Msg::Terminal(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE))),
-    );
+    update(app, Msg::Terminal(TermEvent::Key(KeyEvent::new(code, KeyModifiers::NONE))));
 }
 
 fn typed(app: &mut App, s: &str) {
@@ -56,14 +53,8 @@ fn say(app: &mut App, ms: u64, node: NodeId, name: &str, text: &str, own: bool) 
         text: text.into(),
         bare_from: None,
     };
-    net(
-        app,
-        Event::Message {
-            entry: entry.clone(),
-            own,
-        },
-    );
-    net(app, Event::Shared { entry });
+    net(app, Event::Message { entry: entry.clone(), own, settled: false });
+    net(app, Event::Shared { entry, settled: false });
 }
 
 fn empty(size: (u16, u16)) -> App {
@@ -81,22 +72,8 @@ fn empty(size: (u16, u16)) -> App {
 fn conversation(size: (u16, u16)) -> App {
     let mut app = empty(size);
     update(&mut app, Msg::Tick(t(1_000)));
-    net(
-        &mut app,
-        Event::PeerUp {
-            node: BOB,
-            name: "bob".into(),
-            addr: addr(2),
-        },
-    );
-    net(
-        &mut app,
-        Event::PeerUp {
-            node: CAROL,
-            name: "carol".into(),
-            addr: addr(3),
-        },
-    );
+    net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: addr(2) });
+    net(&mut app, Event::PeerUp { node: CAROL, name: "carol".into(), addr: addr(3) });
     say(&mut app, 2_000, BOB, "bob", "morning all, is the build green?", false);
     say(&mut app, 3_000, ME, "alice", "green here since the last merge", true);
     say(
@@ -116,20 +93,15 @@ fn conversation(size: (u16, u16)) -> App {
         text: "hello from the old C client".into(),
         bare_from: Some("10.231.0.9:40404".parse().unwrap()),
     };
-    net(
-        &mut app,
-        Event::Message {
-            entry: bare.clone(),
-            own: false,
-        },
-    );
-    net(&mut app, Event::Shared { entry: bare });
+    net(&mut app, Event::Message { entry: bare.clone(), own: false, settled: false });
+    net(&mut app, Event::Shared { entry: bare, settled: false });
     say(&mut app, 6_000, BOB, "bob", "世界 wide characters wrap too", false);
     let peers = vec![
         PeerView {
             node: BOB,
             name: "bob".into(),
             addr: addr(2),
+            tcp_port: 7000,
             status: Status::Alive,
             loss: 0.0,
             last_seen: t(6_500),
@@ -138,16 +110,13 @@ fn conversation(size: (u16, u16)) -> App {
             node: CAROL,
             name: "carol".into(),
             addr: addr(3),
+            tcp_port: 7000,
             status: Status::Alive,
             loss: 0.12,
             last_seen: t(6_000),
         },
     ];
-    let stats = Stats {
-        messages_sent: 1,
-        messages_received: 4,
-        ..Stats::default()
-    };
+    let stats = Stats { messages_sent: 1, messages_received: 4, ..Stats::default() };
     update(&mut app, Msg::Net(NetEvent::Status { peers, stats }));
     update(&mut app, Msg::Tick(t(7_000)));
     app
@@ -155,38 +124,11 @@ fn conversation(size: (u16, u16)) -> App {
 
 fn trouble(size: (u16, u16)) -> App {
     let mut app = conversation(size);
-    net(
-        &mut app,
-        Event::PeerUp {
-            node: DAVE,
-            name: "dave".into(),
-            addr: addr(4),
-        },
-    );
+    net(&mut app, Event::PeerUp { node: DAVE, name: "dave".into(), addr: addr(4) });
     update(&mut app, Msg::Tick(t(9_000)));
-    net(
-        &mut app,
-        Event::PeerSuspect {
-            node: BOB,
-            name: "bob".into(),
-        },
-    );
-    net(
-        &mut app,
-        Event::PeerDown {
-            node: CAROL,
-            name: "carol".into(),
-            reason: DownReason::Timeout,
-        },
-    );
-    net(
-        &mut app,
-        Event::PeerDown {
-            node: DAVE,
-            name: "dave".into(),
-            reason: DownReason::Left,
-        },
-    );
+    net(&mut app, Event::PeerSuspect { node: BOB, name: "bob".into() });
+    net(&mut app, Event::PeerDown { node: CAROL, name: "carol".into(), reason: DownReason::Timeout, via: "heartbeat" });
+    net(&mut app, Event::PeerDown { node: DAVE, name: "dave".into(), reason: DownReason::Left, via: "leave" });
     update(&mut app, Msg::Tick(t(12_000)));
     app
 }
@@ -215,14 +157,8 @@ fn empty_screen() {
 fn a_conversation() {
     snap("conversation", conversation);
     let screen = draw(&conversation((120, 40)), (120, 40));
-    assert!(
-        screen.contains("10.231.0.9:40404: hello from the old C client"),
-        "bare senders as IP:port"
-    );
-    assert!(
-        screen.contains("set by bob at 10:00:06"),
-        "who set the shared message, and when"
-    );
+    assert!(screen.contains("10.231.0.9:40404: hello from the old C client"), "bare senders as IP:port");
+    assert!(screen.contains("set by bob at 10:00:06"), "who set the shared message, and when");
     assert!(screen.contains("12%"), "per-peer loss");
 }
 
@@ -254,14 +190,7 @@ fn scrolled_with_new_messages_below() {
             say(&mut app, 10_000 + i * 1000, BOB, "bob", &format!("line {i}"), false);
         }
         key(&mut app, KeyCode::PageUp);
-        say(
-            &mut app,
-            60_000,
-            CAROL,
-            "carol",
-            "arrived while you were reading",
-            false,
-        );
+        say(&mut app, 60_000, CAROL, "carol", "arrived while you were reading", false);
         say(&mut app, 61_000, CAROL, "carol", "and another", false);
         assert_eq!(app.unseen, 2);
         app

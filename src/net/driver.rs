@@ -4,11 +4,14 @@
 use std::net::{SocketAddr, SocketAddrV4};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
+use std::collections::HashMap;
+
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::proto::{Command, CommandError, Event, Node, NodeId, Output, PeerView, Snapshot, Stats, Time};
+use super::link::{self, ConnId, LinkCmd, LinkEvent};
+use crate::proto::{Command, CommandError, Event, LinkEnd, Node, NodeId, Output, PeerView, Snapshot, Stats, Time};
 
 /// Events buffered for a front end that is slow to read; beyond this they are dropped and counted.
 const EVENT_QUEUE: usize = 4096;
@@ -71,17 +74,20 @@ impl NodeHandle {
     }
 }
 
-/// Starts the network task for `core` on `sock`, which has joined `group` on `iface`.
-pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: String, core: Node) -> NodeHandle {
+/// Starts the network task for `core` on `sock`, which has joined `group` on `iface`; ring
+/// links are accepted on `listener` (the port `core` advertises).
+pub fn spawn(
+    sock: UdpSocket,
+    listener: Option<TcpListener>,
+    group: SocketAddrV4,
+    iface: String,
+    core: Node,
+) -> NodeHandle {
     let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
-    let ready = Ready {
-        node: core.id(),
-        name: core.name().to_string(),
-        group,
-        iface,
-    };
+    let ready = Ready { node: core.id(), name: core.name().to_string(), group, iface };
     let task = tokio::spawn(async move {
+        let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
         let mut d = Driver {
             sock,
             group: SocketAddr::V4(group),
@@ -89,15 +95,14 @@ pub fn spawn(sock: UdpSocket, group: SocketAddrV4, iface: String, core: Node) ->
             events: ev_tx,
             lagged: 0,
             send_errors: 0,
+            links: HashMap::new(),
+            link_events: link_tx,
+            next_conn: 0,
         };
         d.emit(NetEvent::Ready(ready));
-        d.run(req_rx).await;
+        d.run(req_rx, listener, link_rx).await;
     });
-    NodeHandle {
-        requests: req_tx,
-        events: ev_rx,
-        task,
-    }
+    NodeHandle { requests: req_tx, events: ev_rx, task }
 }
 
 struct Driver {
@@ -107,10 +112,19 @@ struct Driver {
     events: mpsc::Sender<NetEvent>,
     lagged: u64,
     send_errors: u64,
+    /// Open ring links: which connection, and its writer.
+    links: HashMap<NodeId, (ConnId, mpsc::Sender<LinkCmd>)>,
+    link_events: mpsc::Sender<LinkEvent>,
+    next_conn: ConnId,
 }
 
 impl Driver {
-    async fn run(&mut self, mut requests: mpsc::Receiver<Request>) {
+    async fn run(
+        &mut self,
+        mut requests: mpsc::Receiver<Request>,
+        listener: Option<TcpListener>,
+        mut link_events: mpsc::Receiver<LinkEvent>,
+    ) {
         let mut buf = vec![0u8; 65_536];
         let mut status = tokio::time::interval(Duration::from_secs(1));
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -134,6 +148,12 @@ impl Driver {
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(wall_now()),
+                Ok((stream, _)) = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
+                    let conn = self.conn_id();
+                    let hello = self.core.hello(wall_now());
+                    tokio::spawn(link::run(stream, conn, hello, None, self.link_events.clone()));
+                }
+                Some(ev) = link_events.recv() => self.on_link_event(ev),
                 _ = status.tick() => {
                     let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
                     self.emit(NetEvent::Status { peers, stats });
@@ -159,7 +179,63 @@ impl Driver {
                     }
                 }
                 Output::Event(e) => self.emit(NetEvent::Core(e)),
+                Output::Dial { peer, addr } => {
+                    let conn = self.conn_id();
+                    let hello = self.core.hello(wall_now());
+                    tokio::spawn(link::dial(peer, addr, conn, hello, self.link_events.clone()));
+                }
+                Output::Link { peer, bytes } => {
+                    let full = match self.links.get(&peer) {
+                        Some((_, tx)) => tx.try_send(LinkCmd::Send(bytes)).is_err(),
+                        None => false,
+                    };
+                    if full {
+                        // A peer that cannot keep up loses its link, as if it broke.
+                        if let Some((_, tx)) = self.links.remove(&peer) {
+                            let _ = tx.try_send(LinkCmd::Close);
+                        }
+                        self.core.handle_link_end(peer, LinkEnd::Broken, wall_now());
+                    }
+                }
+                Output::Close { peer } => {
+                    if let Some((_, tx)) = self.links.remove(&peer) {
+                        let _ = tx.try_send(LinkCmd::Close);
+                    }
+                }
             }
+        }
+    }
+
+    fn conn_id(&mut self) -> ConnId {
+        self.next_conn += 1;
+        self.next_conn
+    }
+
+    fn on_link_event(&mut self, ev: LinkEvent) {
+        let now = wall_now();
+        match ev {
+            LinkEvent::Up { conn, peer, tx } => match self.links.entry(peer) {
+                // Both ends dialled at once: keep the first link.
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    let _ = tx.try_send(LinkCmd::Close);
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert((conn, tx));
+                    self.core.handle_link_up(peer, now);
+                }
+            },
+            LinkEvent::Frame { conn, peer, bytes } => {
+                if self.links.get(&peer).is_some_and(|(c, _)| *c == conn) {
+                    self.core.handle_link_frame(peer, &bytes, now);
+                }
+            }
+            LinkEvent::Ended { conn, peer } => {
+                if self.links.get(&peer).is_some_and(|(c, _)| *c == conn) {
+                    self.links.remove(&peer);
+                    self.core.handle_link_end(peer, LinkEnd::Broken, now);
+                }
+            }
+            LinkEvent::DialFailed { peer, end } => self.core.handle_link_end(peer, end, now),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The only place with sockets: multicast socket setup and the task that drives the core.
 
 pub mod driver;
+pub mod link;
 pub mod socket;
 
 pub use driver::{NetEvent, NodeHandle, Ready, Request, spawn, wall_now};

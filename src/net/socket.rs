@@ -25,11 +25,7 @@ pub enum SetupError {
             "Check that the interface is up and has this address (see `ip -4 addr`)"
         }
     )]
-    Join {
-        group: SocketAddrV4,
-        iface: String,
-        source: io::Error,
-    },
+    Join { group: SocketAddrV4, iface: String, source: io::Error },
     #[error("cannot set up the multicast socket: {0}")]
     Socket(#[from] io::Error),
 }
@@ -54,16 +50,25 @@ pub fn resolve_iface(spec: Option<&str>) -> Result<Option<Ipv4Addr>, SetupError>
 /// The interface address the group is reached through, for display: the one given, or the one
 /// the routing table picks. (Connecting a UDP socket only consults the routing table; it sends
 /// nothing.)
-pub fn iface_in_use(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> String {
-    if let Some(a) = iface {
-        return a.to_string();
+pub fn iface_in_use(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Option<Ipv4Addr> {
+    if iface.is_some() {
+        return iface;
     }
-    std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
-        .and_then(|s| {
-            s.connect(cfg.group)?;
-            s.local_addr()
-        })
-        .map_or_else(|_| "default".to_string(), |a| a.ip().to_string())
+    let local = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).and_then(|s| {
+        s.connect(cfg.group)?;
+        s.local_addr()
+    });
+    match local {
+        Ok(SocketAddr::V4(a)) => Some(*a.ip()),
+        _ => None,
+    }
+}
+
+/// The TCP listener for ring links: any address, a port the system picks.
+pub fn open_ring_listener() -> Result<tokio::net::TcpListener, SetupError> {
+    let l = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    l.set_nonblocking(true)?;
+    Ok(tokio::net::TcpListener::from_std(l)?)
 }
 
 fn iface_label(iface: Option<Ipv4Addr>) -> String {
@@ -88,17 +93,13 @@ pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::ne
     sock.set_reuse_port(true)?;
     // Bound to the group address, the socket hears this group only, not others on the port.
     let bind = SocketAddr::V4(cfg.group);
-    sock.bind(&bind.into()).map_err(|source| SetupError::Bind {
+    sock.bind(&bind.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
+    let join_on = iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    sock.join_multicast_v4(cfg.group.ip(), &join_on).map_err(|source| SetupError::Join {
         group: cfg.group,
+        iface: iface_label(iface),
         source,
     })?;
-    let join_on = iface.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    sock.join_multicast_v4(cfg.group.ip(), &join_on)
-        .map_err(|source| SetupError::Join {
-            group: cfg.group,
-            iface: iface_label(iface),
-            source,
-        })?;
     outgoing(&sock, cfg, iface)?;
     // Room for bursts while the task is busy; the kernel caps it at net.core.rmem_max.
     let _ = sock.set_recv_buffer_size(RECV_BUFFER);
@@ -109,10 +110,7 @@ pub fn open_member(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::ne
 pub fn open_sender(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Result<tokio::net::UdpSocket, SetupError> {
     let sock = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    sock.bind(&any.into()).map_err(|source| SetupError::Bind {
-        group: cfg.group,
-        source,
-    })?;
+    sock.bind(&any.into()).map_err(|source| SetupError::Bind { group: cfg.group, source })?;
     outgoing(&sock, cfg, iface)?;
     Ok(tokio::net::UdpSocket::from_std(sock.into())?)
 }

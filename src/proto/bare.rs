@@ -41,13 +41,7 @@ pub struct BareDesk {
 
 impl BareDesk {
     pub fn new(rate: f64, burst: f64) -> Self {
-        BareDesk {
-            rate,
-            burst,
-            sources: BTreeMap::new(),
-            held: VecDeque::new(),
-            relayed: VecDeque::new(),
-        }
+        BareDesk { rate, burst, sources: BTreeMap::new(), held: VecDeque::new(), relayed: VecDeque::new() }
     }
 
     fn source(&mut self, addr: SocketAddr, now: Time) -> &mut Source {
@@ -58,12 +52,7 @@ impl BareDesk {
             }
         }
         let burst = self.burst;
-        self.sources.entry(addr).or_insert(Source {
-            tokens: burst,
-            last: now,
-            last_report: None,
-            suppressed: 0,
-        })
+        self.sources.entry(addr).or_insert(Source { tokens: burst, last: now, last_report: None, suppressed: 0 })
     }
 
     /// Token bucket per address: may a bare datagram from `addr` be taken now?

@@ -31,11 +31,7 @@ pub struct TooFarAhead;
 impl Clock {
     pub fn new(node: NodeId, max_ahead: Duration) -> Self {
         let id = uhlc::ID::from(NonZeroU64::new(node.0).unwrap_or(NonZeroU64::MIN));
-        let hlc = HLCBuilder::new()
-            .with_id(id)
-            .with_clock(given_time)
-            .with_max_delta(max_ahead)
-            .build();
+        let hlc = HLCBuilder::new().with_id(id).with_clock(given_time).with_max_delta(max_ahead).build();
         Clock { hlc }
     }
 
@@ -71,10 +67,7 @@ mod tests {
         let a = c.stamp(now);
         let b = c.stamp(now);
         assert!(b > a);
-        assert!(
-            c.stamp(Time::from_millis(T0 - 1000)) > b,
-            "a clock step back never goes back"
-        );
+        assert!(c.stamp(Time::from_millis(T0 - 1000)) > b, "a clock step back never goes back");
     }
 
     #[test]

@@ -40,18 +40,16 @@ pub struct PhiDetector {
     sum: f64,
     sum_sq: f64,
     last: Time,
+    /// Latest second-hand sign of life (a ring neighbour heard it): silence counts from here
+    /// when it is later than the last heartbeat, but it adds no interval sample.
+    evidence: Time,
 }
 
 impl PhiDetector {
     /// Starts with the peer's advertised interval as the estimate (mean = interval,
     /// std-dev = interval / 4), as Akka seeds its detector.
     pub fn new(now: Time, expected: Duration) -> Self {
-        let mut d = PhiDetector {
-            intervals_ms: VecDeque::new(),
-            sum: 0.0,
-            sum_sq: 0.0,
-            last: now,
-        };
+        let mut d = PhiDetector { intervals_ms: VecDeque::new(), sum: 0.0, sum_sq: 0.0, last: now, evidence: now };
         let m = expected.as_secs_f64() * 1000.0;
         d.push(m - m / 4.0, usize::MAX);
         d.push(m + m / 4.0, usize::MAX);
@@ -76,8 +74,14 @@ impl PhiDetector {
         self.push(gap, cfg.window);
     }
 
+    /// The last sign of life, first- or second-hand.
     pub fn last(&self) -> Time {
-        self.last
+        self.last.max(self.evidence)
+    }
+
+    /// The peer was heard alive at `at` by someone else (or on a ring link).
+    pub fn vouch(&mut self, at: Time) {
+        self.evidence = self.evidence.max(at);
     }
 
     pub fn mean_ms(&self) -> f64 {
@@ -93,7 +97,7 @@ impl PhiDetector {
     /// Suspicion level now: 1 means a 10% chance the peer is still alive and was merely slow,
     /// 2 means 1%, 8 means one in 10^8.
     pub fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
-        let elapsed = now.since(self.last).as_secs_f64() * 1000.0;
+        let elapsed = now.since(self.last()).as_secs_f64() * 1000.0;
         let mean = self.mean_ms() + cfg.acceptable_pause.as_secs_f64() * 1000.0;
         let std = self.std_dev_ms().max(cfg.min_std_dev.as_secs_f64() * 1000.0);
         phi(elapsed, mean, std)
@@ -105,11 +109,7 @@ impl PhiDetector {
 fn phi(elapsed: f64, mean: f64, std: f64) -> f64 {
     let y = (elapsed - mean) / std;
     let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
-    if elapsed > mean {
-        -(e / (1.0 + e)).log10()
-    } else {
-        -(1.0 - 1.0 / (1.0 + e)).log10()
-    }
+    if elapsed > mean { -(e / (1.0 + e)).log10() } else { -(1.0 - 1.0 / (1.0 + e)).log10() }
 }
 
 #[cfg(test)]
@@ -131,11 +131,7 @@ mod tests {
 
     /// First time (in 10 ms steps after `from`) at which phi reaches `level`.
     fn crossing(d: &PhiDetector, from: u64, level: f64, cfg: &DetectorConfig) -> u64 {
-        (from..from + 60_000)
-            .step_by(10)
-            .find(|&t| d.phi(at(t), cfg) >= level)
-            .unwrap()
-            - from
+        (from..from + 60_000).step_by(10).find(|&t| d.phi(at(t), cfg) >= level).unwrap() - from
     }
 
     #[test]
@@ -149,10 +145,7 @@ mod tests {
             assert!(p >= prev, "phi never falls while silent");
             prev = p;
         }
-        assert!(
-            d.phi(at(last + 400), &cfg) < cfg.suspect_phi,
-            "on-time peer is not suspect"
-        );
+        assert!(d.phi(at(last + 400), &cfg) < cfg.suspect_phi, "on-time peer is not suspect");
     }
 
     #[test]
@@ -181,14 +174,8 @@ mod tests {
 
     #[test]
     fn settings_move_the_verdict() {
-        let strict = DetectorConfig {
-            acceptable_pause: Duration::ZERO,
-            ..Default::default()
-        };
-        let loose = DetectorConfig {
-            acceptable_pause: Duration::from_secs(3),
-            ..Default::default()
-        };
+        let strict = DetectorConfig { acceptable_pause: Duration::ZERO, ..Default::default() };
+        let loose = DetectorConfig { acceptable_pause: Duration::from_secs(3), ..Default::default() };
         let times: Vec<u64> = (0..40).map(|i| i * 500).collect();
         let d = fed(&times, &strict);
         let s = crossing(&d, 39 * 500, strict.down_phi, &strict);
@@ -197,11 +184,23 @@ mod tests {
     }
 
     #[test]
+    fn second_hand_evidence_holds_off_suspicion_without_skewing_the_intervals() {
+        let cfg = DetectorConfig::default();
+        let mut d = fed(&(0..40).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
+        let last = 39 * 500;
+        d.vouch(at(last + 1500));
+        assert!(d.phi(at(last + 2500), &cfg) < cfg.suspect_phi, "a neighbour heard it 1 s ago");
+        assert!(d.phi(at(last + 4000), &cfg) >= cfg.down_phi, "evidence ages like a heartbeat");
+        d.heartbeat(at(last + 4100), &cfg);
+        // Two seed samples (375, 625 ms), 39 intervals of 500 ms, and the 4,100 ms one: the vouch
+        // made no sample of its own.
+        let want = (1000.0 + 39.0 * 500.0 + 4100.0) / 42.0;
+        assert!((d.mean_ms() - want).abs() < 1.0, "only real heartbeats make samples");
+    }
+
+    #[test]
     fn window_is_bounded() {
-        let cfg = DetectorConfig {
-            window: 10,
-            ..Default::default()
-        };
+        let cfg = DetectorConfig { window: 10, ..Default::default() };
         let d = fed(&(0..1000).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
         assert_eq!(d.intervals_ms.len(), 10);
         assert!((d.mean_ms() - 500.0).abs() < 1e-6);

@@ -5,14 +5,15 @@
 //! message is a last-writer-wins register over the same order, so the greatest entry ever seen
 //! wins whatever order the datagrams came in.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 use super::types::{Hlc, Incarnation, NodeId, Seq};
+use super::wire::{Digest, Entries};
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     pub ts: Hlc,
     /// The node that stamped it: the sender, or for bare text the node that relayed it.
@@ -53,47 +54,230 @@ pub enum Inserted {
     TooOld,
 }
 
+/// Origins (node lives) remembered for de-duplication and repair.
+const MAX_ORIGINS: usize = 4096;
+/// Out-of-order sequence numbers remembered above an origin's contiguous mark.
+const MAX_ABOVE: usize = 4096;
+
+/// What this node has of one origin's messages.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    /// Every message numbered up to this has been seen (held, evicted, or reported lost).
+    pub contig: Seq,
+    above: BTreeSet<u64>,
+    /// Messages reported lost (fell out of every neighbour's retention).
+    pub lost: u64,
+    /// The latest heartbeat: (highest message number it announced, its time).
+    latest_beat: Option<(Seq, Hlc)>,
+    /// Everything this origin stamped before this time is here.
+    pub known_until: Hlc,
+    touched: u64,
+}
+
+impl Origin {
+    fn has(&self, seq: Seq) -> bool {
+        seq <= self.contig || self.above.contains(&seq.0)
+    }
+
+    /// Marks `seq` seen; false if it already was.
+    fn see(&mut self, seq: Seq) -> bool {
+        if self.has(seq) || seq.0 == 0 {
+            return false;
+        }
+        self.above.insert(seq.0);
+        while self.above.remove(&(self.contig.0 + 1)) {
+            self.contig.0 += 1;
+        }
+        if self.above.len() > MAX_ABOVE {
+            // Too many holes to track: give up on the lowest and count it lost.
+            let first = *self.above.first().expect("not empty");
+            self.lost += first - self.contig.0 - 1;
+            self.contig = Seq(first - 1);
+            while self.above.remove(&(self.contig.0 + 1)) {
+                self.contig.0 += 1;
+            }
+        }
+        self.settle_beat();
+        true
+    }
+
+    fn settle_beat(&mut self) {
+        if let Some((seq, at)) = self.latest_beat
+            && self.contig >= seq
+        {
+            self.known_until = self.known_until.max(at);
+        }
+    }
+
+    /// Whether a heartbeat announcing `msg_seq` shows messages this node has not seen.
+    pub fn missing_up_to(&self, msg_seq: Seq) -> bool {
+        self.contig < msg_seq
+    }
+}
+
 pub struct Log {
     entries: BTreeMap<Key, Entry>,
-    seen: HashSet<(NodeId, Incarnation, Seq)>,
+    by_origin: BTreeMap<(NodeId, Incarnation, Seq), Key>,
+    origins: BTreeMap<(NodeId, Incarnation), Origin>,
+    touch: u64,
     capacity: usize,
+    max_bytes: usize,
+    bytes: usize,
     evicted: u64,
     shared: Option<Entry>,
 }
 
+/// Bytes an entry is counted as for retention.
+fn size_of(e: &Entry) -> usize {
+    64 + e.name.len() + e.text.len()
+}
+
 impl Log {
     pub fn new(capacity: usize) -> Self {
+        Log::with_bytes(capacity, usize::MAX)
+    }
+
+    pub fn with_bytes(capacity: usize, max_bytes: usize) -> Self {
         Log {
             entries: BTreeMap::new(),
-            seen: HashSet::new(),
+            by_origin: BTreeMap::new(),
+            origins: BTreeMap::new(),
+            touch: 0,
             capacity: capacity.max(1),
+            max_bytes: max_bytes.max(1),
+            bytes: 0,
             evicted: 0,
             shared: None,
         }
     }
 
+    fn origin_mut(&mut self, node: NodeId, inc: Incarnation) -> &mut Origin {
+        self.touch += 1;
+        if !self.origins.contains_key(&(node, inc)) && self.origins.len() >= MAX_ORIGINS {
+            let stale = self.origins.iter().min_by_key(|(_, o)| o.touched).map(|(k, _)| *k);
+            if let Some(k) = stale {
+                self.origins.remove(&k);
+            }
+        }
+        let touch = self.touch;
+        let o = self.origins.entry((node, inc)).or_default();
+        o.touched = touch;
+        o
+    }
+
+    pub fn origin(&self, node: NodeId, inc: Incarnation) -> Option<&Origin> {
+        self.origins.get(&(node, inc))
+    }
+
+    /// A heartbeat from `node` announced `msg_seq` at `at`.
+    pub fn on_beat(&mut self, node: NodeId, inc: Incarnation, msg_seq: Seq, at: Hlc) {
+        let o = self.origin_mut(node, inc);
+        if o.latest_beat.is_none_or(|(_, t)| at > t) {
+            o.latest_beat = Some((msg_seq, at));
+        }
+        o.settle_beat();
+    }
+
+    /// How far this node knows `node`'s messages (see `Origin::known_until`).
+    pub fn known_until(&self, node: NodeId, inc: Incarnation) -> Hlc {
+        self.origins.get(&(node, inc)).map_or(Hlc(0), |o| o.known_until)
+    }
+
     pub fn insert(&mut self, e: Entry) -> Inserted {
         let id = (e.node, e.incarnation, e.seq);
-        if self.seen.contains(&id) {
+        if self.by_origin.contains_key(&id) {
             return Inserted::Duplicate;
+        }
+        let o = self.origin_mut(e.node, e.incarnation);
+        if !o.see(e.seq) {
+            return Inserted::Duplicate;
+        }
+        if o.contig >= e.seq {
+            o.known_until = o.known_until.max(e.ts);
         }
         let full = self.entries.len() >= self.capacity;
         if full && self.entries.first_key_value().is_some_and(|(k, _)| e.key() < *k) {
             return Inserted::TooOld;
         }
-        let shared = self.shared.as_ref().is_none_or(|s| e.key() > s.key());
-        if shared {
-            self.shared = Some(e.clone());
-        }
-        self.seen.insert(id);
+        let shared = self.offer_shared(&e);
+        self.bytes += size_of(&e);
+        self.by_origin.insert(id, e.key());
         self.entries.insert(e.key(), e);
-        while self.entries.len() > self.capacity {
+        while self.entries.len() > self.capacity || (self.bytes > self.max_bytes && self.entries.len() > 1) {
             if let Some((_, old)) = self.entries.pop_first() {
-                self.seen.remove(&(old.node, old.incarnation, old.seq));
+                self.by_origin.remove(&(old.node, old.incarnation, old.seq));
+                self.bytes -= size_of(&old);
                 self.evicted += 1;
             }
         }
         Inserted::New { shared }
+    }
+
+    /// Makes `e` the shared message if it is newer than the current one.
+    pub fn offer_shared(&mut self, e: &Entry) -> bool {
+        let newer = self.shared.as_ref().is_none_or(|s| e.key() > s.key());
+        if newer {
+            self.shared = Some(e.clone());
+        }
+        newer
+    }
+
+    /// Marks messages `from..=to` of an origin as lost; returns how many were not seen before.
+    pub fn mark_lost(&mut self, node: NodeId, inc: Incarnation, from: Seq, to: Seq) -> u64 {
+        let o = self.origin_mut(node, inc);
+        let mut lost = 0;
+        for s in from.0.max(1)..=to.0.min(from.0.saturating_add(1_000_000)) {
+            if o.see(Seq(s)) {
+                lost += 1;
+            }
+        }
+        o.lost += lost;
+        lost
+    }
+
+    /// What this node holds, for a ring neighbour.
+    pub fn digest(&self) -> Digest {
+        Digest {
+            origins: self.origins.iter().map(|((n, i), o)| (*n, *i, o.contig)).collect(),
+            shared: self.shared.as_ref().map(|e| (e.ts, e.node)),
+        }
+    }
+
+    /// What a neighbour with `theirs` lacks, up to about `budget` bytes.
+    pub fn missing_for(&self, theirs: &Digest, budget: usize) -> Entries {
+        let has: BTreeMap<(NodeId, Incarnation), Seq> = theirs.origins.iter().map(|(n, i, s)| ((*n, *i), *s)).collect();
+        let mut out = Entries::default();
+        let mut used = 0;
+        for ((node, inc), mine) in &self.origins {
+            let their = has.get(&(*node, *inc)).copied().unwrap_or_default();
+            let range = (*node, *inc, Seq(their.0 + 1))..=(*node, *inc, Seq(u64::MAX));
+            let mut first_held = None;
+            for (_, key) in self.by_origin.range(range) {
+                let e = &self.entries[key];
+                first_held.get_or_insert(e.seq);
+                if used + size_of(e) > budget {
+                    out.more = true;
+                    break;
+                }
+                used += size_of(e);
+                out.entries.push(e.clone());
+            }
+            // Messages we had but no longer keep: tell them, so they stop waiting.
+            let next_missing = Seq(their.0 + 1);
+            let first_kept = first_held.unwrap_or(Seq(mine.contig.0 + 1));
+            if first_kept > next_missing && mine.contig >= next_missing && mine.contig.0 >= first_kept.0 - 1 {
+                out.gaps.push((*node, *inc, next_missing, Seq(first_kept.0 - 1)));
+            }
+            if out.more {
+                break;
+            }
+        }
+        if let (Some(mine), theirs) = (&self.shared, theirs.shared)
+            && theirs.is_none_or(|t| (mine.ts, mine.node) > t)
+        {
+            out.shared = Some(mine.clone());
+        }
+        out
     }
 
     pub fn shared(&self) -> Option<&Entry> {
@@ -113,24 +297,30 @@ impl Log {
         self.evicted
     }
 
+    /// Messages reported lost, over all origins.
+    pub fn lost(&self) -> u64 {
+        self.origins.values().map(|o| o.lost).sum()
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
         self.entries.values()
     }
 
+    /// Entries at or after `from` in log order.
+    pub fn range_from(&self, from: Hlc) -> impl Iterator<Item = &Entry> {
+        self.entries.range((from, NodeId(0), Seq(0))..).map(|(_, e)| e)
+    }
+
     /// SHA-256 over the ordered entries: two logs have the same digest iff they hold the same
     /// entries (every field, length-prefixed so no two logs encode alike).
-    pub fn digest(&self) -> String {
+    pub fn digest_hex(&self) -> String {
         let mut h = Sha256::new();
         for e in self.entries.values() {
             h.update(e.ts.0.to_le_bytes());
             h.update(e.node.0.to_le_bytes());
             h.update(e.incarnation.0.to_le_bytes());
             h.update(e.seq.0.to_le_bytes());
-            for s in [
-                e.name.as_str(),
-                e.text.as_str(),
-                &e.bare_from.map(|a| a.to_string()).unwrap_or_default(),
-            ] {
+            for s in [e.name.as_str(), e.text.as_str(), &e.bare_from.map(|a| a.to_string()).unwrap_or_default()] {
                 h.update((s.len() as u64).to_le_bytes());
                 h.update(s.as_bytes());
             }
@@ -193,11 +383,68 @@ mod tests {
     fn digest_tells_logs_apart() {
         let mut a = Log::new(10);
         let mut b = Log::new(10);
-        assert_eq!(a.digest(), b.digest());
+        assert_eq!(a.digest_hex(), b.digest_hex());
         a.insert(entry(1, 1, 1, "ab"));
-        assert_ne!(a.digest(), b.digest());
+        assert_ne!(a.digest_hex(), b.digest_hex());
         b.insert(entry(1, 1, 1, "a"));
-        assert_ne!(a.digest(), b.digest(), "text differs");
+        assert_ne!(a.digest_hex(), b.digest_hex(), "text differs");
+    }
+
+    #[test]
+    fn a_neighbour_gets_what_it_lacks_and_hears_of_what_was_evicted() {
+        let mut full = Log::new(3);
+        for i in 1..=5 {
+            full.insert(entry(i * 10, 1, i, &format!("m{i}")));
+        }
+        let mut empty = Log::new(10);
+        let reply = full.missing_for(&empty.digest(), usize::MAX);
+        assert_eq!(reply.entries.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(reply.gaps, vec![(NodeId(1), Incarnation(1), Seq(1), Seq(2))]);
+        assert_eq!(reply.shared.as_ref().map(|e| e.seq), Some(Seq(5)));
+        for e in reply.entries {
+            empty.insert(e);
+        }
+        assert_eq!(empty.mark_lost(NodeId(1), Incarnation(1), Seq(1), Seq(2)), 2);
+        assert_eq!(empty.origin(NodeId(1), Incarnation(1)).unwrap().contig, Seq(5));
+        assert_eq!(empty.lost(), 2);
+        // Now nothing is missing.
+        let again = full.missing_for(&empty.digest(), usize::MAX);
+        assert!(again.entries.is_empty() && again.gaps.is_empty() && again.shared.is_none());
+    }
+
+    #[test]
+    fn repair_replies_respect_the_budget() {
+        let mut a = Log::new(100);
+        for i in 1..=50 {
+            a.insert(entry(i, 1, i, "0123456789"));
+        }
+        let reply = a.missing_for(&Log::new(10).digest(), 800);
+        assert!(reply.more);
+        assert!(reply.entries.len() < 50 && !reply.entries.is_empty());
+    }
+
+    #[test]
+    fn known_until_waits_for_every_announced_message() {
+        let mut log = Log::new(10);
+        let (n, i) = (NodeId(1), Incarnation(1));
+        log.insert(entry(10, 1, 1, "a"));
+        assert_eq!(log.known_until(n, i), Hlc(10));
+        // Heartbeat at 40 says 3 messages were sent; the 2nd is missing.
+        log.insert(entry(30, 1, 3, "c"));
+        log.on_beat(n, i, Seq(3), Hlc(40));
+        assert_eq!(log.known_until(n, i), Hlc(10));
+        log.insert(entry(20, 1, 2, "b"));
+        assert_eq!(log.known_until(n, i), Hlc(40));
+    }
+
+    #[test]
+    fn retention_is_bounded_in_bytes_too() {
+        let mut log = Log::with_bytes(1000, 1000);
+        for i in 1..=100 {
+            log.insert(entry(i, 1, i, &"x".repeat(100)));
+        }
+        assert!(log.len() <= 7, "{}", log.len());
+        assert_eq!(log.evicted() as usize + log.len(), 100);
     }
 
     proptest! {
@@ -226,7 +473,7 @@ mod tests {
             let mut b = Log::new(100);
             entries.into_iter().for_each(|e| { a.insert(e); });
             shuffled.into_iter().for_each(|e| { b.insert(e); });
-            prop_assert_eq!(a.digest(), b.digest());
+            prop_assert_eq!(a.digest_hex(), b.digest_hex());
             prop_assert_eq!(a.shared(), b.shared());
             let max = a.iter().map(|e| e.key()).max();
             prop_assert_eq!(a.shared().map(|e| e.key()), max);

@@ -1,15 +1,18 @@
 //! The protocol core: a state machine with no sockets and no clock reads.
 //!
-//! Feed it datagrams (`handle_datagram`), local commands (`handle_command`) and timer ticks
+//! Feed it datagrams (`handle_datagram`), ring-link traffic (`handle_link_up`,
+//! `handle_link_frame`, `handle_link_end`), local commands (`handle_command`) and timer ticks
 //! (`handle_timer`), each with the current `Time`; take what it wants done from `poll_output`:
-//! datagrams to multicast and events for the front ends. The network task drives it for real;
-//! the simulation in `tests/` drives hundreds of them on simulated time.
+//! datagrams to multicast, links to dial, frames to send on links, and events for front ends.
+//! The network task drives it for real; the simulation in `tests/` drives hundreds of them on
+//! simulated time.
 
 pub mod bare;
 pub mod clock;
 pub mod detector;
 pub mod log;
 pub mod peers;
+pub mod ring;
 pub mod types;
 pub mod wire;
 
@@ -22,18 +25,26 @@ use thiserror::Error;
 pub use detector::DetectorConfig;
 pub use log::{Entry, Inserted, Log};
 pub use peers::Status;
+pub use ring::{LinkEnd, Neighbours, RingKey};
 pub use types::{Hlc, Incarnation, NodeId, Seq, Time};
 
 use bare::BareDesk;
 use clock::Clock;
 use detector::PhiDetector;
 use peers::{LossWindow, Peer};
-use wire::{Beat, Body, Datagram, Frame, MessageBody};
+use ring::Links;
+use wire::{Beat, Body, Datagram, Digest, Entries, Frame, MessageBody};
 
 /// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
 const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
-/// How often the failure detectors are looked at between heartbeats.
+/// How often the failure detectors and the ring are looked at between heartbeats.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
+/// Bytes of messages one repair reply carries at most (more follow on request).
+const REPAIR_BUDGET: usize = 1 << 20;
+/// Peers vouched for in one heartbeat.
+const MAX_VOUCHES: usize = 4;
+/// A gap noticed from a heartbeat asks the neighbours at most this often.
+const GAP_SYNC_EVERY: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,7 +53,10 @@ pub struct Config {
     pub detector: DetectorConfig,
     /// Received timestamps further ahead of local time than this are refused.
     pub max_clock_ahead: Duration,
+    /// Retention: messages kept in the log.
     pub log_capacity: usize,
+    /// Retention in bytes (text and names, plus a fixed cost per message).
+    pub log_bytes: usize,
     pub max_peers: usize,
     /// How long a down or left peer is remembered (and shown) before it is removed.
     pub forget_after: Duration,
@@ -51,6 +65,11 @@ pub struct Config {
     /// Bare-text datagrams accepted per second from one address, and the burst allowed.
     pub bare_rate: f64,
     pub bare_burst: f64,
+    /// This node's place in the ring: its interface address and TCP listening port. `None`
+    /// takes no part in the ring (a one-shot sender).
+    pub ring_addr: Option<SocketAddr>,
+    /// How often ring neighbours exchange digests.
+    pub sync_every: Duration,
 }
 
 impl Default for Config {
@@ -61,11 +80,14 @@ impl Default for Config {
             detector: DetectorConfig::default(),
             max_clock_ahead: Duration::from_millis(500),
             log_capacity: 10_000,
+            log_bytes: 16 << 20,
             max_peers: 1024,
             forget_after: Duration::from_secs(60),
             bare_wait: Duration::from_millis(1000),
             bare_rate: 20.0,
             bare_burst: 40.0,
+            ring_addr: None,
+            sync_every: Duration::from_secs(1),
         }
     }
 }
@@ -108,6 +130,9 @@ pub enum Event {
         node: NodeId,
         name: String,
         reason: DownReason,
+        /// What told: "heartbeat" (silence), "link" (its ring link broke and a re-dial was
+        /// refused), "notice" (a ring neighbour of it confirmed it), "leave" or "restart".
+        via: &'static str,
     },
     /// A down or left peer has been forgotten.
     PeerRemoved {
@@ -121,9 +146,29 @@ pub enum Event {
     Message {
         entry: Entry,
         own: bool,
+        settled: bool,
     },
     Shared {
         entry: Entry,
+        settled: bool,
+    },
+    /// Every live member holds every message stamped before `upto`; `count` messages just
+    /// became settled.
+    Settled {
+        upto: Hlc,
+        count: usize,
+    },
+    /// The ring neighbours changed.
+    Ring {
+        prev: Option<NodeId>,
+        next: Option<NodeId>,
+    },
+    /// Messages of `node` numbered `from..=to` fell out of a neighbour's retention before this
+    /// node got them: reported, never silently skipped.
+    Gap {
+        node: NodeId,
+        from: Seq,
+        to: Seq,
     },
     /// Something from `addr` was dropped. `count` is how many since the last report from that
     /// address (reports are limited to one per address per second).
@@ -138,6 +183,20 @@ pub enum Event {
 pub enum Output {
     Multicast(Vec<u8>),
     Event(Event),
+    /// Open a ring link to `peer`; answer with `handle_link_up` or `handle_link_end`.
+    Dial {
+        peer: NodeId,
+        addr: SocketAddr,
+    },
+    /// Send a frame on the link to `peer`.
+    Link {
+        peer: NodeId,
+        bytes: Vec<u8>,
+    },
+    /// Close the link to `peer` once what was queued is sent; no `handle_link_end` follows.
+    Close {
+        peer: NodeId,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,25 +225,12 @@ pub fn check_message(name: &str, text: &str) -> Result<(), CommandError> {
     if text.trim().is_empty() {
         return Err(CommandError::Empty);
     }
-    let body = Body::Message(MessageBody {
-        msg_seq: Seq(u64::MAX),
-        name: name.into(),
-        text: text.into(),
-        bare_from: None,
-    });
-    let frame = Frame {
-        sender: NodeId(u64::MAX),
-        incarnation: Incarnation(0),
-        seq: Seq(0),
-        hlc: Hlc(0),
-        body,
-    };
+    let body =
+        Body::Message(MessageBody { msg_seq: Seq(u64::MAX), name: name.into(), text: text.into(), bare_from: None });
+    let frame = Frame { sender: NodeId(u64::MAX), incarnation: Incarnation(0), seq: Seq(0), hlc: Hlc(0), body };
     match wire::encode(&frame) {
         Ok(_) => Ok(()),
-        Err(e) => Err(CommandError::TooLong {
-            len: text.len(),
-            max: text.len() - (e.len - wire::MAX_FRAME),
-        }),
+        Err(e) => Err(CommandError::TooLong { len: text.len(), max: text.len() - (e.len - wire::MAX_FRAME) }),
     }
 }
 
@@ -194,6 +240,10 @@ pub struct Stats {
     pub frames_received: u64,
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Messages that arrived by repair over the ring, not by multicast.
+    pub repaired: u64,
+    pub link_frames_sent: u64,
+    pub link_frames_received: u64,
     /// Copies of messages already in the log (senders may repeat a message on purpose).
     pub duplicates: u64,
     /// Everything dropped, by reason (malformed, clock_ahead, rate_limited, too_old, ...).
@@ -211,6 +261,8 @@ pub struct PeerView {
     pub node: NodeId,
     pub name: String,
     pub addr: SocketAddr,
+    /// Its ring listener's port (0: not in the ring).
+    pub tcp_port: u16,
     pub status: Status,
     pub loss: f64,
     pub last_seen: Time,
@@ -221,10 +273,19 @@ pub struct Snapshot {
     pub node: NodeId,
     pub name: String,
     pub shared: Option<Entry>,
+    /// Messages stamped before this are held by every live member.
+    pub settled: Hlc,
+    pub ring: Neighbours,
+    /// Peers this node holds a ring link to.
+    pub links: Vec<NodeId>,
     /// Sorted by address, then node id.
     pub peers: Vec<PeerView>,
     pub messages: usize,
+    /// Messages not yet settled.
+    pub pending: usize,
     pub evicted: u64,
+    /// Messages known lost: they fell out of retention before this node got them.
+    pub lost: u64,
     pub log_digest: String,
     pub stats: Stats,
 }
@@ -235,6 +296,7 @@ struct Header {
     sender: NodeId,
     incarnation: Incarnation,
     seq: Seq,
+    hlc: Hlc,
 }
 
 pub struct Node {
@@ -254,6 +316,16 @@ pub struct Node {
     next_heartbeat: Time,
     next_check: Time,
     left: bool,
+    links: Links,
+    ring: Neighbours,
+    /// Membership changed since the ring was last worked out.
+    ring_dirty: bool,
+    next_sync: Time,
+    last_gap_sync: Option<Time>,
+    /// Own applied frontier, reported in heartbeats (never moves back).
+    frontier: Hlc,
+    /// The group's settled mark (never moves back).
+    settled: Hlc,
 }
 
 impl Node {
@@ -265,7 +337,7 @@ impl Node {
             seq: Seq(0),
             msg_seq: Seq(0),
             peers: BTreeMap::new(),
-            log: Log::new(cfg.log_capacity),
+            log: Log::with_bytes(cfg.log_capacity, cfg.log_bytes),
             bare: BareDesk::new(cfg.bare_rate, cfg.bare_burst),
             out: VecDeque::new(),
             stats: Stats::default(),
@@ -274,6 +346,13 @@ impl Node {
             next_heartbeat: now,
             next_check: now,
             left: false,
+            links: Links::default(),
+            ring: Neighbours::default(),
+            ring_dirty: true,
+            next_sync: now,
+            last_gap_sync: None,
+            frontier: Hlc(0),
+            settled: Hlc(0),
             cfg,
         }
     }
@@ -302,6 +381,14 @@ impl Node {
         self.left
     }
 
+    pub fn ring(&self) -> Neighbours {
+        self.ring
+    }
+
+    pub fn settled(&self) -> Hlc {
+        self.settled
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }
@@ -327,6 +414,11 @@ impl Node {
         self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
     }
 
+    /// Peers this node holds a ring link to.
+    pub fn linked(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.links.links.keys().copied()
+    }
+
     /// The peer table, sorted by address then node id (the ring's order).
     pub fn peer_views(&self) -> Vec<PeerView> {
         let mut peers: Vec<PeerView> = self
@@ -336,12 +428,13 @@ impl Node {
                 node: p.id,
                 name: p.name.clone(),
                 addr: p.addr,
+                tcp_port: p.tcp_port,
                 status: p.status,
                 loss: p.loss.loss(),
                 last_seen: p.last_seen,
             })
             .collect();
-        peers.sort_by_key(|p| (p.addr, p.node));
+        peers.sort_by_key(|p| (p.addr.ip(), p.tcp_port, p.node));
         peers
     }
 
@@ -350,12 +443,22 @@ impl Node {
             node: self.id,
             name: self.cfg.name.clone(),
             shared: self.log.shared().cloned(),
+            settled: self.settled,
+            ring: self.ring,
+            links: self.linked().collect(),
             peers: self.peer_views(),
             messages: self.log.len(),
+            pending: self.log.range_from(self.settled).count(),
             evicted: self.log.evicted(),
-            log_digest: self.log.digest(),
+            lost: self.log.lost(),
+            log_digest: self.log.digest_hex(),
             stats: self.stats.clone(),
         }
+    }
+
+    /// The first frame to send on a new ring link: it names this node.
+    pub fn hello(&mut self, now: Time) -> Vec<u8> {
+        self.link_frame(Body::Hello, now).unwrap_or_default()
     }
 
     // ---- inputs -------------------------------------------------------------------------
@@ -379,6 +482,10 @@ impl Node {
                 // Twice: one lost datagram should not leave peers waiting for a timeout.
                 self.send(Body::Leave, now);
                 self.send(Body::Leave, now);
+                let peers: Vec<NodeId> = self.linked().collect();
+                for peer in peers {
+                    self.close_link(peer, now);
+                }
                 self.left = true;
                 Ok(())
             }
@@ -397,6 +504,14 @@ impl Node {
         if now >= self.next_check {
             self.next_check = now + CHECK_EVERY;
             self.check_peers(now);
+            if !self.left {
+                self.tend_ring(now);
+                self.update_settled(now);
+            }
+        }
+        if !self.left && now >= self.next_sync {
+            self.next_sync = now + self.cfg.sync_every;
+            self.sync_all(now);
         }
         for (addr, text) in self.bare.expired(now) {
             // The stamper's copy never came (it may be down, or its datagram was lost):
@@ -408,6 +523,7 @@ impl Node {
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Time) {
         match wire::decode(bytes) {
             Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
+            Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, "link_frame_on_multicast", now),
             Ok(Datagram::Frame(f)) => {
                 if self.clock.observe(now, f.hlc, f.sender).is_err() {
                     self.reject(from, "clock_ahead", now);
@@ -434,14 +550,77 @@ impl Node {
         }
     }
 
+    /// A ring link to `peer` is open (dialled by either side).
+    pub fn handle_link_up(&mut self, peer: NodeId, now: Time) {
+        if self.left || !self.links.up(peer, now) {
+            return;
+        }
+        self.wake(peer, now);
+        self.send_digest(peer, now);
+    }
+
+    /// A frame arrived on the link to `peer`.
+    pub fn handle_link_frame(&mut self, peer: NodeId, bytes: &[u8], now: Time) {
+        let Some(link) = self.links.links.get_mut(&peer) else { return };
+        link.last_recv = now;
+        self.stats.link_frames_received += 1;
+        let f = match wire::decode(bytes) {
+            Ok(Datagram::Frame(f)) if f.sender == peer => f,
+            _ => {
+                // A peer that sends garbage loses its link; it may dial again.
+                self.count("link_bad_frame");
+                self.links.links.remove(&peer);
+                self.out.push_back(Output::Close { peer });
+                return;
+            }
+        };
+        if self.clock.observe(now, f.hlc, f.sender).is_err() {
+            self.count("clock_ahead");
+            return;
+        }
+        self.wake(peer, now);
+        match f.body {
+            Body::Ping | Body::Hello => {}
+            Body::Bye => {
+                if let Some(l) = self.links.links.get_mut(&peer) {
+                    l.bye = true;
+                }
+            }
+            Body::Digest(d) => {
+                let reply = self.log.missing_for(&d, REPAIR_BUDGET);
+                if !reply.entries.is_empty() || !reply.gaps.is_empty() || reply.shared.is_some() {
+                    self.send_link(peer, Body::Entries(reply), now);
+                }
+            }
+            Body::Entries(e) => self.apply_repair(peer, e, now),
+            _ => self.count("link_unexpected_kind"),
+        }
+    }
+
+    /// The link to `peer` ended, or a dial to it failed.
+    pub fn handle_link_end(&mut self, peer: NodeId, end: LinkEnd, now: Time) {
+        match end {
+            LinkEnd::Broken => {
+                if let Some(link) = self.links.links.remove(&peer)
+                    && !link.bye
+                    && !self.left
+                {
+                    self.link_broke(peer, now);
+                }
+            }
+            LinkEnd::Refused | LinkEnd::Unreachable => {
+                let probe = self.links.dial_failed(peer, now);
+                if probe && end == LinkEnd::Refused {
+                    self.confirm_down(peer, now);
+                }
+            }
+        }
+    }
+
     // ---- frames -------------------------------------------------------------------------
 
     fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
-        let hdr = Header {
-            sender: f.sender,
-            incarnation: f.incarnation,
-            seq: f.seq,
-        };
+        let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, beat, false, from, now),
@@ -453,11 +632,8 @@ impl Node {
                     p.status = Status::Left;
                     p.since = now;
                     let (node, name) = (p.id, p.name.clone());
-                    self.emit(Event::PeerDown {
-                        node,
-                        name,
-                        reason: DownReason::Left,
-                    });
+                    self.ring_dirty = true;
+                    self.emit(Event::PeerDown { node, name, reason: DownReason::Left, via: "leave" });
                 }
             }
             Body::Message(m) => {
@@ -482,32 +658,47 @@ impl Node {
                 self.stats.messages_received += 1;
                 self.add_entry(entry, false, from, now);
             }
+            Body::Down { node, incarnation } => {
+                if node == self.id {
+                    // Someone thinks we are dead: say otherwise at once.
+                    self.send_beat(false, now);
+                } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
+                    self.mark_down(node, "notice", now);
+                }
+            }
+            _ => {}
         }
     }
 
     fn on_beat(&mut self, f: Header, beat: Beat, announce: bool, from: SocketAddr, now: Time) {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
         let name: String = beat.name.chars().take(wire::MAX_NAME).collect();
-        if let Some(p) = self.peers.get_mut(&f.sender) {
-            if f.incarnation < p.incarnation || (p.status == Status::Left && f.incarnation == p.incarnation) {
+        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
+        let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
+        match known {
+            Some((inc, status)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
                 return; // a stale frame of an old life, or a straggler after a leave
             }
-            if f.incarnation > p.incarnation {
+            Some((inc, _)) if f.incarnation > inc => {
                 self.peers.remove(&f.sender);
-            } else {
+                self.ring_dirty = true;
+            }
+            Some(_) => {
+                let p = self.peers.get_mut(&f.sender).expect("known peer");
                 p.detector.heartbeat(now, &self.cfg.detector);
                 p.loss.record(f.seq);
                 p.last_seen = now;
                 p.addr = from;
                 p.msg_seq = p.msg_seq.max(beat.msg_seq);
+                p.frontier = p.frontier.max(beat.frontier);
+                if p.tcp_port != beat.tcp_port {
+                    p.tcp_port = beat.tcp_port;
+                    self.ring_dirty = true;
+                }
                 let (node, old_status) = (p.id, p.status);
                 if p.name != name {
                     let old = std::mem::replace(&mut p.name, name.clone());
-                    self.emit(Event::PeerRenamed {
-                        node,
-                        old,
-                        new: name.clone(),
-                    });
+                    self.emit(Event::PeerRenamed { node, old, new: name.clone() });
                 }
                 match old_status {
                     Status::Suspect => {
@@ -520,8 +711,10 @@ impl Node {
                     }
                     Status::Alive | Status::Left => {}
                 }
+                self.after_beat(f, &beat, now);
                 return;
             }
+            None => {}
         }
         // A peer we did not know (or a new life of one).
         if self.peers.len() >= self.cfg.max_peers && !self.forget_one() {
@@ -542,17 +735,53 @@ impl Node {
                 detector: PhiDetector::new(now, interval),
                 loss: LossWindow::new(f.seq),
                 msg_seq: beat.msg_seq,
+                tcp_port: beat.tcp_port,
+                frontier: beat.frontier,
             },
         );
-        self.emit(Event::PeerUp {
-            node: f.sender,
-            name,
-            addr: from,
-        });
+        self.ring_dirty = true;
+        self.emit(Event::PeerUp { node: f.sender, name, addr: from });
         if announce && !self.left {
             // Answer a newcomer at once so it lists us within its announce burst.
             self.send_beat(false, now);
         }
+        self.after_beat(f, &beat, now);
+    }
+
+    /// What a heartbeat says beyond its sender's own liveness: peers it hears on its ring
+    /// links, and whether it has sent messages we lack.
+    fn after_beat(&mut self, f: Header, beat: &Beat, now: Time) {
+        for &(node, age_ms) in beat.links.iter().take(MAX_VOUCHES) {
+            let heard = Time(now.0.saturating_sub(Duration::from_millis(u64::from(age_ms))));
+            if node != self.id && age_ms < self.link_timeout().as_millis() as u32 {
+                self.vouch(node, heard, now);
+            }
+        }
+        let missing = self.log.origin(f.sender, f.incarnation).is_none_or(|o| o.missing_up_to(beat.msg_seq));
+        if missing && beat.msg_seq.0 > 0 && self.last_gap_sync.is_none_or(|t| now.since(t) >= GAP_SYNC_EVERY) {
+            // A message we never got (perhaps the last one it sent): ask the neighbours now.
+            self.last_gap_sync = Some(now);
+            self.sync_all(now);
+        }
+    }
+
+    /// `node` was heard alive at `at`, second-hand or on its link.
+    fn vouch(&mut self, node: NodeId, at: Time, _now: Time) {
+        let Some(p) = self.peers.get_mut(&node) else { return };
+        if !p.status.is_member() {
+            return; // a vouch never brings back the dead; only the peer itself can
+        }
+        p.detector.vouch(at);
+        if p.status == Status::Suspect && p.detector.phi(_now, &self.cfg.detector) < self.cfg.detector.suspect_phi {
+            let name = p.name.clone();
+            p.status = Status::Alive;
+            self.emit(Event::PeerAlive { node, name });
+        }
+    }
+
+    /// Anything on the link from `peer` shows it is alive.
+    fn wake(&mut self, peer: NodeId, now: Time) {
+        self.vouch(peer, now, now);
     }
 
     /// A new life of a node on the same host under the same name replaces the old entry, once
@@ -567,36 +796,40 @@ impl Node {
                     && p.name == name
                     && p.addr.ip() == from.ip()
                     && p.incarnation < inc
-                    && (p.status == Status::Suspect || now.since(p.last_seen) > quiet)
+                    && (p.status == Status::Suspect || now.since(p.detector.last()) > quiet)
             })
             .map(|p| p.id)
             .collect();
         for node in old {
             self.set_status(node, Status::Down, now);
             let name = name.to_string();
-            self.emit(Event::PeerDown {
-                node,
-                name,
-                reason: DownReason::Restarted,
-            });
+            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted, via: "restart" });
         }
     }
 
     fn set_status(&mut self, node: NodeId, status: Status, now: Time) {
         if let Some(p) = self.peers.get_mut(&node) {
+            if p.status.is_member() != status.is_member() {
+                self.ring_dirty = true;
+            }
             p.status = status;
             p.since = now;
         }
     }
 
+    fn mark_down(&mut self, node: NodeId, via: &'static str, now: Time) {
+        let Some(p) = self.peers.get(&node) else { return };
+        if !p.status.is_member() {
+            return;
+        }
+        let name = p.name.clone();
+        self.set_status(node, Status::Down, now);
+        self.emit(Event::PeerDown { node, name, reason: DownReason::Timeout, via });
+    }
+
     /// Makes room in a full table by forgetting the longest-gone down or left peer.
     fn forget_one(&mut self) -> bool {
-        let gone = self
-            .peers
-            .values()
-            .filter(|p| !p.status.is_member())
-            .min_by_key(|p| p.since)
-            .map(|p| p.id);
+        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
         if let Some(node) = gone {
             self.peers.remove(&node);
             self.emit(Event::PeerRemoved { node });
@@ -630,15 +863,174 @@ impl Node {
                 self.peers.remove(&node);
                 self.emit(Event::PeerRemoved { node });
             } else if status == Status::Down {
-                self.set_status(node, Status::Down, now);
-                self.emit(Event::PeerDown {
-                    node,
-                    name,
-                    reason: DownReason::Timeout,
-                });
+                self.mark_down(node, "heartbeat", now);
             } else {
                 self.set_status(node, Status::Suspect, now);
                 self.emit(Event::PeerSuspect { node, name });
+            }
+        }
+    }
+
+    // ---- the ring -------------------------------------------------------------------------
+
+    fn link_timeout(&self) -> Duration {
+        self.cfg.heartbeat * 3
+    }
+
+    fn my_ring_key(&self) -> Option<RingKey> {
+        self.cfg.ring_addr.map(|a| RingKey { ip: a.ip(), port: a.port(), node: self.id })
+    }
+
+    fn ring_key_of(&self, node: NodeId) -> Option<RingKey> {
+        self.peers.get(&node).and_then(|p| p.ring_key())
+    }
+
+    /// Works out the neighbours, dials those this node should dial, keeps links alive, and
+    /// closes links to peers that are no longer neighbours.
+    fn tend_ring(&mut self, now: Time) {
+        let Some(me) = self.my_ring_key() else { return };
+        if self.ring_dirty {
+            self.ring_dirty = false;
+            let members = self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.ring_key());
+            let ring = ring::neighbours(me, members);
+            if ring != self.ring {
+                self.ring = ring;
+                self.emit(Event::Ring { prev: ring.prev, next: ring.next });
+            }
+        }
+        let ring = self.ring;
+        for n in [ring.prev, ring.next].into_iter().flatten() {
+            let Some(key) = self.ring_key_of(n) else { continue };
+            // Of each neighbouring pair, the one earlier in the ring order dials.
+            if me < key && self.links.may_dial(n, now) {
+                self.links.dialing(n, false);
+                self.out.push_back(Output::Dial { peer: n, addr: key.addr() });
+            }
+        }
+        let timeout = self.link_timeout();
+        let grace = self.cfg.heartbeat * 2;
+        let peers: Vec<NodeId> = self.linked().collect();
+        for peer in peers {
+            let link = self.links.links.get_mut(&peer).expect("listed");
+            if now.since(link.last_recv) > timeout {
+                // Silent link: the peer hangs or the path is cut. Treat it as broken.
+                self.links.links.remove(&peer);
+                self.out.push_back(Output::Close { peer });
+                self.link_broke(peer, now);
+                continue;
+            }
+            if ring.contains(peer) {
+                link.not_neighbour_since = None;
+            } else if now.since(*link.not_neighbour_since.get_or_insert(now)) > grace {
+                self.close_link(peer, now);
+                continue;
+            }
+            if now.since(link.last_sent) >= self.cfg.heartbeat {
+                self.send_link(peer, Body::Ping, now);
+            }
+        }
+        self.links.forget_dials(|p| ring.contains(p));
+    }
+
+    fn close_link(&mut self, peer: NodeId, now: Time) {
+        self.send_link(peer, Body::Bye, now);
+        self.links.links.remove(&peer);
+        self.out.push_back(Output::Close { peer });
+    }
+
+    /// A link broke without a goodbye: the peer may have crashed. Suspect it now, and dial it:
+    /// a refused dial confirms it is gone, an answered one clears it.
+    fn link_broke(&mut self, peer: NodeId, now: Time) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if !p.status.is_member() {
+            return;
+        }
+        if p.status == Status::Alive {
+            let name = p.name.clone();
+            self.set_status(peer, Status::Suspect, now);
+            self.emit(Event::PeerSuspect { node: peer, name });
+        }
+        if let Some(key) = self.ring_key_of(peer) {
+            self.links.dialing(peer, true);
+            self.out.push_back(Output::Dial { peer, addr: key.addr() });
+        }
+    }
+
+    /// A probe dial was refused: the peer's process is gone. Tell everyone.
+    fn confirm_down(&mut self, peer: NodeId, now: Time) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if !p.status.is_member() {
+            return;
+        }
+        let incarnation = p.incarnation;
+        self.mark_down(peer, "link", now);
+        self.send(Body::Down { node: peer, incarnation }, now);
+    }
+
+    // ---- repair and settled marks ---------------------------------------------------------
+
+    fn send_digest(&mut self, peer: NodeId, now: Time) {
+        let d: Digest = self.log.digest();
+        self.send_link(peer, Body::Digest(d), now);
+    }
+
+    fn sync_all(&mut self, now: Time) {
+        let peers: Vec<NodeId> = self.linked().collect();
+        for peer in peers {
+            self.send_digest(peer, now);
+        }
+    }
+
+    fn apply_repair(&mut self, from: NodeId, e: Entries, now: Time) {
+        let addr = self.peers.get(&from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |p| p.addr);
+        let mut fresh = Vec::new();
+        for entry in e.entries {
+            if self.add_entry(entry.clone(), false, addr, now) {
+                self.stats.repaired += 1;
+                fresh.push(entry);
+            }
+        }
+        for (node, inc, first, last) in e.gaps {
+            if self.log.mark_lost(node, inc, first, last) > 0 {
+                self.emit(Event::Gap { node, from: first, to: last });
+            }
+        }
+        if let Some(s) = e.shared {
+            // Normally in the log too; this covers a shared message evicted from a full log.
+            if !self.add_entry(s.clone(), false, addr, now) && self.log.offer_shared(&s) {
+                let settled = s.ts < self.settled;
+                self.emit(Event::Shared { entry: s, settled });
+            }
+        }
+        if !fresh.is_empty() {
+            // Pass repairs on around the ring, so one hop's repair reaches every node.
+            let others: Vec<NodeId> = self.linked().filter(|p| *p != from).collect();
+            for peer in others {
+                let body = Body::Entries(Entries { entries: fresh.clone(), ..Entries::default() });
+                self.send_link(peer, body, now);
+            }
+        }
+        if e.more {
+            self.send_digest(from, now);
+        }
+    }
+
+    /// This node's frontier is the earliest point up to which it knows every live member's
+    /// messages; the group's settled mark is the earliest frontier of all live members.
+    fn update_settled(&mut self, now: Time) {
+        let mut mine = Hlc(uhlc::NTP64::from(now.0).as_u64());
+        let mut group = Hlc(u64::MAX);
+        for p in self.peers.values().filter(|p| p.status.is_member() && p.tcp_port != 0) {
+            mine = mine.min(self.log.known_until(p.id, p.incarnation));
+            group = group.min(p.frontier);
+        }
+        self.frontier = self.frontier.max(mine);
+        let group = group.min(self.frontier);
+        if group > self.settled {
+            let count = self.log.range_from(self.settled).take_while(|e| e.ts < group).count();
+            self.settled = group;
+            if count > 0 {
+                self.emit(Event::Settled { upto: group, count });
             }
         }
     }
@@ -649,20 +1041,9 @@ impl Node {
         let text = text.trim_end_matches(['\n', '\r']).to_string();
         check_message(&self.cfg.name, &text)?;
         let msg_seq = Seq(self.msg_seq.0 + 1);
-        let body = Body::Message(MessageBody {
-            msg_seq,
-            name: self.cfg.name.clone(),
-            text: text.clone(),
-            bare_from,
-        });
+        let body = Body::Message(MessageBody { msg_seq, name: self.cfg.name.clone(), text: text.clone(), bare_from });
         let ts = self.clock.stamp(now);
-        let frame = Frame {
-            sender: self.id,
-            incarnation: self.incarnation,
-            seq: Seq(self.seq.0 + 1),
-            hlc: ts,
-            body,
-        };
+        let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
         // check_message sized a frame without a bare-text address; one adds a few bytes.
         let bytes = wire::encode(&frame).map_err(|e| CommandError::TooLong {
             len: text.len(),
@@ -687,19 +1068,25 @@ impl Node {
         Ok(())
     }
 
-    fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) {
+    /// Puts an entry in the log; true if it was new.
+    fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) -> bool {
         match self.log.insert(entry.clone()) {
             Inserted::New { shared } => {
-                self.emit(Event::Message {
-                    entry: entry.clone(),
-                    own,
-                });
+                let settled = entry.ts < self.settled;
+                self.emit(Event::Message { entry: entry.clone(), own, settled });
                 if shared {
-                    self.emit(Event::Shared { entry });
+                    self.emit(Event::Shared { entry, settled });
                 }
+                true
             }
-            Inserted::Duplicate => self.stats.duplicates += 1,
-            Inserted::TooOld => self.reject(from, "too_old", now),
+            Inserted::Duplicate => {
+                self.stats.duplicates += 1;
+                false
+            }
+            Inserted::TooOld => {
+                self.reject(from, "too_old", now);
+                false
+            }
         }
     }
 
@@ -716,11 +1103,7 @@ impl Node {
         }
         let text: String = text.chars().filter(|c| !c.is_control() || *c == '\t').collect();
         if let Err(e) = self.say(text, Some(addr), now) {
-            let reason = if matches!(e, CommandError::Empty) {
-                "empty"
-            } else {
-                "too_long"
-            };
+            let reason = if matches!(e, CommandError::Empty) { "empty" } else { "too_long" };
             self.reject(addr, reason, now);
         }
     }
@@ -728,33 +1111,31 @@ impl Node {
     // ---- sending and reporting ------------------------------------------------------------
 
     fn send_beat(&mut self, announce: bool, now: Time) {
+        let links = self
+            .links
+            .links
+            .iter()
+            .take(MAX_VOUCHES)
+            .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u32::MAX as u128) as u32))
+            .collect();
         let beat = Beat {
             name: self.cfg.name.clone(),
             msg_seq: self.msg_seq,
             interval_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
+            tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
+            frontier: self.frontier,
+            links,
         };
         if announce {
             self.announces_sent += 1;
         }
-        self.send(
-            if announce {
-                Body::Announce(beat)
-            } else {
-                Body::Heartbeat(beat)
-            },
-            now,
-        );
+        self.send(if announce { Body::Announce(beat) } else { Body::Heartbeat(beat) }, now);
     }
 
     fn send(&mut self, body: Body, now: Time) {
         self.seq = Seq(self.seq.0 + 1);
-        let frame = Frame {
-            sender: self.id,
-            incarnation: self.incarnation,
-            seq: self.seq,
-            hlc: self.clock.stamp(now),
-            body,
-        };
+        let frame =
+            Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(now), body };
         match wire::encode(&frame) {
             Ok(bytes) => {
                 self.out.push_back(Output::Multicast(bytes));
@@ -762,6 +1143,25 @@ impl Node {
             }
             Err(_) => self.count("own_frame_too_long"),
         }
+    }
+
+    /// Link frames carry sequence number 0: they are not part of the multicast loss count.
+    fn link_frame(&mut self, body: Body, now: Time) -> Option<Vec<u8>> {
+        let frame =
+            Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(0), hlc: self.clock.stamp(now), body };
+        wire::encode_link(&frame).ok()
+    }
+
+    fn send_link(&mut self, peer: NodeId, body: Body, now: Time) {
+        let Some(bytes) = self.link_frame(body, now) else {
+            self.count("own_frame_too_long");
+            return;
+        };
+        if let Some(l) = self.links.links.get_mut(&peer) {
+            l.last_sent = now;
+        }
+        self.stats.link_frames_sent += 1;
+        self.out.push_back(Output::Link { peer, bytes });
     }
 
     fn emit(&mut self, e: Event) {
@@ -796,15 +1196,7 @@ mod tests {
     }
 
     fn node(id: u64) -> Node {
-        Node::new(
-            NodeId(id),
-            Incarnation(T0),
-            Config {
-                name: format!("n{id}"),
-                ..Config::default()
-            },
-            at(0),
-        )
+        Node::new(NodeId(id), Incarnation(T0), Config { name: format!("n{id}"), ..Config::default() }, at(0))
     }
 
     fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
@@ -813,20 +1205,15 @@ mod tests {
             match o {
                 Output::Multicast(b) => d.push(b),
                 Output::Event(ev) => e.push(ev),
+                _ => {}
             }
         }
         (d, e)
     }
 
     fn frame(sender: u64, inc: u64, seq: u64, hlc: Hlc, body: Body) -> Vec<u8> {
-        wire::encode(&Frame {
-            sender: NodeId(sender),
-            incarnation: Incarnation(inc),
-            seq: Seq(seq),
-            hlc,
-            body,
-        })
-        .unwrap()
+        wire::encode(&Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc, body })
+            .unwrap()
     }
 
     fn beat(name: &str) -> Body {
@@ -834,6 +1221,9 @@ mod tests {
             name: name.into(),
             msg_seq: Seq(0),
             interval_ms: 500,
+            tcp_port: 0,
+            frontier: Hlc(0),
+            links: Vec::new(),
         })
     }
 
@@ -856,16 +1246,7 @@ mod tests {
         let mut a = node(1);
         a.handle_datagram(&frame(2, T0, 1, hlc_at(2_000), beat("fast")), addr(2), at(0));
         let (_, ev) = outputs(&mut a);
-        assert!(
-            matches!(
-                ev[..],
-                [Event::Rejected {
-                    reason: "clock_ahead",
-                    ..
-                }]
-            ),
-            "{ev:?}"
-        );
+        assert!(matches!(ev[..], [Event::Rejected { reason: "clock_ahead", .. }]), "{ev:?}");
         assert_eq!(a.stats().dropped["clock_ahead"], 1);
         assert!(a.snapshot().peers.is_empty());
         // Within the bound it is fine, and our clock moves past it.
@@ -893,20 +1274,14 @@ mod tests {
     fn messages_too_long_for_a_datagram_are_refused_whole() {
         let mut a = node(1);
         let err = a.handle_command(Command::Say("x".repeat(2000)), at(0)).unwrap_err();
-        let CommandError::TooLong { len, max } = err else {
-            panic!("{err:?}")
-        };
+        let CommandError::TooLong { len, max } = err else { panic!("{err:?}") };
         assert_eq!(len, 2000);
         assert!(max > 1000 && max < MAX_FRAME);
         assert!(a.log().is_empty());
         assert_eq!(outputs(&mut a).0.len(), 0, "nothing sent");
-        a.handle_command(Command::Say("y".repeat(max)), at(0))
-            .expect("exactly the limit fits");
+        a.handle_command(Command::Say("y".repeat(max)), at(0)).expect("exactly the limit fits");
         assert!(outputs(&mut a).0[0].len() <= MAX_FRAME);
-        assert_eq!(
-            a.handle_command(Command::Say("  \n".into()), at(0)),
-            Err(CommandError::Empty)
-        );
+        assert_eq!(a.handle_command(Command::Say("  \n".into()), at(0)), Err(CommandError::Empty));
     }
 
     #[test]
@@ -922,11 +1297,7 @@ mod tests {
             b.handle_datagram(&d, addr(1), at(11));
         }
         let (_, ev) = outputs(&mut b);
-        assert!(ev.contains(&Event::PeerRenamed {
-            node: NodeId(1),
-            old: "n1".into(),
-            new: "alice".into()
-        }));
+        assert!(ev.contains(&Event::PeerRenamed { node: NodeId(1), old: "n1".into(), new: "alice".into() }));
         assert_eq!(b.snapshot().peers[0].name, "alice");
     }
 
@@ -937,14 +1308,7 @@ mod tests {
         // The old life goes quiet; a new id with the same name on the same host appears.
         a.handle_datagram(&frame(3, T0 + 5_000, 1, hlc_at(1_500), beat("web")), addr(2), at(1_500));
         let (_, ev) = outputs(&mut a);
-        assert!(ev.iter().any(|e| matches!(
-            e,
-            Event::PeerDown {
-                node: NodeId(2),
-                reason: DownReason::Restarted,
-                ..
-            }
-        )));
+        assert!(ev.iter().any(|e| matches!(e, Event::PeerDown { node: NodeId(2), reason: DownReason::Restarted, .. })));
         assert_eq!(a.peer_status(NodeId(2)), Some(Status::Down));
         assert_eq!(a.peer_status(NodeId(3)), Some(Status::Alive));
         // A second live node of the same name on the same host does not replace the first.
@@ -976,9 +1340,6 @@ mod tests {
         assert_eq!(sent.len(), 2, "leave goes out twice");
         a.handle_timer(at(10_000));
         assert!(outputs(&mut a).0.is_empty());
-        assert_eq!(
-            a.handle_command(Command::Say("x".into()), at(10_001)),
-            Err(CommandError::Left)
-        );
+        assert_eq!(a.handle_command(Command::Say("x".into()), at(10_001)), Err(CommandError::Left));
     }
 }

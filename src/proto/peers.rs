@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 use super::detector::PhiDetector;
-use super::types::{Incarnation, NodeId, Seq, Time};
+use super::ring::RingKey;
+use super::types::{Hlc, Incarnation, NodeId, Seq, Time};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -40,11 +41,7 @@ pub struct LossWindow {
 
 impl LossWindow {
     pub fn new(seq: Seq) -> Self {
-        LossWindow {
-            first: seq.0,
-            highest: seq.0,
-            bits: 1,
-        }
+        LossWindow { first: seq.0, highest: seq.0, bits: 1 }
     }
 
     pub fn record(&mut self, seq: Seq) {
@@ -85,6 +82,17 @@ pub struct Peer {
     pub loss: LossWindow,
     /// Highest message sequence number the peer says it has sent.
     pub msg_seq: Seq,
+    /// TCP port of its ring listener (0: not in the ring).
+    pub tcp_port: u16,
+    /// Its applied frontier, as last reported.
+    pub frontier: Hlc,
+}
+
+impl Peer {
+    /// Its place in the ring order, if it takes part in the ring.
+    pub fn ring_key(&self) -> Option<RingKey> {
+        (self.tcp_port != 0).then(|| RingKey { ip: self.addr.ip(), port: self.tcp_port, node: self.id })
+    }
 }
 
 #[cfg(test)]
@@ -107,10 +115,6 @@ mod tests {
                 w.record(Seq(s));
             }
         }
-        assert!(
-            (w.loss() - 0.25).abs() < 0.01,
-            "window forgets old history: {}",
-            w.loss()
-        );
+        assert!((w.loss() - 0.25).abs() < 0.01, "window forgets old history: {}", w.loss());
     }
 }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::log::Entry;
 use super::types::{Hlc, Incarnation, NodeId, Seq};
 
 /// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
@@ -20,6 +21,8 @@ pub const FLAG_SEALED: u8 = 0x01;
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
 /// Every frame stays under this, so it fits one Ethernet datagram with room for a seal.
 pub const MAX_FRAME: usize = 1200;
+/// Largest frame on a TCP ring link (repair batches are bigger than one datagram).
+pub const MAX_LINK_FRAME: usize = 2 << 20;
 /// Longest bare-text datagram accepted (the original client sends at most 100 bytes).
 pub const MAX_BARE: usize = 1024;
 /// Longest node name.
@@ -33,6 +36,34 @@ pub struct Beat {
     pub msg_seq: Seq,
     /// The sender's heartbeat interval, so receivers can size their failure detector.
     pub interval_ms: u32,
+    /// TCP port of the sender's ring listener; 0 if it takes no part in the ring.
+    pub tcp_port: u16,
+    /// The sender's applied frontier: it holds every message stamped before this that it can
+    /// know of (see docs/PROTOCOL.md, settled marks).
+    pub frontier: Hlc,
+    /// Ring links the sender holds, with how long ago it last heard on each (ms): evidence that
+    /// those peers are alive, for nodes whose own datagrams from them were lost.
+    pub links: Vec<(NodeId, u32)>,
+}
+
+/// What a node holds, sent to a ring neighbour: per origin (node, life), the highest message
+/// sequence number below which it has everything; and the key of its shared message.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub origins: Vec<(NodeId, Incarnation, Seq)>,
+    pub shared: Option<(Hlc, NodeId)>,
+}
+
+/// Messages a neighbour lacks, and ranges that fell out of the sender's retention.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entries {
+    pub entries: Vec<Entry>,
+    /// (origin, life, first, last): messages the sender had but no longer keeps.
+    pub gaps: Vec<(NodeId, Incarnation, Seq, Seq)>,
+    /// The sender's shared message, if it is newer than the receiver's.
+    pub shared: Option<Entry>,
+    /// More is waiting: send a fresh digest for the rest.
+    pub more: bool,
 }
 
 /// A chat message; it also becomes the shared message if it is the newest.
@@ -53,6 +84,20 @@ pub enum Body {
     /// Sent (twice) when a node quits, so peers drop it at once.
     Leave,
     Message(MessageBody),
+    /// Link keepalive.
+    Ping,
+    Digest(Digest),
+    Entries(Entries),
+    /// First frame each side sends on a new ring link: it names the sender (header).
+    Hello,
+    /// Sent before a deliberate close, so the other side does not take it for a crash.
+    Bye,
+    /// Multicast by a ring neighbour that has confirmed a node dead (its link broke and a
+    /// re-dial was refused), so every node drops it at once.
+    Down {
+        node: NodeId,
+        incarnation: Incarnation,
+    },
 }
 
 impl Body {
@@ -62,7 +107,18 @@ impl Body {
             Body::Heartbeat(_) => 2,
             Body::Leave => 3,
             Body::Message(_) => 4,
+            Body::Ping => 5,
+            Body::Digest(_) => 6,
+            Body::Entries(_) => 7,
+            Body::Hello => 8,
+            Body::Bye => 9,
+            Body::Down { .. } => 10,
         }
+    }
+
+    /// Kinds that travel only on ring links, never multicast.
+    pub fn link_only(&self) -> bool {
+        matches!(self, Body::Ping | Body::Digest(_) | Body::Entries(_) | Body::Hello | Body::Bye)
     }
 }
 
@@ -126,7 +182,17 @@ pub struct TooLong {
     pub len: usize,
 }
 
+/// A frame for multicast: at most `MAX_FRAME` bytes.
 pub fn encode(frame: &Frame) -> Result<Vec<u8>, TooLong> {
+    encode_within(frame, MAX_FRAME)
+}
+
+/// A frame for a ring link: at most `MAX_LINK_FRAME` bytes.
+pub fn encode_link(frame: &Frame) -> Result<Vec<u8>, TooLong> {
+    encode_within(frame, MAX_LINK_FRAME)
+}
+
+fn encode_within(frame: &Frame, limit: usize) -> Result<Vec<u8>, TooLong> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&MAGIC);
     out.push(VERSION);
@@ -139,11 +205,14 @@ pub fn encode(frame: &Frame) -> Result<Vec<u8>, TooLong> {
     // Serializing these plain structs into a Vec cannot fail.
     let body = match &frame.body {
         Body::Announce(b) | Body::Heartbeat(b) => postcard::to_extend(b, out),
-        Body::Leave => Ok(out),
+        Body::Leave | Body::Ping | Body::Hello | Body::Bye => Ok(out),
         Body::Message(m) => postcard::to_extend(m, out),
+        Body::Digest(d) => postcard::to_extend(d, out),
+        Body::Entries(e) => postcard::to_extend(e, out),
+        Body::Down { node, incarnation } => postcard::to_extend(&(node, incarnation), out),
     };
     let out = body.expect("postcard encoding into a Vec");
-    if out.len() > MAX_FRAME {
+    if out.len() > limit {
         return Err(TooLong { len: out.len() });
     }
     Ok(out)
@@ -184,21 +253,24 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
     let body = match bytes[HEADER_LEN - 1] {
         1 => Body::Announce(body(rest)?),
         2 => Body::Heartbeat(body(rest)?),
-        3 if rest.is_empty() => Body::Leave,
-        3 => return Err(DecodeError::Body),
+        3 | 5 | 8 | 9 if !rest.is_empty() => return Err(DecodeError::Body),
+        3 => Body::Leave,
         4 => Body::Message(body(rest)?),
+        5 => Body::Ping,
+        6 => Body::Digest(body(rest)?),
+        7 => Body::Entries(body(rest)?),
+        8 => Body::Hello,
+        9 => Body::Bye,
+        10 => {
+            let (node, incarnation) = body(rest)?;
+            Body::Down { node, incarnation }
+        }
         k => return Err(DecodeError::Kind(k)),
     };
     if sender.0 == 0 {
         return Err(DecodeError::Body);
     }
-    Ok(Datagram::Frame(Frame {
-        sender,
-        incarnation,
-        seq,
-        hlc,
-        body,
-    }))
+    Ok(Datagram::Frame(Frame { sender, incarnation, seq, hlc, body }))
 }
 
 /// The original C client sends its `fgets` buffer: text, often a trailing newline, sometimes a
@@ -239,6 +311,18 @@ mod tests {
             name: "alice".into(),
             msg_seq: Seq(7),
             interval_ms: 500,
+            tcp_port: 40123,
+            frontier: Hlc(99),
+            links: vec![(NodeId(5), 120)],
+        };
+        let entry = Entry {
+            ts: Hlc(5),
+            node: NodeId(6),
+            incarnation: Incarnation(7),
+            seq: Seq(8),
+            name: "n".into(),
+            text: "t".into(),
+            bare_from: None,
         };
         let bodies = [
             Body::Announce(beat.clone()),
@@ -250,10 +334,24 @@ mod tests {
                 text: "héllo 世界".into(),
                 bare_from: Some("10.0.0.9:41000".parse().unwrap()),
             }),
+            Body::Ping,
+            Body::Digest(Digest {
+                origins: vec![(NodeId(1), Incarnation(2), Seq(3))],
+                shared: Some((Hlc(4), NodeId(1))),
+            }),
+            Body::Entries(Entries {
+                entries: vec![entry.clone()],
+                gaps: vec![(NodeId(1), Incarnation(2), Seq(3), Seq(9))],
+                shared: Some(entry),
+                more: true,
+            }),
+            Body::Hello,
+            Body::Bye,
+            Body::Down { node: NodeId(3), incarnation: Incarnation(4) },
         ];
         for b in bodies {
             let f = frame(b);
-            let bytes = encode(&f).unwrap();
+            let bytes = encode_link(&f).unwrap();
             assert!(bytes.starts_with(&MAGIC));
             assert_eq!(bytes[4], VERSION);
             assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
@@ -306,7 +404,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bodies_after_a_valid_header_never_panic(
-            kind in 0u8..8,
+            kind in 0u8..12,
             tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
         ) {
             let mut bytes = encode(&frame(Body::Leave)).unwrap();

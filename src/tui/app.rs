@@ -11,7 +11,7 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
 use crate::net::{NetEvent, Ready};
-use crate::proto::{self, Command, DownReason, Entry, Event, Hlc, NodeId, Seq, Stats, Status, Time};
+use crate::proto::{self, Command, DownReason, Entry, Event, Hlc, Neighbours, NodeId, Seq, Stats, Status, Time};
 
 /// Lines kept in the messages pane (the core keeps its own, larger log).
 pub const MAX_LINES: usize = 5000;
@@ -89,6 +89,10 @@ pub struct App {
     /// A keyed (sealed) group; always false until keyed groups land.
     pub keyed: bool,
     pub shared: Option<Entry>,
+    /// Messages stamped before this are held by every live member.
+    pub settled: Hlc,
+    /// This node's ring neighbours.
+    pub ring: Neighbours,
     pub lines: VecDeque<LogLine>,
     /// Lines dropped off the top of the pane.
     pub lines_dropped: u64,
@@ -120,6 +124,8 @@ impl App {
             me: None,
             keyed: false,
             shared: None,
+            settled: Hlc(0),
+            ring: Neighbours::default(),
             lines: VecDeque::new(),
             lines_dropped: 0,
             peers: BTreeMap::new(),
@@ -181,11 +187,7 @@ impl App {
     fn system(&mut self, kind: SystemKind, text: String) {
         self.sys_seq += 1;
         let at = Hlc(uhlc::NTP64::from(self.now.0).as_u64());
-        self.insert_line(LogLine {
-            key: (at, NodeId(0), Seq(self.sys_seq)),
-            kind: LineKind::System(kind),
-            text,
-        });
+        self.insert_line(LogLine { key: (at, NodeId(0), Seq(self.sys_seq)), kind: LineKind::System(kind), text });
     }
 
     fn scroll_up(&mut self, n: usize) {
@@ -233,8 +235,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         }
         Msg::Tick(now) => {
             app.now = now;
-            app.peers
-                .retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
+            app.peers.retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
             None
         }
         Msg::Failed(e) => {
@@ -250,10 +251,7 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     if app.help {
-        if matches!(
-            k.code,
-            KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')
-        ) {
+        if matches!(k.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')) {
             app.help = false;
         }
         return None;
@@ -400,30 +398,23 @@ fn core_event(app: &mut App, ev: Event) {
                 since: now,
             };
             app.peers.insert(node, row);
-            let text = if back {
-                format!("{name} is back")
-            } else {
-                format!("{name} joined from {addr}")
-            };
+            let text = if back { format!("{name} is back") } else { format!("{name} joined from {addr}") };
             app.system(SystemKind::Join, text);
         }
         Event::PeerSuspect { node, .. } => set_status(app, node, Status::Suspect),
         Event::PeerAlive { node, .. } => set_status(app, node, Status::Alive),
-        Event::PeerDown { node, name, reason } => {
+        Event::PeerDown { node, name, reason, via } => {
             let (status, text) = match reason {
                 DownReason::Left => (Status::Left, format!("{name} left")),
-                DownReason::Timeout => (Status::Down, format!("{name} is down (no heartbeat)")),
+                DownReason::Timeout if via == "heartbeat" => (Status::Down, format!("{name} is down (no heartbeat)")),
+                DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
             };
             set_status(app, node, status);
             if let Some(p) = app.peers.get_mut(&node) {
                 p.since = now;
             }
-            let kind = if status == Status::Left {
-                SystemKind::Leave
-            } else {
-                SystemKind::Down
-            };
+            let kind = if status == Status::Left { SystemKind::Leave } else { SystemKind::Down };
             app.system(kind, text);
         }
         Event::PeerRemoved { node } => {
@@ -435,20 +426,22 @@ fn core_event(app: &mut App, ev: Event) {
             }
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
-        Event::Message { entry, own } => {
+        Event::Message { entry, own, .. } => {
             let line = LogLine {
                 key: entry.key(),
-                kind: LineKind::Chat {
-                    node: entry.node,
-                    author: entry.author(),
-                    own,
-                    bare: entry.bare_from.is_some(),
-                },
+                kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
                 text: entry.text.clone(),
             };
             app.insert_line(line);
         }
-        Event::Shared { entry } => app.shared = Some(entry),
+        Event::Shared { entry, .. } => app.shared = Some(entry),
+        Event::Settled { upto, .. } => app.settled = app.settled.max(upto),
+        Event::Ring { prev, next } => app.ring = Neighbours { prev, next },
+        Event::Gap { node, from, to } => {
+            let text =
+                format!("messages {}..={} from {} were lost before they reached this node", from.0, to.0, node.short());
+            app.system(SystemKind::Error, text);
+        }
         Event::Rejected { .. } => {} // counted in the header from the status counters
     }
 }
@@ -507,7 +500,7 @@ mod tests {
             text: text.into(),
             bare_from: None,
         };
-        update(app, Msg::Net(NetEvent::Core(Event::Message { entry, own: false })));
+        update(app, Msg::Net(NetEvent::Core(Event::Message { entry, own: false, settled: false })));
     }
 
     fn texts(app: &App) -> Vec<&str> {
@@ -518,10 +511,7 @@ mod tests {
     fn enter_sends_the_line_and_clears_it() {
         let mut a = app();
         typed(&mut a, "hello 世界");
-        assert_eq!(
-            update(&mut a, press(KeyCode::Enter)),
-            Some(Action::Send(Command::Say("hello 世界".into())))
-        );
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), Some(Action::Send(Command::Say("hello 世界".into()))));
         assert_eq!(a.input.value(), "");
         assert_eq!(a.history, ["hello 世界"]);
     }
@@ -540,11 +530,7 @@ mod tests {
         let long = "x".repeat(1300);
         typed(&mut a, &long);
         assert_eq!(update(&mut a, press(KeyCode::Enter)), None);
-        assert!(
-            a.error.as_deref().unwrap().contains("fit one datagram"),
-            "{:?}",
-            a.error
-        );
+        assert!(a.error.as_deref().unwrap().contains("fit one datagram"), "{:?}", a.error);
         assert_eq!(a.input.value(), long, "nothing typed is lost");
         update(&mut a, press(KeyCode::Backspace));
         assert_eq!(a.error, None, "editing clears the error");
@@ -613,19 +599,10 @@ mod tests {
         message(&mut a, 5000, 2, "new one");
         message(&mut a, 5001, 2, "new two");
         assert_eq!(a.unseen, 2);
-        assert_eq!(
-            a.lines[a.lines.len() - 1 - a.scroll].text,
-            bottom,
-            "same line at the bottom of the view"
-        );
+        assert_eq!(a.lines[a.lines.len() - 1 - a.scroll].text, bottom, "same line at the bottom of the view");
         update(&mut a, press(KeyCode::End));
         assert_eq!((a.scroll, a.unseen), (0, 0));
-        let wheel = MouseEvent {
-            kind: MouseEventKind::ScrollUp,
-            column: 0,
-            row: 0,
-            modifiers: KeyModifiers::NONE,
-        };
+        let wheel = MouseEvent { kind: MouseEventKind::ScrollUp, column: 0, row: 0, modifiers: KeyModifiers::NONE };
         update(&mut a, Msg::Terminal(TermEvent::Mouse(wheel)));
         assert_eq!(a.scroll, 3);
     }
@@ -644,11 +621,7 @@ mod tests {
     fn peers_come_go_and_linger() {
         let mut a = app();
         let addr: SocketAddr = "10.0.0.2:12345".parse().unwrap();
-        let up = Event::PeerUp {
-            node: NodeId(2),
-            name: "bob".into(),
-            addr,
-        };
+        let up = Event::PeerUp { node: NodeId(2), name: "bob".into(), addr };
         update(&mut a, Msg::Net(NetEvent::Core(up)));
         assert_eq!(a.alive_peers(), 1);
         assert!(texts(&a).contains(&"bob joined from 10.0.0.2:12345"));
@@ -656,31 +629,17 @@ mod tests {
             node: NodeId(2),
             name: "bob".into(),
             addr,
+            tcp_port: 0,
             status: Status::Alive,
             loss: 0.25,
             last_seen: t(900),
         };
-        update(
-            &mut a,
-            Msg::Net(NetEvent::Status {
-                peers: vec![view],
-                stats: Stats::default(),
-            }),
-        );
+        update(&mut a, Msg::Net(NetEvent::Status { peers: vec![view], stats: Stats::default() }));
         assert_eq!(a.peers[&NodeId(2)].loss, 0.25);
-        update(
-            &mut a,
-            Msg::Net(NetEvent::Core(Event::PeerSuspect {
-                node: NodeId(2),
-                name: "bob".into(),
-            })),
-        );
+        update(&mut a, Msg::Net(NetEvent::Core(Event::PeerSuspect { node: NodeId(2), name: "bob".into() })));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Suspect);
-        let down = Event::PeerDown {
-            node: NodeId(2),
-            name: "bob".into(),
-            reason: DownReason::Timeout,
-        };
+        let down =
+            Event::PeerDown { node: NodeId(2), name: "bob".into(), reason: DownReason::Timeout, via: "heartbeat" };
         update(&mut a, Msg::Net(NetEvent::Core(down)));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
         assert!(texts(&a).contains(&"bob is down (no heartbeat)"));
@@ -694,10 +653,7 @@ mod tests {
     fn commands() {
         let mut a = app();
         typed(&mut a, "/name alice");
-        assert_eq!(
-            update(&mut a, press(KeyCode::Enter)),
-            Some(Action::Send(Command::Rename("alice".into())))
-        );
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), Some(Action::Send(Command::Rename("alice".into()))));
         assert_eq!(a.my_name(), "alice");
         typed(&mut a, "/bogus");
         assert_eq!(update(&mut a, press(KeyCode::Enter)), None);

@@ -31,9 +31,7 @@ const PALETTE: [Color; 10] = [
 /// A colour that stays the same for a sender on every screen and every run.
 pub fn author_color(key: &str) -> Color {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
-    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     PALETTE[(h % PALETTE.len() as u64) as usize]
 }
 
@@ -67,10 +65,7 @@ fn age(now: Time, then: Time) -> String {
 pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
     let width = width.max(1);
     let indent = if indent * 2 < width { indent } else { 0 };
-    let cells: Vec<(char, Style)> = spans
-        .iter()
-        .flat_map(|(t, s)| t.chars().map(move |c| (c, *s)))
-        .collect();
+    let cells: Vec<(char, Style)> = spans.iter().flat_map(|(t, s)| t.chars().map(move |c| (c, *s))).collect();
     let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
     let mut used = 0;
     let mut i = 0;
@@ -128,12 +123,7 @@ pub fn render(app: &App, f: &mut Frame) {
     let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
     let max_shared = if area.height < 16 { 1 } else { 3 };
     let shared_rows = match &app.shared {
-        Some(e) => wrap(
-            &[(clean(&e.text), Style::new())],
-            usize::from(area.width.saturating_sub(2)),
-            0,
-        )
-        .len(),
+        Some(e) => wrap(&[(clean(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
         None => 1,
     }
     .clamp(1, max_shared) as u16;
@@ -171,24 +161,12 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     // Right: the counts, always whole. Left: where and who, cut first when narrow.
     let s = &app.stats;
     let dropped = s.dropped_total() + app.lagged;
-    let mut right = vec![
-        Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())),
-        sep(),
-    ];
+    let mut right = vec![Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())), sep()];
     if area.width >= 60 {
-        right.push(Span::raw(format!(
-            "sent {} recv {} ",
-            s.messages_sent, s.messages_received
-        )));
+        right.push(Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received)));
     }
-    right.push(Span::styled(
-        format!("drop {dropped} "),
-        if dropped > 0 {
-            Style::new().fg(Color::Yellow)
-        } else {
-            dim
-        },
-    ));
+    right
+        .push(Span::styled(format!("drop {dropped} "), if dropped > 0 { Style::new().fg(Color::Yellow) } else { dim }));
     let right = Line::from(right);
     let right_width = (right.width() as u16).min(area.width);
     let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
@@ -205,26 +183,16 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
 /// The header's left part; a higher `detail` number leaves more out.
 fn header_left(app: &App, detail: u8) -> Line<'static> {
     let dim = Style::new().fg(Color::DarkGray);
-    let mut left = vec![
-        Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)),
-        " ".into(),
-    ];
+    let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
     let Some(me) = &app.me else {
         left.push(Span::styled("joining…", dim));
         return Line::from(left);
     };
-    left.push(Span::styled(
-        clean(&me.name),
-        Style::new().bold().fg(node_color(me.node)),
-    ));
+    left.push(Span::styled(clean(&me.name), Style::new().bold().fg(node_color(me.node))));
     if detail < 3 {
         left.push(Span::styled(format!(" #{}", me.node.short()), dim));
         left.push(Span::styled(" │ ", dim));
-        left.push(if app.keyed {
-            Span::styled("keyed", Style::new().fg(Color::Green))
-        } else {
-            Span::raw("open")
-        });
+        left.push(if app.keyed { Span::styled("keyed", Style::new().fg(Color::Green)) } else { Span::raw("open") });
     }
     if detail < 2 {
         left.push(Span::styled(" │ ", dim));
@@ -238,16 +206,10 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
 
 fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     let dim = Style::new().fg(Color::DarkGray);
-    let mut block = Block::bordered()
-        .title(" Shared message ")
-        .border_style(Style::new().fg(Color::Cyan));
+    let mut block = Block::bordered().title(" Shared message ").border_style(Style::new().fg(Color::Cyan));
     if let Some(e) = &app.shared {
         let who = clean(&e.author());
-        let color = if e.bare_from.is_some() {
-            author_color(&who)
-        } else {
-            node_color(e.node)
-        };
+        let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
         block = block.title_bottom(
             Line::from(vec![
                 Span::styled(" set by ", dim),
@@ -278,18 +240,9 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
 fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
     let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
     match &l.kind {
-        LineKind::Chat {
-            node,
-            author,
-            own,
-            bare,
-        } => {
+        LineKind::Chat { node, author, own, bare } => {
             let author = clean(author);
-            let color = if *bare {
-                author_color(&author)
-            } else {
-                node_color(*node)
-            };
+            let color = if *bare { author_color(&author) } else { node_color(*node) };
             let mut name = Style::new().fg(color).bold();
             let mut text = Style::default();
             if *own {
@@ -297,12 +250,7 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
                 name = Style::new().fg(Color::Black).bg(color).bold();
                 text = text.add_modifier(Modifier::BOLD);
             }
-            vec![
-                time,
-                (author, name),
-                (": ".into(), Style::default()),
-                (clean(&l.text), text),
-            ]
+            vec![time, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
         }
         LineKind::System(kind) => {
             let (mark, color) = match kind {
@@ -312,10 +260,7 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
                 SystemKind::Info => ("• ", Color::DarkGray),
                 SystemKind::Error => ("! ", Color::LightRed),
             };
-            vec![
-                time,
-                (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic()),
-            ]
+            vec![time, (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic())]
         }
     }
 }
@@ -352,10 +297,7 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     rows.truncate(height);
     rows.reverse();
     if app.lines.is_empty() {
-        rows.push(Line::styled(
-            "no messages yet: type below and press Enter",
-            Style::new().fg(Color::DarkGray),
-        ));
+        rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
     }
     f.render_widget(Paragraph::new(rows), inner);
 }
@@ -383,14 +325,7 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         Span::styled(format!("{glyph} "), Style::new().fg(color)),
         Span::styled(name, name_style),
         Span::raw(" ".repeat(pad)),
-        Span::styled(
-            loss,
-            if p.loss >= 0.05 {
-                Style::new().fg(Color::Yellow)
-            } else {
-                dim
-            },
-        ),
+        Span::styled(loss, if p.loss >= 0.05 { Style::new().fg(Color::Yellow) } else { dim }),
     ]);
     let when = match p.status {
         Status::Alive => age(app.now, p.last_seen),
@@ -400,12 +335,8 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
     };
     let addr = p.addr.to_string();
     let pad = width.saturating_sub(2 + addr.len() + when.len());
-    let second = Line::from(vec![
-        Span::raw("  "),
-        Span::styled(addr, dim),
-        Span::raw(" ".repeat(pad)),
-        Span::styled(when, dim),
-    ]);
+    let second =
+        Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
     [first, second]
 }
 
@@ -422,10 +353,7 @@ fn render_peers(app: &App, f: &mut Frame, area: Rect) {
             Span::styled(clean(&me.name), Style::new().fg(node_color(me.node)).bold()),
             Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
         ]));
-        lines.push(Line::styled(
-            format!("  {}", me.iface),
-            Style::new().fg(Color::DarkGray),
-        ));
+        lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
     }
     for p in app.peers_sorted() {
         lines.extend(peer_lines(app, p, width));
@@ -433,10 +361,7 @@ fn render_peers(app: &App, f: &mut Frame, area: Rect) {
     let more = lines.len().saturating_sub(usize::from(inner.height));
     if more > 0 {
         lines.truncate(usize::from(inner.height).saturating_sub(1));
-        lines.push(Line::styled(
-            format!("  … {} more", more.div_ceil(2)),
-            Style::new().fg(Color::DarkGray),
-        ));
+        lines.push(Line::styled(format!("  … {} more", more.div_ceil(2)), Style::new().fg(Color::DarkGray)));
     }
     f.render_widget(Paragraph::new(lines), inner);
 }
@@ -462,10 +387,7 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
         }
         col += w;
     }
-    let line = Line::from(vec![
-        Span::styled(prompt, Style::new().fg(Color::Cyan)),
-        Span::raw(shown),
-    ]);
+    let line = Line::from(vec![Span::styled(prompt, Style::new().fg(Color::Cyan)), Span::raw(shown)]);
     f.render_widget(Paragraph::new(line), inner);
     if !app.help {
         let x = inner.x + 2 + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
@@ -475,13 +397,7 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
 
 fn render_footer(f: &mut Frame, area: Rect) {
     let key = Style::new().fg(Color::Black).bg(Color::DarkGray);
-    let hints = [
-        ("Enter", "send"),
-        ("↑↓", "history"),
-        ("PgUp/PgDn", "scroll"),
-        ("F1", "help"),
-        ("Ctrl-C", "quit"),
-    ];
+    let hints = [("Enter", "send"), ("↑↓", "history"), ("PgUp/PgDn", "scroll"), ("F1", "help"), ("Ctrl-C", "quit")];
     let mut spans = Vec::new();
     for (k, what) in hints {
         spans.push(Span::styled(format!(" {k} "), key));
@@ -524,10 +440,7 @@ fn render_help(f: &mut Frame, area: Rect) {
     let lines: Vec<Line> = HELP
         .iter()
         .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()),
-                Span::raw(*what),
-            ])
+            Line::from(vec![Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()), Span::raw(*what)])
         })
         .collect();
     f.render_widget(Paragraph::new(lines), inner);
@@ -538,22 +451,13 @@ mod tests {
     use super::*;
 
     fn text(lines: &[Line]) -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect())
-            .collect()
+        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
     }
 
     #[test]
     fn wraps_at_words_with_a_hanging_indent() {
-        let l = wrap(
-            &[
-                ("12:00:00 ".into(), Style::default()),
-                ("alpha beta gamma delta".into(), Style::default()),
-            ],
-            20,
-            9,
-        );
+        let l =
+            wrap(&[("12:00:00 ".into(), Style::default()), ("alpha beta gamma delta".into(), Style::default())], 20, 9);
         assert_eq!(text(&l), vec!["12:00:00 alpha beta", "         gamma delta"]);
     }
 

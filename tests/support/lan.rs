@@ -17,18 +17,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub const BIN: &str = env!("CARGO_BIN_EXE_groupcast");
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -61,10 +54,7 @@ impl Lan {
 
     fn try_new(n: usize) -> Result<Lan, String> {
         let prefix = format!("gc{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        let mut lan = Lan {
-            prefix: prefix.clone(),
-            hosts: Vec::new(),
-        };
+        let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new() };
         let br = format!("{prefix}-br");
         ip(&["netns", "add", &br])?;
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])?;
@@ -80,14 +70,9 @@ impl Lan {
         let ns = format!("{}-h{i}", self.prefix);
         let addr = format!("10.231.0.{i}");
         ip(&["netns", "add", &ns])?;
-        self.hosts.push(Host {
-            ns: ns.clone(),
-            ip: addr.clone(),
-        });
+        self.hosts.push(Host { ns: ns.clone(), ip: addr.clone() });
         let port = format!("v{i}");
-        ip(&[
-            "-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns,
-        ])?;
+        ip(&["-n", &br, "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
         ip(&["-n", &br, "link", "set", &port, "master", "br0", "up"])?;
         ip(&["-n", &ns, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
         ip(&["-n", &ns, "link", "set", "eth0", "up"])?;
@@ -130,11 +115,7 @@ impl Host {
 
     /// Runs any program in this host.
     pub fn exec(&self, prog: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.ns, prog])
-            .args(args)
-            .output()
-            .expect("run in namespace")
+        Command::new("ip").args(["netns", "exec", &self.ns, prog]).args(args).output().expect("run in namespace")
     }
 
     /// Starts `groupcast node --json` with extra arguments.
@@ -159,13 +140,7 @@ impl Host {
             }
         });
         let stdin = child.stdin.take();
-        let mut p = NodeProc {
-            name: name.to_string(),
-            child,
-            stdin,
-            rx,
-            seen: Vec::new(),
-        };
+        let mut p = NodeProc { name: name.to_string(), child, stdin, rx, seen: Vec::new() };
         let ready = p.wait_for("ready", |v| v["event"] == "ready");
         assert_eq!(ready["name"], name);
         p
@@ -185,10 +160,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 
 impl NodeProc {
     pub fn id(&self) -> String {
-        self.seen.iter().find(|v| v["event"] == "ready").expect("ready")["node"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.seen.iter().find(|v| v["event"] == "ready").expect("ready")["node"].as_str().unwrap().to_string()
     }
 
     /// Takes in what the node printed so far without waiting.
@@ -254,11 +226,7 @@ impl NodeProc {
     }
 
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success();
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill").success();
         assert!(ok, "kill {sig} failed");
     }
 

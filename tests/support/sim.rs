@@ -4,11 +4,11 @@
 #![allow(dead_code)]
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, Event, Incarnation, Node, NodeId, Output, Time};
+use groupcast::proto::{Command, Config, Event, Incarnation, LinkEnd, Node, NodeId, Output, Time};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -27,12 +27,7 @@ pub struct Medium {
 
 impl Default for Medium {
     fn default() -> Self {
-        Medium {
-            loss: 0.0,
-            dup: 0.0,
-            min_delay: Duration::from_micros(200),
-            jitter: Duration::from_millis(5),
-        }
+        Medium { loss: 0.0, dup: 0.0, min_delay: Duration::from_micros(200), jitter: Duration::from_millis(5) }
     }
 }
 
@@ -40,15 +35,31 @@ pub struct SimNode {
     pub node: Node,
     pub addr: SocketAddr,
     pub up: bool,
+    /// Bumped at each restart, so traffic for an old life is not delivered to the new one.
+    pub life: u32,
     pub events: Vec<(Time, Event)>,
+    pub cfg: Config,
+}
+
+/// A TCP link between two node slots, as the network task would hold it.
+struct SimLink {
+    /// When the last frame each way is delivered: frames on a link keep their order.
+    busy_until: [Time; 2],
+}
+
+enum What {
+    Datagram { from: SocketAddr, bytes: Vec<u8> },
+    LinkUp { peer: usize, peer_life: u32 },
+    LinkFrame { peer: usize, bytes: Vec<u8> },
+    LinkEnd { peer: NodeId, end: LinkEnd },
 }
 
 struct InFlight {
     at: Time,
     order: u64,
     to: usize,
-    from: SocketAddr,
-    bytes: Vec<u8>,
+    to_life: u32,
+    what: What,
 }
 
 impl PartialEq for InFlight {
@@ -75,6 +86,11 @@ pub struct Sim {
     pub nodes: Vec<SimNode>,
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
+    links: BTreeMap<(usize, usize), SimLink>,
+    /// Nodes cut off from the rest: nothing crosses between them and the others.
+    pub cut: BTreeSet<usize>,
+    /// Ring links dialled and made.
+    pub dials: u64,
     /// Datagrams handed to the medium, and how many it dropped.
     pub sent: u64,
     pub lost: u64,
@@ -89,6 +105,9 @@ impl Sim {
             nodes: Vec::new(),
             queue: BinaryHeap::new(),
             order: 0,
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            dials: 0,
             sent: 0,
             lost: 0,
         }
@@ -97,25 +116,112 @@ impl Sim {
     /// Adds a node at 10.0.(i/250).(i%250+1):12345 and returns its index.
     pub fn add_node(&mut self, cfg: Config) -> usize {
         let i = self.nodes.len();
-        let id = NodeId(self.rng.random_range(1..u64::MAX));
         let addr = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 12345));
-        let node = Node::new(id, Incarnation(self.now.as_millis()), cfg, self.now);
-        self.nodes.push(SimNode {
-            node,
-            addr,
-            up: true,
-            events: Vec::new(),
-        });
+        let node = self.new_core(addr, &cfg);
+        self.nodes.push(SimNode { node, addr, up: true, life: 0, events: Vec::new(), cfg });
         self.drain(i);
         i
     }
 
+    fn new_core(&mut self, addr: SocketAddr, cfg: &Config) -> Node {
+        let id = NodeId(self.rng.random_range(1..u64::MAX));
+        let mut cfg = cfg.clone();
+        if cfg.ring_addr.is_some() {
+            cfg.ring_addr = Some(SocketAddr::new(addr.ip(), 7000));
+        }
+        Node::new(id, Incarnation(self.now.as_millis()), cfg, self.now)
+    }
+
+    /// Starts a crashed node again: a new life (new id) on the same host.
+    pub fn restart(&mut self, i: usize) {
+        assert!(!self.nodes[i].up, "restart a crashed node");
+        let cfg = self.nodes[i].cfg.clone();
+        let node = self.new_core(self.nodes[i].addr, &cfg);
+        let n = &mut self.nodes[i];
+        n.node = node;
+        n.up = true;
+        n.life += 1;
+        self.drain(i);
+    }
+
+    /// Whether traffic between two nodes is cut.
+    fn apart(&self, a: usize, b: usize) -> bool {
+        self.cut.contains(&a) != self.cut.contains(&b)
+    }
+
+    fn push(&mut self, at: Time, to: usize, what: What) {
+        self.order += 1;
+        let to_life = self.nodes[to].life;
+        self.queue.push(Reverse(InFlight { at, order: self.order, to, to_life, what }));
+    }
+
+    fn delay(&mut self) -> Duration {
+        let jitter = self.rng.random_range(0..=self.medium.jitter.as_micros() as u64);
+        self.medium.min_delay + Duration::from_micros(jitter)
+    }
+
+    fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.node.id() == id)
+    }
+
+    fn pair(a: usize, b: usize) -> (usize, usize) {
+        (a.min(b), a.max(b))
+    }
+
+    /// A link frame from `from` to `to`, in order behind what is already on its way.
+    fn send_on_link(&mut self, from: usize, to: usize, what: What) {
+        let d = self.delay();
+        let now = self.now;
+        let Some(link) = self.links.get_mut(&Self::pair(from, to)) else { return };
+        let dir = usize::from(from > to);
+        let at = (now + d).max(link.busy_until[dir]);
+        link.busy_until[dir] = at;
+        self.push(at, to, what);
+    }
+
+    /// Ends every link of node `i`; the far ends hear it broke, unless the path is cut.
+    fn break_links(&mut self, i: usize) {
+        let gone: Vec<(usize, usize)> = self.links.keys().filter(|(a, b)| *a == i || *b == i).copied().collect();
+        for pair in gone {
+            let other = if pair.0 == i { pair.1 } else { pair.0 };
+            if !self.apart(i, other) {
+                let peer = self.nodes[i].node.id();
+                self.send_on_link(i, other, What::LinkEnd { peer, end: LinkEnd::Broken });
+            }
+            self.links.remove(&pair);
+        }
+    }
+
+    fn dial(&mut self, i: usize, peer: NodeId) {
+        let now = self.now;
+        let target = self.index_of(peer).filter(|&j| self.nodes[j].up);
+        match target {
+            Some(j) if self.apart(i, j) => {
+                self.push(now + Duration::from_secs(1), i, What::LinkEnd { peer, end: LinkEnd::Unreachable });
+            }
+            Some(j) => {
+                let pair = Self::pair(i, j);
+                if self.links.contains_key(&pair) {
+                    return; // the driver keeps the link it has
+                }
+                self.dials += 1;
+                self.links.insert(pair, SimLink { busy_until: [now, now] });
+                let d = self.delay();
+                let (li, lj) = (self.nodes[i].life, self.nodes[j].life);
+                self.push(now + d, i, What::LinkUp { peer: j, peer_life: lj });
+                self.push(now + d, j, What::LinkUp { peer: i, peer_life: li });
+            }
+            // Nothing listens there any more: the host answers with a reset.
+            None => {
+                let d = self.delay();
+                self.push(now + d, i, What::LinkEnd { peer, end: LinkEnd::Refused });
+            }
+        }
+    }
+
     pub fn add_nodes(&mut self, n: usize, cfg: &Config) {
         for i in 0..n {
-            self.add_node(Config {
-                name: format!("n{i}"),
-                ..cfg.clone()
-            });
+            self.add_node(Config { name: format!("n{i}"), ..cfg.clone() });
         }
     }
 
@@ -123,9 +229,10 @@ impl Sim {
         self.nodes[i].node.id()
     }
 
-    /// Stops a node dead: no leave, no more datagrams in or out.
+    /// Stops a node dead: no leave, no more datagrams in or out; its links break.
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].up = false;
+        self.break_links(i);
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) {
@@ -149,16 +256,8 @@ impl Sim {
         }
         let copies = if self.rng.random_bool(self.medium.dup) { 2 } else { 1 };
         for _ in 0..copies {
-            let jitter = self.rng.random_range(0..=self.medium.jitter.as_micros() as u64);
-            let at = self.now + self.medium.min_delay + Duration::from_micros(jitter);
-            self.order += 1;
-            self.queue.push(Reverse(InFlight {
-                at,
-                order: self.order,
-                to,
-                from,
-                bytes: bytes.clone(),
-            }));
+            let at = self.now + self.delay();
+            self.push(at, to, What::Datagram { from, bytes: bytes.clone() });
         }
     }
 
@@ -169,12 +268,33 @@ impl Sim {
                 Output::Multicast(bytes) => {
                     let from = self.nodes[i].addr;
                     for to in 0..self.nodes.len() {
-                        if to != i {
+                        if to != i && !self.apart(i, to) {
                             self.deliver(to, from, bytes.clone());
                         }
                     }
                 }
                 Output::Event(e) => self.nodes[i].events.push((now, e)),
+                Output::Dial { peer, .. } => self.dial(i, peer),
+                Output::Link { peer, bytes } => {
+                    if let Some(j) = self.index_of(peer)
+                        && self.links.contains_key(&Self::pair(i, j))
+                        && !self.apart(i, j)
+                    {
+                        self.send_on_link(i, j, What::LinkFrame { peer: i, bytes });
+                    }
+                }
+                Output::Close { peer } => {
+                    if let Some(j) = self.index_of(peer)
+                        && self.links.contains_key(&Self::pair(i, j))
+                    {
+                        if !self.apart(i, j) {
+                            // The far end reads what was sent, then the end of the stream.
+                            let me = self.nodes[i].node.id();
+                            self.send_on_link(i, j, What::LinkEnd { peer: me, end: LinkEnd::Broken });
+                        }
+                        self.links.remove(&Self::pair(i, j));
+                    }
+                }
             }
         }
     }
@@ -197,10 +317,29 @@ impl Sim {
             let now = self.now;
             while self.queue.peek().is_some_and(|r| r.0.at <= now) {
                 let p = self.queue.pop().expect("peeked").0;
-                if self.nodes[p.to].up {
-                    self.nodes[p.to].node.handle_datagram(&p.bytes, p.from, now);
-                    self.drain(p.to);
+                let to = p.to;
+                if !self.nodes[to].up || self.nodes[to].life != p.to_life {
+                    continue;
                 }
+                match p.what {
+                    What::Datagram { from, bytes } => self.nodes[to].node.handle_datagram(&bytes, from, now),
+                    What::LinkUp { peer, peer_life } => {
+                        let live = self.nodes[peer].up && self.nodes[peer].life == peer_life;
+                        if live && self.links.contains_key(&Self::pair(to, peer)) {
+                            let id = self.nodes[peer].node.id();
+                            self.nodes[to].node.handle_link_up(id, now);
+                        }
+                    }
+                    What::LinkFrame { peer, bytes } => {
+                        // Sent before any close, so delivered like TCP would; a cut path loses it.
+                        if !self.apart(to, peer) {
+                            let id = self.nodes[peer].node.id();
+                            self.nodes[to].node.handle_link_frame(id, &bytes, now);
+                        }
+                    }
+                    What::LinkEnd { peer, end } => self.nodes[to].node.handle_link_end(peer, end, now),
+                }
+                self.drain(to);
             }
             for i in 0..self.nodes.len() {
                 if self.nodes[i].up && self.nodes[i].node.next_deadline() <= now {
@@ -219,6 +358,20 @@ impl Sim {
     /// The ids node `i` counts as members (alive or suspect).
     pub fn members_of(&self, i: usize) -> BTreeSet<NodeId> {
         self.nodes[i].node.members().collect()
+    }
+
+    /// Node `i`'s ring neighbours as they should be: the live nodes in address order.
+    pub fn expected_ring(&self, i: usize, live: &[usize]) -> (NodeId, NodeId) {
+        let mut ring: Vec<(SocketAddr, NodeId)> = live.iter().map(|&j| (self.nodes[j].addr, self.id(j))).collect();
+        ring.sort();
+        let pos = ring.iter().position(|(_, id)| *id == self.id(i)).expect("live");
+        let n = ring.len();
+        (ring[(pos + n - 1) % n].1, ring[(pos + 1) % n].1)
+    }
+
+    /// Number of links open in the simulated network.
+    pub fn link_count(&self) -> usize {
+        self.links.len()
     }
 
     /// A digest of everything every node emitted: equal runs give equal traces.

@@ -16,10 +16,7 @@ pub struct Screen {
 
 /// Whether tmux can be used; with GROUPCAST_REQUIRE_NETNS=1 its absence fails the test.
 pub fn available() -> bool {
-    let ok = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
     if !ok {
         if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("tmux is needed for the TUI tests");
@@ -36,18 +33,7 @@ impl Screen {
         let mut cmd = vec![BIN.to_string()];
         cmd.extend(args.iter().map(|a| a.to_string()));
         let status = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &host.ns,
-                "tmux",
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-s",
-                "main",
-            ])
+            .args(["netns", "exec", &host.ns, "tmux", "-L", &socket, "new-session", "-d", "-s", "main"])
             .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
             .arg(cmd.join(" "))
             .env("TERM", "xterm-256color")
@@ -60,11 +46,7 @@ impl Screen {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("tmux");
+        let out = Command::new("tmux").args(["-L", &self.socket]).args(args).output().expect("tmux");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -106,15 +88,11 @@ impl Screen {
 
     /// Whether the program in the pane has exited.
     pub fn exited(&self) -> bool {
-        self.tmux(&["display-message", "-p", "-t", "main", "#{pane_dead}"])
-            .trim()
-            == "1"
+        self.tmux(&["display-message", "-p", "-t", "main", "#{pane_dead}"]).trim() == "1"
     }
 
     pub fn pid(&self) -> String {
-        self.tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"])
-            .trim()
-            .to_string()
+        self.tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"]).trim().to_string()
     }
 }
 

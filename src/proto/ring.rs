@@ -1,0 +1,183 @@
+//! The ring of TCP links (the original notes' "connect to the closest address above and below"):
+//! who a node's neighbours are, who dials whom, and the state of each link and dial.
+//!
+//! Members are ordered by (IP, TCP port, node id); each node links to its predecessor and
+//! successor, wrapping around. One member: no link. Two: one link, both neighbours the same.
+//! Of each neighbouring pair, the one earlier in the order dials, so no pair dials twice.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::types::{NodeId, Time};
+
+/// A member's place in the ring order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RingKey {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub node: NodeId,
+}
+
+impl RingKey {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.ip, self.port)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Neighbours {
+    pub prev: Option<NodeId>,
+    pub next: Option<NodeId>,
+}
+
+impl Neighbours {
+    pub fn contains(&self, n: NodeId) -> bool {
+        self.prev == Some(n) || self.next == Some(n)
+    }
+}
+
+/// The neighbours of `me` among `members` (which may include `me`).
+pub fn neighbours(me: RingKey, members: impl IntoIterator<Item = RingKey>) -> Neighbours {
+    let mut ring: Vec<RingKey> = members.into_iter().filter(|k| *k != me).collect();
+    if ring.is_empty() {
+        return Neighbours::default();
+    }
+    ring.push(me);
+    ring.sort();
+    ring.dedup();
+    let i = ring.iter().position(|k| *k == me).expect("me is in the ring");
+    let n = ring.len();
+    Neighbours { prev: Some(ring[(i + n - 1) % n].node), next: Some(ring[(i + 1) % n].node) }
+}
+
+/// Why a link or a dial ended, as the network task saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// The connection closed or failed (EOF, reset, I/O error).
+    Broken,
+    /// A dial was refused: nothing listens there any more.
+    Refused,
+    /// A dial timed out or the host is unreachable.
+    Unreachable,
+}
+
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub since: Time,
+    pub last_recv: Time,
+    pub last_sent: Time,
+    /// The peer said Bye: its close is deliberate.
+    pub bye: bool,
+    /// When this link stopped being to a neighbour, if it has.
+    pub not_neighbour_since: Option<Time>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dial {
+    pub in_flight: bool,
+    pub next_try: Time,
+    pub backoff: Duration,
+    /// This dial checks whether a peer whose link broke is still there.
+    pub probe: bool,
+}
+
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct Links {
+    pub links: BTreeMap<NodeId, Link>,
+    pub dials: BTreeMap<NodeId, Dial>,
+}
+
+impl Links {
+    pub fn up(&mut self, peer: NodeId, now: Time) -> bool {
+        self.dials.remove(&peer);
+        if self.links.contains_key(&peer) {
+            return false;
+        }
+        let link = Link { since: now, last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
+        self.links.insert(peer, link);
+        true
+    }
+
+    /// May we dial `peer` now?
+    pub fn may_dial(&self, peer: NodeId, now: Time) -> bool {
+        !self.links.contains_key(&peer) && self.dials.get(&peer).is_none_or(|d| !d.in_flight && d.next_try <= now)
+    }
+
+    pub fn dialing(&mut self, peer: NodeId, probe: bool) {
+        let d = self.dials.entry(peer).or_insert(Dial {
+            in_flight: false,
+            next_try: Time::default(),
+            backoff: FIRST_BACKOFF,
+            probe: false,
+        });
+        d.in_flight = true;
+        d.probe = probe;
+    }
+
+    /// A dial failed: back off. Returns whether it was a probe.
+    pub fn dial_failed(&mut self, peer: NodeId, now: Time) -> bool {
+        match self.dials.get_mut(&peer) {
+            Some(d) => {
+                d.in_flight = false;
+                d.next_try = now + d.backoff;
+                d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+                std::mem::take(&mut d.probe)
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets dial state for peers no longer wanted.
+    pub fn forget_dials(&mut self, keep: impl Fn(NodeId) -> bool) {
+        self.dials.retain(|p, d| d.in_flight || keep(*p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(last: u8, port: u16, node: u64) -> RingKey {
+        RingKey { ip: IpAddr::from([10, 0, 0, last]), port, node: NodeId(node) }
+    }
+
+    #[test]
+    fn one_node_has_no_neighbours_and_two_have_one_link() {
+        let a = key(1, 9000, 1);
+        let b = key(2, 9000, 2);
+        assert_eq!(neighbours(a, [a]), Neighbours::default());
+        assert_eq!(neighbours(a, [a, b]), Neighbours { prev: Some(NodeId(2)), next: Some(NodeId(2)) });
+    }
+
+    #[test]
+    fn the_ring_follows_address_then_port_then_id_and_wraps() {
+        let keys = [key(3, 1, 30), key(1, 2, 11), key(1, 1, 10), key(2, 1, 20), key(1, 1, 9)];
+        // Order: (1,1,9) (1,1,10) (1,2,11) (2,1,20) (3,1,30)
+        let n = |k| neighbours(k, keys);
+        assert_eq!(n(key(1, 1, 9)), Neighbours { prev: Some(NodeId(30)), next: Some(NodeId(10)) });
+        assert_eq!(n(key(1, 2, 11)), Neighbours { prev: Some(NodeId(10)), next: Some(NodeId(20)) });
+        assert_eq!(n(key(3, 1, 30)), Neighbours { prev: Some(NodeId(20)), next: Some(NodeId(9)) });
+    }
+
+    #[test]
+    fn dials_back_off_and_probes_are_reported_once() {
+        let mut l = Links::default();
+        let t = Time::from_millis(1000);
+        assert!(l.may_dial(NodeId(2), t));
+        l.dialing(NodeId(2), true);
+        assert!(!l.may_dial(NodeId(2), t));
+        assert!(l.dial_failed(NodeId(2), t));
+        assert!(!l.may_dial(NodeId(2), t));
+        assert!(l.may_dial(NodeId(2), Time::from_millis(1100)));
+        l.dialing(NodeId(2), false);
+        assert!(!l.dial_failed(NodeId(2), Time::from_millis(1100)));
+        assert_eq!(l.dials[&NodeId(2)].backoff, Duration::from_millis(400));
+        assert!(l.up(NodeId(2), t));
+        assert!(!l.up(NodeId(2), t), "one link per peer");
+        assert!(!l.may_dial(NodeId(2), Time::from_millis(99_999)));
+    }
+}
