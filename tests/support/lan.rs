@@ -118,6 +118,35 @@ impl Host {
         Command::new("ip").args(["netns", "exec", &self.ns, prog]).args(args).output().expect("run in namespace")
     }
 
+    /// Drops `pct`% of incoming UDP datagrams in this host (nftables; netem is not needed).
+    pub fn udp_loss(&self, pct: u32) {
+        let rule = format!("add rule inet loss in meta l4proto udp numgen random mod 100 lt {pct} drop");
+        for cmd in [
+            "add table inet loss",
+            "add chain inet loss in { type filter hook input priority 0; policy accept; }",
+            rule.as_str(),
+        ] {
+            let out = self.exec("nft", &[cmd]);
+            assert!(out.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
+    /// Established TCP connections in this host.
+    pub fn tcp_connections(&self) -> usize {
+        let out = self.exec("ss", &["-Htn", "state", "established"]);
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
+    }
+
+    /// Takes the host off the LAN (`false`) or puts it back (`true`).
+    pub fn set_link(&self, up: bool) {
+        let out = self.exec("ip", &["link", "set", "eth0", if up { "up" } else { "down" }]);
+        assert!(out.status.success());
+        if up {
+            let out = self.exec("ip", &["route", "replace", "default", "dev", "eth0"]);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
     /// Starts `groupcast node --json` with extra arguments.
     pub fn node(&self, name: &str, extra: &[&str]) -> NodeProc {
         let mut args = vec!["node", "--json", "--name", name];
@@ -222,6 +251,19 @@ impl NodeProc {
             }
             assert!(Instant::now() < end, "{}: no state answer", self.name);
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls `/state` until `pred` holds (or WAIT passes), and returns the last state.
+    pub fn state_until(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let end = Instant::now() + limit;
+        loop {
+            let s = self.state();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < end, "{}: state never showed {what}; last: {s}", self.name);
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 

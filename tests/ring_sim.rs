@@ -1,0 +1,265 @@
+//! The ring and reliable convergence, simulated: TCP links between neighbours, repair over the
+//! ring, settled marks, failures confirmed by the ring, partitions that heal, restarts.
+//! Deterministic: every run with a seed is the same.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use groupcast::proto::{Command, Config, Event, NodeId, Status};
+use support::sim::{Medium, Sim};
+
+fn ring_cfg() -> Config {
+    Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// Every live node's ring is its place among the live nodes in address order, and it holds
+/// links exactly to those neighbours.
+fn assert_ring(sim: &Sim) {
+    let live = sim.up();
+    for &i in &live {
+        let ring = sim.nodes[i].node.ring();
+        if live.len() == 1 {
+            assert_eq!((ring.prev, ring.next), (None, None), "a lone node has no ring");
+            continue;
+        }
+        let (prev, next) = sim.expected_ring(i, &live);
+        assert_eq!((ring.prev, ring.next), (Some(prev), Some(next)), "node {i}'s ring");
+        let links: BTreeSet<NodeId> = sim.nodes[i].node.linked().collect();
+        assert_eq!(links, [prev, next].into_iter().collect(), "node {i}'s links");
+    }
+}
+
+/// Every live node holds the same log and shared message.
+fn assert_converged(sim: &Sim) -> String {
+    let live = sim.up();
+    let first = sim.nodes[live[0]].node.snapshot();
+    for &i in &live[1..] {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.messages, first.messages, "node {i} message count");
+        assert_eq!(s.log_digest, first.log_digest, "node {i} log");
+        assert_eq!(s.shared, first.shared, "node {i} shared message");
+    }
+    first.log_digest
+}
+
+#[test]
+fn one_two_three_and_five_nodes_make_zero_one_three_and_five_links() {
+    for (n, links) in [(1, 0), (2, 1), (3, 3), (5, 5)] {
+        let mut sim = Sim::new(10 + n as u64, Medium::default());
+        sim.add_nodes(n, &ring_cfg());
+        sim.run_for(secs(3));
+        assert_ring(&sim);
+        assert_eq!(sim.link_count(), links, "{n} nodes");
+        assert_eq!(sim.dials as usize, links, "{n} nodes: no duplicate dials");
+    }
+}
+
+#[test]
+fn the_ring_closes_around_a_crash_and_the_crash_is_down_everywhere_within_a_second() {
+    let mut sim = Sim::new(21, Medium { loss: 0.05, ..Medium::default() });
+    sim.add_nodes(12, &ring_cfg());
+    sim.run_for(secs(3));
+    assert_ring(&sim);
+    let victim = sim.id(5);
+    sim.crash(5);
+    let t0 = sim.now;
+    sim.run_for(secs(1));
+    for i in sim.up() {
+        assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
+        let (t, via) = sim.nodes[i]
+            .events
+            .iter()
+            .find_map(|(t, e)| match e {
+                Event::PeerDown { node, via, .. } if *node == victim => Some((*t, *via)),
+                _ => None,
+            })
+            .expect("peer_down");
+        assert!(t.since(t0) < Duration::from_millis(200), "node {i} after {:?} via {via}", t.since(t0));
+        assert!(via == "link" || via == "notice", "node {i}: {via}");
+    }
+    sim.run_for(Duration::from_millis(500));
+    assert_ring(&sim);
+    assert_eq!(sim.link_count(), 11);
+}
+
+#[test]
+fn a_lost_last_message_is_repaired_within_a_heartbeat_or_two() {
+    // Heavy loss: many nodes miss messages by multicast and must get them over the ring.
+    let mut sim = Sim::new(31, Medium { loss: 0.4, ..Medium::default() });
+    sim.add_nodes(8, &ring_cfg());
+    sim.run_for(secs(4));
+    sim.command(3, Command::Say("only once".into()));
+    sim.run_for(Duration::from_millis(1500));
+    for i in sim.up() {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.shared.map(|e| e.text), Some("only once".to_string()), "node {i}");
+    }
+    let repaired: u64 = sim.nodes.iter().map(|n| n.node.stats().repaired).sum();
+    assert!(repaired > 0, "some nodes got it by repair");
+}
+
+#[test]
+fn settled_marks_follow_every_live_member() {
+    let mut sim = Sim::new(41, Medium { loss: 0.1, ..Medium::default() });
+    sim.add_nodes(6, &ring_cfg());
+    sim.run_for(secs(3));
+    sim.command(0, Command::Say("first".into()));
+    sim.command(4, Command::Say("second".into()));
+    // Straight after sending, nothing is settled yet.
+    assert!(sim.nodes[0].node.snapshot().pending >= 1);
+    sim.run_for(secs(3));
+    for i in sim.up() {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.pending, 0, "node {i}: all settled");
+        let shared = s.shared.expect("shared");
+        assert!(shared.ts < s.settled, "node {i}: shared message settled");
+        assert!(sim.nodes[i].events.iter().any(|(_, e)| matches!(e, Event::Settled { .. })));
+    }
+    // A crashed member holds settlement back until it is known to be down, then it moves on.
+    sim.crash(2);
+    sim.command(1, Command::Say("third".into()));
+    sim.run_for(secs(2));
+    for i in sim.up() {
+        assert_eq!(sim.nodes[i].node.snapshot().pending, 0, "node {i}");
+    }
+}
+
+#[test]
+fn a_restarted_node_gets_the_shared_message_and_the_log_back_within_a_second() {
+    let mut sim = Sim::new(51, Medium { loss: 0.05, ..Medium::default() });
+    sim.add_nodes(5, &ring_cfg());
+    sim.run_for(secs(2));
+    for k in 0..40 {
+        sim.command(k % 5, Command::Say(format!("before {k}")));
+        sim.run_for(Duration::from_millis(20));
+    }
+    sim.run_for(secs(2));
+    sim.crash(2);
+    sim.run_for(secs(2));
+    sim.restart(2);
+    sim.run_for(Duration::from_millis(1200));
+    let s = sim.nodes[2].node.snapshot();
+    assert_eq!(s.messages, 40, "the whole retained log is back");
+    assert_eq!(s.shared.map(|e| e.text), Some("before 39".to_string()));
+    assert_converged(&sim);
+}
+
+#[test]
+fn a_cut_off_host_heals_and_both_sides_merge() {
+    let mut sim = Sim::new(61, Medium::default());
+    sim.add_nodes(6, &ring_cfg());
+    sim.run_for(secs(3));
+    sim.cut.insert(4);
+    sim.command(4, Command::Say("said alone".into()));
+    sim.command(0, Command::Say("said by the many".into()));
+    sim.run_for(secs(5));
+    assert_eq!(sim.nodes[0].node.peer_status(sim.id(4)), Some(Status::Down));
+    assert_eq!(sim.nodes[4].node.members().count(), 0, "the cut host is alone");
+    sim.cut.clear();
+    sim.run_for(secs(4));
+    assert_converged(&sim);
+    assert_ring(&sim);
+    let texts: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.clone()).collect();
+    assert!(texts.contains("said alone") && texts.contains("said by the many"));
+}
+
+#[test]
+fn what_fell_out_of_retention_is_reported_as_a_gap() {
+    let small = Config { log_capacity: 10, ..ring_cfg() };
+    let mut sim = Sim::new(71, Medium::default());
+    sim.add_nodes(3, &small);
+    sim.run_for(secs(2));
+    for k in 0..30 {
+        sim.command(0, Command::Say(format!("m{k}")));
+    }
+    sim.run_for(secs(1));
+    let late = sim.add_node(Config { name: "late".into(), ..small });
+    sim.run_for(secs(2));
+    let s = sim.nodes[late].node.snapshot();
+    assert_eq!(s.messages, 10);
+    assert_eq!(s.lost, 20, "twenty messages it can never have");
+    let gap = sim.nodes[late].events.iter().find_map(|(_, e)| match e {
+        Event::Gap { from, to, .. } => Some((from.0, to.0)),
+        _ => None,
+    });
+    assert_eq!(gap, Some((1, 20)));
+}
+
+#[test]
+fn two_hundred_nodes_thirty_percent_loss_partition_crashes_and_restarts_converge() {
+    let medium = Medium { loss: 0.3, dup: 0.02, jitter: Duration::from_millis(20), ..Medium::default() };
+    let mut sim = Sim::new(81, medium);
+    sim.add_nodes(200, &ring_cfg());
+    sim.run_for(secs(5));
+    let mut said = Vec::new();
+    let mut say = |sim: &mut Sim, i: usize, text: String| {
+        sim.command(i, Command::Say(text.clone()));
+        said.push(text);
+    };
+    for k in 0..40 {
+        say(&mut sim, (k * 37) % 200, format!("early {k}"));
+        sim.run_for(Duration::from_millis(50));
+    }
+    // A partition: twenty hosts cut off, talking among themselves.
+    sim.cut.extend(150..170);
+    for k in 0..10 {
+        say(&mut sim, 150 + k, format!("cut side {k}"));
+        say(&mut sim, k, format!("main side {k}"));
+    }
+    sim.run_for(secs(6));
+    let has = |sim: &Sim, i: usize, text: &str| sim.nodes[i].node.log().iter().any(|e| e.text == text);
+    assert!(!has(&sim, 0, "cut side 0") && !has(&sim, 150, "main side 0"), "the sides really were apart");
+    assert!(has(&sim, 169, "cut side 0") && has(&sim, 199, "main side 0"), "each side converged within itself");
+    // Crashes, and the partition heals; some crashed nodes come back as new lives.
+    for i in [10, 60, 110] {
+        sim.crash(i);
+    }
+    sim.cut.clear();
+    sim.run_for(secs(3));
+    sim.restart(60);
+    for k in 0..20 {
+        say(&mut sim, (k * 13 + 1) % 200, format!("late {k}"));
+    }
+    sim.run_for(secs(10));
+    let digest = assert_converged(&sim);
+    assert!(!digest.is_empty());
+    assert_ring(&sim);
+    let log: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.clone()).collect();
+    for text in &said {
+        assert!(log.contains(text), "lost: {text}");
+    }
+    let false_downs: usize = (0..150)
+        .filter(|i| ![10, 60, 110].contains(i))
+        .map(|i| {
+            sim.nodes[i]
+                .events
+                .iter()
+                .filter(|(_, e)| match e {
+                    Event::PeerDown { node, .. } => (0..150).any(|j| ![10, 60, 110].contains(&j) && sim.id(j) == *node),
+                    _ => false,
+                })
+                .count()
+        })
+        .sum();
+    eprintln!("false downs among never-cut, never-crashed nodes: {false_downs}");
+}
+
+#[test]
+fn same_seed_same_ring_run() {
+    let run = |seed| {
+        let mut sim = Sim::new(seed, Medium { loss: 0.2, ..Medium::default() });
+        sim.add_nodes(10, &ring_cfg());
+        sim.run_for(secs(2));
+        sim.command(3, Command::Say("x".into()));
+        sim.crash(6);
+        sim.run_for(secs(3));
+        sim.trace()
+    };
+    assert_eq!(run(5), run(5));
+}
