@@ -85,9 +85,13 @@ pub struct NetArgs {
     /// Refuse timestamps further ahead of this host's clock than this.
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     pub max_clock_ahead: Duration,
-    /// Messages kept in the ordered log (oldest dropped first, and counted).
+    /// Retention: messages kept in the ordered log and offered to peers that missed them
+    /// (oldest dropped first, and counted).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub log_size: usize,
+    /// Retention in bytes of message text (a fixed 64 bytes more counted per message).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
+    pub log_bytes: usize,
 }
 
 /// "500ms", "2s", "1.5s", "1m"; a bare number is milliseconds.
@@ -154,8 +158,8 @@ impl NetArgs {
         if !(self.phi_suspect > 0.0 && self.phi_suspect < self.phi_threshold) {
             return Err("--phi-suspect must be above 0 and below --phi-threshold".into());
         }
-        if self.log_size == 0 {
-            return Err("--log-size must be at least 1".into());
+        if self.log_size == 0 || self.log_bytes < 4096 {
+            return Err("--log-size must be at least 1 and --log-bytes at least 4096".into());
         }
         Ok(proto::Config {
             name,
@@ -169,6 +173,7 @@ impl NetArgs {
             },
             max_clock_ahead: self.max_clock_ahead,
             log_capacity: self.log_size,
+            log_bytes: self.log_bytes,
             ..proto::Config::default()
         })
     }

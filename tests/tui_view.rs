@@ -117,6 +117,9 @@ fn conversation(size: (u16, u16)) -> App {
         },
     ];
     let stats = Stats { messages_sent: 1, messages_received: 4, ..Stats::default() };
+    net(&mut app, Event::Ring { prev: Some(CAROL), next: Some(BOB) });
+    // Everything up to carol's message is held by everyone; the last two are still pending.
+    net(&mut app, Event::Settled { upto: hlc(4_500), count: 3 });
     update(&mut app, Msg::Net(NetEvent::Status { peers, stats }));
     update(&mut app, Msg::Tick(t(7_000)));
     app
@@ -160,6 +163,10 @@ fn a_conversation() {
     assert!(screen.contains("10.231.0.9:40404: hello from the old C client"), "bare senders as IP:port");
     assert!(screen.contains("set by bob at 10:00:06"), "who set the shared message, and when");
     assert!(screen.contains("12%"), "per-peer loss");
+    assert!(screen.contains("✓ bob: morning all"), "settled lines are marked");
+    assert!(screen.contains("◌ bob: 世界"), "pending lines are marked");
+    assert!(screen.contains("◌ pending"), "the shared message is not settled yet");
+    assert!(screen.contains("next 0%") && screen.contains("prev 12%"), "ring neighbours are marked");
 }
 
 #[test]

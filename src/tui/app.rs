@@ -61,6 +61,8 @@ pub struct PeerRow {
     pub node: NodeId,
     pub name: String,
     pub addr: SocketAddr,
+    /// Its ring listener's port: with the address, its place in the ring.
+    pub tcp_port: u16,
     pub status: Status,
     pub last_seen: Time,
     pub loss: f64,
@@ -153,7 +155,7 @@ impl App {
     /// Peers on screen in ring order: by address, then node id.
     pub fn peers_sorted(&self) -> Vec<&PeerRow> {
         let mut v: Vec<&PeerRow> = self.peers.values().collect();
-        v.sort_by_key(|p| (p.addr, p.node));
+        v.sort_by_key(|p| (p.addr.ip(), p.tcp_port, p.node));
         v
     }
 
@@ -373,6 +375,7 @@ fn net(app: &mut App, ev: NetEvent) {
                 if let Some(p) = app.peers.get_mut(&v.node) {
                     p.last_seen = v.last_seen;
                     p.loss = v.loss;
+                    p.tcp_port = v.tcp_port;
                 }
             }
             app.stats = stats;
@@ -388,10 +391,12 @@ fn core_event(app: &mut App, ev: Event) {
     match ev {
         Event::PeerUp { node, name, addr } => {
             let back = app.peers.get(&node).is_some_and(|p| p.status == Status::Down);
+            let tcp_port = app.peers.get(&node).map_or(0, |p| p.tcp_port);
             let row = PeerRow {
                 node,
                 name: name.clone(),
                 addr,
+                tcp_port,
                 status: Status::Alive,
                 last_seen: now,
                 loss: 0.0,

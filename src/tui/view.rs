@@ -215,6 +215,11 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
                 Span::styled(" set by ", dim),
                 Span::styled(who, Style::new().fg(color)),
                 Span::styled(format!(" at {} ", clock(app, e.ts)), dim),
+                if e.ts < app.settled {
+                    Span::styled("✓ settled ", Style::new().fg(Color::Green))
+                } else {
+                    Span::styled("◌ pending ", Style::new().fg(Color::Yellow))
+                },
             ])
             .right_aligned(),
         );
@@ -250,7 +255,13 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
                 name = Style::new().fg(Color::Black).bg(color).bold();
                 text = text.add_modifier(Modifier::BOLD);
             }
-            vec![time, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
+            // ✓ once every live member holds it (settled), ◌ until then.
+            let mark = if l.at() < app.settled {
+                ("✓ ".to_string(), Style::new().fg(Color::Green))
+            } else {
+                ("◌ ".to_string(), Style::new().fg(Color::Yellow))
+            };
+            vec![time, mark, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
         }
         LineKind::System(kind) => {
             let (mark, color) = match kind {
@@ -287,7 +298,7 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     let bottom = app.lines.len().saturating_sub(app.scroll);
     let mut rows: Vec<Line> = Vec::new();
     for l in app.lines.range(..bottom).rev() {
-        let mut wrapped = wrap(&line_spans(app, l), width, 9);
+        let mut wrapped = wrap(&line_spans(app, l), width, 11);
         wrapped.reverse();
         rows.extend(wrapped);
         if rows.len() >= height {
@@ -314,10 +325,17 @@ fn status_glyph(s: Status) -> (&'static str, Color) {
 fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
     let (glyph, color) = status_glyph(p.status);
     let loss = format!("{:.0}%", p.loss * 100.0);
+    // This node's ring neighbours, the peers it holds TCP links to.
+    let tag = match (app.ring.prev == Some(p.node), app.ring.next == Some(p.node)) {
+        (true, true) => "prev·next ",
+        (true, false) => "prev ",
+        (false, true) => "next ",
+        (false, false) => "",
+    };
     let name = clean(&p.name);
-    let room = width.saturating_sub(3 + loss.len());
+    let room = width.saturating_sub(3 + loss.len() + tag.chars().count());
     let name: String = name.chars().take(room).collect();
-    let pad = width.saturating_sub(2 + name.chars().count() + loss.len() + 1);
+    let pad = width.saturating_sub(2 + name.chars().count() + tag.chars().count() + loss.len() + 1);
     let dim = Style::new().fg(Color::DarkGray);
     let gone = !p.status.is_member();
     let name_style = if gone { dim } else { Style::new().fg(node_color(p.node)) };
@@ -325,6 +343,7 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         Span::styled(format!("{glyph} "), Style::new().fg(color)),
         Span::styled(name, name_style),
         Span::raw(" ".repeat(pad)),
+        Span::styled(tag, Style::new().fg(Color::Cyan)),
         Span::styled(loss, if p.loss >= 0.05 { Style::new().fg(Color::Yellow) } else { dim }),
     ]);
     let when = match p.status {
@@ -417,6 +436,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-Home / End", "oldest / newest message (or Home / End"),
     ("", "  when the line is empty)"),
     ("Mouse wheel", "scroll the messages"),
+    ("✓ / ◌", "settled (every live member has it) / pending"),
+    ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
     ("F1", "this help"),
     ("Ctrl-C", "leave the group and quit"),
