@@ -2,7 +2,7 @@
 //! TTL 0 (asserted before anything is sent), so no datagram can leave this host. Several nodes
 //! share one host and one port, and each ignores its own echo.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use groupcast::cli::NetConfig;
@@ -17,9 +17,11 @@ fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let s2 = socket2::SockRef::from(&sock);
     assert_eq!(s2.multicast_if_v4().unwrap(), Ipv4Addr::LOCALHOST, "loopback only");
     assert_eq!(s2.multicast_ttl_v4().unwrap(), 0, "TTL 0: never beyond this host");
+    let listener = socket::open_ring_listener().expect("ring listener");
+    let ring_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port())));
     let (id, inc) = new_identity();
-    let core = Node::new(id, inc, Config { name: name.into(), ..Config::default() }, net::wall_now());
-    net::spawn(sock, None, cfg.group, "127.0.0.1".into(), core)
+    let core = Node::new(id, inc, Config { name: name.into(), ring_addr, ..Config::default() }, net::wall_now());
+    net::spawn(sock, Some(listener), cfg.group, "127.0.0.1".into(), core)
 }
 
 async fn next_matching(h: &mut NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
@@ -74,6 +76,19 @@ async fn three_nodes_on_one_host_chat_and_leave() {
         let snap = h.snapshot().await.unwrap();
         assert_eq!(snap.peers.len(), 2, "its own echo is not a peer");
         assert_eq!(snap.shared.unwrap().text, "over loopback");
+    }
+    // Three nodes on one host still make a ring (ordered by port, then id): each links to both
+    // others over TCP on loopback.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    for h in &nodes {
+        loop {
+            let snap = h.snapshot().await.unwrap();
+            if snap.links.len() == 2 && snap.ring.prev.is_some() {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no ring: {:?}", snap.ring);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
     nodes[2].command(Command::Leave).await.unwrap();
     let left = ids[2];
