@@ -766,13 +766,13 @@ impl Node {
     }
 
     /// `node` was heard alive at `at`, second-hand or on its link.
-    fn vouch(&mut self, node: NodeId, at: Time, _now: Time) {
+    fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
         let Some(p) = self.peers.get_mut(&node) else { return };
         if !p.status.is_member() {
             return; // a vouch never brings back the dead; only the peer itself can
         }
         p.detector.vouch(at);
-        if p.status == Status::Suspect && p.detector.phi(_now, &self.cfg.detector) < self.cfg.detector.suspect_phi {
+        if p.status == Status::Suspect && p.detector.phi(now, &self.cfg.detector) < self.cfg.detector.suspect_phi {
             let name = p.name.clone();
             p.status = Status::Alive;
             self.emit(Event::PeerAlive { node, name });
@@ -1341,5 +1341,112 @@ mod tests {
         a.handle_timer(at(10_000));
         assert!(outputs(&mut a).0.is_empty());
         assert_eq!(a.handle_command(Command::Say("x".into()), at(10_001)), Err(CommandError::Left));
+    }
+
+    fn ring_node(id: u64, last: u8) -> Node {
+        let cfg = Config {
+            name: format!("n{id}"),
+            ring_addr: Some(SocketAddr::from(([10, 0, 0, last], 7000))),
+            ..Config::default()
+        };
+        Node::new(NodeId(id), Incarnation(T0), cfg, at(0))
+    }
+
+    fn ring_beat(name: &str) -> Body {
+        Body::Heartbeat(Beat {
+            name: name.into(),
+            msg_seq: Seq(0),
+            interval_ms: 500,
+            tcp_port: 7000,
+            frontier: Hlc(0),
+            links: Vec::new(),
+        })
+    }
+
+    fn all(n: &mut Node) -> Vec<Output> {
+        std::iter::from_fn(|| n.poll_output()).collect()
+    }
+
+    #[test]
+    fn the_earlier_node_dials_its_neighbour_and_a_bad_frame_closes_the_link() {
+        let mut a = ring_node(1, 1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+        a.handle_timer(at(50));
+        let out = all(&mut a);
+        let dial = SocketAddr::from(([10, 0, 0, 2], 7000));
+        assert!(out.contains(&Output::Dial { peer: NodeId(2), addr: dial }), "{out:?}");
+        assert!(out.contains(&Output::Event(Event::Ring { prev: Some(NodeId(2)), next: Some(NodeId(2)) })));
+        a.handle_link_up(NodeId(2), at(60));
+        assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { peer: NodeId(2), .. })), "a digest at once");
+        a.handle_link_frame(NodeId(2), b"not a frame", at(70));
+        assert!(all(&mut a).contains(&Output::Close { peer: NodeId(2) }));
+        assert_eq!(a.stats().dropped["link_bad_frame"], 1);
+        assert_eq!(a.linked().count(), 0);
+
+        // The later node of the pair waits to be dialled.
+        let mut b = ring_node(2, 2);
+        b.handle_datagram(&frame(1, T0, 1, hlc_at(0), ring_beat("a")), addr(1), at(0));
+        b.handle_timer(at(50));
+        assert!(!all(&mut b).iter().any(|o| matches!(o, Output::Dial { .. })));
+    }
+
+    #[test]
+    fn idle_links_ping_and_silent_links_count_as_broken() {
+        let mut a = ring_node(1, 1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+        a.handle_timer(at(10));
+        a.handle_link_up(NodeId(2), at(10));
+        all(&mut a);
+        let ping = wire::encode_link(&Frame {
+            sender: NodeId(2),
+            incarnation: Incarnation(T0),
+            seq: Seq(0),
+            hlc: hlc_at(0),
+            body: Body::Ping,
+        })
+        .unwrap();
+        // Pings keep it open; our own pings go out when we have been quiet a heartbeat.
+        a.handle_link_frame(NodeId(2), &ping, at(400));
+        a.handle_timer(at(600));
+        assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { .. })));
+        a.handle_datagram(&frame(2, T0, 2, hlc_at(900), ring_beat("b")), addr(2), at(900));
+        // Then nothing for longer than three heartbeats: broken, suspect, probe.
+        a.handle_timer(at(2_000));
+        let out = all(&mut a);
+        assert!(out.contains(&Output::Close { peer: NodeId(2) }), "{out:?}");
+        assert!(out.contains(&Output::Event(Event::PeerSuspect { node: NodeId(2), name: "b".into() })));
+        assert!(out.iter().any(|o| matches!(o, Output::Dial { peer: NodeId(2), .. })), "probe dial");
+        // The probe is refused: the peer is confirmed down and everyone is told.
+        a.handle_link_end(NodeId(2), LinkEnd::Refused, at(2_010));
+        let out = all(&mut a);
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: "link", .. }))), "{out:?}");
+        let notice = out.iter().find_map(|o| match o {
+            Output::Multicast(b) => match wire::decode(b) {
+                Ok(Datagram::Frame(f)) => Some(f.body),
+                _ => None,
+            },
+            _ => None,
+        });
+        assert_eq!(notice, Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+    }
+
+    #[test]
+    fn a_link_closed_with_a_goodbye_is_not_a_failure() {
+        let mut a = ring_node(1, 1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+        a.handle_link_up(NodeId(2), at(10));
+        let bye = wire::encode_link(&Frame {
+            sender: NodeId(2),
+            incarnation: Incarnation(T0),
+            seq: Seq(0),
+            hlc: hlc_at(0),
+            body: Body::Bye,
+        })
+        .unwrap();
+        a.handle_link_frame(NodeId(2), &bye, at(20));
+        all(&mut a);
+        a.handle_link_end(NodeId(2), LinkEnd::Broken, at(30));
+        assert!(all(&mut a).is_empty(), "no suspicion, no probe");
+        assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
     }
 }
