@@ -621,6 +621,12 @@ impl Node {
 
     fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
         let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
+        // Every multicast frame counts for loss, whatever its kind.
+        if let Some(p) = self.peers.get_mut(&f.sender)
+            && p.incarnation == f.incarnation
+        {
+            p.loss.record(f.seq);
+        }
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, beat, false, from, now),
@@ -640,7 +646,6 @@ impl Node {
                 if let Some(p) = self.peers.get_mut(&f.sender)
                     && p.incarnation == f.incarnation
                 {
-                    p.loss.record(f.seq);
                     p.last_seen = now;
                 }
                 if let Some(addr) = m.bare_from {
@@ -686,7 +691,6 @@ impl Node {
             Some(_) => {
                 let p = self.peers.get_mut(&f.sender).expect("known peer");
                 p.detector.heartbeat(now, &self.cfg.detector);
-                p.loss.record(f.seq);
                 p.last_seen = now;
                 p.addr = from;
                 p.msg_seq = p.msg_seq.max(beat.msg_seq);
@@ -1448,5 +1452,17 @@ mod tests {
         a.handle_link_end(NodeId(2), LinkEnd::Broken, at(30));
         assert!(all(&mut a).is_empty(), "no suspicion, no probe");
         assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    }
+
+    #[test]
+    fn every_multicast_kind_counts_toward_loss() {
+        let mut a = node(1);
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
+        let notice = Body::Down { node: NodeId(9), incarnation: Incarnation(1) };
+        a.handle_datagram(&frame(2, T0, 2, hlc_at(1), notice), addr(2), at(1));
+        a.handle_datagram(&frame(2, T0, 3, hlc_at(2), beat("b")), addr(2), at(2));
+        assert_eq!(a.snapshot().peers[0].loss, 0.0, "a notice is not a lost heartbeat");
+        a.handle_datagram(&frame(2, T0, 5, hlc_at(3), beat("b")), addr(2), at(3));
+        assert!((a.snapshot().peers[0].loss - 0.2).abs() < 1e-9, "one of five missing");
     }
 }
