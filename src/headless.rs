@@ -245,7 +245,8 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
             Event::Shared { entry, .. } => {
                 format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author())
             }
-            Event::Settled { count, .. } => format!("{now}: {count} more messages settled everywhere"),
+            // Every message settles soon after it is sent: a line each would drown the chat.
+            Event::Settled { .. } => return None,
             Event::Ring { prev, next } => {
                 let name = |n: &Option<NodeId>| n.map_or("none".to_string(), |n| n.short());
                 format!("{now}: ring: prev {}, next {}", name(prev), name(next))
