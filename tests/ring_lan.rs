@@ -91,6 +91,7 @@ fn a_killed_host_is_down_within_a_second_the_ring_closes_and_a_restart_catches_u
         assert_eq!(down["reason"], "timeout");
     }
     let took = t.elapsed();
+    eprintln!("kill -9: peer_down on all four others after {took:?}");
     assert!(took < Duration::from_secs(2), "down everywhere after {took:?}");
     drop(victim);
     wait_ring(&mut nodes, 3);
@@ -124,4 +125,37 @@ fn a_host_cut_off_and_healed_merges_back() {
         assert_eq!(s["log_digest"], states[0]["log_digest"]);
         assert_eq!(s["shared"], states[0]["shared"]);
     }
+}
+
+#[test]
+fn a_stopped_host_is_suspected_then_down_within_about_two_seconds() {
+    let Some(lan) = Lan::new(4) else { return };
+    let mut nodes = start(&lan, 4);
+    wait_ring(&mut nodes, 3);
+    let frozen = nodes.remove(1);
+    let id = frozen.id();
+    // SIGSTOP: the process still holds its sockets, but says nothing.
+    frozen.signal("-STOP");
+    let t = Instant::now();
+    for p in nodes.iter_mut() {
+        p.wait_for("peer_suspect", |v| v["event"] == "peer_suspect" && v["node"] == id.as_str());
+        let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
+        assert_eq!(down["reason"], "timeout");
+    }
+    let took = t.elapsed();
+    eprintln!("SIGSTOP: peer_down on all three others after {took:?}");
+    assert!(took < Duration::from_secs(5), "down everywhere after {took:?}");
+    frozen.signal("-CONT");
+    // It speaks again, so it is back: a second peer_up, after the peer_down.
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        nodes[0].pump();
+        let ups = nodes[0].seen.iter().filter(|v| v["event"] == "peer_up" && v["node"] == id.as_str()).count();
+        if ups >= 2 {
+            break;
+        }
+        assert!(Instant::now() < end, "the resumed host never came back:\n{}", nodes[0].dump());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(frozen);
 }

@@ -107,9 +107,14 @@ pub async fn run(
     let peer = match (peer, expect) {
         (Some(p), Some(e)) if p == e => p,
         (Some(p), None) => p,
-        (_, Some(e)) => {
-            // Someone else answers at that address now: the peer we wanted is not there.
+        (Some(_), Some(e)) => {
+            // Someone else answers at that address now: the peer we wanted is gone.
             let _ = events.send(LinkEvent::DialFailed { peer: e, end: LinkEnd::Refused }).await;
+            return;
+        }
+        (None, Some(e)) => {
+            // The kernel accepted, but nobody said hello: hung, not proven dead.
+            let _ = events.send(LinkEvent::DialFailed { peer: e, end: LinkEnd::Unreachable }).await;
             return;
         }
         (None, None) => return,
