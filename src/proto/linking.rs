@@ -1,0 +1,105 @@
+//! Tending the ring: working out the neighbours, dialling the ones this node should dial,
+//! keeping links alive, closing links to former neighbours, and turning a broken link into a
+//! confirmed failure (or not).
+
+use std::time::Duration;
+
+use super::ring::{self, RingKey};
+use super::wire::Body;
+use super::{Event, Node, NodeId, Output, Status, Time};
+
+impl Node {
+    pub(super) fn link_timeout(&self) -> Duration {
+        self.cfg.heartbeat * 3
+    }
+
+    pub(super) fn my_ring_key(&self) -> Option<RingKey> {
+        self.cfg.ring_addr.map(|a| RingKey { ip: a.ip(), port: a.port(), node: self.id })
+    }
+
+    pub(super) fn ring_key_of(&self, node: NodeId) -> Option<RingKey> {
+        self.peers.get(&node).and_then(|p| p.ring_key())
+    }
+
+    /// Works out the neighbours, dials those this node should dial, keeps links alive, and
+    /// closes links to peers that are no longer neighbours.
+    pub(super) fn tend_ring(&mut self, now: Time) {
+        let Some(me) = self.my_ring_key() else { return };
+        if self.ring_dirty {
+            self.ring_dirty = false;
+            let members = self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.ring_key());
+            let ring = ring::neighbours(me, members);
+            if ring != self.ring {
+                self.ring = ring;
+                self.emit(Event::Ring { prev: ring.prev, next: ring.next });
+            }
+        }
+        let ring = self.ring;
+        for n in [ring.prev, ring.next].into_iter().flatten() {
+            let Some(key) = self.ring_key_of(n) else { continue };
+            // Of each neighbouring pair, the one earlier in the ring order dials.
+            if me < key && self.links.may_dial(n, now) {
+                self.links.dialing(n, false);
+                self.out.push_back(Output::Dial { peer: n, addr: key.addr() });
+            }
+        }
+        let timeout = self.link_timeout();
+        let grace = self.cfg.heartbeat * 2;
+        let peers: Vec<NodeId> = self.linked().collect();
+        for peer in peers {
+            let link = self.links.links.get_mut(&peer).expect("listed");
+            if now.since(link.last_recv) > timeout {
+                // Silent link: the peer hangs or the path is cut. Treat it as broken.
+                self.links.links.remove(&peer);
+                self.out.push_back(Output::Close { peer });
+                self.link_broke(peer, now);
+                continue;
+            }
+            if ring.contains(peer) {
+                link.not_neighbour_since = None;
+            } else if now.since(*link.not_neighbour_since.get_or_insert(now)) > grace {
+                self.close_link(peer, now);
+                continue;
+            }
+            if now.since(link.last_sent) >= self.cfg.heartbeat {
+                self.send_link(peer, Body::Ping, now);
+            }
+        }
+        self.links.forget_dials(|p| ring.contains(p));
+    }
+
+    pub(super) fn close_link(&mut self, peer: NodeId, now: Time) {
+        self.send_link(peer, Body::Bye, now);
+        self.links.links.remove(&peer);
+        self.out.push_back(Output::Close { peer });
+    }
+
+    /// A link broke without a goodbye: the peer may have crashed. Suspect it now, and dial it:
+    /// a refused dial confirms it is gone, an answered one clears it.
+    pub(super) fn link_broke(&mut self, peer: NodeId, now: Time) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if !p.status.is_member() {
+            return;
+        }
+        if p.status == Status::Alive {
+            let name = p.name.clone();
+            self.set_status(peer, Status::Suspect, now);
+            self.emit(Event::PeerSuspect { node: peer, name });
+        }
+        if let Some(key) = self.ring_key_of(peer) {
+            self.links.dialing(peer, true);
+            self.out.push_back(Output::Dial { peer, addr: key.addr() });
+        }
+    }
+
+    /// A probe dial was refused: the peer's process is gone. Tell everyone.
+    pub(super) fn confirm_down(&mut self, peer: NodeId, now: Time) {
+        let Some(p) = self.peers.get(&peer) else { return };
+        if !p.status.is_member() {
+            return;
+        }
+        let incarnation = p.incarnation;
+        self.mark_down(peer, "link", now);
+        self.send(Body::Down { node: peer, incarnation }, now);
+    }
+}
