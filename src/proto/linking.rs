@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::ring::{self, RingKey};
 use super::wire::Body;
-use super::{Event, Node, NodeId, Output, Status, Time};
+use super::{Event, Incarnation, Node, NodeId, Output, Status, Time};
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
@@ -100,6 +100,28 @@ impl Node {
         }
         let incarnation = p.incarnation;
         self.mark_down(peer, "link", now);
+        // Twice on the group, as a leave is, and around the ring, which loses nothing.
         self.send(Body::Down { node: peer, incarnation }, now);
+        self.send(Body::Down { node: peer, incarnation }, now);
+        self.pass_on_ring(Body::Down { node: peer, incarnation }, None, now);
+    }
+
+    /// A neighbour confirmed `node` dead (heard on the group, or on the ring from `via`).
+    pub(super) fn down_notice(&mut self, node: NodeId, incarnation: Incarnation, via: Option<NodeId>, now: Time) {
+        if node == self.id {
+            // Someone thinks we are dead: say otherwise at once.
+            self.send_beat(false, now);
+        } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
+            self.mark_down(node, "notice", now);
+            self.pass_on_ring(Body::Down { node, incarnation }, via, now);
+        }
+    }
+
+    /// Sends `body` on every ring link but the one it came from.
+    pub(super) fn pass_on_ring(&mut self, body: Body, came_from: Option<NodeId>, now: Time) {
+        let others: Vec<NodeId> = self.linked().filter(|p| Some(*p) != came_from).collect();
+        for peer in others {
+            self.send_link(peer, body.clone(), now);
+        }
     }
 }

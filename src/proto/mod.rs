@@ -595,6 +595,7 @@ impl Node {
                 }
             }
             Body::Entries(e) => self.apply_repair(peer, e, now),
+            Body::Down { node, incarnation } => self.down_notice(node, incarnation, Some(peer), now),
             _ => self.count("link_unexpected_kind"),
         }
     }
@@ -665,14 +666,7 @@ impl Node {
                 self.stats.messages_received += 1;
                 self.add_entry(entry, false, from, now);
             }
-            Body::Down { node, incarnation } => {
-                if node == self.id {
-                    // Someone thinks we are dead: say otherwise at once.
-                    self.send_beat(false, now);
-                } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
-                    self.mark_down(node, "notice", now);
-                }
-            }
+            Body::Down { node, incarnation } => self.down_notice(node, incarnation, None, now),
             _ => {}
         }
     }

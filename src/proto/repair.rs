@@ -42,11 +42,7 @@ impl Node {
         }
         if !fresh.is_empty() {
             // Pass repairs on around the ring, so one hop's repair reaches every node.
-            let others: Vec<NodeId> = self.linked().filter(|p| *p != from).collect();
-            for peer in others {
-                let body = Body::Entries(Entries { entries: fresh.clone(), ..Entries::default() });
-                self.send_link(peer, body, now);
-            }
+            self.pass_on_ring(Body::Entries(Entries { entries: fresh, ..Entries::default() }), Some(from), now);
         }
         if e.more {
             self.send_digest(from, now);

@@ -92,8 +92,8 @@ pub enum Body {
     Hello,
     /// Sent before a deliberate close, so the other side does not take it for a crash.
     Bye,
-    /// Multicast by a ring neighbour that has confirmed a node dead (its link broke and a
-    /// re-dial was refused), so every node drops it at once.
+    /// Sent by a ring neighbour that has confirmed a node dead (its link broke and a re-dial
+    /// was refused), on the group and around the ring, so every node drops it at once.
     Down {
         node: NodeId,
         incarnation: Incarnation,
