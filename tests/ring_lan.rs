@@ -42,6 +42,16 @@ fn one_two_three_and_five_hosts_hold_zero_one_three_and_five_links() {
             let s = nodes[0].state();
             assert_eq!(s["ring"]["prev"], s["ring"]["next"], "two nodes: both neighbours are the other");
         }
+        for p in nodes.iter_mut() {
+            // The last `ring` event a node printed names the neighbours its state shows.
+            let s = p.state();
+            p.pump();
+            let last = p.seen.iter().rev().find(|v| v["event"] == "ring").cloned();
+            match last {
+                Some(ev) => assert_eq!((&ev["prev"], &ev["next"]), (&s["ring"]["prev"], &s["ring"]["next"])),
+                None => assert_eq!(n, 1, "a lone node has no ring to announce"),
+            }
+        }
     }
 }
 
