@@ -72,14 +72,7 @@ fn the_ring_closes_around_a_crash_and_the_crash_is_down_everywhere_within_a_seco
     sim.run_for(secs(1));
     for i in sim.up() {
         assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
-        let (t, via) = sim.nodes[i]
-            .events
-            .iter()
-            .find_map(|(t, e)| match e {
-                Event::PeerDown { node, via, .. } if *node == victim => Some((*t, *via)),
-                _ => None,
-            })
-            .expect("peer_down");
+        let (t, _, via) = sim.first_down(i, victim).expect("peer_down");
         assert!(t.since(t0) < Duration::from_millis(200), "node {i} after {:?} via {via}", t.since(t0));
         assert!(via == "link" || via == "notice", "node {i}: {via}");
     }

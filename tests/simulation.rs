@@ -62,14 +62,8 @@ fn a_crashed_node_is_marked_down_everywhere() {
     sim.run_for(secs(4));
     for i in sim.up() {
         assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
-        let (t, reason) = sim.nodes[i]
-            .events
-            .iter()
-            .find_map(|(t, e)| match e {
-                Event::PeerDown { node, reason, .. } if *node == victim => Some((*t, *reason)),
-                _ => None,
-            })
-            .expect("a peer_down event");
+        let (t, reason, via) = sim.first_down(i, victim).expect("a peer_down event");
+        assert_eq!(via, "heartbeat", "no ring here: silence decides");
         assert_eq!(reason, DownReason::Timeout);
         let after = t.since(crashed_at);
         assert!(after < Duration::from_millis(3500), "node {i} took {after:?}");

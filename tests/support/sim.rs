@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, Event, Incarnation, LinkEnd, Node, NodeId, Output, Time};
+use groupcast::proto::{Command, Config, DownReason, Event, Incarnation, LinkEnd, Node, NodeId, Output, Time};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -367,6 +367,14 @@ impl Sim {
         let pos = ring.iter().position(|(_, id)| *id == self.id(i)).expect("live");
         let n = ring.len();
         (ring[(pos + n - 1) % n].1, ring[(pos + 1) % n].1)
+    }
+
+    /// When node `i` first reported `victim` down, why, and what told it.
+    pub fn first_down(&self, i: usize, victim: NodeId) -> Option<(Time, DownReason, &'static str)> {
+        self.nodes[i].events.iter().find_map(|(t, e)| match e {
+            Event::PeerDown { node, reason, via, .. } if *node == victim => Some((*t, *reason, *via)),
+            _ => None,
+        })
     }
 
     /// Number of links open in the simulated network.
