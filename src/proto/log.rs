@@ -58,6 +58,9 @@ pub enum Inserted {
 const MAX_ORIGINS: usize = 4096;
 /// Out-of-order sequence numbers remembered above an origin's contiguous mark.
 const MAX_ABOVE: usize = 4096;
+/// Message numbers at or above this are refused: no real node sends 2^62 messages, and the
+/// arithmetic on marks stays far from overflow whatever a peer sends.
+pub const MAX_SEQ: u64 = 1 << 62;
 
 /// What this node has of one origin's messages.
 #[derive(Clone, Debug, Default)]
@@ -81,7 +84,7 @@ impl Origin {
 
     /// Marks `seq` seen; false if it already was.
     fn see(&mut self, seq: Seq) -> bool {
-        if self.has(seq) || seq.0 == 0 {
+        if self.has(seq) || seq.0 == 0 || seq.0 >= MAX_SEQ {
             return false;
         }
         self.above.insert(seq.0);
@@ -91,7 +94,7 @@ impl Origin {
         if self.above.len() > MAX_ABOVE {
             // Too many holes to track: give up on the lowest and count it lost.
             let first = *self.above.first().expect("not empty");
-            self.lost += first - self.contig.0 - 1;
+            self.lost = self.lost.saturating_add(first - self.contig.0 - 1);
             self.contig = Seq(first - 1);
             while self.above.remove(&(self.contig.0 + 1)) {
                 self.contig.0 += 1;
@@ -225,13 +228,21 @@ impl Log {
     /// Marks messages `from..=to` of an origin as lost; returns how many were not seen before.
     pub fn mark_lost(&mut self, node: NodeId, inc: Incarnation, from: Seq, to: Seq) -> u64 {
         let o = self.origin_mut(node, inc);
-        let mut lost = 0;
-        for s in from.0.max(1)..=to.0.min(from.0.saturating_add(1_000_000)) {
-            if o.see(Seq(s)) {
-                lost += 1;
-            }
+        let to = Seq(to.0.min(MAX_SEQ - 1));
+        // A gap is reported from the asker's contiguous mark on; one that starts beyond it (or
+        // is empty) says nothing this node can use.
+        if from.0 > o.contig.0 + 1 || to <= o.contig {
+            return 0;
         }
-        o.lost += lost;
+        let held_above = o.above.range(o.contig.0 + 1..=to.0).count() as u64;
+        let lost = to.0 - o.contig.0 - held_above;
+        o.above.retain(|s| *s > to.0);
+        o.contig = to;
+        while o.above.remove(&(o.contig.0 + 1)) {
+            o.contig.0 += 1;
+        }
+        o.settle_beat();
+        o.lost = o.lost.saturating_add(lost);
         lost
     }
 
@@ -250,7 +261,8 @@ impl Log {
         let mut used = 0;
         for ((node, inc), mine) in &self.origins {
             let their = has.get(&(*node, *inc)).copied().unwrap_or_default();
-            let range = (*node, *inc, Seq(their.0 + 1))..=(*node, *inc, Seq(u64::MAX));
+            let next_missing = Seq(their.0.saturating_add(1));
+            let range = (*node, *inc, next_missing)..=(*node, *inc, Seq(u64::MAX));
             let mut first_held = None;
             for (_, key) in self.by_origin.range(range) {
                 let e = &self.entries[key];
@@ -263,7 +275,6 @@ impl Log {
                 out.entries.push(e.clone());
             }
             // Messages we had but no longer keep: tell them, so they stop waiting.
-            let next_missing = Seq(their.0 + 1);
             let first_kept = first_held.unwrap_or(Seq(mine.contig.0 + 1));
             if first_kept > next_missing && mine.contig >= next_missing && mine.contig.0 >= first_kept.0 - 1 {
                 out.gaps.push((*node, *inc, next_missing, Seq(first_kept.0 - 1)));
@@ -299,7 +310,7 @@ impl Log {
 
     /// Messages reported lost, over all origins.
     pub fn lost(&self) -> u64 {
-        self.origins.values().map(|o| o.lost).sum()
+        self.origins.values().fold(0, |a, o| a.saturating_add(o.lost))
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
@@ -410,6 +421,20 @@ mod tests {
         // Now nothing is missing.
         let again = full.missing_for(&empty.digest(), usize::MAX);
         assert!(again.entries.is_empty() && again.gaps.is_empty() && again.shared.is_none());
+    }
+
+    #[test]
+    fn gaps_count_only_what_was_never_seen_and_cost_nothing_per_number() {
+        let mut log = Log::new(10);
+        let (n, i) = (NodeId(1), Incarnation(1));
+        log.insert(entry(10, 1, 1, "a"));
+        log.insert(entry(40, 1, 4, "d"));
+        assert_eq!(log.mark_lost(n, i, Seq(9), Seq(12)), 0, "not from our contiguous mark: ignored");
+        assert_eq!(log.mark_lost(n, i, Seq(2), Seq(5)), 3, "2, 3 and 5; 4 is held");
+        assert_eq!(log.origin(n, i).unwrap().contig, Seq(5));
+        // A huge range is no more work than a small one.
+        assert_eq!(log.mark_lost(n, i, Seq(6), Seq(u64::MAX - 1)), MAX_SEQ - 1 - 5);
+        assert_eq!(log.mark_lost(n, i, Seq(6), Seq(9)), 0, "already accounted for");
     }
 
     #[test]

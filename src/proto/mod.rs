@@ -1097,4 +1097,95 @@ mod tests {
         a.handle_datagram(&frame(2, T0, 5, hlc_at(3), beat("b")), addr(2), at(3));
         assert!((a.snapshot().peers[0].loss - 0.2).abs() < 1e-9, "one of five missing");
     }
+
+    fn arb_entry() -> impl proptest::strategy::Strategy<Value = Entry> {
+        use proptest::prelude::*;
+        (any::<u64>(), 1u64..4, 0u64..3, any::<u64>(), ".{0,20}").prop_map(|(ts, node, inc, seq, text)| Entry {
+            ts: Hlc(ts),
+            node: NodeId(node),
+            incarnation: Incarnation(inc),
+            seq: Seq(seq),
+            name: "x".into(),
+            text,
+            bare_from: None,
+        })
+    }
+
+    fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
+        use proptest::prelude::*;
+        let seq = prop_oneof![Just(0u64), Just(1), Just(u64::MAX), Just(log::MAX_SEQ), any::<u64>()];
+        prop_oneof![
+            (seq.clone(), any::<u64>(), proptest::collection::vec((1u64..5, any::<u32>()), 0..6)).prop_map(
+                |(s, f, links)| Body::Heartbeat(Beat {
+                    name: "p".into(),
+                    msg_seq: Seq(s),
+                    interval_ms: 500,
+                    tcp_port: 7000,
+                    frontier: Hlc(f),
+                    links: links.into_iter().map(|(n, a)| (NodeId(n), a)).collect(),
+                })
+            ),
+            (seq.clone(), ".{0,30}").prop_map(|(s, text)| Body::Message(MessageBody {
+                msg_seq: Seq(s),
+                name: "p".into(),
+                text,
+                bare_from: None
+            })),
+            proptest::collection::vec((1u64..4, 0u64..3, seq.clone()), 0..4).prop_map(|o| Body::Digest(wire::Digest {
+                origins: o.into_iter().map(|(n, i, s)| (NodeId(n), Incarnation(i), Seq(s))).collect(),
+                shared: None,
+            })),
+            (
+                proptest::collection::vec(arb_entry(), 0..4),
+                proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq), 0..3),
+                proptest::option::of(arb_entry()),
+                any::<bool>()
+            )
+                .prop_map(|(entries, gaps, shared, more)| Body::Entries(wire::Entries {
+                    entries,
+                    gaps: gaps.into_iter().map(|(n, i, a, b)| (NodeId(n), Incarnation(i), Seq(a), Seq(b))).collect(),
+                    shared,
+                    more,
+                })),
+            (1u64..5, 0u64..3).prop_map(|(n, i)| Body::Down { node: NodeId(n), incarnation: Incarnation(i) }),
+            Just(Body::Leave),
+            Just(Body::Bye),
+            Just(Body::Ping),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// Whatever well-formed frames peers send, on the group or on ring links, in any order
+        /// and with any numbers in them, a node never panics (overflow checks are on in tests).
+        #[test]
+        fn no_sequence_of_frames_panics_a_node(
+            frames in proptest::collection::vec(
+                (1u64..4, 0u64..3, any_seq(), proptest::prelude::any::<u64>(), arb_body(), proptest::prelude::any::<bool>()),
+                1..40,
+            )
+        ) {
+            let mut a = ring_node(9, 9);
+            for (k, (sender, inc, seq, hlc, body, on_link)) in frames.into_iter().enumerate() {
+                let now = at(k as u64 * 100);
+                let frame = Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc: Hlc(hlc), body };
+                let Ok(bytes) = wire::encode_link(&frame) else { continue };
+                if on_link {
+                    a.handle_link_up(NodeId(sender), now);
+                    a.handle_link_frame(NodeId(sender), &bytes, now);
+                } else {
+                    a.handle_datagram(&bytes, addr(sender as u8), now);
+                }
+                a.handle_timer(now);
+                let _ = a.snapshot();
+                while a.poll_output().is_some() {}
+            }
+        }
+    }
+
+    fn any_seq() -> impl proptest::strategy::Strategy<Value = u64> {
+        use proptest::prelude::*;
+        prop_oneof![0u64..10, Just(u64::MAX), any::<u64>()]
+    }
 }

@@ -61,7 +61,7 @@ impl LossWindow {
 
     /// Fraction of recent frames that never arrived, 0.0 ..= 1.0.
     pub fn loss(&self) -> f64 {
-        let span = (self.highest - self.first + 1).min(128);
+        let span = (self.highest - self.first).saturating_add(1).min(128);
         let mask = if span >= 128 { u128::MAX } else { (1u128 << span) - 1 };
         let got = (self.bits & mask).count_ones() as u64;
         1.0 - got as f64 / span as f64
