@@ -15,7 +15,8 @@ use crate::proto::{self, DetectorConfig};
     long_about = "Multicast group chat and a small self-healing cluster for people who share a LAN.\n\n\
         Every node heartbeats on a multicast group, keeps a table of peers, and converges on the \
         group's shared message and an ordered chat log. Old clients that multicast bare text \
-        (the original C system) are heard too.",
+        (the original C system) are heard too.\n\n\
+        Without a command, groupcast opens the terminal UI (F1 there lists every key).",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
