@@ -28,7 +28,6 @@ impl Node {
                 p.detector.heartbeat(now, &self.cfg.detector);
                 p.last_seen = now;
                 p.addr = from;
-                p.msg_seq = p.msg_seq.max(beat.msg_seq);
                 p.frontier = p.frontier.max(beat.frontier);
                 if p.tcp_port != beat.tcp_port {
                     p.tcp_port = beat.tcp_port;
@@ -73,7 +72,6 @@ impl Node {
                 since: now,
                 detector: PhiDetector::new(now, interval),
                 loss: LossWindow::new(f.seq),
-                msg_seq: beat.msg_seq,
                 tcp_port: beat.tcp_port,
                 frontier: beat.frontier,
             },

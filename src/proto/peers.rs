@@ -80,8 +80,6 @@ pub struct Peer {
     pub since: Time,
     pub detector: PhiDetector,
     pub loss: LossWindow,
-    /// Highest message sequence number the peer says it has sent.
-    pub msg_seq: Seq,
     /// TCP port of its ring listener (0: not in the ring).
     pub tcp_port: u16,
     /// Its applied frontier, as last reported.
