@@ -50,20 +50,20 @@ impl Hlc {
         uhlc::NTP64(self.0).to_duration()
     }
 
+    /// The physical part as a UTC date and time (the epoch for a value out of range).
+    pub fn to_utc(self) -> chrono::DateTime<chrono::Utc> {
+        let d = self.to_unix();
+        chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos()).unwrap_or_default()
+    }
+
     /// RFC 3339 in UTC with milliseconds, as the JSON events show it.
     pub fn to_rfc3339(self) -> String {
-        let d = self.to_unix();
-        chrono::DateTime::<chrono::Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-            .unwrap_or_default()
+        self.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
     /// The same instant in the viewer's local time zone.
     pub fn to_local(self) -> chrono::DateTime<chrono::Local> {
-        let d = self.to_unix();
-        chrono::DateTime::<chrono::Utc>::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-            .unwrap_or_default()
-            .with_timezone(&chrono::Local)
+        self.to_utc().with_timezone(&chrono::Local)
     }
 }
 

@@ -45,10 +45,7 @@ fn clean(s: &str) -> String {
 }
 
 fn clock(app: &App, at: Hlc) -> String {
-    let d = at.to_unix();
-    chrono::DateTime::from_timestamp(d.as_secs() as i64, d.subsec_nanos())
-        .map(|t| t.with_timezone(&app.tz).format("%H:%M:%S").to_string())
-        .unwrap_or_default()
+    at.to_utc().with_timezone(&app.tz).format("%H:%M:%S").to_string()
 }
 
 fn age(now: Time, then: Time) -> String {
