@@ -48,6 +48,8 @@ fn codec(c: &mut Criterion) {
     c.bench_function("decode message frame", |b| b.iter(|| wire::decode(black_box(&bytes)).unwrap()));
     let beat = Frame {
         body: Body::Heartbeat(Beat {
+            time_ms: 1_780_000_000_000,
+            skew_ms: 0,
             name: "alice".into(),
             msg_seq: Seq(7),
             interval_ms: 500,

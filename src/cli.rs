@@ -150,8 +150,8 @@ impl NetArgs {
             Some(n) => n.trim().to_string(),
             None => gethostname::gethostname().to_string_lossy().into_owned(),
         };
-        if name.is_empty() || name.len() > proto::wire::MAX_NAME {
-            return Err(format!("--name must be 1 to {} bytes", proto::wire::MAX_NAME));
+        if !proto::wire::valid_name(&name) {
+            return Err(format!("--name must be 1 to {} bytes, without control characters", proto::wire::MAX_NAME));
         }
         if self.heartbeat < Duration::from_millis(10) {
             return Err("--heartbeat must be at least 10ms".into());

@@ -1,6 +1,7 @@
 //! The headless commands: `node` (the original server: print what the group says, broadcast
 //! what stdin says) and `send` (the original client: multicast one message and exit).
 
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::NetConfig;
 use crate::net::{self, NetEvent, socket};
-use crate::proto::{self, Command, Entry, Event, Incarnation, Node, NodeId, Output, Snapshot};
+use crate::proto::log::Key;
+use crate::proto::{self, ClockCause, Command, Entry, Event, Hlc, Incarnation, Node, NodeId, Output, Snapshot};
 
 /// A failure the user can fix: printed as one line, exit status 2.
 #[derive(Debug)]
@@ -31,7 +33,7 @@ pub fn new_identity() -> (NodeId, Incarnation) {
             break v;
         }
     };
-    (NodeId(id), Incarnation(net::wall_now().as_millis()))
+    (NodeId(id), Incarnation(net::wall_now().as_millis() as u64))
 }
 
 /// Joins the group, opens the ring listener, and starts the network task.
@@ -45,13 +47,13 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<net::Nod
     cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));
     let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
     let (id, inc) = new_identity();
-    let core = Node::new(id, inc, cfg, net::wall_now());
+    let core = Node::new(id, inc, cfg, net::now());
     Ok(net::spawn(sock, Some(listener), netcfg.group, label, core))
 }
 
 pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> Result<(), UserError> {
     let mut node = start_node(&netcfg, cfg)?;
-    let out = Printer { json };
+    let mut out = Printer::new(json);
     let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
         let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
@@ -139,8 +141,8 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
         bytes
     } else {
         let (id, inc) = new_identity();
-        let mut core = Node::new(id, inc, cfg, net::wall_now());
-        core.handle_command(Command::Say(text), net::wall_now())?;
+        let mut core = Node::new(id, inc, cfg, net::now());
+        core.handle_command(Command::Say(text), net::now())?;
         std::iter::from_fn(|| core.poll_output())
             .find_map(|o| match o {
                 Output::Multicast(b) => Some(b),
@@ -165,8 +167,13 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
 
 // ---- output ---------------------------------------------------------------------------------
 
+/// Message keys remembered as printed, so a resync prints only what was missed.
+const MAX_PRINTED: usize = 50_000;
+
 struct Printer {
     json: bool,
+    me: Option<NodeId>,
+    printed: BTreeSet<Key>,
 }
 
 /// Who wrote an entry, as an id: the node, or the old client's `IP:port`.
@@ -184,7 +191,7 @@ fn ctime_now() -> String {
 /// The JSON line for an event; `None` for the periodic status, which is not an event.
 pub fn event_json(ev: &NetEvent) -> Option<Value> {
     Some(match ev {
-        NetEvent::Status { .. } => return None,
+        NetEvent::Status { .. } | NetEvent::Resync(_) => return None,
         NetEvent::Ready(r) => json!({"event": "ready", "node": r.node.to_string(), "name": r.name,
             "group": r.group.to_string(), "iface": r.iface}),
         NetEvent::Lagged(n) => json!({"event": "lagged", "dropped": n}),
@@ -203,9 +210,7 @@ pub fn event_json(ev: &NetEvent) -> Option<Value> {
             Event::PeerRenamed { node, old, new } => {
                 json!({"event": "peer_renamed", "node": node.to_string(), "old": old, "new": new})
             }
-            Event::Message { entry, own, settled } => json!({"event": "message", "from": from_of(entry),
-                "name": entry.author(), "text": entry.text, "ts": entry.ts.to_rfc3339(), "own": own,
-                "settled": settled, "node": entry.node.to_string(), "seq": entry.seq.0}),
+            Event::Message { entry, own, settled } => message_json(entry, *own, *settled),
             Event::Shared { entry, settled } => json!({"event": "shared", "text": entry.text, "from": from_of(entry),
                 "name": entry.author(), "ts": entry.ts.to_rfc3339(), "settled": settled}),
             Event::Settled { upto, count } => json!({"event": "settled", "upto": upto.to_rfc3339(), "count": count}),
@@ -216,14 +221,47 @@ pub fn event_json(ev: &NetEvent) -> Option<Value> {
             Event::Rejected { addr, reason, count } => {
                 json!({"event": "rejected", "addr": addr.to_string(), "reason": reason, "count": count})
             }
+            Event::Clock { skew_ms, cause } => {
+                let (reason, by) = match cause {
+                    ClockCause::Step { by_ms } => ("step", by_ms),
+                    ClockCause::Group { by_ms } => ("group", by_ms),
+                };
+                json!({"event": "clock", "offset_ms": skew_ms, "reason": reason, "by_ms": by})
+            }
         },
     })
+}
+
+fn message_json(entry: &Entry, own: bool, settled: bool) -> Value {
+    json!({"event": "message", "from": from_of(entry), "name": entry.author(), "text": entry.text,
+        "ts": entry.ts.to_rfc3339(), "own": own, "settled": settled, "node": entry.node.to_string(),
+        "seq": entry.seq.0})
+}
+
+fn message_human(entry: &Entry) -> String {
+    let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
+    format!("{when}: {}: {}", entry.author(), entry.text)
+}
+
+/// A clock difference for people: "+1h 0m 5s", "-600.0 s", "+250 ms".
+pub fn skew_text(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let a = ms.unsigned_abs();
+    if a < 1_000 {
+        format!("{sign}{a} ms")
+    } else if a < 60_000 {
+        format!("{sign}{:.1} s", a as f64 / 1000.0)
+    } else if a < 3_600_000 {
+        format!("{sign}{}m {}s", a / 60_000, a % 60_000 / 1000)
+    } else {
+        format!("{sign}{}h {}m {}s", a / 3_600_000, a % 3_600_000 / 60_000, a % 60_000 / 1000)
+    }
 }
 
 pub fn event_human(ev: &NetEvent) -> Option<String> {
     let now = ctime_now();
     Some(match ev {
-        NetEvent::Status { .. } => return None,
+        NetEvent::Status { .. } | NetEvent::Resync(_) => return None,
         NetEvent::Ready(r) => {
             format!("{now}: ready: {} ({}) on group {} via {}", r.name, r.node.short(), r.group, r.iface)
         }
@@ -238,10 +276,7 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
             }
             Event::PeerRemoved { node } => format!("{now}: - {} forgotten", node.short()),
             Event::PeerRenamed { node, old, new } => format!("{now}: {old} ({}) is now {new}", node.short()),
-            Event::Message { entry, .. } => {
-                let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
-                format!("{when}: {}: {}", entry.author(), entry.text)
-            }
+            Event::Message { entry, .. } => message_human(entry),
             Event::Shared { entry, .. } => {
                 format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author())
             }
@@ -255,6 +290,14 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
                 format!("{now}: messages {}..={} of {} were lost before they reached us", from.0, to.0, node.short())
             }
             Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
+            Event::Clock { skew_ms, cause: ClockCause::Step { by_ms } } => format!(
+                "{now}: this host's wall clock stepped {}; group time runs on (host clock now {} off)",
+                skew_text(*by_ms),
+                skew_text(*skew_ms)
+            ),
+            Event::Clock { skew_ms, cause: ClockCause::Group { .. } } => {
+                format!("{now}: this host's clock is {} off the group's; stamping with group time", skew_text(*skew_ms))
+            }
         },
     })
 }
@@ -269,20 +312,64 @@ pub fn state_json(s: &Snapshot) -> Value {
         .iter()
         .map(|p| {
             json!({"node": p.node.to_string(), "name": p.name, "addr": p.addr.to_string(),
-                "status": p.status.as_str(), "loss": (p.loss * 1000.0).round() / 1000.0})
+                "status": p.status.as_str(), "loss": (p.loss * 1000.0).round() / 1000.0,
+                "clock_offset_ms": p.skew_ms})
         })
         .collect();
     let id = |n: Option<NodeId>| n.map(|n| n.to_string());
     let ring = json!({"prev": id(s.ring.prev), "next": id(s.ring.next),
         "links": s.links.iter().map(|n| n.to_string()).collect::<Vec<_>>()});
-    json!({"event": "state", "node": s.node.to_string(), "name": s.name, "shared": shared, "peers": peers,
+    json!({"event": "state", "node": s.node.to_string(), "name": s.name, "clock_offset_ms": s.skew_ms,
+        "shared": shared, "peers": peers,
         "ring": ring, "messages": s.messages, "pending": s.pending, "settled_upto": s.settled.to_rfc3339(),
         "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
         "sent": s.stats.frames_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
-        "duplicates": s.stats.duplicates, "dropped": s.stats.dropped})
+        "duplicates": s.stats.duplicates, "clock_held": s.stats.clock_held, "pauses": s.stats.pauses,
+        "dropped": s.stats.dropped})
 }
 
 impl Printer {
+    fn new(json: bool) -> Self {
+        Printer { json, me: None, printed: BTreeSet::new() }
+    }
+
+    fn remember(&mut self, key: Key) -> bool {
+        let new = self.printed.insert(key);
+        if self.printed.len() > MAX_PRINTED {
+            self.printed.pop_first();
+        }
+        new
+    }
+
+    /// After a lag: print the messages the core holds that never reached the screen, in log
+    /// order, and the settled mark they came with.
+    fn resync(&mut self, r: &net::Resync) {
+        let mut recovered = 0;
+        for e in &r.entries {
+            if self.printed.first().is_some_and(|k| e.key() < *k) && self.printed.len() >= MAX_PRINTED {
+                continue; // older than anything remembered: printed long ago
+            }
+            if self.remember(e.key()) {
+                recovered += 1;
+                let line = if self.json {
+                    message_json(e, Some(e.node) == self.me && e.bare_from.is_none(), e.ts < r.settled).to_string()
+                } else {
+                    message_human(e)
+                };
+                self.line(&line);
+            }
+        }
+        let count = r.entries.iter().filter(|e| e.ts < r.settled).count();
+        if self.json {
+            self.line(&json!({"event": "resync", "recovered": recovered, "messages": r.entries.len()}).to_string());
+            if r.settled > Hlc(0) {
+                self.line(&json!({"event": "settled", "upto": r.settled.to_rfc3339(), "count": count}).to_string());
+            }
+        } else {
+            self.line(&format!("{}: (caught up: {recovered} messages recovered from the log)", ctime_now()));
+        }
+    }
+
     fn line(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         // A closed stdout (the reader went away) is not worth dying for; the node runs on.
@@ -290,7 +377,15 @@ impl Printer {
         let _ = out.flush();
     }
 
-    fn event(&self, ev: &NetEvent) {
+    fn event(&mut self, ev: &NetEvent) {
+        match ev {
+            NetEvent::Ready(r) => self.me = Some(r.node),
+            NetEvent::Core(Event::Message { entry, .. }) => {
+                self.remember(entry.key());
+            }
+            NetEvent::Resync(r) => return self.resync(r),
+            _ => {}
+        }
         let line = if self.json { event_json(ev).map(|v| v.to_string()) } else { event_human(ev) };
         if let Some(line) = line {
             self.line(&line);

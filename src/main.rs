@@ -1,5 +1,6 @@
 //! CLI dispatch only.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -46,7 +47,8 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(UserError(msg)) => {
-            eprintln!("groupcast: {msg}");
+            // stderr may be gone too (a closed terminal): never panic over it.
+            let _ = writeln!(std::io::stderr(), "groupcast: {msg}");
             ExitCode::from(2)
         }
     }

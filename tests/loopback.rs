@@ -20,7 +20,7 @@ fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let listener = socket::open_ring_listener().expect("ring listener");
     let ring_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port())));
     let (id, inc) = new_identity();
-    let core = Node::new(id, inc, Config { name: name.into(), ring_addr, ..Config::default() }, net::wall_now());
+    let core = Node::new(id, inc, Config { name: name.into(), ring_addr, ..Config::default() }, net::now());
     net::spawn(sock, Some(listener), cfg.group, "127.0.0.1".into(), core)
 }
 

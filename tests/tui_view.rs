@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use chrono::FixedOffset;
 use groupcast::net::{NetEvent, Ready};
-use groupcast::proto::{DownReason, Entry, Event, Hlc, Incarnation, NodeId, PeerView, Seq, Stats, Status, Time};
+use groupcast::proto::{DownReason, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats, Status, Time};
 use groupcast::tui::app::{App, Msg, update};
 use groupcast::tui::view::render;
 use ratatui::Terminal;
@@ -24,7 +24,7 @@ fn t(ms: u64) -> Time {
 }
 
 fn hlc(ms: u64) -> Hlc {
-    Hlc(uhlc::NTP64::from(t(ms).0).as_u64())
+    Hlc::from_unix(t(ms).0)
 }
 
 fn addr(last: u8) -> SocketAddr {
@@ -58,7 +58,7 @@ fn say(app: &mut App, ms: u64, node: NodeId, name: &str, text: &str, own: bool) 
 }
 
 fn empty(size: (u16, u16)) -> App {
-    let mut app = App::new(t(0), FixedOffset::east_opt(0).unwrap(), size);
+    let mut app = App::new(Now::synced(t(0)), FixedOffset::east_opt(0).unwrap(), size);
     let ready = Ready {
         node: ME,
         name: "alice".into(),
@@ -71,7 +71,7 @@ fn empty(size: (u16, u16)) -> App {
 
 fn conversation(size: (u16, u16)) -> App {
     let mut app = empty(size);
-    update(&mut app, Msg::Tick(t(1_000)));
+    update(&mut app, Msg::Tick(Now::synced(t(1_000))));
     net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: addr(2) });
     net(&mut app, Event::PeerUp { node: CAROL, name: "carol".into(), addr: addr(3) });
     say(&mut app, 2_000, BOB, "bob", "morning all, is the build green?", false);
@@ -105,6 +105,7 @@ fn conversation(size: (u16, u16)) -> App {
             status: Status::Alive,
             loss: 0.0,
             last_seen: t(6_500),
+            skew_ms: 0,
         },
         PeerView {
             node: CAROL,
@@ -114,6 +115,7 @@ fn conversation(size: (u16, u16)) -> App {
             status: Status::Alive,
             loss: 0.12,
             last_seen: t(6_000),
+            skew_ms: 0,
         },
     ];
     let stats = Stats { messages_sent: 1, messages_received: 4, ..Stats::default() };
@@ -121,18 +123,18 @@ fn conversation(size: (u16, u16)) -> App {
     // Everything up to carol's message is held by everyone; the last two are still pending.
     net(&mut app, Event::Settled { upto: hlc(4_500), count: 3 });
     update(&mut app, Msg::Net(NetEvent::Status { peers, stats }));
-    update(&mut app, Msg::Tick(t(7_000)));
+    update(&mut app, Msg::Tick(Now::synced(t(7_000))));
     app
 }
 
 fn trouble(size: (u16, u16)) -> App {
     let mut app = conversation(size);
     net(&mut app, Event::PeerUp { node: DAVE, name: "dave".into(), addr: addr(4) });
-    update(&mut app, Msg::Tick(t(9_000)));
+    update(&mut app, Msg::Tick(Now::synced(t(9_000))));
     net(&mut app, Event::PeerSuspect { node: BOB, name: "bob".into() });
     net(&mut app, Event::PeerDown { node: CAROL, name: "carol".into(), reason: DownReason::Timeout, via: "heartbeat" });
     net(&mut app, Event::PeerDown { node: DAVE, name: "dave".into(), reason: DownReason::Left, via: "leave" });
-    update(&mut app, Msg::Tick(t(12_000)));
+    update(&mut app, Msg::Tick(Now::synced(t(12_000))));
     app
 }
 

@@ -2,7 +2,8 @@
 //! talk to it over bounded channels: `Request`s in, `NetEvent`s out.
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::collections::HashMap;
 
@@ -11,14 +12,49 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::link::{self, ConnId, LinkCmd, LinkEvent};
-use crate::proto::{Command, CommandError, Event, LinkEnd, Node, NodeId, Output, PeerView, Snapshot, Stats, Time};
+use crate::proto::{
+    Command, CommandError, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView, Snapshot,
+    Stats, Time,
+};
 
-/// Events buffered for a front end that is slow to read; beyond this they are dropped and counted.
+/// Events buffered for a front end that is slow to read. Beyond this, events are counted as
+/// dropped and the front end is sent a `Resync` from the core's log and peer table once it
+/// has room again: messages and peers are never lost on the way to the screen.
 const EVENT_QUEUE: usize = 4096;
+/// Room the queue must have again before a resync is sent (so it is not sent into a queue
+/// that is about to overflow again).
+const RESYNC_ROOM: usize = EVENT_QUEUE / 4;
 const REQUEST_QUEUE: usize = 64;
 
-pub fn wall_now() -> Time {
-    Time(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+/// The monotonic clock, as time since this process first read it.
+pub fn mono_now() -> Time {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    Time(ORIGIN.get_or_init(Instant::now).elapsed())
+}
+
+/// The wall clock, as time since the UNIX epoch.
+pub fn wall_now() -> std::time::Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// Both clocks, as the core takes them with every input.
+pub fn now() -> Now {
+    Now { mono: mono_now(), wall: wall_now() }
+}
+
+/// Everything a front end needs to rebuild its view after it fell behind: the core's whole log
+/// (in order), the peer table and the marks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resync {
+    pub entries: Vec<Entry>,
+    pub settled: Hlc,
+    pub shared: Option<Entry>,
+    pub peers: Vec<PeerView>,
+    pub ring: Neighbours,
+    /// This host's wall clock minus group time.
+    pub skew_ms: i64,
+    /// Events dropped while the front end was behind (their effect is in this resync).
+    pub dropped: u64,
 }
 
 #[derive(Debug)]
@@ -40,8 +76,11 @@ pub struct Ready {
 pub enum NetEvent {
     Ready(Ready),
     Core(Event),
-    /// This many events were dropped because the front end did not keep up.
+    /// This many events were dropped because the front end did not keep up; a `Resync`
+    /// follows once it has caught up.
     Lagged(u64),
+    /// The view rebuilt from the core after a lag.
+    Resync(Box<Resync>),
     /// The peer table and counters, once a second, for screens that show ages and loss.
     Status {
         peers: Vec<PeerView>,
@@ -94,6 +133,7 @@ pub fn spawn(
             core,
             events: ev_tx,
             lagged: 0,
+            resync: false,
             send_errors: 0,
             links: HashMap::new(),
             link_events: link_tx,
@@ -111,6 +151,8 @@ struct Driver {
     core: Node,
     events: mpsc::Sender<NetEvent>,
     lagged: u64,
+    /// Events were dropped: the front end needs a resync before anything else.
+    resync: bool,
     send_errors: u64,
     /// Open ring links: which connection, and its writer.
     links: HashMap<NodeId, (ConnId, mpsc::Sender<LinkCmd>)>,
@@ -129,17 +171,17 @@ impl Driver {
         let mut status = tokio::time::interval(Duration::from_secs(1));
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let wait = self.core.next_deadline().0.saturating_sub(wall_now().0);
+            let wait = self.core.next_deadline().0.saturating_sub(mono_now().0);
             let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(1));
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.core.handle_datagram(&buf[..n], from, wall_now()),
+                    Ok((n, from)) => self.core.handle_datagram(&buf[..n], from, now()),
                     // ICMP errors and the like surface here; nothing to do but carry on.
                     Err(e) => tracing::debug!("recv: {e}"),
                 },
                 req = requests.recv() => match req {
                     Some(Request::Command(cmd, reply)) => {
-                        let r = self.core.handle_command(cmd, wall_now());
+                        let r = self.core.handle_command(cmd, now());
                         let _ = reply.send(r);
                     }
                     Some(Request::Snapshot(reply)) => {
@@ -147,10 +189,10 @@ impl Driver {
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(wall_now()),
+                _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
                 Ok((stream, _)) = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                     let conn = self.conn_id();
-                    let hello = self.core.hello(wall_now());
+                    let hello = self.core.hello(now());
                     tokio::spawn(link::run(stream, conn, hello, None, self.link_events.clone()));
                 }
                 Some(ev) = link_events.recv() => self.on_link_event(ev),
@@ -160,6 +202,9 @@ impl Driver {
                 }
             }
             self.flush().await;
+            if self.resync {
+                self.try_resync();
+            }
             if self.core.has_left() {
                 break;
             }
@@ -181,7 +226,7 @@ impl Driver {
                 Output::Event(e) => self.emit(NetEvent::Core(e)),
                 Output::Dial { peer, addr } => {
                     let conn = self.conn_id();
-                    let hello = self.core.hello(wall_now());
+                    let hello = self.core.hello(now());
                     tokio::spawn(link::dial(peer, addr, conn, hello, self.link_events.clone()));
                 }
                 Output::Link { peer, bytes } => {
@@ -194,7 +239,7 @@ impl Driver {
                         if let Some((_, tx)) = self.links.remove(&peer) {
                             let _ = tx.try_send(LinkCmd::Close);
                         }
-                        self.core.handle_link_end(peer, LinkEnd::Broken, wall_now());
+                        self.core.handle_link_end(peer, LinkEnd::Broken, now());
                     }
                 }
                 Output::Close { peer } => {
@@ -212,7 +257,7 @@ impl Driver {
     }
 
     fn on_link_event(&mut self, ev: LinkEvent) {
-        let now = wall_now();
+        let now = now();
         match ev {
             LinkEvent::Up { conn, peer, tx } => match self.links.entry(peer) {
                 // Both ends dialled at once: keep the first link.
@@ -239,12 +284,39 @@ impl Driver {
         }
     }
 
+    /// Sends an event to the front end. If the queue is full the event is counted as dropped,
+    /// and nothing more is sent until the queue has room for a resync, which carries the
+    /// effect of everything dropped.
     fn emit(&mut self, e: NetEvent) {
-        if self.lagged > 0 && self.events.try_send(NetEvent::Lagged(self.lagged)).is_ok() {
-            self.lagged = 0;
+        if self.resync && !self.try_resync() {
+            self.lagged += 1;
+            return;
         }
         if self.events.try_send(e).is_err() {
             self.lagged += 1;
+            self.resync = true;
         }
+    }
+
+    /// Sends the lag report and a resync if the queue has room; true if it did.
+    fn try_resync(&mut self) -> bool {
+        if self.events.capacity() < RESYNC_ROOM {
+            return false;
+        }
+        let snap = self.core.snapshot();
+        let resync = Resync {
+            entries: self.core.log().iter().cloned().collect(),
+            settled: snap.settled,
+            shared: snap.shared,
+            peers: snap.peers,
+            ring: snap.ring,
+            skew_ms: snap.skew_ms,
+            dropped: self.lagged,
+        };
+        let _ = self.events.try_send(NetEvent::Lagged(self.lagged));
+        let _ = self.events.try_send(NetEvent::Resync(Box::new(resync)));
+        self.lagged = 0;
+        self.resync = false;
+        true
     }
 }

@@ -4,5 +4,5 @@ pub mod driver;
 pub mod link;
 pub mod socket;
 
-pub use driver::{NetEvent, NodeHandle, Ready, Request, spawn, wall_now};
+pub use driver::{NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};
 pub use socket::{SetupError, resolve_iface};

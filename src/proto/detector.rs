@@ -68,10 +68,15 @@ impl PhiDetector {
         self.sum_sq += ms * ms;
     }
 
+    /// A heartbeat arrived. Its gap since the last one becomes a sample, unless the gap was an
+    /// outage (long enough to make the peer suspect): a freeze or a cut is not the peer's
+    /// normal rhythm, and learning it would make each later outage take longer to notice.
     pub fn heartbeat(&mut self, now: Time, cfg: &DetectorConfig) {
         let gap = now.since(self.last).as_secs_f64() * 1000.0;
         self.last = now;
-        self.push(gap, cfg.window);
+        if self.phi_of(gap, cfg) < cfg.suspect_phi {
+            self.push(gap, cfg.window);
+        }
     }
 
     /// The last sign of life, first- or second-hand.
@@ -97,10 +102,13 @@ impl PhiDetector {
     /// Suspicion level now: 1 means a 10% chance the peer is still alive and was merely slow,
     /// 2 means 1%, 8 means one in 10^8.
     pub fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
-        let elapsed = now.since(self.last()).as_secs_f64() * 1000.0;
+        self.phi_of(now.since(self.last()).as_secs_f64() * 1000.0, cfg)
+    }
+
+    fn phi_of(&self, elapsed_ms: f64, cfg: &DetectorConfig) -> f64 {
         let mean = self.mean_ms() + cfg.acceptable_pause.as_secs_f64() * 1000.0;
         let std = self.std_dev_ms().max(cfg.min_std_dev.as_secs_f64() * 1000.0);
-        phi(elapsed, mean, std)
+        phi(elapsed_ms, mean, std)
     }
 }
 
@@ -192,10 +200,33 @@ mod tests {
         assert!(d.phi(at(last + 2500), &cfg) < cfg.suspect_phi, "a neighbour heard it 1 s ago");
         assert!(d.phi(at(last + 4000), &cfg) >= cfg.down_phi, "evidence ages like a heartbeat");
         d.heartbeat(at(last + 4100), &cfg);
-        // Two seed samples (375, 625 ms), 39 intervals of 500 ms, and the 4,100 ms one: the vouch
-        // made no sample of its own.
-        let want = (1000.0 + 39.0 * 500.0 + 4100.0) / 42.0;
+        // Two seed samples (375, 625 ms) and 39 intervals of 500 ms: the vouch made no sample
+        // of its own, and the 4,100 ms outage is not the peer's rhythm either.
+        let want = (1000.0 + 39.0 * 500.0) / 41.0;
         assert!((d.mean_ms() - want).abs() < 1.0, "only real heartbeats make samples");
+        d.heartbeat(at(last + 4700), &cfg);
+        let want = (1000.0 + 40.0 * 500.0 + 100.0) / 42.0;
+        assert!((d.mean_ms() - want).abs() < 1.0, "the rhythm resumes: {}", d.mean_ms());
+    }
+
+    #[test]
+    fn outages_are_not_learned_as_the_peers_rhythm() {
+        let cfg = DetectorConfig::default();
+        let mut t = 0;
+        let mut times = vec![0];
+        let mut detections = Vec::new();
+        for _ in 0..4 {
+            for _ in 0..20 {
+                t += 500;
+                times.push(t);
+            }
+            let d = fed(&times, &cfg);
+            detections.push(crossing(&d, t, cfg.down_phi, &cfg));
+            // Frozen for 10 s, then back on its rhythm.
+            t += 10_000;
+            times.push(t);
+        }
+        assert!(detections.iter().all(|&d| d == detections[0]), "each freeze caught alike: {detections:?}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use sha2::{Digest as _, Sha256};
 
 use super::types::{Hlc, Incarnation, NodeId, Seq};
-use super::wire::{Digest, Entries};
+use super::wire::{Digest, Entries, Held, MAX_RUNS};
 
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
@@ -74,6 +74,8 @@ pub struct Origin {
     latest_beat: Option<(Seq, Hlc)>,
     /// Everything this origin stamped before this time is here.
     pub known_until: Hlc,
+    /// The highest announced number a heartbeat already made this node ask its neighbours for.
+    pub asked: Seq,
     touched: u64,
 }
 
@@ -115,6 +117,32 @@ impl Origin {
     /// Whether a heartbeat announcing `msg_seq` shows messages this node has not seen.
     pub fn missing_up_to(&self, msg_seq: Seq) -> bool {
         self.contig < msg_seq
+    }
+
+    /// The highest number this node knows the origin sent (held, or announced).
+    fn highest(&self) -> Seq {
+        let above = self.above.last().map_or(self.contig, |s| Seq(*s));
+        let announced = self.latest_beat.map_or(Seq(0), |(s, _)| s);
+        above.max(announced).max(self.contig).min(Seq(MAX_SEQ - 1))
+    }
+
+    /// Whether some message below the highest known number is missing.
+    pub fn has_hole(&self) -> bool {
+        self.highest() > self.contig
+    }
+
+    /// Runs of numbers held above the contiguous mark, lowest first, at most `max`.
+    fn runs(&self, max: usize) -> Vec<(Seq, Seq)> {
+        let mut runs: Vec<(Seq, Seq)> = Vec::new();
+        for &s in &self.above {
+            let full = runs.len() >= max;
+            match runs.last_mut() {
+                Some((_, last)) if last.0 + 1 == s => last.0 = s,
+                _ if full => break,
+                _ => runs.push((Seq(s), Seq(s))),
+            }
+        }
+        runs
     }
 }
 
@@ -246,27 +274,71 @@ impl Log {
         lost
     }
 
+    /// Origins with a hole: a message below the highest number known is missing.
+    pub fn holes(&self) -> impl Iterator<Item = (NodeId, Incarnation)> + '_ {
+        self.origins.iter().filter(|(_, o)| o.has_hole()).map(|(k, _)| *k)
+    }
+
+    /// Gives up on every hole of an origin (it is gone; no one could fill them): the missing
+    /// numbers count as lost. Returns the runs that were missing.
+    pub fn close_holes(&mut self, node: NodeId, inc: Incarnation) -> Vec<(Seq, Seq)> {
+        let Some(o) = self.origins.get(&(node, inc)) else { return Vec::new() };
+        let top = o.highest();
+        let mut missing = Vec::new();
+        let mut next = o.contig.0 + 1;
+        for &s in o.above.iter().chain(std::iter::once(&(top.0 + 1))) {
+            if s > next {
+                missing.push((Seq(next), Seq(s - 1)));
+            }
+            next = next.max(s + 1);
+        }
+        for &(from, to) in &missing {
+            self.mark_lost(node, inc, from, to);
+        }
+        missing
+    }
+
+    /// Notes that a heartbeat announcing `msg_seq` made this node ask for what it lacks;
+    /// false if it already asked for as much (ask again only when there is news).
+    pub fn ask(&mut self, node: NodeId, inc: Incarnation, msg_seq: Seq) -> bool {
+        let o = self.origin_mut(node, inc);
+        if msg_seq <= o.asked {
+            return false;
+        }
+        o.asked = msg_seq;
+        true
+    }
+
     /// What this node holds, for a ring neighbour.
     pub fn digest(&self) -> Digest {
         Digest {
-            origins: self.origins.iter().map(|((n, i), o)| (*n, *i, o.contig)).collect(),
+            origins: self
+                .origins
+                .iter()
+                .map(|((n, i), o)| Held { node: *n, incarnation: *i, contig: o.contig, above: o.runs(MAX_RUNS) })
+                .collect(),
             shared: self.shared.as_ref().map(|e| (e.ts, e.node)),
         }
     }
 
     /// What a neighbour with `theirs` lacks, up to about `budget` bytes.
     pub fn missing_for(&self, theirs: &Digest, budget: usize) -> Entries {
-        let has: BTreeMap<(NodeId, Incarnation), Seq> = theirs.origins.iter().map(|(n, i, s)| ((*n, *i), *s)).collect();
+        let has: BTreeMap<(NodeId, Incarnation), &Held> =
+            theirs.origins.iter().map(|h| ((h.node, h.incarnation), h)).collect();
         let mut out = Entries::default();
         let mut used = 0;
         for ((node, inc), mine) in &self.origins {
-            let their = has.get(&(*node, *inc)).copied().unwrap_or_default();
+            let held = has.get(&(*node, *inc)).copied();
+            let their = held.map_or(Seq(0), |h| h.contig);
             let next_missing = Seq(their.0.saturating_add(1));
             let range = (*node, *inc, next_missing)..=(*node, *inc, Seq(u64::MAX));
             let mut first_held = None;
             for (_, key) in self.by_origin.range(range) {
                 let e = &self.entries[key];
                 first_held.get_or_insert(e.seq);
+                if held.is_some_and(|h| h.has(e.seq)) {
+                    continue; // they have it already
+                }
                 if used + size_of(e) > budget {
                     out.more = true;
                     break;

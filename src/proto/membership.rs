@@ -5,54 +5,67 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::detector::PhiDetector;
-use super::peers::{LossWindow, Peer};
+use super::peers::{LossWindow, Peer, PeerClock};
 use super::wire::{self, Beat};
-use super::{DownReason, Event, GAP_SYNC_EVERY, Header, Incarnation, MAX_VOUCHES, Node, NodeId, Status, Time};
+use super::{DownReason, Event, GAP_SYNC_EVERY, Header, Hlc, Incarnation, MAX_VOUCHES, Node, NodeId, Status, Time};
 
 impl Node {
     pub(super) fn on_beat(&mut self, f: Header, beat: Beat, announce: bool, from: SocketAddr, now: Time) {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
-        let name: String = beat.name.chars().take(wire::MAX_NAME).collect();
+        let name = wire::clip_name(&beat.name);
         self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
         match known {
             Some((inc, status)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
                 return; // a stale frame of an old life, or a straggler after a leave
             }
+            Some((inc, status)) if f.incarnation > inc && status.is_member() => {
+                // The same node (ids are random per run) began a new life to reset its clock:
+                // it carries on as the same member, with fresh counters.
+                let p = self.peers.get_mut(&f.sender).expect("known peer");
+                p.incarnation = f.incarnation;
+                p.loss = LossWindow::new(f.seq);
+                p.frontier = Hlc(0);
+                p.clock = PeerClock::default();
+            }
             Some((inc, _)) if f.incarnation > inc => {
                 self.peers.remove(&f.sender);
                 self.ring_dirty = true;
             }
-            Some(_) => {
-                let p = self.peers.get_mut(&f.sender).expect("known peer");
-                p.detector.heartbeat(now, &self.cfg.detector);
-                p.last_seen = now;
+            _ => {}
+        }
+        if let Some(p) = self.peers.get_mut(&f.sender) {
+            p.detector.heartbeat(now, &self.cfg.detector);
+            p.last_seen = now;
+            if p.addr != from {
+                // Its place in the ring is its address: a move re-forms the ring.
                 p.addr = from;
-                p.frontier = p.frontier.max(beat.frontier);
-                if p.tcp_port != beat.tcp_port {
-                    p.tcp_port = beat.tcp_port;
-                    self.ring_dirty = true;
-                }
-                let (node, old_status) = (p.id, p.status);
-                if p.name != name {
-                    let old = std::mem::replace(&mut p.name, name.clone());
-                    self.emit(Event::PeerRenamed { node, old, new: name.clone() });
-                }
-                match old_status {
-                    Status::Suspect => {
-                        self.set_status(node, Status::Alive, now);
-                        self.emit(Event::PeerAlive { node, name });
-                    }
-                    Status::Down => {
-                        self.set_status(node, Status::Alive, now);
-                        self.emit(Event::PeerUp { node, name, addr: from });
-                    }
-                    Status::Alive | Status::Left => {}
-                }
-                self.after_beat(f, &beat, now);
-                return;
+                self.ring_dirty = true;
             }
-            None => {}
+            p.frontier = p.frontier.max(beat.frontier);
+            if p.tcp_port != beat.tcp_port {
+                p.tcp_port = beat.tcp_port;
+                self.ring_dirty = true;
+            }
+            let (node, old_status) = (p.id, p.status);
+            if p.name != name {
+                let old = std::mem::replace(&mut p.name, name.clone());
+                self.emit(Event::PeerRenamed { node, old, new: name.clone() });
+            }
+            match old_status {
+                Status::Suspect => {
+                    self.set_status(node, Status::Alive, now);
+                    self.emit(Event::PeerAlive { node, name });
+                }
+                Status::Down => {
+                    self.set_status(node, Status::Alive, now);
+                    self.emit(Event::PeerUp { node, name, addr: from });
+                }
+                Status::Alive | Status::Left => {}
+            }
+            self.clock_sample(f.sender, &beat);
+            self.after_beat(f, &beat, now);
+            return;
         }
         // A peer we did not know (or a new life of one).
         if self.peers.len() >= self.cfg.max_peers && !self.forget_one() {
@@ -74,6 +87,7 @@ impl Node {
                 loss: LossWindow::new(f.seq),
                 tcp_port: beat.tcp_port,
                 frontier: beat.frontier,
+                clock: PeerClock::default(),
             },
         );
         self.ring_dirty = true;
@@ -82,6 +96,7 @@ impl Node {
             // Answer a newcomer at once so it lists us within its announce burst.
             self.send_beat(false, now);
         }
+        self.clock_sample(f.sender, &beat);
         self.after_beat(f, &beat, now);
     }
 
@@ -95,8 +110,13 @@ impl Node {
             }
         }
         let missing = self.log.origin(f.sender, f.incarnation).is_none_or(|o| o.missing_up_to(beat.msg_seq));
-        if missing && beat.msg_seq.0 > 0 && self.last_gap_sync.is_none_or(|t| now.since(t) >= GAP_SYNC_EVERY) {
-            // A message we never got (perhaps the last one it sent): ask the neighbours now.
+        if missing
+            && beat.msg_seq.0 > 0
+            && self.last_gap_sync.is_none_or(|t| now.since(t) >= GAP_SYNC_EVERY)
+            && self.log.ask(f.sender, f.incarnation, beat.msg_seq)
+        {
+            // A message we never got (perhaps the last one it sent): ask the neighbours now,
+            // once per news; the regular digests carry on after that.
             self.last_gap_sync = Some(now);
             self.sync_all(now);
         }
@@ -154,14 +174,14 @@ impl Node {
         }
     }
 
-    pub(super) fn mark_down(&mut self, node: NodeId, via: &'static str, now: Time) {
+    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: &'static str, now: Time) {
         let Some(p) = self.peers.get(&node) else { return };
         if !p.status.is_member() {
             return;
         }
         let name = p.name.clone();
         self.set_status(node, Status::Down, now);
-        self.emit(Event::PeerDown { node, name, reason: DownReason::Timeout, via });
+        self.emit(Event::PeerDown { node, name, reason, via });
     }
 
     /// Makes room in a full table by forgetting the longest-gone down or left peer.
@@ -200,7 +220,7 @@ impl Node {
                 self.peers.remove(&node);
                 self.emit(Event::PeerRemoved { node });
             } else if status == Status::Down {
-                self.mark_down(node, "heartbeat", now);
+                self.mark_down(node, DownReason::Timeout, "heartbeat", now);
             } else {
                 self.set_status(node, Status::Suspect, now);
                 self.emit(Event::PeerSuspect { node, name });

@@ -68,6 +68,43 @@ impl LossWindow {
     }
 }
 
+/// Samples kept of how far a peer's clock is from ours.
+const CLOCK_SAMPLES: usize = 5;
+
+/// A peer's clock as this node sees it: recent differences between the group time its
+/// heartbeats carried and ours when they arrived (a LAN's delay is far below what matters
+/// here), and how far its own wall clock is from the group time it uses, as it reports.
+#[derive(Clone, Debug, Default)]
+pub struct PeerClock {
+    samples: std::collections::VecDeque<i64>,
+    /// Its wall clock minus its group time, as it last reported.
+    pub skew_ms: i64,
+}
+
+impl PeerClock {
+    pub fn sample(&mut self, offset_ms: i64, skew_ms: i64) {
+        if self.samples.len() >= CLOCK_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(offset_ms);
+        self.skew_ms = skew_ms;
+    }
+
+    /// Its clock minus ours (median of the recent samples), if it has been heard.
+    pub fn offset_ms(&self) -> Option<i64> {
+        let mut v: Vec<i64> = self.samples.iter().copied().collect();
+        v.sort_unstable();
+        v.get(v.len() / 2).copied()
+    }
+
+    /// Our clock moved by `by_ms`: the samples taken against the old one move the other way.
+    pub fn shifted(&mut self, by_ms: i64) {
+        for s in &mut self.samples {
+            *s = s.saturating_sub(by_ms);
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Peer {
     pub id: NodeId,
@@ -84,6 +121,7 @@ pub struct Peer {
     pub tcp_port: u16,
     /// Its applied frontier, as last reported.
     pub frontier: Hlc,
+    pub clock: PeerClock,
 }
 
 impl Peer {

@@ -131,6 +131,13 @@ impl Links {
         }
     }
 
+    /// This node was paused: the silence on its links was its own, so it counts from `now`.
+    pub fn forgive(&mut self, now: Time) {
+        for l in self.links.values_mut() {
+            l.last_recv = l.last_recv.max(now);
+        }
+    }
+
     /// Forgets dial state for peers no longer wanted.
     pub fn forget_dials(&mut self, keep: impl Fn(NodeId) -> bool) {
         self.dials.retain(|p, d| d.in_flight || keep(*p));

@@ -45,9 +45,21 @@ pub struct Seq(pub u64);
 pub struct Hlc(pub u64);
 
 impl Hlc {
+    /// Bits of the logical counter, below the physical part.
+    pub const LOGICAL_BITS: u32 = 4;
+
+    /// The HLC time of a physical reading (time since the UNIX epoch), counter zero.
+    pub fn from_unix(d: Duration) -> Hlc {
+        let secs = d.as_secs().min(u64::from(u32::MAX));
+        let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+        Hlc(((secs << 32) | frac) & !((1 << Self::LOGICAL_BITS) - 1))
+    }
+
     /// The physical part, as time since the UNIX epoch.
     pub fn to_unix(self) -> Duration {
-        uhlc::NTP64(self.0).to_duration()
+        let secs = self.0 >> 32;
+        let nanos = ((self.0 & 0xFFFF_FFFF) * 1_000_000_000) >> 32;
+        Duration::new(secs, nanos as u32)
     }
 
     /// The physical part as a UTC date and time (the epoch for a value out of range).
@@ -67,10 +79,28 @@ impl Hlc {
     }
 }
 
-/// Local time as the driver passes it in: time since the UNIX epoch. The core never reads a
-/// clock; the network task (or a simulation) says what time it is.
+/// A monotonic instant, as time since an origin the driver chose (its start): what every timer,
+/// failure detector and "how long since" in the core counts in. It never steps, whatever the
+/// wall clock does. The core never reads a clock; the network task (or a simulation) says what
+/// time it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Time(pub Duration);
+
+/// What the driver read just before an input: the monotonic instant, and the wall clock (time
+/// since the UNIX epoch), which feeds only the HLC and what is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    pub mono: Time,
+    pub wall: Duration,
+}
+
+impl Now {
+    /// A reading whose wall clock agrees with the monotonic one (both since the UNIX epoch):
+    /// for simulations and tests that start from a wall time.
+    pub fn synced(t: Time) -> Now {
+        Now { mono: t, wall: t.0 }
+    }
+}
 
 impl Time {
     pub fn from_millis(ms: u64) -> Self {

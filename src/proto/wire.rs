@@ -1,4 +1,4 @@
-//! Wire format v1 (see `docs/PROTOCOL.md`): a fixed header after a magic prefix, then a
+//! Wire format v2 (see `docs/PROTOCOL.md`): a fixed header after a magic prefix, then a
 //! postcard-encoded body chosen by the kind byte. Anything that does not start with the magic is
 //! a bare-text datagram, as the original C client sends.
 
@@ -13,9 +13,9 @@ use super::types::{Hlc, Incarnation, NodeId, Seq};
 /// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
 /// from an old client can be mistaken for a frame.
 pub const MAGIC: [u8; 4] = [0xF0, b'G', b'C', b'S'];
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Flag bit reserved for frames sealed with a group key (authenticated encryption, a later
-/// issue). A v1 open-group node drops sealed frames and counts them.
+/// issue). An open-group node drops sealed frames and counts them.
 pub const FLAG_SEALED: u8 = 0x01;
 /// Bytes before the body: magic, version, flags, sender, incarnation, seq, hlc, kind.
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
@@ -28,9 +28,35 @@ pub const MAX_BARE: usize = 1024;
 /// Longest node name.
 pub const MAX_NAME: usize = 64;
 
+/// A name in the one form every node keeps, from the command line, a rename, a heartbeat or a
+/// message alike: control characters dropped, surrounding space trimmed, and cut to `MAX_NAME`
+/// bytes at a character boundary.
+pub fn clip_name(raw: &str) -> String {
+    let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
+    let mut name = clean.trim();
+    if name.len() > MAX_NAME {
+        let mut end = MAX_NAME;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name = name[..end].trim_end();
+    }
+    name.to_string()
+}
+
+/// Whether a name typed by the user can be used as it is (it is never silently cut).
+pub fn valid_name(raw: &str) -> bool {
+    !raw.is_empty() && clip_name(raw) == raw
+}
+
 /// Liveness data carried by announces and heartbeats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Beat {
+    /// The sender's group time when it sent this (ms since the UNIX epoch): peers compare it
+    /// with their own to see whose clock is off.
+    pub time_ms: u64,
+    /// The sender's wall clock minus its group time (ms): how far off its own clock is.
+    pub skew_ms: i64,
     pub name: String,
     /// Highest message sequence number this node has sent in this life.
     pub msg_seq: Seq,
@@ -46,11 +72,31 @@ pub struct Beat {
     pub links: Vec<(NodeId, u32)>,
 }
 
-/// What a node holds, sent to a ring neighbour: per origin (node, life), the highest message
-/// sequence number below which it has everything; and the key of its shared message.
+/// Runs of message numbers a digest describes above an origin's contiguous mark, at most.
+pub const MAX_RUNS: usize = 64;
+
+/// What a node holds of one origin (node, life): every message numbered up to `contig`, and
+/// the runs `(first, last)` it holds above that (up to `MAX_RUNS`, lowest first).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Held {
+    pub node: NodeId,
+    pub incarnation: Incarnation,
+    pub contig: Seq,
+    pub above: Vec<(Seq, Seq)>,
+}
+
+impl Held {
+    /// Whether the holder has message `seq`.
+    pub fn has(&self, seq: Seq) -> bool {
+        seq <= self.contig || self.above.iter().any(|(a, b)| (*a..=*b).contains(&seq))
+    }
+}
+
+/// What a node holds, sent to a ring neighbour: per origin, what it has (`Held`); and the key
+/// of its shared message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digest {
-    pub origins: Vec<(NodeId, Incarnation, Seq)>,
+    pub origins: Vec<Held>,
     pub shared: Option<(Hlc, NodeId)>,
 }
 
@@ -284,11 +330,13 @@ fn decode_bare(bytes: &[u8]) -> Result<String, DecodeError> {
         return Err(DecodeError::LongBare);
     }
     let text = String::from_utf8_lossy(text);
-    let text = text.trim_end_matches(['\n', '\r']);
+    // Normalised here, once, before anyone holds, matches or stamps it: every node that hears
+    // the same datagram must see the same text (an arrow key's ESC, a CR, a BEL are dropped).
+    let text: String = text.trim_end_matches(['\n', '\r']).chars().filter(|c| !c.is_control() || *c == '\t').collect();
     if text.trim().is_empty() {
         return Err(DecodeError::EmptyBare);
     }
-    Ok(text.to_string())
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -308,6 +356,8 @@ mod tests {
     #[test]
     fn every_kind_round_trips() {
         let beat = Beat {
+            time_ms: 1_780_000_000_000,
+            skew_ms: -3_600_000,
             name: "alice".into(),
             msg_seq: Seq(7),
             interval_ms: 500,
@@ -336,7 +386,12 @@ mod tests {
             }),
             Body::Ping,
             Body::Digest(Digest {
-                origins: vec![(NodeId(1), Incarnation(2), Seq(3))],
+                origins: vec![Held {
+                    node: NodeId(1),
+                    incarnation: Incarnation(2),
+                    contig: Seq(3),
+                    above: vec![(Seq(5), Seq(7))],
+                }],
                 shared: Some((Hlc(4), NodeId(1))),
             }),
             Body::Entries(Entries {
@@ -364,6 +419,7 @@ mod tests {
         assert_eq!(decode(b"hi there\0garbage"), Ok(Datagram::Bare("hi there".into())));
         assert_eq!(decode(b"crlf\r\n"), Ok(Datagram::Bare("crlf".into())));
         assert_eq!(decode(b"\n"), Err(DecodeError::EmptyBare));
+        assert_eq!(decode(b"up\x1b[Aarrow\x07\n"), Ok(Datagram::Bare("up[Aarrow".into())), "control characters go");
         assert_eq!(decode(&[b'x'; MAX_BARE + 1]), Err(DecodeError::LongBare));
     }
 
@@ -371,9 +427,9 @@ mod tests {
     fn damaged_frames_are_errors_not_panics() {
         let good = encode(&frame(Body::Leave)).unwrap();
         assert_eq!(decode(&good[..10]), Err(DecodeError::Truncated));
-        let mut v2 = good.clone();
-        v2[4] = 2;
-        assert_eq!(decode(&v2), Err(DecodeError::Version(2)));
+        let mut other = good.clone();
+        other[4] = VERSION + 1;
+        assert_eq!(decode(&other), Err(DecodeError::Version(VERSION + 1)));
         let mut sealed = good.clone();
         sealed[5] = FLAG_SEALED;
         assert_eq!(decode(&sealed), Err(DecodeError::Sealed));

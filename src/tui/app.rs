@@ -10,8 +10,11 @@ use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyEventK
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 
-use crate::net::{NetEvent, Ready};
-use crate::proto::{self, Command, DownReason, Entry, Event, Hlc, Neighbours, NodeId, Seq, Stats, Status, Time};
+use crate::net::{NetEvent, Ready, Resync};
+use crate::proto::{
+    self, ClockCause, Command, DownReason, Entry, Event, Hlc, Neighbours, NodeId, Now, PeerView, Seq, Stats, Status,
+    Time,
+};
 
 /// Lines kept in the messages pane (the core keeps its own, larger log).
 pub const MAX_LINES: usize = 5000;
@@ -68,6 +71,24 @@ pub struct PeerRow {
     pub loss: f64,
     /// When it went down or left.
     pub since: Time,
+    /// Its wall clock minus group time, as it reports.
+    pub skew_ms: i64,
+}
+
+impl PeerRow {
+    fn from_view(v: &PeerView, now: Time) -> Self {
+        PeerRow {
+            node: v.node,
+            name: v.name.clone(),
+            addr: v.addr,
+            tcp_port: v.tcp_port,
+            status: v.status,
+            last_seen: v.last_seen,
+            loss: v.loss,
+            since: now,
+            skew_ms: v.skew_ms,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -75,7 +96,7 @@ pub enum Msg {
     Terminal(TermEvent),
     Net(NetEvent),
     /// The slow clock tick: ages on screen, lingering peers.
-    Tick(Time),
+    Tick(Now),
     /// The network task refused a command.
     Failed(String),
 }
@@ -112,7 +133,12 @@ pub struct App {
     draft: String,
     pub error: Option<String>,
     pub help: bool,
+    /// The monotonic clock, for ages on screen.
     pub now: Time,
+    /// The wall clock (time since the UNIX epoch), for the time shown.
+    pub wall: Duration,
+    /// This host's wall clock minus group time, as the node reports it.
+    pub skew_ms: i64,
     /// The viewer's time zone, fixed at start so rendering reads nothing but the model.
     pub tz: FixedOffset,
     /// Terminal size, for paging.
@@ -121,7 +147,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(now: Time, tz: FixedOffset, size: (u16, u16)) -> Self {
+    pub fn new(now: Now, tz: FixedOffset, size: (u16, u16)) -> Self {
         App {
             me: None,
             keyed: false,
@@ -141,11 +167,20 @@ impl App {
             draft: String::new(),
             error: None,
             help: false,
-            now,
+            now: now.mono,
+            wall: now.wall,
+            skew_ms: 0,
             tz,
             size,
             sys_seq: 0,
         }
+    }
+
+    /// Group time now: the wall clock corrected by the node's skew, so system lines sit among
+    /// the messages of the same moment even on a host whose clock is off.
+    pub fn group_now(&self) -> Duration {
+        let ms = self.wall.as_millis() as i64 - i128::from(self.skew_ms).clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        Duration::from_millis(ms.max(0) as u64)
     }
 
     pub fn my_name(&self) -> &str {
@@ -188,7 +223,7 @@ impl App {
 
     fn system(&mut self, kind: SystemKind, text: String) {
         self.sys_seq += 1;
-        let at = Hlc(uhlc::NTP64::from(self.now.0).as_u64());
+        let at = Hlc::from_unix(self.group_now());
         self.insert_line(LogLine { key: (at, NodeId(0), Seq(self.sys_seq)), kind: LineKind::System(kind), text });
     }
 
@@ -225,9 +260,13 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             None
         }
         Msg::Terminal(TermEvent::Paste(text)) => {
-            for c in text.chars().filter(|c| !c.is_control()) {
+            // One paste is one edit: its lines stay together and go out as one message.
+            let text = text.replace("\r\n", "\n").replace('\r', "\n");
+            let text = text.trim_end_matches('\n');
+            for c in text.chars().filter(|c| *c == '\n' || !c.is_control()) {
                 app.input.handle(tui_input::InputRequest::InsertChar(c));
             }
+            app.error = None;
             None
         }
         Msg::Terminal(_) => None,
@@ -235,8 +274,10 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             net(app, ev);
             None
         }
-        Msg::Tick(now) => {
+        Msg::Tick(reading) => {
+            let now = reading.mono;
             app.now = now;
+            app.wall = reading.wall;
             app.peers.retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
             None
         }
@@ -331,7 +372,7 @@ fn submit(app: &mut App) -> Option<Action> {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
-            "name" if !arg.is_empty() && arg.len() <= proto::wire::MAX_NAME => {
+            "name" if proto::wire::valid_name(arg) => {
                 if let Some(me) = app.me.as_mut() {
                     me.name = arg.to_string();
                 }
@@ -371,16 +412,11 @@ fn net(app: &mut App, ev: NetEvent) {
             app.system(SystemKind::Info, text);
         }
         NetEvent::Status { peers, stats } => {
-            for v in peers {
-                if let Some(p) = app.peers.get_mut(&v.node) {
-                    p.last_seen = v.last_seen;
-                    p.loss = v.loss;
-                    p.tcp_port = v.tcp_port;
-                }
-            }
+            merge_peers(app, &peers);
             app.stats = stats;
         }
         NetEvent::Lagged(n) => app.lagged += n,
+        NetEvent::Resync(r) => resync(app, *r),
         NetEvent::SendFailed(e) => app.system(SystemKind::Error, format!("cannot send: {e}")),
         NetEvent::Core(ev) => core_event(app, ev),
     }
@@ -392,6 +428,7 @@ fn core_event(app: &mut App, ev: Event) {
         Event::PeerUp { node, name, addr } => {
             let back = app.peers.get(&node).is_some_and(|p| p.status == Status::Down);
             let tcp_port = app.peers.get(&node).map_or(0, |p| p.tcp_port);
+            let skew_ms = app.peers.get(&node).map_or(0, |p| p.skew_ms);
             let row = PeerRow {
                 node,
                 name: name.clone(),
@@ -401,6 +438,7 @@ fn core_event(app: &mut App, ev: Event) {
                 last_seen: now,
                 loss: 0.0,
                 since: now,
+                skew_ms,
             };
             app.peers.insert(node, row);
             let text = if back { format!("{name} is back") } else { format!("{name} joined from {addr}") };
@@ -414,6 +452,7 @@ fn core_event(app: &mut App, ev: Event) {
                 DownReason::Timeout if via == "heartbeat" => (Status::Down, format!("{name} is down (no heartbeat)")),
                 DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
+                DownReason::Crashed => (Status::Down, format!("{name} crashed (its ring neighbour confirmed it)")),
             };
             set_status(app, node, status);
             if let Some(p) = app.peers.get_mut(&node) {
@@ -448,7 +487,75 @@ fn core_event(app: &mut App, ev: Event) {
             app.system(SystemKind::Error, text);
         }
         Event::Rejected { .. } => {} // counted in the header from the status counters
+        Event::Clock { skew_ms, cause } => {
+            app.skew_ms = skew_ms;
+            let text = match cause {
+                ClockCause::Step { by_ms } => format!(
+                    "this host's clock stepped {}; group time runs on (clock now {} off)",
+                    crate::headless::skew_text(by_ms),
+                    crate::headless::skew_text(skew_ms)
+                ),
+                ClockCause::Group { .. } => format!(
+                    "this host's clock is {} off the group's: times shown are group time",
+                    crate::headless::skew_text(skew_ms)
+                ),
+            };
+            app.system(SystemKind::Error, text);
+        }
     }
+}
+
+/// The core's peer table, once a second or after a lag: rows the screen missed appear, and
+/// every row takes the core's status, so no peer is ever missing for good.
+fn merge_peers(app: &mut App, views: &[PeerView]) {
+    let now = app.now;
+    for v in views {
+        match app.peers.get_mut(&v.node) {
+            Some(p) => {
+                if p.status != v.status {
+                    p.since = now;
+                }
+                p.status = v.status;
+                p.name = v.name.clone();
+                p.addr = v.addr;
+                p.last_seen = v.last_seen;
+                p.loss = v.loss;
+                p.tcp_port = v.tcp_port;
+                p.skew_ms = v.skew_ms;
+            }
+            // A member the screen never heard of (its event was dropped) appears; the gone
+            // are not brought back once their row has lingered and gone.
+            None if v.status.is_member() => {
+                app.peers.insert(v.node, PeerRow::from_view(v, now));
+            }
+            None => {}
+        }
+    }
+    // Members the core no longer lists were forgotten there.
+    app.peers.retain(|id, p| !p.status.is_member() || views.iter().any(|v| v.node == *id));
+}
+
+/// Rebuilds the view from the core after the screen fell behind: every message the core holds
+/// is on screen (each once), with the marks and peers as the core has them.
+fn resync(app: &mut App, r: Resync) {
+    let me = app.me.as_ref().map(|m| m.node);
+    for e in r.entries {
+        let key = e.key();
+        let pos = app.lines.partition_point(|l| l.key < key);
+        if app.lines.get(pos).is_some_and(|l| l.key == key) {
+            continue;
+        }
+        let own = Some(e.node) == me && e.bare_from.is_none();
+        core_event(app, Event::Message { entry: e, own, settled: false });
+    }
+    app.settled = app.settled.max(r.settled);
+    if r.shared.as_ref().is_some_and(|s| app.shared.as_ref().is_none_or(|cur| s.key() > cur.key())) {
+        app.shared = r.shared;
+    }
+    app.ring = r.ring;
+    app.skew_ms = r.skew_ms;
+    merge_peers(app, &r.peers);
+    app.system(SystemKind::Info, format!("caught up after the screen fell behind ({} events)", r.dropped));
 }
 
 fn set_status(app: &mut App, node: NodeId, status: Status) {
@@ -460,7 +567,7 @@ fn set_status(app: &mut App, node: NodeId, status: Status) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Incarnation, PeerView};
+    use crate::proto::Incarnation;
     use ratatui::crossterm::event::{KeyEventState, MouseEvent};
 
     const T0: u64 = 1_795_000_000_000;
@@ -484,7 +591,7 @@ mod tests {
     }
 
     fn app() -> App {
-        let mut a = App::new(t(0), FixedOffset::east_opt(0).unwrap(), (80, 24));
+        let mut a = App::new(Now::synced(t(0)), FixedOffset::east_opt(0).unwrap(), (80, 24));
         let ready = Ready {
             node: NodeId(0xaaaa),
             name: "me".into(),
@@ -497,7 +604,7 @@ mod tests {
 
     fn message(app: &mut App, ms: u64, node: u64, text: &str) {
         let entry = Entry {
-            ts: Hlc(uhlc::NTP64::from(t(ms).0).as_u64()),
+            ts: Hlc::from_unix(t(ms).0),
             node: NodeId(node),
             incarnation: Incarnation(1),
             seq: Seq(ms),
@@ -638,6 +745,7 @@ mod tests {
             status: Status::Alive,
             loss: 0.25,
             last_seen: t(900),
+            skew_ms: 0,
         };
         update(&mut a, Msg::Net(NetEvent::Status { peers: vec![view], stats: Stats::default() }));
         assert_eq!(a.peers[&NodeId(2)].loss, 0.25);
@@ -648,9 +756,9 @@ mod tests {
         update(&mut a, Msg::Net(NetEvent::Core(down)));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
         assert!(texts(&a).contains(&"bob is down (no heartbeat)"));
-        update(&mut a, Msg::Tick(t(10_000)));
+        update(&mut a, Msg::Tick(Now::synced(t(10_000))));
         assert!(a.peers.contains_key(&NodeId(2)), "shown as down for a while");
-        update(&mut a, Msg::Tick(t(31_000)));
+        update(&mut a, Msg::Tick(Now::synced(t(31_000))));
         assert!(!a.peers.contains_key(&NodeId(2)), "then removed");
     }
 

@@ -10,7 +10,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use ratatui::DefaultTerminal;
-use ratatui::crossterm::event::{DisableMouseCapture, EnableMouseCapture, EventStream};
+use std::io::IsTerminal;
+
+use ratatui::crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, EventStream,
+};
 use ratatui::crossterm::execute;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
@@ -27,28 +31,46 @@ const FRAME: Duration = Duration::from_millis(16);
 const BATCH: usize = 2048;
 
 pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> Result<(), UserError> {
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        return Err(UserError(
+            "the TUI needs a terminal on stdin and stdout; for a headless node run `groupcast node`".into(),
+        ));
+    }
     // Join first: a setup error is printed on a normal terminal, as one line.
     let mut node = start_node(&netcfg, cfg)?;
-    let mut terminal = ratatui::init();
-    let _ = execute!(stdout(), EnableMouseCapture);
+    let mut terminal = ratatui::try_init().map_err(|e| UserError(format!("cannot set up the terminal: {e}")))?;
+    let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let _ = execute!(stdout(), DisableMouseCapture);
+        let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
         hook(info);
     }));
     let result = event_loop(&mut terminal, &mut node).await;
-    let _ = execute!(stdout(), DisableMouseCapture);
-    ratatui::restore();
-    // Leave the group whatever ended the loop; the task stops once the leave is sent.
+    // Leave the group first, whatever ended the loop: if the terminal is gone (window closed,
+    // SSH dropped) peers must still hear the leave. The task stops once the leave is sent.
     let _ = node.command(Command::Leave).await;
     let _ = tokio::time::timeout(Duration::from_secs(1), &mut node.task).await;
-    result.map_err(|e| UserError(format!("terminal error: {e}")))
+    // Restoring a terminal that is gone fails; there is nothing left to restore then.
+    let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
+    let _ = ratatui::try_restore();
+    match result {
+        Ok(()) => Ok(()),
+        // The terminal went away under us: the user closed it; that is a normal way out.
+        Err(e) if terminal_gone(&e) => Ok(()),
+        Err(e) => Err(UserError(format!("terminal error: {e}"))),
+    }
+}
+
+/// Errors that mean the terminal itself is gone (hung up, closed), not a fault.
+fn terminal_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), BrokenPipe | UnexpectedEof | NotConnected | WriteZero) || e.raw_os_error() == Some(5) // EIO
 }
 
 async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> std::io::Result<()> {
     let size = terminal.size()?;
     let tz = *chrono::Local::now().offset();
-    let mut app = App::new(net::wall_now(), tz, (size.width, size.height));
+    let mut app = App::new(net::now(), tz, (size.width, size.height));
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = signal(SignalKind::terminate())?;
@@ -86,7 +108,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
                 None => return Ok(()),
             },
             _ = tick.tick() => {
-                update(&mut app, Msg::Tick(net::wall_now()));
+                update(&mut app, Msg::Tick(net::now()));
                 dirty = true;
             }
             _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}

@@ -44,6 +44,16 @@ fn clean(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
+/// As `clean`, but a message's line breaks stay (`wrap` lays them out with a hanging indent).
+fn clean_text(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() && c != '\n' { '\u{fffd}' } else { c }).collect()
+}
+
+/// A clock far enough off to mention (the node follows the group beyond a second).
+fn skew_note(ms: i64) -> Option<String> {
+    (ms.unsigned_abs() >= 1_000).then(|| format!("clock {}", crate::headless::skew_text(ms)))
+}
+
 fn clock(app: &App, at: Hlc) -> String {
     at.to_utc().with_timezone(&app.tz).format("%H:%M:%S").to_string()
 }
@@ -68,6 +78,13 @@ pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<
     let mut i = 0;
     while i < cells.len() {
         let (c, _) = cells[i];
+        if c == '\n' {
+            // A line break in the text: the next line starts under the text, not the margin.
+            rows.push(std::iter::repeat_n((' ', Style::default()), indent).collect());
+            used = indent;
+            i += 1;
+            continue;
+        }
         let w = c.width().unwrap_or(0);
         if used + w > width && used > 0 {
             // Break after the last space in the row, if there is one past the indent.
@@ -120,7 +137,7 @@ pub fn render(app: &App, f: &mut Frame) {
     let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
     let max_shared = if area.height < 16 { 1 } else { 3 };
     let shared_rows = match &app.shared {
-        Some(e) => wrap(&[(clean(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
+        Some(e) => wrap(&[(clean_text(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
         None => 1,
     }
     .clamp(1, max_shared) as u16;
@@ -198,6 +215,10 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     if detail < 1 {
         left.push(Span::styled(format!(" via {}", me.iface), dim));
     }
+    if let Some(note) = skew_note(app.skew_ms) {
+        left.push(Span::styled(" │ ", dim));
+        left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
+    }
     Line::from(left)
 }
 
@@ -226,7 +247,7 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     let lines = match &app.shared {
         None => vec![Line::styled("(no shared message yet)", dim.italic())],
         Some(e) => {
-            let mut l = wrap(&[(clean(&e.text), Style::new().bold())], usize::from(inner.width), 0);
+            let mut l = wrap(&[(clean_text(&e.text), Style::new().bold())], usize::from(inner.width), 0);
             if l.len() > rows {
                 l.truncate(rows);
                 if let Some(last) = l.last_mut() {
@@ -258,7 +279,7 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
             } else {
                 ("◌ ".to_string(), Style::new().fg(Color::Yellow))
             };
-            vec![time, mark, (author, name), (": ".into(), Style::default()), (clean(&l.text), text)]
+            vec![time, mark, (author, name), (": ".into(), Style::default()), (clean_text(&l.text), text)]
         }
         LineKind::System(kind) => {
             let (mark, color) = match kind {
@@ -349,8 +370,12 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         Status::Down => format!("down {}", age(app.now, p.since)),
         Status::Left => format!("left {}", age(app.now, p.since)),
     };
+    let when = match skew_note(p.skew_ms) {
+        Some(note) => format!("{note} {when}"),
+        None => when,
+    };
     let addr = p.addr.to_string();
-    let pad = width.saturating_sub(2 + addr.len() + when.len());
+    let pad = width.saturating_sub(2 + addr.len() + when.chars().count());
     let second =
         Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
     [first, second]
@@ -393,20 +418,28 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
     f.render_widget(block, area);
     let prompt = "› ";
     let width = usize::from(inner.width).saturating_sub(prompt.len() - 1).max(1);
-    let scroll = app.input.visual_scroll(width.saturating_sub(1));
+    // A pasted line break shows as ↵ (one column); the message keeps it.
+    let shown_char = |c: char| match c {
+        '\n' => '↵',
+        c if c.is_control() => '\u{fffd}',
+        c => c,
+    };
+    let cursor: usize =
+        app.input.value().chars().take(app.input.cursor()).map(|c| shown_char(c).width().unwrap_or(0)).sum();
+    let scroll = (cursor + 1).saturating_sub(width);
     let mut shown = String::new();
     let mut col = 0;
-    for c in app.input.value().chars() {
+    for c in app.input.value().chars().map(shown_char) {
         let w = c.width().unwrap_or(0);
         if col >= scroll && col + w <= scroll + width {
-            shown.push(if c.is_control() { '\u{fffd}' } else { c });
+            shown.push(c);
         }
         col += w;
     }
     let line = Line::from(vec![Span::styled(prompt, Style::new().fg(Color::Cyan)), Span::raw(shown)]);
     f.render_widget(Paragraph::new(line), inner);
     if !app.help {
-        let x = inner.x + 2 + (app.input.visual_cursor().saturating_sub(scroll)) as u16;
+        let x = inner.x + 2 + cursor.saturating_sub(scroll) as u16;
         f.set_cursor_position(Position::new(x.min(inner.right().saturating_sub(1)), inner.y));
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, DownReason, Event, Incarnation, LinkEnd, Node, NodeId, Output, Time};
+use groupcast::proto::{Command, Config, DownReason, Event, Incarnation, LinkEnd, Node, NodeId, Now, Output, Time};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -39,6 +39,10 @@ pub struct SimNode {
     pub life: u32,
     pub events: Vec<(Time, Event)>,
     pub cfg: Config,
+    /// How far this host's wall clock is from true time (ms); the monotonic clock is true.
+    pub skew_ms: i64,
+    /// Stopped (SIGSTOP): hears nothing, sends nothing, keeps its state.
+    pub frozen: bool,
 }
 
 /// A TCP link between two node slots, as the network task would hold it.
@@ -115,28 +119,65 @@ impl Sim {
 
     /// Adds a node at 10.0.(i/250).(i%250+1):12345 and returns its index.
     pub fn add_node(&mut self, cfg: Config) -> usize {
+        self.add_node_skewed(cfg, 0)
+    }
+
+    /// Adds a node whose wall clock is `skew_ms` off true time.
+    pub fn add_node_skewed(&mut self, cfg: Config, skew_ms: i64) -> usize {
         let i = self.nodes.len();
         let addr = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 12345));
-        let node = self.new_core(addr, &cfg);
-        self.nodes.push(SimNode { node, addr, up: true, life: 0, events: Vec::new(), cfg });
+        let reading = Self::reading_at(self.now, skew_ms);
+        let node = self.new_core(addr, &cfg, reading);
+        self.nodes.push(SimNode { node, addr, up: true, life: 0, events: Vec::new(), cfg, skew_ms, frozen: false });
         self.drain(i);
         i
     }
 
-    fn new_core(&mut self, addr: SocketAddr, cfg: &Config) -> Node {
+    fn reading_at(now: Time, skew_ms: i64) -> Now {
+        let wall = (now.as_millis() as i64).saturating_add(skew_ms).max(0) as u64;
+        Now { mono: now, wall: Duration::from_millis(wall) }
+    }
+
+    /// What node `i` reads from its clocks now.
+    pub fn reading(&self, i: usize) -> Now {
+        Self::reading_at(self.now, self.nodes[i].skew_ms)
+    }
+
+    /// Steps node `i`'s wall clock (an NTP step, a resume from suspend).
+    pub fn step_clock(&mut self, i: usize, by_ms: i64) {
+        self.nodes[i].skew_ms += by_ms;
+    }
+
+    /// Stops node `i` as SIGSTOP does: nothing in or out, its state kept. Traffic to it is lost
+    /// (a real socket would queue some; losing it is the harder case).
+    pub fn freeze(&mut self, i: usize) {
+        self.nodes[i].frozen = true;
+    }
+
+    /// Lets a frozen node run again.
+    pub fn thaw(&mut self, i: usize) {
+        self.nodes[i].frozen = false;
+    }
+
+    fn running(&self, i: usize) -> bool {
+        self.nodes[i].up && !self.nodes[i].frozen
+    }
+
+    fn new_core(&mut self, addr: SocketAddr, cfg: &Config, now: Now) -> Node {
         let id = NodeId(self.rng.random_range(1..u64::MAX));
         let mut cfg = cfg.clone();
         if cfg.ring_addr.is_some() {
             cfg.ring_addr = Some(SocketAddr::new(addr.ip(), 7000));
         }
-        Node::new(id, Incarnation(self.now.as_millis()), cfg, self.now)
+        Node::new(id, Incarnation(now.wall.as_millis() as u64), cfg, now)
     }
 
     /// Starts a crashed node again: a new life (new id) on the same host.
     pub fn restart(&mut self, i: usize) {
         assert!(!self.nodes[i].up, "restart a crashed node");
         let cfg = self.nodes[i].cfg.clone();
-        let node = self.new_core(self.nodes[i].addr, &cfg);
+        let reading = self.reading(i);
+        let node = self.new_core(self.nodes[i].addr, &cfg, reading);
         let n = &mut self.nodes[i];
         n.node = node;
         n.up = true;
@@ -236,7 +277,7 @@ impl Sim {
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) {
-        let now = self.now;
+        let now = self.reading(i);
         self.nodes[i].node.handle_command(cmd, now).expect("command accepted");
         self.drain(i);
     }
@@ -304,7 +345,7 @@ impl Sim {
         let end = self.now + d;
         loop {
             let next_packet = self.queue.peek().map(|r| r.0.at);
-            let next_timer = self.nodes.iter().filter(|n| n.up).map(|n| n.node.next_deadline()).min();
+            let next_timer = self.nodes.iter().filter(|n| n.up && !n.frozen).map(|n| n.node.next_deadline()).min();
             let next = match (next_packet, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or(end),
@@ -318,9 +359,10 @@ impl Sim {
             while self.queue.peek().is_some_and(|r| r.0.at <= now) {
                 let p = self.queue.pop().expect("peeked").0;
                 let to = p.to;
-                if !self.nodes[to].up || self.nodes[to].life != p.to_life {
+                if !self.running(to) || self.nodes[to].life != p.to_life {
                     continue;
                 }
+                let now = self.reading(to);
                 match p.what {
                     What::Datagram { from, bytes } => self.nodes[to].node.handle_datagram(&bytes, from, now),
                     What::LinkUp { peer, peer_life } => {
@@ -342,7 +384,8 @@ impl Sim {
                 self.drain(to);
             }
             for i in 0..self.nodes.len() {
-                if self.nodes[i].up && self.nodes[i].node.next_deadline() <= now {
+                if self.running(i) && self.nodes[i].node.next_deadline() <= now {
+                    let now = self.reading(i);
                     self.nodes[i].node.handle_timer(now);
                     self.drain(i);
                 }

@@ -1,0 +1,79 @@
+//! Keeping time with the group: stamps absorbed (never refused), each peer's clock compared with
+//! ours, group time followed when ours is far off, and a pause of our own forgiven.
+//!
+//! Liveness never depends on clocks: the failure detector and every timer count in monotonic
+//! time. Clocks matter only for stamps, so a host whose wall clock is wrong still takes part;
+//! it follows the group's time, and everyone sees by how much its clock is off.
+
+use super::wire::Beat;
+use super::{CLOCK_TOLERANCE_MS, ClockCause, Event, Hlc, Incarnation, Node, NodeId, Seq, Time};
+
+impl Node {
+    /// A received stamp moves our clock forward (held at the cap; counted when it is).
+    pub(super) fn observe_stamp(&mut self, seen: Hlc) {
+        if self.clock.observe(seen) {
+            self.stats.clock_held += 1;
+        }
+    }
+
+    /// A heartbeat of `node` said what its group time was when it was sent.
+    pub(super) fn clock_sample(&mut self, node: NodeId, beat: &Beat) {
+        let mine = self.clock.group_now().as_millis().min(i64::MAX as u128) as i64;
+        let theirs = beat.time_ms.min(i64::MAX as u64) as i64;
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.clock.sample(theirs.saturating_sub(mine), beat.skew_ms);
+        }
+    }
+
+    /// Group time is the median of the members' clocks, ours counted as zero. With an even
+    /// count it is the earlier of the two middle ones: a pair settles on the earlier clock, as
+    /// stamps from the future do more harm (they stay the newest, and unsettled, for as long as
+    /// the error). A clock further than the tolerance from group time follows it.
+    pub(super) fn follow_group_clock(&mut self, now: Time) {
+        let mut offsets: Vec<i64> =
+            self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.clock.offset_ms()).collect();
+        if offsets.is_empty() {
+            return;
+        }
+        offsets.push(0);
+        offsets.sort_unstable();
+        let by_ms = offsets[(offsets.len() - 1) / 2];
+        if by_ms.abs() <= CLOCK_TOLERANCE_MS {
+            return;
+        }
+        for p in self.peers.values_mut() {
+            p.clock.shifted(by_ms);
+        }
+        let restart = self.clock.shift(by_ms);
+        self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Group { by_ms } });
+        if restart {
+            self.new_life(now);
+        }
+    }
+
+    /// Stamps already sent are in the future of the group's time. A new life (same id, the
+    /// next incarnation) lets the clock start over without peers taking the new, smaller stamps
+    /// for stale ones or trusting marks that were made with the wrong clock.
+    fn new_life(&mut self, now: Time) {
+        self.incarnation = Incarnation(self.incarnation.0.saturating_add(1));
+        self.seq = Seq(0);
+        self.msg_seq = Seq(0);
+        let t = self.clock.now_hlc();
+        self.frontier = self.frontier.min(t);
+        self.settled = self.settled.min(t);
+        if !self.left {
+            self.send_beat(false, now);
+        }
+    }
+
+    /// This node was stopped or starved: the silence it saw was its own. Peers and links get a
+    /// fresh start from `now` instead of a verdict, so a resumed node does not report every peer
+    /// down and then back.
+    pub(super) fn resumed(&mut self, now: Time) {
+        self.stats.pauses += 1;
+        for p in self.peers.values_mut() {
+            p.detector.vouch(now);
+        }
+        self.links.forgive(now);
+    }
+}
