@@ -98,6 +98,12 @@ pub struct Sim {
     /// Datagrams handed to the medium, and how many it dropped.
     pub sent: u64,
     pub lost: u64,
+    /// Bytes put on the wire: each multicast datagram once, and every link frame.
+    pub bytes: u64,
+    /// Nodes whose next multicast datagram reaches no one.
+    pub drop_next: BTreeSet<usize>,
+    /// Nodes whose ring link frames reach no one (their TCP output is blocked).
+    pub mute_links: BTreeSet<usize>,
 }
 
 impl Sim {
@@ -114,6 +120,9 @@ impl Sim {
             dials: 0,
             sent: 0,
             lost: 0,
+            bytes: 0,
+            drop_next: BTreeSet::new(),
+            mute_links: BTreeSet::new(),
         }
     }
 
@@ -237,7 +246,8 @@ impl Sim {
         let now = self.now;
         let target = self.index_of(peer).filter(|&j| self.nodes[j].up);
         match target {
-            Some(j) if self.apart(i, j) => {
+            // Stopped: the kernel takes the connection, but no hello ever comes.
+            Some(j) if self.apart(i, j) || self.nodes[j].frozen => {
                 self.push(now + Duration::from_secs(1), i, What::LinkEnd { peer, end: LinkEnd::Unreachable });
             }
             Some(j) => {
@@ -307,6 +317,10 @@ impl Sim {
         while let Some(out) = self.nodes[i].node.poll_output() {
             match out {
                 Output::Multicast(bytes) => {
+                    self.bytes += bytes.len() as u64;
+                    if self.drop_next.remove(&i) {
+                        continue;
+                    }
                     let from = self.nodes[i].addr;
                     for to in 0..self.nodes.len() {
                         if to != i && !self.apart(i, to) {
@@ -317,6 +331,10 @@ impl Sim {
                 Output::Event(e) => self.nodes[i].events.push((now, e)),
                 Output::Dial { peer, .. } => self.dial(i, peer),
                 Output::Link { peer, bytes } => {
+                    self.bytes += bytes.len() as u64;
+                    if self.mute_links.contains(&i) {
+                        continue;
+                    }
                     if let Some(j) = self.index_of(peer)
                         && self.links.contains_key(&Self::pair(i, j))
                         && !self.apart(i, j)
