@@ -95,3 +95,58 @@ async fn three_nodes_on_one_host_chat_and_leave() {
     let e = next_matching(&mut nodes[0], "peer_down", |e| matches!(e, Event::PeerDown { .. })).await;
     assert_eq!(e, Event::PeerDown { node: left, name: "c".into(), reason: DownReason::Left, via: "leave" });
 }
+
+const N_HISTORY: usize = 6_000;
+
+/// A front end that falls far behind (it does not read while 6,000 messages arrive) still gets
+/// every message exactly once and every peer: the network task resyncs it from the core's log
+/// and peer table once it reads again.
+#[tokio::test]
+async fn a_front_end_that_falls_behind_misses_no_message_and_no_peer() {
+    let port = 20_000 + ((std::process::id() + 7_919) % 20_000) as u16;
+    let mut a = loopback_node(port, "a");
+    let b = loopback_node(port, "b");
+    let Some(NetEvent::Ready(ra)) = a.events.recv().await else { panic!("ready") };
+    next_matching(&mut a, "peer_up", |e| matches!(e, Event::PeerUp { .. })).await;
+    for k in 0..N_HISTORY {
+        a.command(Command::Say(format!("history {k}"))).await.unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let snap = b.snapshot().await.unwrap();
+        if snap.messages == N_HISTORY {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "b holds {} of {N_HISTORY}", snap.messages);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Now b's screen reads what was queued for it.
+    let mut b = b;
+    let mut keys = std::collections::BTreeSet::new();
+    let (mut lagged, mut resyncs, mut a_listed) = (0, 0, false);
+    // Read until the backlog is gone: once a second passes with nothing but status reports.
+    let mut quiet_since = tokio::time::Instant::now();
+    while quiet_since.elapsed() < Duration::from_millis(1_500) {
+        let ev = tokio::time::timeout(Duration::from_millis(200), b.events.recv()).await;
+        if !matches!(ev, Ok(Some(NetEvent::Status { .. })) | Err(_)) {
+            quiet_since = tokio::time::Instant::now();
+        }
+        match ev {
+            Ok(Some(NetEvent::Core(Event::Message { entry, .. }))) => {
+                assert!(keys.insert(entry.key()), "a message shown twice: {entry:?}");
+            }
+            Ok(Some(NetEvent::Core(Event::PeerUp { node, .. }))) if node == ra.node => a_listed = true,
+            Ok(Some(NetEvent::Lagged(n))) => lagged += n,
+            Ok(Some(NetEvent::Resync(r))) => {
+                resyncs += 1;
+                keys.extend(r.entries.iter().map(|e| e.key()));
+                a_listed |= r.peers.iter().any(|p| p.node == ra.node);
+            }
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => break,
+        }
+    }
+    assert!(lagged > 0 && resyncs > 0, "the queue did overflow (lagged {lagged}, resyncs {resyncs})");
+    assert_eq!(keys.len(), N_HISTORY, "every message reached the front end");
+    assert!(a_listed, "the peer is listed");
+}
