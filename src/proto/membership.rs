@@ -63,7 +63,7 @@ impl Node {
                 }
                 Status::Alive | Status::Left => {}
             }
-            self.clock_sample(f.sender, &beat);
+            self.clock_sample(f.sender, &beat, now);
             self.after_beat(f, &beat, now);
             return;
         }
@@ -96,7 +96,7 @@ impl Node {
             // Answer a newcomer at once so it lists us within its announce burst.
             self.send_beat(false, now);
         }
-        self.clock_sample(f.sender, &beat);
+        self.clock_sample(f.sender, &beat, now);
         self.after_beat(f, &beat, now);
     }
 

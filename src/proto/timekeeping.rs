@@ -16,12 +16,18 @@ impl Node {
         }
     }
 
-    /// A heartbeat of `node` said what its group time was when it was sent.
-    pub(super) fn clock_sample(&mut self, node: NodeId, beat: &Beat) {
+    /// A heartbeat of `node` said what its group time was when it was sent. A clock found far
+    /// off is dealt with at once, not at the next heartbeat: a newcomer with a wrong clock must
+    /// agree with the group before the user's first message is stamped.
+    pub(super) fn clock_sample(&mut self, node: NodeId, beat: &Beat, now: Time) {
         let mine = self.clock.group_now().as_millis().min(i64::MAX as u128) as i64;
         let theirs = beat.time_ms.min(i64::MAX as u64) as i64;
+        let offset = theirs.saturating_sub(mine);
         if let Some(p) = self.peers.get_mut(&node) {
-            p.clock.sample(theirs.saturating_sub(mine), beat.skew_ms);
+            p.clock.sample(offset, beat.skew_ms);
+        }
+        if offset.abs() > CLOCK_TOLERANCE_MS {
+            self.follow_group_clock(now);
         }
     }
 

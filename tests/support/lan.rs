@@ -131,6 +131,46 @@ impl Host {
         }
     }
 
+    /// Runs nft commands in this host, each as one argument (`add table inet t`, ...).
+    pub fn nft(&self, cmds: &[&str]) {
+        for cmd in cmds {
+            let out = self.exec("nft", &[cmd]);
+            assert!(out.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
+    /// Adds table `table` with an output-hook chain `out` holding `rule` (nftables syntax, e.g.
+    /// `meta l4proto tcp counter drop`): what this host sends is filtered until the table is
+    /// deleted with `nft_delete_table`.
+    pub fn drop_output(&self, table: &str, rule: &str) {
+        self.nft(&[
+            &format!("add table inet {table}"),
+            &format!("add chain inet {table} out {{ type filter hook output priority 0; policy accept; }}"),
+            &format!("add rule inet {table} out {rule}"),
+        ]);
+    }
+
+    pub fn nft_delete_table(&self, table: &str) {
+        self.nft(&[&format!("delete table inet {table}")]);
+    }
+
+    /// Packets counted by the `counter` statements of `table`.
+    pub fn nft_packets(&self, table: &str) -> u64 {
+        let out = self.exec("nft", &["list", "table", "inet", table]);
+        assert!(out.status.success(), "nft list: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        words.windows(2).filter(|w| w[0] == "packets").filter_map(|w| w[1].parse::<u64>().ok()).sum()
+    }
+
+    /// Bytes this host has sent on its LAN interface (`eth0`), by the kernel's count.
+    pub fn tx_bytes(&self) -> u64 {
+        let out = self.exec("ip", &["-s", "-j", "link", "show", "eth0"]);
+        assert!(out.status.success(), "ip -s -j link: {}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j prints JSON");
+        v[0]["stats64"]["tx"]["bytes"].as_u64().unwrap_or_else(|| panic!("no tx bytes in {v}"))
+    }
+
     /// Established TCP connections in this host.
     pub fn tcp_connections(&self) -> usize {
         let out = self.exec("ss", &["-Htn", "state", "established"]);
@@ -149,15 +189,20 @@ impl Host {
 
     /// Starts `groupcast node --json` with extra arguments.
     pub fn node(&self, name: &str, extra: &[&str]) -> NodeProc {
+        self.node_env(name, extra, &[])
+    }
+
+    /// Starts `groupcast node --json` with extra arguments and extra environment for the binary
+    /// alone (set through `env`, so `ip` itself runs untouched, e.g. by an `LD_PRELOAD`).
+    pub fn node_env(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let mut args = vec!["node", "--json", "--name", name];
         args.extend_from_slice(extra);
-        let mut child = self
-            .command(&args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn node");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns, "env"]);
+        cmd.args(env.iter().map(|(k, v)| format!("{k}={v}")));
+        cmd.arg(BIN).args(&args);
+        let mut child =
+            cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn node");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = channel();
         std::thread::spawn(move || {
@@ -227,6 +272,56 @@ impl NodeProc {
                 }
             }
         }
+    }
+
+    /// How many events have been seen so far: a mark for `next_after`.
+    pub fn mark(&mut self) -> usize {
+        self.pump();
+        self.seen.len()
+    }
+
+    /// The first event printed at or after `mark` that matches, waiting up to `limit`; `None`
+    /// (instead of a panic) if none came, so a test can gather more before it fails.
+    pub fn next_after(&mut self, mark: usize, limit: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let end = Instant::now() + limit;
+        loop {
+            self.pump();
+            if let Some(v) = self.seen.iter().skip(mark).find(|v| pred(v)) {
+                return Some(v.clone());
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            match self.rx.recv_timeout(left.min(Duration::from_millis(50))) {
+                Ok(v) => self.seen.push(v),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Events seen so far of one kind (`"message"`, `"peer_down"`...).
+    pub fn events(&mut self, kind: &str) -> Vec<Value> {
+        self.pump();
+        self.seen.iter().filter(|v| v["event"] == kind).cloned().collect()
+    }
+
+    /// Writes many lines to stdin at once, as a fast producer would.
+    pub fn say_many(&mut self, lines: &[String]) {
+        let mut buf = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+        for l in lines {
+            buf.push_str(l);
+            buf.push('\n');
+        }
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(buf.as_bytes()).expect("write to node");
+        stdin.flush().expect("flush");
+    }
+
+    /// The process id (`ip netns exec` and `env` exec the binary, so it is the node's own).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn dump(&self) -> String {

@@ -69,6 +69,19 @@ impl Screen {
         self.tmux(&["send-keys", "-t", "main", key]);
     }
 
+    /// Pastes `text` as a terminal would: tmux wraps it in bracketed-paste codes if the program
+    /// asked for them, and otherwise types it (newlines as Enter).
+    pub fn paste(&self, text: &str) {
+        self.tmux(&["set-buffer", "-b", "gcpaste", "--", text]);
+        self.tmux(&["paste-buffer", "-p", "-d", "-b", "gcpaste", "-t", "main"]);
+    }
+
+    /// Ends the tmux server: the program's terminal closes under it, as when a terminal window
+    /// is closed.
+    pub fn kill_server(&self) {
+        self.tmux(&["kill-server"]);
+    }
+
     /// Waits until the screen contains `what`, and returns the screen.
     pub fn wait_for(&self, what: &str) -> String {
         self.wait_until(what, |s| s.contains(what))
