@@ -83,7 +83,8 @@ pub struct NetArgs {
     /// Failure detector: silence tolerated on top of the mean heartbeat interval.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub acceptable_pause: Duration,
-    /// Refuse timestamps further ahead of this host's clock than this.
+    /// A received timestamp moves this node's clock forward at most this far (frames stamped
+    /// further ahead are still taken; only the clock is held back).
     #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = parse_duration)]
     pub max_clock_ahead: Duration,
     /// Retention: messages kept in the ordered log and offered to peers that missed them

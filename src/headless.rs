@@ -240,7 +240,8 @@ fn message_json(entry: &Entry, own: bool, settled: bool) -> Value {
 
 fn message_human(entry: &Entry) -> String {
     let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
-    format!("{when}: {}: {}", entry.author(), entry.text)
+    // A multi-line message keeps its lines together, indented under the first.
+    format!("{when}: {}: {}", entry.author(), entry.text.replace('\n', "\n    "))
 }
 
 /// A clock difference for people: "+1h 0m 5s", "-600.0 s", "+250 ms".
@@ -398,15 +399,18 @@ impl Printer {
             return;
         }
         let shared = s.shared.as_ref().map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
-        self.line(&format!("state: {} ({}) shared: {shared}", s.name, s.node.short()));
+        let clock =
+            |ms: i64| if ms.unsigned_abs() >= 1_000 { format!(" clock {}", skew_text(ms)) } else { String::new() };
+        self.line(&format!("state: {} ({}){} shared: {shared}", s.name, s.node.short(), clock(s.skew_ms)));
         for p in &s.peers {
             self.line(&format!(
-                "  {:<8} {} ({}) {} loss {:.0}%",
+                "  {:<8} {} ({}) {} loss {:.0}%{}",
                 p.status.as_str(),
                 p.name,
                 p.node.short(),
                 p.addr,
-                p.loss * 100.0
+                p.loss * 100.0,
+                clock(p.skew_ms)
             ));
         }
         self.line(&format!("  {} messages, log digest {}", s.messages, s.log_digest));

@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 
 use chrono::FixedOffset;
-use groupcast::net::{NetEvent, Ready};
-use groupcast::proto::{DownReason, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats, Status, Time};
-use groupcast::tui::app::{App, Msg, update};
+use groupcast::net::{NetEvent, Ready, Resync};
+use groupcast::proto::{
+    ClockCause, Command, DownReason, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats, Status, Time,
+};
+use groupcast::tui::app::{Action, App, Msg, update};
 use groupcast::tui::view::render;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -224,4 +226,98 @@ fn small_terminal_keeps_compose_shared_and_log() {
     insta::assert_snapshot!("conversation_40x12", screen);
     assert!(screen.contains("Compose") && screen.contains("Shared message") && screen.contains("peers 2/2"));
     assert!(!screen.contains("Peers 2/2"), "the peers pane collapses to a count");
+}
+
+/// What the user sees of clocks, pastes and a screen that fell behind: a peer's clock that is
+/// off is marked in the peers pane, this host's in the header; a pasted block is one message
+/// laid out with a hanging indent; after a resync every message is on screen once and the
+/// missed peer is listed.
+#[test]
+fn clock_skew_pastes_and_resync_are_shown() {
+    let size = (120, 40);
+    let mut app = conversation(size);
+    net(&mut app, Event::Clock { skew_ms: 600_000, cause: ClockCause::Group { by_ms: -600_000 } });
+    let mut peers = vec![PeerView {
+        node: BOB,
+        name: "bob".into(),
+        addr: addr(2),
+        tcp_port: 7000,
+        status: Status::Alive,
+        loss: 0.0,
+        last_seen: t(6_500),
+        skew_ms: -3_600_000,
+    }];
+    update(&mut app, Msg::Net(NetEvent::Status { peers: peers.clone(), stats: Stats::default() }));
+    let screen = draw(&app, size);
+    assert!(screen.contains("clock +10m 0s"), "this host's clock in the header:\n{screen}");
+    assert!(screen.contains("clock -1h 0m 0s"), "bob's clock in the peers pane:\n{screen}");
+    assert!(screen.contains("clock is +10m 0s off the group's"), "and a line in the log");
+
+    update(&mut app, Msg::Terminal(TermEvent::Paste("first line\rsecond line\r".into())));
+    let screen = draw(&app, size);
+    assert!(screen.contains("› first line↵second line"), "the paste waits in the compose box:\n{screen}");
+    let sent = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
+    let text = "first line\nsecond line".to_string();
+    assert_eq!(sent, Some(Action::Send(Command::Say(text.clone()))), "one message with both lines");
+    say(&mut app, 7_000, ME, "alice", &text, true);
+    let screen = draw(&app, size);
+    let lines: Vec<&str> = screen.lines().collect();
+    let at = lines.iter().position(|l| l.contains("alice: first line")).expect("first line shown");
+    // The second line hangs under the author, past the time and mark, as wrapped lines do.
+    let col = |l: &str, pat: &str| l.find(pat).map(|b| l[..b].chars().count());
+    assert_eq!(col(lines[at + 1], "second line"), col(lines[at], "alice:"), "hanging indent:\n{screen}");
+
+    // The screen fell behind: a message and a whole peer never reached it.
+    let missed = Entry {
+        ts: hlc(8_000),
+        node: DAVE,
+        incarnation: Incarnation(1),
+        seq: Seq(1),
+        name: "dave".into(),
+        text: "you missed this".into(),
+        bare_from: None,
+    };
+    let entries: Vec<Entry> = app
+        .lines
+        .iter()
+        .filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. }))
+        .map(|l| Entry {
+            ts: l.key.0,
+            node: l.key.1,
+            incarnation: Incarnation(1),
+            seq: l.key.2,
+            name: "x".into(),
+            text: l.text.clone(),
+            bare_from: None,
+        })
+        .chain(std::iter::once(missed))
+        .collect();
+    let before = entries.len() - 1;
+    peers.push(PeerView {
+        node: DAVE,
+        name: "dave".into(),
+        addr: addr(4),
+        tcp_port: 7000,
+        status: Status::Alive,
+        loss: 0.0,
+        last_seen: t(8_000),
+        skew_ms: 0,
+    });
+    let resync = Resync {
+        entries,
+        settled: hlc(9_000),
+        shared: None,
+        peers,
+        ring: Default::default(),
+        skew_ms: 600_000,
+        dropped: 12,
+    };
+    update(&mut app, Msg::Net(NetEvent::Lagged(12)));
+    update(&mut app, Msg::Net(NetEvent::Resync(Box::new(resync))));
+    let chats = app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count();
+    assert_eq!(chats, before + 1, "the missed message is added, nothing doubled");
+    let screen = draw(&app, size);
+    assert!(screen.contains("✓ dave: you missed this"), "shown, and settled:\n{screen}");
+    assert!(screen.contains("dave"), "the missed peer is listed");
+    assert!(app.peers.contains_key(&DAVE));
 }
