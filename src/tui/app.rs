@@ -452,7 +452,7 @@ fn core_event(app: &mut App, ev: Event) {
                 DownReason::Timeout if via == "heartbeat" => (Status::Down, format!("{name} is down (no heartbeat)")),
                 DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
-                DownReason::Crashed => (Status::Down, format!("{name} crashed (its ring neighbour confirmed it)")),
+                DownReason::Crashed => (Status::Down, format!("{name} is down (crashed: its process is gone)")),
             };
             set_status(app, node, status);
             if let Some(p) = app.peers.get_mut(&node) {

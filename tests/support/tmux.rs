@@ -29,13 +29,24 @@ pub fn available() -> bool {
 impl Screen {
     /// Opens `groupcast ARGS` in a `cols`×`rows` tmux session inside `host`.
     pub fn open(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
-        let socket = format!("gc{}t{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let mut cmd = vec![BIN.to_string()];
         cmd.extend(args.iter().map(|a| a.to_string()));
+        Self::open_command(host, &cmd.join(" "), cols, rows)
+    }
+
+    /// Runs `groupcast ARGS` in a terminal, then prints `exit=N` and keeps the pane open, so a
+    /// test can read what it left on the screen.
+    pub fn run_then_show(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
+        let cmd = format!("sh -c '{BIN} {}; echo exit=$?; sleep 60'", args.join(" "));
+        Self::open_command(host, &cmd, cols, rows)
+    }
+
+    fn open_command(host: &Host, cmd: &str, cols: u16, rows: u16) -> Screen {
+        let socket = format!("gc{}t{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let status = Command::new("ip")
             .args(["netns", "exec", &host.ns, "tmux", "-L", &socket, "new-session", "-d", "-s", "main"])
             .args(["-x", &cols.to_string(), "-y", &rows.to_string()])
-            .arg(cmd.join(" "))
+            .arg(cmd)
             .env("TERM", "xterm-256color")
             .status()
             .expect("run tmux");
