@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::net::NetConfig;
 use crate::proto::{self, DetectorConfig};
 
 #[derive(Debug, Parser)]
@@ -114,14 +115,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("duration out of range: {s:?}"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-/// Where and how to reach the group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetConfig {
-    pub group: SocketAddrV4,
-    pub iface: Option<String>,
-    pub ttl: u32,
 }
 
 impl NetArgs {

@@ -10,49 +10,15 @@ use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::NetConfig;
-use crate::net::{self, NetEvent, socket};
+use crate::error::UserError;
+use crate::net::{self, NetConfig, NetEvent, new_identity, socket, start_node};
 use crate::proto::log::Key;
-use crate::proto::{self, ClockCause, Command, Entry, Event, Hlc, Incarnation, Node, NodeId, Output, Snapshot};
+use crate::proto::{self, ClockCause, Command, Entry, Event, Hlc, Node, NodeId, Output, Snapshot};
+use crate::show::skew_text;
 
-/// A failure the user can fix: printed as one line, exit status 2.
-#[derive(Debug)]
-pub struct UserError(pub String);
-
-impl<E: std::fmt::Display> From<E> for UserError {
-    fn from(e: E) -> Self {
-        UserError(e.to_string())
-    }
-}
-
-/// A fresh identity for this run: a random non-zero id, and the start time as incarnation.
-pub fn new_identity() -> (NodeId, Incarnation) {
-    let id = loop {
-        let v: u64 = rand::random();
-        if v != 0 {
-            break v;
-        }
-    };
-    (NodeId(id), Incarnation(net::wall_now().as_millis() as u64))
-}
-
-/// Joins the group, opens the ring listener, and starts the network task.
-pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<net::NodeHandle, UserError> {
-    let iface = net::resolve_iface(netcfg.iface.as_deref())?;
-    let sock = socket::open_member(netcfg, iface)?;
-    let listener = socket::open_ring_listener()?;
-    let in_use = socket::iface_in_use(netcfg, iface);
-    // Peers place us in the ring by the address our datagrams come from and this port.
-    let ip = in_use.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-    cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));
-    let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
-    let (id, inc) = new_identity();
-    let core = Node::new(id, inc, cfg, net::now());
-    Ok(net::spawn(sock, Some(listener), netcfg.group, label, core))
-}
-
-pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> Result<(), UserError> {
-    let mut node = start_node(&netcfg, cfg)?;
+/// `groupcast node`: a user's mistake comes back as a `UserError`; anything else is unexpected.
+pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> color_eyre::Result<()> {
+    let mut node = start_node(&netcfg, cfg).map_err(UserError::from)?;
     let mut out = Printer::new(json);
     let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
     tokio::spawn(async move {
@@ -128,27 +94,28 @@ async fn handle_line(node: &net::NodeHandle, out: &Printer, line: String) -> Flo
     Flow::Go
 }
 
-pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain: bool) -> Result<(), UserError> {
-    let iface = net::resolve_iface(netcfg.iface.as_deref())?;
-    let sock = socket::open_sender(&netcfg, iface)?;
+/// `groupcast send`: a user's mistake comes back as a `UserError`; anything else is unexpected.
+pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain: bool) -> color_eyre::Result<()> {
+    let iface = net::resolve_iface(netcfg.iface.as_deref()).map_err(UserError::from)?;
+    let sock = socket::open_sender(&netcfg, iface).map_err(UserError::from)?;
     let datagram = if plain {
         // As the original client's fgets buffer: the text and its newline, no NUL.
         let mut bytes = text.trim_end_matches('\n').as_bytes().to_vec();
         bytes.push(b'\n');
         if bytes.len() > proto::wire::MAX_BARE || bytes.starts_with(&proto::wire::MAGIC) {
-            return Err(UserError(format!("bare text is at most {} bytes", proto::wire::MAX_BARE)));
+            return Err(UserError::BareTooLong(proto::wire::MAX_BARE).into());
         }
         bytes
     } else {
         let (id, inc) = new_identity();
         let mut core = Node::new(id, inc, cfg, net::now());
-        core.handle_command(Command::Say(text), net::now())?;
+        core.handle_command(Command::Say(text), net::now()).map_err(UserError::from)?;
         std::iter::from_fn(|| core.poll_output())
             .find_map(|o| match o {
                 Output::Multicast(b) => Some(b),
                 _ => None,
             })
-            .ok_or_else(|| UserError("nothing to send".into()))?
+            .ok_or(UserError::Message(proto::CommandError::Empty))?
     };
     let group = SocketAddr::V4(netcfg.group);
     // A stamped frame goes out twice, as a guard against one lost datagram: receivers drop the
@@ -159,7 +126,8 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         if let Err(e) = sock.send_to(&datagram, group).await {
-            return Err(UserError(socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"))));
+            let why = socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"));
+            return Err(UserError::Send(why).into());
         }
     }
     Ok(())
@@ -239,24 +207,9 @@ fn message_json(entry: &Entry, own: bool, settled: bool) -> Value {
 }
 
 fn message_human(entry: &Entry) -> String {
-    let when = entry.ts.to_local().format("%a %b %e %H:%M:%S %Y");
+    let when = crate::show::local(entry.ts).format("%a %b %e %H:%M:%S %Y");
     // A multi-line message keeps its lines together, indented under the first.
     format!("{when}: {}: {}", entry.author(), entry.text.replace('\n', "\n    "))
-}
-
-/// A clock difference for people: "+1h 0m 5s", "-600.0 s", "+250 ms".
-pub fn skew_text(ms: i64) -> String {
-    let sign = if ms < 0 { '-' } else { '+' };
-    let a = ms.unsigned_abs();
-    if a < 1_000 {
-        format!("{sign}{a} ms")
-    } else if a < 60_000 {
-        format!("{sign}{:.1} s", a as f64 / 1000.0)
-    } else if a < 3_600_000 {
-        format!("{sign}{}m {}s", a / 60_000, a % 60_000 / 1000)
-    } else {
-        format!("{sign}{}h {}m {}s", a / 3_600_000, a % 3_600_000 / 60_000, a % 60_000 / 1000)
-    }
 }
 
 pub fn event_human(ev: &NetEvent) -> Option<String> {

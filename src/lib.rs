@@ -1,10 +1,14 @@
 //! groupcast: multicast group chat and a small self-healing cluster for a shared LAN.
 //!
-//! `proto` is the protocol core (no I/O), `net` owns the sockets and drives it, `tui` is the
-//! terminal UI, `headless` holds the `node` and `send` commands, `cli` the command line.
+//! `proto` is the protocol core (no I/O), `net` owns the sockets, node start-up and the task that
+//! drives the core; `tui` (the terminal UI) and `headless` (the `node` and `send` commands) are
+//! sibling front ends on top of `net`; `cli` turns the command line into their configuration;
+//! `show` is how values read for people; `error` is how a run ends badly.
 
 pub mod cli;
+pub mod error;
 pub mod headless;
 pub mod net;
 pub mod proto;
+pub mod show;
 pub mod tui;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use groupcast::cli::{Cli, Command};
-use groupcast::headless::{self, UserError};
+use groupcast::error::UserError;
+use groupcast::headless;
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
@@ -24,32 +25,38 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
+        let usage = UserError::Usage;
         match cli.command {
             None => {
-                let netcfg = cli.net.net_config()?;
-                let cfg = cli.net.proto_config()?;
+                let netcfg = cli.net.net_config().map_err(usage)?;
+                let cfg = cli.net.proto_config().map_err(usage)?;
                 groupcast::tui::run(netcfg, cfg).await
             }
             Some(Command::Node { json, net }) => {
-                let netcfg = net.net_config()?;
-                let cfg = net.proto_config()?;
+                let netcfg = net.net_config().map_err(usage)?;
+                let cfg = net.proto_config().map_err(usage)?;
                 headless::run_node(netcfg, cfg, json).await
             }
             Some(Command::Send { plain, text, net }) => {
-                let netcfg = net.net_config()?;
-                let cfg = net.proto_config()?;
+                let netcfg = net.net_config().map_err(usage)?;
+                let cfg = net.proto_config().map_err(usage)?;
                 headless::run_send(netcfg, cfg, text.join(" "), plain).await
             }
         }
     });
     // A blocking read of stdin may still be pending; it must not hold the exit.
     rt.shutdown_background();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(UserError(msg)) => {
-            // stderr may be gone too (a closed terminal): never panic over it.
-            let _ = writeln!(std::io::stderr(), "groupcast: {msg}");
-            ExitCode::from(2)
+    let Err(report) = result else { return ExitCode::SUCCESS };
+    // stderr may be gone too (a closed terminal): never panic over it.
+    let mut err = std::io::stderr();
+    match report.downcast_ref::<UserError>() {
+        Some(e) => {
+            let _ = writeln!(err, "groupcast: {e}");
+            ExitCode::from(e.exit_code())
+        }
+        None => {
+            let _ = writeln!(err, "groupcast: unexpected error: {report:?}");
+            ExitCode::FAILURE
         }
     }
 }

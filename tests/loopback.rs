@@ -5,8 +5,8 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
-use groupcast::cli::NetConfig;
-use groupcast::headless::new_identity;
+use groupcast::net::NetConfig;
+use groupcast::net::new_identity;
 use groupcast::net::{self, NetEvent, NodeHandle, socket};
 use groupcast::proto::{Command, Config, DownReason, Event, Node, NodeId};
 

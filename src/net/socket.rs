@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use socket2::{Domain, Protocol, Socket, Type};
 use thiserror::Error;
 
-use crate::cli::NetConfig;
+use super::NetConfig;
 
 const RECV_BUFFER: usize = 4 << 20;
 

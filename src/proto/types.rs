@@ -72,11 +72,6 @@ impl Hlc {
     pub fn to_rfc3339(self) -> String {
         self.to_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
-
-    /// The same instant in the viewer's local time zone.
-    pub fn to_local(self) -> chrono::DateTime<chrono::Local> {
-        self.to_utc().with_timezone(&chrono::Local)
-    }
 }
 
 /// A monotonic instant, as time since an origin the driver chose (its start): what every timer,

@@ -492,12 +492,12 @@ fn core_event(app: &mut App, ev: Event) {
             let text = match cause {
                 ClockCause::Step { by_ms } => format!(
                     "this host's clock stepped {}; group time runs on (clock now {} off)",
-                    crate::headless::skew_text(by_ms),
-                    crate::headless::skew_text(skew_ms)
+                    crate::show::skew_text(by_ms),
+                    crate::show::skew_text(skew_ms)
                 ),
                 ClockCause::Group { .. } => format!(
                     "this host's clock is {} off the group's: times shown are group time",
-                    crate::headless::skew_text(skew_ms)
+                    crate::show::skew_text(skew_ms)
                 ),
             };
             app.system(SystemKind::Error, text);

@@ -12,6 +12,8 @@ use futures::StreamExt;
 use ratatui::DefaultTerminal;
 use std::io::IsTerminal;
 
+use color_eyre::eyre::WrapErr;
+
 use ratatui::crossterm::event::{
     DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, EventStream,
 };
@@ -19,9 +21,8 @@ use ratatui::crossterm::execute;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
-use crate::cli::NetConfig;
-use crate::headless::{UserError, start_node};
-use crate::net::{self, NodeHandle};
+use crate::error::UserError;
+use crate::net::{self, NetConfig, NodeHandle, start_node};
 use crate::proto::{self, Command};
 use app::{Action, App, Msg, update};
 
@@ -30,15 +31,15 @@ const FRAME: Duration = Duration::from_millis(16);
 /// Network events taken in one go before the screen gets a chance to redraw.
 const BATCH: usize = 2048;
 
-pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> Result<(), UserError> {
+/// Runs the terminal UI until the user quits or the terminal goes away. A user's mistake comes
+/// back as a `UserError`; anything else is unexpected.
+pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> color_eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
-        return Err(UserError(
-            "the TUI needs a terminal on stdin and stdout; for a headless node run `groupcast node`".into(),
-        ));
+        return Err(UserError::NoTerminal.into());
     }
     // Join first: a setup error is printed on a normal terminal, as one line.
-    let mut node = start_node(&netcfg, cfg)?;
-    let mut terminal = ratatui::try_init().map_err(|e| UserError(format!("cannot set up the terminal: {e}")))?;
+    let mut node = start_node(&netcfg, cfg).map_err(UserError::from)?;
+    let mut terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
     let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -57,7 +58,7 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> Result<(), UserError>
         Ok(()) => Ok(()),
         // The terminal went away under us: the user closed it; that is a normal way out.
         Err(e) if terminal_gone(&e) => Ok(()),
-        Err(e) => Err(UserError(format!("terminal error: {e}"))),
+        Err(e) => Err(color_eyre::Report::new(e).wrap_err("terminal error")),
     }
 }
 

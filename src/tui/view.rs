@@ -51,7 +51,7 @@ fn clean_text(s: &str) -> String {
 
 /// A clock far enough off to mention (the node follows the group beyond a second).
 fn skew_note(ms: i64) -> Option<String> {
-    (ms.unsigned_abs() >= 1_000).then(|| format!("clock {}", crate::headless::skew_text(ms)))
+    (ms.unsigned_abs() >= 1_000).then(|| format!("clock {}", crate::show::skew_text(ms)))
 }
 
 fn clock(app: &App, at: Hlc) -> String {

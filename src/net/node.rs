@@ -1,0 +1,34 @@
+//! Node start-up, for both front ends: a fresh identity, the group joined, the ring listener
+//! opened, and the network task started.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use super::driver::{self, NodeHandle};
+use super::{NetConfig, SetupError, socket};
+use crate::proto::{self, Incarnation, Node, NodeId};
+
+/// A fresh identity for this run: a random non-zero id, and the start time as incarnation.
+pub fn new_identity() -> (NodeId, Incarnation) {
+    let id = loop {
+        let v: u64 = rand::random();
+        if v != 0 {
+            break v;
+        }
+    };
+    (NodeId(id), Incarnation(driver::wall_now().as_millis() as u64))
+}
+
+/// Joins the group, opens the ring listener, and starts the network task.
+pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHandle, SetupError> {
+    let iface = socket::resolve_iface(netcfg.iface.as_deref())?;
+    let sock = socket::open_member(netcfg, iface)?;
+    let listener = socket::open_ring_listener()?;
+    let in_use = socket::iface_in_use(netcfg, iface);
+    // Peers place us in the ring by the address our datagrams come from and this port.
+    let ip = in_use.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));
+    let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
+    let (id, inc) = new_identity();
+    let core = Node::new(id, inc, cfg, driver::now());
+    Ok(driver::spawn(sock, Some(listener), netcfg.group, label, core))
+}

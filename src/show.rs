@@ -1,0 +1,36 @@
+//! How values read for people, shared by both front ends: clock differences and local times.
+
+use crate::proto::Hlc;
+
+/// A clock difference: "+250 ms", "-3.5 s", "+10m 0s", "-1h 0m 0s".
+pub fn skew_text(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let a = ms.unsigned_abs();
+    if a < 1_000 {
+        format!("{sign}{a} ms")
+    } else if a < 60_000 {
+        format!("{sign}{:.1} s", a as f64 / 1000.0)
+    } else if a < 3_600_000 {
+        format!("{sign}{}m {}s", a / 60_000, a % 60_000 / 1000)
+    } else {
+        format!("{sign}{}h {}m {}s", a / 3_600_000, a % 3_600_000 / 60_000, a % 60_000 / 1000)
+    }
+}
+
+/// A stamp's time in the viewer's time zone (the zone is read here, never in the core).
+pub fn local(ts: Hlc) -> chrono::DateTime<chrono::Local> {
+    ts.to_utc().with_timezone(&chrono::Local)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_differences_read_naturally() {
+        assert_eq!(skew_text(250), "+250 ms");
+        assert_eq!(skew_text(-3_500), "-3.5 s");
+        assert_eq!(skew_text(600_000), "+10m 0s");
+        assert_eq!(skew_text(-3_600_000), "-1h 0m 0s");
+    }
+}
