@@ -8,7 +8,7 @@ use std::time::Duration;
 use groupcast::net::NetConfig;
 use groupcast::net::new_identity;
 use groupcast::net::{self, NetEvent, NodeHandle, socket};
-use groupcast::proto::{Command, Config, DownReason, Event, Node, NodeId};
+use groupcast::proto::{Command, Config, DownReason, DownVia, Event, Node, NodeId};
 
 fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let cfg = NetConfig { group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port), iface: None, ttl: 0 };
@@ -93,7 +93,7 @@ async fn three_nodes_on_one_host_chat_and_leave() {
     nodes[2].command(Command::Leave).await.unwrap();
     let left = ids[2];
     let e = next_matching(&mut nodes[0], "peer_down", |e| matches!(e, Event::PeerDown { .. })).await;
-    assert_eq!(e, Event::PeerDown { node: left, name: "c".into(), reason: DownReason::Left, via: "leave" });
+    assert_eq!(e, Event::PeerDown { node: left, name: "c".into(), reason: DownReason::Left, via: DownVia::Leave });
 }
 
 const N_HISTORY: usize = 6_000;

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, Event, NodeId, Status};
+use groupcast::proto::{Command, Config, DownVia, Event, NodeId, Status};
 use support::sim::{Medium, Sim};
 
 fn ring_cfg() -> Config {
@@ -74,7 +74,7 @@ fn the_ring_closes_around_a_crash_and_the_crash_is_down_everywhere_within_a_seco
         assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
         let (t, _, via) = sim.first_down(i, victim).expect("peer_down");
         assert!(t.since(t0) < Duration::from_millis(200), "node {i} after {:?} via {via}", t.since(t0));
-        assert!(via == "link" || via == "notice", "node {i}: {via}");
+        assert!(via == DownVia::Link || via == DownVia::Notice, "node {i}: {via}");
     }
     sim.run_for(Duration::from_millis(500));
     assert_ring(&sim);

@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, DownReason, Event, NodeId, Status};
+use groupcast::proto::{Command, Config, DownReason, DownVia, DropReason, Event, NodeId, Status};
 use support::sim::{Medium, Sim};
 
 fn secs(s: u64) -> Duration {
@@ -63,7 +63,7 @@ fn a_crashed_node_is_marked_down_everywhere() {
     for i in sim.up() {
         assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Down), "node {i}");
         let (t, reason, via) = sim.first_down(i, victim).expect("a peer_down event");
-        assert_eq!(via, "heartbeat", "no ring here: silence decides");
+        assert_eq!(via, DownVia::Heartbeat, "no ring here: silence decides");
         assert_eq!(reason, DownReason::Timeout);
         let after = t.since(crashed_at);
         assert!(after < Duration::from_millis(3500), "node {i} took {after:?}");
@@ -194,7 +194,7 @@ fn a_flooding_old_client_is_rate_limited_and_counted() {
     for i in 0..3 {
         let s = sim.nodes[i].node.snapshot();
         assert!(s.messages <= 60, "node {i} took {} messages", s.messages);
-        assert!(s.stats.dropped["rate_limited"] > 4000);
+        assert!(s.stats.dropped[&DropReason::RateLimited] > 4000);
         let reports = sim.nodes[i].events.iter().filter(|(_, e)| matches!(e, Event::Rejected { .. })).count();
         assert!(reports <= 3, "node {i} reported {reports} times");
     }

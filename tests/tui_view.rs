@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use chrono::FixedOffset;
 use groupcast::net::{NetEvent, Ready, Resync};
 use groupcast::proto::{
-    ClockCause, Command, DownReason, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats, Status, Time,
+    ClockCause, Command, DownReason, DownVia, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats,
+    Status, Time,
 };
 use groupcast::tui::app::{Action, App, Msg, update};
 use groupcast::tui::view::render;
@@ -134,8 +135,11 @@ fn trouble(size: (u16, u16)) -> App {
     net(&mut app, Event::PeerUp { node: DAVE, name: "dave".into(), addr: addr(4) });
     update(&mut app, Msg::Tick(Now::synced(t(9_000))));
     net(&mut app, Event::PeerSuspect { node: BOB, name: "bob".into() });
-    net(&mut app, Event::PeerDown { node: CAROL, name: "carol".into(), reason: DownReason::Timeout, via: "heartbeat" });
-    net(&mut app, Event::PeerDown { node: DAVE, name: "dave".into(), reason: DownReason::Left, via: "leave" });
+    net(
+        &mut app,
+        Event::PeerDown { node: CAROL, name: "carol".into(), reason: DownReason::Timeout, via: DownVia::Heartbeat },
+    );
+    net(&mut app, Event::PeerDown { node: DAVE, name: "dave".into(), reason: DownReason::Left, via: DownVia::Leave });
     update(&mut app, Msg::Tick(Now::synced(t(12_000))));
     app
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::ring::{self, RingKey};
 use super::wire::Body;
-use super::{DownReason, Event, Incarnation, Node, NodeId, Output, Status, Time};
+use super::{DownReason, DownVia, Event, Incarnation, Node, NodeId, Output, Status, Time};
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
@@ -99,7 +99,7 @@ impl Node {
             return;
         }
         let incarnation = p.incarnation;
-        self.mark_down(peer, DownReason::Crashed, "link", now);
+        self.mark_down(peer, DownReason::Crashed, DownVia::Link, now);
         // Twice on the group, as a leave is, and around the ring, which loses nothing.
         self.send(Body::Down { node: peer, incarnation });
         self.send(Body::Down { node: peer, incarnation });
@@ -112,7 +112,7 @@ impl Node {
             // Someone thinks we are dead: say otherwise at once.
             self.send_beat(false, now);
         } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
-            self.mark_down(node, DownReason::Crashed, "notice", now);
+            self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
             self.pass_on_ring(Body::Down { node, incarnation }, via, now);
         }
     }

@@ -6,42 +6,12 @@
 //! wins whatever order the datagrams came in.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 
 use sha2::{Digest as _, Sha256};
 
+pub use super::types::{Entry, Key};
 use super::types::{Hlc, Incarnation, NodeId, Seq};
 use super::wire::{Digest, Entries, Held, MAX_RUNS};
-
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Entry {
-    pub ts: Hlc,
-    /// The node that stamped it: the sender, or for bare text the node that relayed it.
-    pub node: NodeId,
-    pub incarnation: Incarnation,
-    pub seq: Seq,
-    pub name: String,
-    pub text: String,
-    /// The old client's address, for a bare-text datagram.
-    pub bare_from: Option<SocketAddr>,
-}
-
-/// Position in the log. The sequence number only breaks a tie that a correct HLC never makes.
-pub type Key = (Hlc, NodeId, Seq);
-
-impl Entry {
-    pub fn key(&self) -> Key {
-        (self.ts, self.node, self.seq)
-    }
-
-    /// Who to show as the author: the old client's `IP:port`, or the node's name.
-    pub fn author(&self) -> String {
-        match self.bare_from {
-            Some(a) => a.to_string(),
-            None => self.name.clone(),
-        }
-    }
-}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {

@@ -7,7 +7,10 @@ use std::time::Duration;
 use super::detector::PhiDetector;
 use super::peers::{LossWindow, Peer, PeerClock};
 use super::wire::{self, Beat};
-use super::{DownReason, Event, GAP_SYNC_EVERY, Header, Hlc, Incarnation, MAX_VOUCHES, Node, NodeId, Status, Time};
+use super::{
+    DownReason, DownVia, DropReason, Event, GAP_SYNC_EVERY, Header, Hlc, Incarnation, MAX_VOUCHES, Node, NodeId,
+    Status, Time,
+};
 
 impl Node {
     pub(super) fn on_beat(&mut self, f: Header, beat: Beat, announce: bool, from: SocketAddr, now: Time) {
@@ -69,7 +72,7 @@ impl Node {
         }
         // A peer we did not know (or a new life of one).
         if self.peers.len() >= self.cfg.max_peers && !self.forget_one() {
-            self.count("peer_table_full");
+            self.count(DropReason::PeerTableFull);
             return;
         }
         self.replace_restarted(&name, from, f.incarnation, now);
@@ -160,7 +163,7 @@ impl Node {
         for node in old {
             self.set_status(node, Status::Down, now);
             let name = name.to_string();
-            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted, via: "restart" });
+            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted, via: DownVia::Restart });
         }
     }
 
@@ -174,7 +177,7 @@ impl Node {
         }
     }
 
-    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: &'static str, now: Time) {
+    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) {
         let Some(p) = self.peers.get(&node) else { return };
         if !p.status.is_member() {
             return;
@@ -195,36 +198,47 @@ impl Node {
     }
 
     pub(super) fn check_peers(&mut self, now: Time) {
-        let mut changes = Vec::new();
+        let mut verdicts = Vec::new();
         for p in self.peers.values() {
-            match p.status {
+            let verdict = match p.status {
                 Status::Alive | Status::Suspect => {
                     let phi = p.detector.phi(now, &self.cfg.detector);
                     if phi >= self.cfg.detector.down_phi {
-                        changes.push((p.id, Status::Down));
+                        Some(Verdict::Down)
                     } else if phi >= self.cfg.detector.suspect_phi && p.status == Status::Alive {
-                        changes.push((p.id, Status::Suspect));
+                        Some(Verdict::Suspect)
+                    } else {
+                        None
                     }
                 }
-                Status::Down | Status::Left => {
-                    if now.since(p.since) >= self.cfg.forget_after {
-                        changes.push((p.id, Status::Left));
-                    }
-                }
+                Status::Down | Status::Left => (now.since(p.since) >= self.cfg.forget_after).then_some(Verdict::Forget),
+            };
+            if let Some(v) = verdict {
+                verdicts.push((p.id, v));
             }
         }
-        for (node, status) in changes {
-            let p = &self.peers[&node];
-            let name = p.name.clone();
-            if !p.status.is_member() {
-                self.peers.remove(&node);
-                self.emit(Event::PeerRemoved { node });
-            } else if status == Status::Down {
-                self.mark_down(node, DownReason::Timeout, "heartbeat", now);
-            } else {
-                self.set_status(node, Status::Suspect, now);
-                self.emit(Event::PeerSuspect { node, name });
+        for (node, verdict) in verdicts {
+            match verdict {
+                Verdict::Forget => {
+                    self.peers.remove(&node);
+                    self.emit(Event::PeerRemoved { node });
+                }
+                Verdict::Down => self.mark_down(node, DownReason::Timeout, DownVia::Heartbeat, now),
+                Verdict::Suspect => {
+                    let name = self.peers[&node].name.clone();
+                    self.set_status(node, Status::Suspect, now);
+                    self.emit(Event::PeerSuspect { node, name });
+                }
             }
         }
     }
+}
+
+/// What the failure detector and the forgetting clock decided about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Suspect,
+    Down,
+    /// Down or gone long enough: drop it from the table.
+    Forget,
 }

@@ -14,6 +14,7 @@ mod linking;
 pub mod log;
 mod membership;
 pub mod peers;
+mod reasons;
 mod repair;
 pub mod ring;
 mod timekeeping;
@@ -29,6 +30,7 @@ use thiserror::Error;
 pub use detector::DetectorConfig;
 pub use log::{Entry, Inserted, Log};
 pub use peers::Status;
+pub use reasons::{DownVia, DropReason};
 pub use ring::{LinkEnd, Neighbours, RingKey};
 pub use types::{Hlc, Incarnation, NodeId, Now, Seq, Time};
 
@@ -142,9 +144,8 @@ pub enum Event {
         node: NodeId,
         name: String,
         reason: DownReason,
-        /// What told: "heartbeat" (silence), "link" (its ring link broke and a re-dial was
-        /// refused), "notice" (a ring neighbour of it confirmed it), "leave" or "restart".
-        via: &'static str,
+        /// What told.
+        via: DownVia,
     },
     /// A down or left peer has been forgotten.
     PeerRemoved {
@@ -193,7 +194,7 @@ pub enum Event {
     /// address (reports are limited to one per address per second).
     Rejected {
         addr: SocketAddr,
-        reason: &'static str,
+        reason: DropReason,
         count: u64,
     },
 }
@@ -277,8 +278,8 @@ pub struct Stats {
     pub clock_held: u64,
     /// Times this node was paused (stopped, starved) long enough to judge its peers unfairly.
     pub pauses: u64,
-    /// Everything dropped, by reason (malformed, clock_ahead, rate_limited, too_old, ...).
-    pub dropped: BTreeMap<&'static str, u64>,
+    /// Everything dropped, by reason.
+    pub dropped: BTreeMap<DropReason, u64>,
 }
 
 impl Stats {
@@ -598,7 +599,7 @@ impl Node {
         let now = self.enter(now);
         match wire::decode(bytes) {
             Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
-            Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, "link_frame_on_multicast", now),
+            Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, DropReason::LinkFrameOnMulticast, now),
             Ok(Datagram::Frame(f)) => {
                 self.observe_stamp(f.hlc);
                 self.stats.frames_received += 1;
@@ -606,7 +607,7 @@ impl Node {
             }
             Ok(Datagram::Bare(text)) => {
                 if !self.bare.admit(from, now) {
-                    self.reject(from, "rate_limited", now);
+                    self.reject(from, DropReason::RateLimited, now);
                     return;
                 }
                 if self.bare.take_relayed(from, &text) {
@@ -615,7 +616,7 @@ impl Node {
                 if self.is_bare_stamper() {
                     self.stamp_bare(from, text, now);
                 } else if !self.bare.hold(from, text, now + self.cfg.bare_wait) {
-                    self.count("bare_queue_full");
+                    self.count(DropReason::BareQueueFull);
                 }
             }
             Err(e) => self.reject(from, e.reason(), now),
@@ -642,7 +643,7 @@ impl Node {
             Ok(Datagram::Frame(f)) if f.sender == peer => f,
             _ => {
                 // A peer that sends garbage loses its link; it may dial again.
-                self.count("link_bad_frame");
+                self.count(DropReason::LinkBadFrame);
                 self.links.links.remove(&peer);
                 self.out.push_back(Output::Close { peer });
                 return;
@@ -665,7 +666,7 @@ impl Node {
             }
             Body::Entries(e) => self.apply_repair(peer, e, now),
             Body::Down { node, incarnation } => self.down_notice(node, incarnation, Some(peer), now),
-            _ => self.count("link_unexpected_kind"),
+            _ => self.count(DropReason::LinkUnexpectedKind),
         }
     }
 
@@ -712,7 +713,7 @@ impl Node {
                     p.since = now;
                     let (node, name) = (p.id, p.name.clone());
                     self.ring_dirty = true;
-                    self.emit(Event::PeerDown { node, name, reason: DownReason::Left, via: "leave" });
+                    self.emit(Event::PeerDown { node, name, reason: DownReason::Left, via: DownVia::Leave });
                 }
             }
             Body::Message(m) => {
@@ -790,7 +791,7 @@ impl Node {
                 false
             }
             Inserted::TooOld => {
-                self.reject(from, "too_old", now);
+                self.reject(from, DropReason::TooOld, now);
                 false
             }
         }
@@ -808,7 +809,7 @@ impl Node {
             return;
         }
         if let Err(e) = self.say(text, Some(addr), now) {
-            let reason = if matches!(e, CommandError::Empty) { "empty" } else { "too_long" };
+            let reason = if matches!(e, CommandError::Empty) { DropReason::Empty } else { DropReason::TooLongToStamp };
             self.reject(addr, reason, now);
         }
     }
@@ -848,7 +849,7 @@ impl Node {
                 self.out.push_back(Output::Multicast(bytes));
                 self.stats.frames_sent += 1;
             }
-            Err(_) => self.count("own_frame_too_long"),
+            Err(_) => self.count(DropReason::OwnFrameTooLong),
         }
     }
 
@@ -861,7 +862,7 @@ impl Node {
 
     fn send_link(&mut self, peer: NodeId, body: Body, now: Time) {
         let Some(bytes) = self.link_frame(body) else {
-            self.count("own_frame_too_long");
+            self.count(DropReason::OwnFrameTooLong);
             return;
         };
         if let Some(l) = self.links.links.get_mut(&peer) {
@@ -875,11 +876,11 @@ impl Node {
         self.out.push_back(Output::Event(e));
     }
 
-    fn count(&mut self, reason: &'static str) {
+    fn count(&mut self, reason: DropReason) {
         *self.stats.dropped.entry(reason).or_default() += 1;
     }
 
-    fn reject(&mut self, addr: SocketAddr, reason: &'static str, now: Time) {
+    fn reject(&mut self, addr: SocketAddr, reason: DropReason, now: Time) {
         self.count(reason);
         if let Some(count) = self.bare.report(addr, now) {
             self.emit(Event::Rejected { addr, reason, count });
@@ -976,7 +977,7 @@ mod tests {
         a.handle_datagram(&sealed, addr(2), at(0));
         a.handle_datagram(&good[..20], addr(2), at(0));
         let s = a.stats();
-        assert_eq!((s.dropped["sealed"], s.dropped["truncated"]), (1, 1));
+        assert_eq!((s.dropped[&DropReason::Sealed], s.dropped[&DropReason::Truncated]), (1, 1));
         let (_, ev) = outputs(&mut a);
         assert_eq!(ev.len(), 1, "one report per address per second: {ev:?}");
     }
@@ -1093,7 +1094,7 @@ mod tests {
         assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { peer: NodeId(2), .. })), "a digest at once");
         a.handle_link_frame(NodeId(2), b"not a frame", at(70));
         assert!(all(&mut a).contains(&Output::Close { peer: NodeId(2) }));
-        assert_eq!(a.stats().dropped["link_bad_frame"], 1);
+        assert_eq!(a.stats().dropped[&DropReason::LinkBadFrame], 1);
         assert_eq!(a.linked().count(), 0);
 
         // The later node of the pair waits to be dialled.
@@ -1132,7 +1133,7 @@ mod tests {
         // The probe is refused: the peer is confirmed down and everyone is told.
         a.handle_link_end(NodeId(2), LinkEnd::Refused, at(2_010));
         let out = all(&mut a);
-        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: "link", .. }))), "{out:?}");
+        assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))), "{out:?}");
         let notice = out.iter().find_map(|o| match o {
             Output::Multicast(b) => match wire::decode(b) {
                 Ok(Datagram::Frame(f)) => Some(f.body),

@@ -2,6 +2,7 @@
 //! (`Seq`, `Hlc`), and when on the local machine (`Time`).
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -116,5 +117,35 @@ impl std::ops::Add<Duration> for Time {
     type Output = Time;
     fn add(self, d: Duration) -> Time {
         Time(self.0 + d)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub ts: Hlc,
+    /// The node that stamped it: the sender, or for bare text the node that relayed it.
+    pub node: NodeId,
+    pub incarnation: Incarnation,
+    pub seq: Seq,
+    pub name: String,
+    pub text: String,
+    /// The old client's address, for a bare-text datagram.
+    pub bare_from: Option<SocketAddr>,
+}
+
+/// Position in the log. The sequence number only breaks a tie that a correct HLC never makes.
+pub type Key = (Hlc, NodeId, Seq);
+
+impl Entry {
+    pub fn key(&self) -> Key {
+        (self.ts, self.node, self.seq)
+    }
+
+    /// Who to show as the author: the old client's `IP:port`, or the node's name.
+    pub fn author(&self) -> String {
+        match self.bare_from {
+            Some(a) => a.to_string(),
+            None => self.name.clone(),
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use super::log::Entry;
-use super::types::{Hlc, Incarnation, NodeId, Seq};
+use super::reasons::DropReason;
+use super::types::{Entry, Hlc, Incarnation, NodeId, Seq};
 
 /// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
 /// from an old client can be mistaken for a frame.
@@ -207,17 +207,17 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// A short stable word for counters and JSON `rejected` events.
-    pub fn reason(&self) -> &'static str {
+    /// What the drop is counted as.
+    pub fn reason(&self) -> DropReason {
         match self {
-            DecodeError::Truncated => "truncated",
-            DecodeError::Version(_) => "version",
-            DecodeError::Sealed => "sealed",
-            DecodeError::Flags(_) => "flags",
-            DecodeError::Kind(_) => "unknown_kind",
-            DecodeError::Body => "malformed",
-            DecodeError::EmptyBare => "empty",
-            DecodeError::LongBare => "too_long",
+            DecodeError::Truncated => DropReason::Truncated,
+            DecodeError::Version(_) => DropReason::Version,
+            DecodeError::Sealed => DropReason::Sealed,
+            DecodeError::Flags(_) => DropReason::Flags,
+            DecodeError::Kind(_) => DropReason::UnknownKind,
+            DecodeError::Body => DropReason::Malformed,
+            DecodeError::EmptyBare => DropReason::Empty,
+            DecodeError::LongBare => DropReason::TooLong,
         }
     }
 }

@@ -12,8 +12,8 @@ use tui_input::backend::crossterm::EventHandler;
 
 use crate::net::{NetEvent, Ready, Resync};
 use crate::proto::{
-    self, ClockCause, Command, DownReason, Entry, Event, Hlc, Neighbours, NodeId, Now, PeerView, Seq, Stats, Status,
-    Time,
+    self, ClockCause, Command, DownReason, DownVia, Entry, Event, Hlc, Neighbours, NodeId, Now, PeerView, Seq, Stats,
+    Status, Time,
 };
 
 /// Lines kept in the messages pane (the core keeps its own, larger log).
@@ -449,7 +449,9 @@ fn core_event(app: &mut App, ev: Event) {
         Event::PeerDown { node, name, reason, via } => {
             let (status, text) = match reason {
                 DownReason::Left => (Status::Left, format!("{name} left")),
-                DownReason::Timeout if via == "heartbeat" => (Status::Down, format!("{name} is down (no heartbeat)")),
+                DownReason::Timeout if via == DownVia::Heartbeat => {
+                    (Status::Down, format!("{name} is down (no heartbeat)"))
+                }
                 DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
                 DownReason::Crashed => (Status::Down, format!("{name} is down (crashed: its process is gone)")),
@@ -751,8 +753,12 @@ mod tests {
         assert_eq!(a.peers[&NodeId(2)].loss, 0.25);
         update(&mut a, Msg::Net(NetEvent::Core(Event::PeerSuspect { node: NodeId(2), name: "bob".into() })));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Suspect);
-        let down =
-            Event::PeerDown { node: NodeId(2), name: "bob".into(), reason: DownReason::Timeout, via: "heartbeat" };
+        let down = Event::PeerDown {
+            node: NodeId(2),
+            name: "bob".into(),
+            reason: DownReason::Timeout,
+            via: DownVia::Heartbeat,
+        };
         update(&mut a, Msg::Net(NetEvent::Core(down)));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
         assert!(texts(&a).contains(&"bob is down (no heartbeat)"));

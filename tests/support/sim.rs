@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, DownReason, Event, Incarnation, LinkEnd, Node, NodeId, Now, Output, Time};
+use groupcast::proto::{
+    Command, Config, DownReason, DownVia, Event, Incarnation, LinkEnd, Node, NodeId, Now, Output, Time,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -431,7 +433,7 @@ impl Sim {
     }
 
     /// When node `i` first reported `victim` down, why, and what told it.
-    pub fn first_down(&self, i: usize, victim: NodeId) -> Option<(Time, DownReason, &'static str)> {
+    pub fn first_down(&self, i: usize, victim: NodeId) -> Option<(Time, DownReason, DownVia)> {
         self.nodes[i].events.iter().find_map(|(t, e)| match e {
             Event::PeerDown { node, reason, via, .. } if *node == victim => Some((*t, *reason, *via)),
             _ => None,

@@ -1,0 +1,122 @@
+//! Why things happen, as types: why something received was dropped, and what told a node that
+//! a peer is down. Each has one stable word for counters, JSON and logs.
+
+use serde::Serialize;
+
+/// Why something received (or about to be sent) was dropped. Every drop is counted under one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Shorter than a frame header.
+    Truncated,
+    /// Another wire version.
+    Version,
+    /// Sealed with a group key this node does not have.
+    Sealed,
+    /// Unknown flag bits.
+    Flags,
+    /// Unknown frame kind.
+    UnknownKind,
+    /// The body does not decode.
+    Malformed,
+    /// Bare text with nothing in it.
+    Empty,
+    /// A bare-text datagram over the size an old client can send.
+    TooLong,
+    /// Bare text that fits a datagram but not, with its stamp, one message frame.
+    TooLongToStamp,
+    /// A ring-link kind that arrived by multicast.
+    LinkFrameOnMulticast,
+    /// Bare text beyond its sender's rate.
+    RateLimited,
+    /// Bare text while the queue of copies awaiting the stamper's was full.
+    BareQueueFull,
+    /// Older than everything a full log keeps.
+    TooOld,
+    /// A ring-link frame that does not decode or names another sender (the link is closed).
+    LinkBadFrame,
+    /// A kind that has no business on a ring link.
+    LinkUnexpectedKind,
+    /// A frame of our own that would not fit (never sent).
+    OwnFrameTooLong,
+    /// A new peer while the peer table was full of live ones.
+    PeerTableFull,
+}
+
+impl DropReason {
+    /// The stable word, as in `/state` and `rejected` events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::Version => "version",
+            DropReason::Sealed => "sealed",
+            DropReason::Flags => "flags",
+            DropReason::UnknownKind => "unknown_kind",
+            DropReason::Malformed => "malformed",
+            DropReason::Empty => "empty",
+            DropReason::TooLong => "too_long",
+            DropReason::TooLongToStamp => "too_long_to_stamp",
+            DropReason::LinkFrameOnMulticast => "link_frame_on_multicast",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::BareQueueFull => "bare_queue_full",
+            DropReason::TooOld => "too_old",
+            DropReason::LinkBadFrame => "link_bad_frame",
+            DropReason::LinkUnexpectedKind => "link_unexpected_kind",
+            DropReason::OwnFrameTooLong => "own_frame_too_long",
+            DropReason::PeerTableFull => "peer_table_full",
+        }
+    }
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What told a node that a peer is down or gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownVia {
+    /// Its heartbeats stopped (the failure detector).
+    Heartbeat,
+    /// Its ring link broke and a re-dial was refused.
+    Link,
+    /// A ring neighbour of it confirmed it gone.
+    Notice,
+    /// It said so.
+    Leave,
+    /// A new life of it appeared.
+    Restart,
+}
+
+impl DownVia {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownVia::Heartbeat => "heartbeat",
+            DownVia::Link => "link",
+            DownVia::Notice => "notice",
+            DownVia::Leave => "leave",
+            DownVia::Restart => "restart",
+        }
+    }
+}
+
+impl std::fmt::Display for DownVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_word_is_the_display_word() {
+        for r in [DropReason::UnknownKind, DropReason::TooLongToStamp, DropReason::LinkBadFrame] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert_eq!(serde_json::to_value(DownVia::Heartbeat).unwrap(), "heartbeat");
+    }
+}
