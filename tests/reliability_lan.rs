@@ -179,7 +179,7 @@ impl FakeClock {
             if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
                 panic!("the clock tests need {FAKETIME_LIB} (Debian's faketime package)");
             }
-            eprintln!("SKIPPED: {FAKETIME_LIB} is missing (Debian's faketime package)");
+            support::lan::skipped(&format!("{FAKETIME_LIB} is missing (Debian's faketime package)"));
             return None;
         }
         static COUNTER: AtomicUsize = AtomicUsize::new(0);

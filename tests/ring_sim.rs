@@ -220,9 +220,9 @@ fn two_hundred_nodes_thirty_percent_loss_partition_crashes_and_restarts_converge
         say(&mut sim, (k * 13 + 1) % 200, format!("late {k}"));
     }
     sim.run_for(secs(10));
-    let digest = assert_converged(&sim);
-    assert!(!digest.is_empty());
+    assert_converged(&sim);
     assert_ring(&sim);
+    assert_eq!(sim.nodes[0].node.log().len(), said.len(), "every message once, nothing else");
     let log: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.clone()).collect();
     for text in &said {
         assert!(log.contains(text), "lost: {text}");
@@ -240,7 +240,9 @@ fn two_hundred_nodes_thirty_percent_loss_partition_crashes_and_restarts_converge
                 .count()
         })
         .sum();
-    eprintln!("false downs among never-cut, never-crashed nodes: {false_downs}");
+    // 150 nodes judging 149 peers each through 30% loss and a partition: a few false verdicts
+    // (this seed: 7) are tolerated here; more means the detector or the vouching regressed.
+    assert!(false_downs <= 10, "false downs among never-cut, never-crashed nodes: {false_downs}");
 }
 
 #[test]

@@ -521,8 +521,16 @@ mod tests {
     }
 
     #[test]
-    fn colours_are_stable() {
-        assert_eq!(author_color("10.0.0.1:5000"), author_color("10.0.0.1:5000"));
+    fn colours_are_stable_across_runs_and_spread_over_the_palette() {
+        // FNV-1a of the key picks the colour: the same on every screen, in every run (a
+        // per-process hasher would fail this).
+        let h = "10.0.0.1:5000"
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        assert_eq!(author_color("10.0.0.1:5000"), PALETTE[(h % PALETTE.len() as u64) as usize]);
+        let used: std::collections::BTreeSet<String> =
+            (1..=40).map(|i| format!("{:?}", author_color(&format!("10.0.0.{i}:5000")))).collect();
+        assert!(used.len() >= 6, "forty senders share only {} colours", used.len());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn available() -> bool {
         if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
             panic!("tmux is needed for the TUI tests");
         }
-        eprintln!("SKIPPED: tmux is not installed");
+        super::lan::skipped("tmux is not installed");
     }
     ok
 }
