@@ -46,8 +46,9 @@ fn main() {
     let started = t.elapsed();
     let listed = until(&mut nodes, Duration::from_secs(10), |s| alive(s) == HOSTS - 1);
     rows.push((format!("{HOSTS} hosts started, all listing each other"), started + listed));
-    let ring =
-        until(&mut nodes, Duration::from_secs(10), |s| s["ring"]["links"].as_array().map_or(0, |l| l.len()) == 2);
+    let ring = until(&mut nodes, Duration::from_secs(10), |s| {
+        s["ring"]["links"].as_array().map_or(0, std::vec::Vec::len) == 2
+    });
     rows.push(("ring formed (every host holds 2 links)".into(), started + listed + ring));
 
     lan.host(2).udp_loss(30);

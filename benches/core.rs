@@ -76,7 +76,7 @@ fn log(c: &mut Criterion) {
                 log
             },
             BatchSize::LargeInput,
-        )
+        );
     });
     let mut full = Log::new(10_000);
     (0..10_000).map(entry).for_each(|e| {
@@ -84,7 +84,7 @@ fn log(c: &mut Criterion) {
     });
     let empty = Log::new(10).digest();
     c.bench_function("repair reply for a newcomer (10,000 entries)", |b| {
-        b.iter(|| full.missing_for(black_box(&empty), 1 << 20))
+        b.iter(|| full.missing_for(black_box(&empty), 1 << 20));
     });
     c.bench_function("log digest (10,000 entries)", |b| b.iter(|| full.digest_hex()));
 }
@@ -101,7 +101,7 @@ fn group(c: &mut Criterion) {
                 s.add_nodes(n, &cfg);
                 s.run_for(Duration::from_secs(10));
                 s.sent
-            })
+            });
         });
     }
     g.finish();

@@ -237,7 +237,7 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
             // Every message settles soon after it is sent: a line each would drown the chat.
             Event::Settled { .. } => return None,
             Event::Ring { prev, next } => {
-                let name = |n: &Option<NodeId>| n.map_or("none".to_string(), |n| n.short());
+                let name = |n: &Option<NodeId>| n.map_or("none".to_string(), super::proto::types::NodeId::short);
                 format!("{now}: ring: prev {}, next {}", name(prev), name(next))
             }
             Event::Gap { node, from, to } => {
@@ -272,7 +272,7 @@ pub fn state_json(s: &Snapshot) -> Value {
         .collect();
     let id = |n: Option<NodeId>| n.map(|n| n.to_string());
     let ring = json!({"prev": id(s.ring.prev), "next": id(s.ring.next),
-        "links": s.links.iter().map(|n| n.to_string()).collect::<Vec<_>>()});
+        "links": s.links.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()});
     json!({"event": "state", "node": s.node.to_string(), "name": s.name, "clock_offset_ms": s.skew_ms,
         "shared": shared, "peers": peers,
         "ring": ring, "messages": s.messages, "pending": s.pending, "settled_upto": s.settled.to_rfc3339(),
@@ -324,6 +324,7 @@ impl Printer {
         }
     }
 
+    #[expect(clippy::unused_self, reason = "a printer writes lines; it may hold a writer later")]
     fn line(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         // A closed stdout (the reader went away) is not worth dying for; the node runs on.

@@ -49,14 +49,11 @@ fn main() -> ExitCode {
     let Err(report) = result else { return ExitCode::SUCCESS };
     // stderr may be gone too (a closed terminal): never panic over it.
     let mut err = std::io::stderr();
-    match report.downcast_ref::<UserError>() {
-        Some(e) => {
-            let _ = writeln!(err, "groupcast: {e}");
-            ExitCode::from(e.exit_code())
-        }
-        None => {
-            let _ = writeln!(err, "groupcast: unexpected error: {report:?}");
-            ExitCode::FAILURE
-        }
+    if let Some(e) = report.downcast_ref::<UserError>() {
+        let _ = writeln!(err, "groupcast: {e}");
+        ExitCode::from(e.exit_code())
+    } else {
+        let _ = writeln!(err, "groupcast: unexpected error: {report:?}");
+        ExitCode::FAILURE
     }
 }

@@ -1,6 +1,6 @@
 //! The real binary on a namespaced LAN: what a user running `groupcast node --json` on a few
 //! hosts sees. Skips (saying why) where namespaces cannot be made, unless
-//! GROUPCAST_REQUIRE_NETNS=1.
+//! `GROUPCAST_REQUIRE_NETNS=1`.
 
 mod support;
 
@@ -12,7 +12,7 @@ use support::lan::{Lan, NodeProc};
 /// Starts `node --json` on hosts 1..=n and waits until each lists all the others.
 fn mesh(lan: &Lan, n: usize) -> Vec<NodeProc> {
     let mut nodes: Vec<NodeProc> = (1..=n).map(|i| lan.host(i).node(&format!("host{i}"), &[])).collect();
-    let ids: Vec<String> = nodes.iter().map(|p| p.id()).collect();
+    let ids: Vec<String> = nodes.iter().map(support::lan::NodeProc::id).collect();
     for (i, p) in nodes.iter_mut().enumerate() {
         for (j, id) in ids.iter().enumerate() {
             if i != j {
@@ -145,7 +145,7 @@ fn state_digests_agree_across_hosts_after_a_burst() {
             }
         }
     }
-    let states: Vec<Value> = nodes.iter_mut().map(|p| p.state()).collect();
+    let states: Vec<Value> = nodes.iter_mut().map(support::lan::NodeProc::state).collect();
     for s in &states {
         assert_eq!(s["messages"], 30);
         assert_eq!(s["log_digest"], states[0]["log_digest"]);

@@ -139,7 +139,7 @@ async fn a_front_end_that_falls_behind_misses_no_message_and_no_peer() {
             Ok(Some(NetEvent::Lagged(n))) => lagged += n,
             Ok(Some(NetEvent::Resync(r))) => {
                 resyncs += 1;
-                keys.extend(r.entries.iter().map(|e| e.key()));
+                keys.extend(r.entries.iter().map(groupcast::proto::Entry::key));
                 a_listed |= r.peers.iter().any(|p| p.node == ra.node);
             }
             Ok(Some(_)) | Err(_) => {}

@@ -2,7 +2,7 @@
 //! crashes leaving a hole, hosts whose wall clocks are wrong or stepped, a late joiner after a
 //! long history, one peer frozen again and again, an old client's line with an escape code.
 //! Each test runs `groupcast node --json` on a few hosts and asserts what their users would read.
-//! Skips (saying why) where namespaces cannot be made, unless GROUPCAST_REQUIRE_NETNS=1.
+//! Skips (saying why) where namespaces cannot be made, unless `GROUPCAST_REQUIRE_NETNS=1`.
 
 mod support;
 
@@ -65,7 +65,7 @@ fn a_crashed_senders_hole_is_reported_once_and_the_lan_goes_quiet_again() {
     for k in 1..=3 {
         nodes[2].say(&format!("before the hole {k}"));
     }
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         p.state_until("3 messages, all settled", WAIT, |s| s["messages"] == 3 && s["pending"] == 0);
     }
     std::thread::sleep(Duration::from_secs(1));
@@ -87,7 +87,7 @@ fn a_crashed_senders_hole_is_reported_once_and_the_lan_goes_quiet_again() {
     // Long lines, so resending what lies above the hole at every sync shows in the traffic.
     let after: Vec<String> = (1..=30).map(|k| format!("after the hole {k} {}", "x".repeat(900))).collect();
     nodes[2].say_many(&after);
-    for p in nodes[..2].iter_mut() {
+    for p in &mut nodes[..2] {
         for text in &after {
             p.wait_for("a message above the hole", |v| is_message(v, text));
         }
@@ -99,7 +99,7 @@ fn a_crashed_senders_hole_is_reported_once_and_the_lan_goes_quiet_again() {
     drop(crashed);
 
     let mut problems = Vec::new();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         let down = p.wait_for("peer_down of the crashed sender", |v| is_down(v, &sender));
         let reason = down["reason"].as_str().unwrap_or_default();
         if reason != "crashed" && reason != "timeout" {
@@ -173,23 +173,24 @@ struct FakeClock {
 
 impl FakeClock {
     /// `None` (with the reason printed) where libfaketime is missing; with
-    /// GROUPCAST_REQUIRE_NETNS=1 its absence fails the test.
+    /// `GROUPCAST_REQUIRE_NETNS=1` its absence fails the test.
     fn new(offset: &str) -> Option<FakeClock> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         if !std::path::Path::new(FAKETIME_LIB).exists() {
-            if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
-                panic!("the clock tests need {FAKETIME_LIB} (Debian's faketime package)");
-            }
+            assert!(
+                std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() != Ok("1"),
+                "the clock tests need {FAKETIME_LIB} (Debian's faketime package)"
+            );
             support::lan::skipped(&format!("{FAKETIME_LIB} is missing (Debian's faketime package)"));
             return None;
         }
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!("gc-faketime-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let clock = FakeClock { path: std::env::temp_dir().join(name) };
         clock.set(offset);
         Some(clock)
     }
 
-    /// Steps the clock: libfaketime reads the file at every clock read (FAKETIME_NO_CACHE), so
+    /// Steps the clock: libfaketime reads the file at every clock read (`FAKETIME_NO_CACHE`), so
     /// it is replaced whole, never seen half-written.
     fn set(&self, offset: &str) {
         let tmp = self.path.with_extension("new");
@@ -256,9 +257,9 @@ fn a_skewed_host_takes_part(start: &str, step: Option<&str>, skew_ms: i64) {
     nodes.push(lan.host(3).node_env("skewed", &[], &env));
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", nodes[2].pid())).unwrap_or_default();
     assert!(maps.contains("libfaketime"), "libfaketime is not loaded into the skewed node");
-    let ids: Vec<String> = nodes.iter().map(|p| p.id()).collect();
+    let ids: Vec<String> = nodes.iter().map(support::lan::NodeProc::id).collect();
     let skewed = ids[2].clone();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         for id in &ids {
             if *id != p.id() {
                 p.wait_for("peer_up", |v| v["event"] == "peer_up" && v["node"] == id.as_str());
@@ -284,12 +285,12 @@ fn a_skewed_host_takes_part(start: &str, step: Option<&str>, skew_ms: i64) {
     assert!(near(said["offset_ms"].as_i64(), skew_ms), "clock event {said}, expected offset_ms ≈ {skew_ms}");
 
     let mut states = Vec::new();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         states.push(p.state_until("nothing pending", Duration::from_secs(10), |s| s["pending"] == 0));
     }
     let own = nodes[2].state_until("its own clock offset", WAIT, |s| near(offset_ms(s), skew_ms));
     assert!(near(offset_ms(&own), skew_ms), "{own}");
-    for p in nodes[..2].iter_mut() {
+    for p in &mut nodes[..2] {
         let s = p.state_until("the skewed peer's clock offset", WAIT, |s| {
             near(peer_entry(s, &skewed).and_then(offset_ms), skew_ms)
         });
@@ -299,7 +300,7 @@ fn a_skewed_host_takes_part(start: &str, step: Option<&str>, skew_ms: i64) {
     assert!(states.iter().all(|s| s["log_digest"] == *digest), "logs differ: {states:?}");
 
     let now = chrono::Utc::now();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         for m in p.events("message") {
             let ts = chrono::DateTime::parse_from_rfc3339(m["ts"].as_str().unwrap_or_default())
                 .unwrap_or_else(|e| panic!("{}: bad ts in {m}: {e}", p.name));
@@ -344,7 +345,7 @@ fn a_late_joiner_shows_all_six_thousand_messages() {
     wait_ring(&mut nodes);
     let lines: Vec<String> = (0..N).map(|k| format!("history {k:04}")).collect();
     nodes[0].say_many(&lines);
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         p.state_until("6000 messages, none pending", Duration::from_secs(60), |s| {
             s["messages"] == N && s["pending"] == 0
         });
@@ -391,7 +392,7 @@ fn four_freezes_of_one_peer_are_each_caught_as_fast_as_the_first() {
             Some(_) => took.push(detected),
             None => problems.push(format!("freeze {round}: host1 did not report host3 down within 12 s")),
         }
-        for p in nodes[..2].iter_mut() {
+        for p in &mut nodes[..2] {
             p.state_until("the frozen host alive again", WAIT, |s| {
                 peer_entry(s, &frozen).is_some_and(|e| e["status"] == "alive")
             });
@@ -439,13 +440,13 @@ fn bare_text_with_an_escape_code_enters_each_log_once() {
     let out = lan.host(4).exec("python3", &["-c", script]);
     assert!(out.status.success(), "python: {}", String::from_utf8_lossy(&out.stderr));
     let from = "10.231.0.4:40405";
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         p.wait_for("the bare message", |v| v["event"] == "message" && v["from"] == from);
     }
     // Past the hold for a stamped copy (1 s) and its memory (2 s): a second copy is in by now.
     std::thread::sleep(Duration::from_secs(4));
     let mut digests = Vec::new();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         let copies: Vec<Value> = p.events("message").into_iter().filter(|v| v["from"] == from).collect();
         assert_eq!(copies.len(), 1, "{}: the line entered the log {} times: {copies:?}", p.name, copies.len());
         let text = copies[0]["text"].as_str().unwrap_or_default();

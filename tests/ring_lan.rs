@@ -54,7 +54,7 @@ fn one_two_three_and_five_hosts_hold_zero_one_three_and_five_links() {
             let s = nodes[0].state();
             assert_eq!(s["ring"]["prev"], s["ring"]["next"], "two nodes: both neighbours are the other");
         }
-        for p in nodes.iter_mut() {
+        for p in &mut nodes {
             // The last `ring` event a node printed names the neighbours its state shows.
             let s = p.state();
             p.pump();
@@ -80,7 +80,7 @@ fn five_hosts_with_loss_on_two_converge_on_everything_settled() {
         }
     }
     let mut states: Vec<Value> = Vec::new();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         states.push(p.state_until("200 messages, all settled", Duration::from_secs(20), |s| {
             s["messages"] == 200 && s["pending"] == 0 && s["shared"]["settled"] == true
         }));
@@ -101,14 +101,14 @@ fn a_killed_host_is_down_within_a_second_the_ring_closes_and_a_restart_catches_u
     for k in 0..20 {
         nodes[k % 5].say(&format!("before {k}"));
     }
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         p.state_until("20 messages", Duration::from_secs(10), |s| s["messages"] == 20);
     }
     let victim = nodes.remove(2);
     let id = victim.id();
     victim.signal("-KILL");
     let t = Instant::now();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
         assert_eq!(down["reason"], "crashed", "{down}");
     }
@@ -140,7 +140,7 @@ fn a_host_cut_off_and_healed_merges_back() {
     nodes[0].wait_for("its own message", |v| v["event"] == "message" && v["text"] == "said while it was away");
     lan.host(4).set_link(true);
     let mut states = Vec::new();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         states
             .push(p.state_until("both messages", Duration::from_secs(20), |s| s["messages"] == 2 && s["pending"] == 0));
     }
@@ -160,7 +160,7 @@ fn a_stopped_host_is_suspected_then_down_within_about_two_seconds() {
     // SIGSTOP: the process still holds its sockets, but says nothing.
     frozen.signal("-STOP");
     let t = Instant::now();
-    for p in nodes.iter_mut() {
+    for p in &mut nodes {
         p.wait_for("peer_suspect", |v| v["event"] == "peer_suspect" && v["node"] == id.as_str());
         let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
         assert_eq!(down["reason"], "timeout");

@@ -312,7 +312,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
         settled: hlc(9_000),
         shared: None,
         peers,
-        ring: Default::default(),
+        ring: groupcast::proto::Neighbours::default(),
         skew_ms: 600_000,
         dropped: 12,
     };

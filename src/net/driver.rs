@@ -189,7 +189,7 @@ impl Driver {
                     }
                     None => break,
                 },
-                _ = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
+                () = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
                 Ok((stream, _)) = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
                     let conn = self.conn_id();
                     let hello = self.core.hello(now());

@@ -28,7 +28,7 @@ impl Default for DetectorConfig {
             suspect_phi: 2.0,
             down_phi: 8.0,
             min_std_dev: Duration::from_millis(100),
-            acceptable_pause: Duration::from_millis(1000),
+            acceptable_pause: Duration::from_secs(1),
             window: 100,
         }
     }
@@ -116,7 +116,7 @@ impl PhiDetector {
 /// approximation of the normal CDF (error under 1e-4), which stays finite far into the tail.
 fn phi(elapsed: f64, mean: f64, std: f64) -> f64 {
     let y = (elapsed - mean) / std;
-    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+    let e = (-y * (1.5976 + 0.070_566 * y * y)).exp();
     if elapsed > mean { -(e / (1.0 + e)).log10() } else { -(1.0 - 1.0 / (1.0 + e)).log10() }
 }
 

@@ -18,7 +18,7 @@ impl Node {
     }
 
     pub(super) fn ring_key_of(&self, node: NodeId) -> Option<RingKey> {
-        self.peers.get(&node).and_then(|p| p.ring_key())
+        self.peers.get(&node).and_then(super::peers::Peer::ring_key)
     }
 
     /// Works out the neighbours, dials those this node should dial, keeps links alive, and
@@ -27,7 +27,7 @@ impl Node {
         let Some(me) = self.my_ring_key() else { return };
         if self.ring_dirty {
             self.ring_dirty = false;
-            let members = self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.ring_key());
+            let members = self.peers.values().filter(|p| p.status.is_member()).filter_map(super::peers::Peer::ring_key);
             let ring = ring::neighbours(me, members);
             if ring != self.ring {
                 self.ring = ring;
@@ -103,7 +103,7 @@ impl Node {
         // Twice on the group, as a leave is, and around the ring, which loses nothing.
         self.send(Body::Down { node: peer, incarnation });
         self.send(Body::Down { node: peer, incarnation });
-        self.pass_on_ring(Body::Down { node: peer, incarnation }, None, now);
+        self.pass_on_ring(&Body::Down { node: peer, incarnation }, None, now);
     }
 
     /// A neighbour confirmed `node` dead (heard on the group, or on the ring from `via`).
@@ -113,12 +113,12 @@ impl Node {
             self.send_beat(false, now);
         } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
             self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
-            self.pass_on_ring(Body::Down { node, incarnation }, via, now);
+            self.pass_on_ring(&Body::Down { node, incarnation }, via, now);
         }
     }
 
     /// Sends `body` on every ring link but the one it came from.
-    pub(super) fn pass_on_ring(&mut self, body: Body, came_from: Option<NodeId>, now: Time) {
+    pub(super) fn pass_on_ring(&mut self, body: &Body, came_from: Option<NodeId>, now: Time) {
         let others: Vec<NodeId> = self.linked().filter(|p| Some(*p) != came_from).collect();
         for peer in others {
             self.send_link(peer, body.clone(), now);

@@ -531,19 +531,23 @@ mod tests {
             // Deterministic shuffle from the seed, duplicating some entries too.
             let mut s = seed;
             for i in (1..shuffled.len()).rev() {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
                 shuffled.swap(i, (s >> 33) as usize % (i + 1));
             }
             let dups: Vec<Entry> = shuffled.iter().step_by(3).cloned().collect();
             shuffled.extend(dups);
             let mut a = Log::new(100);
             let mut b = Log::new(100);
-            entries.into_iter().for_each(|e| { a.insert(e); });
-            shuffled.into_iter().for_each(|e| { b.insert(e); });
+            for e in entries {
+                a.insert(e);
+            }
+            for e in shuffled {
+                b.insert(e);
+            }
             prop_assert_eq!(a.digest_hex(), b.digest_hex());
             prop_assert_eq!(a.shared(), b.shared());
-            let max = a.iter().map(|e| e.key()).max();
-            prop_assert_eq!(a.shared().map(|e| e.key()), max);
+            let max = a.iter().map(super::super::types::Entry::key).max();
+            prop_assert_eq!(a.shared().map(super::super::types::Entry::key), max);
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{
 };
 
 impl Node {
-    pub(super) fn on_beat(&mut self, f: Header, beat: Beat, announce: bool, from: SocketAddr, now: Time) {
+    pub(super) fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
         let name = wire::clip_name(&beat.name);
         self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
@@ -66,8 +66,8 @@ impl Node {
                 }
                 Status::Alive | Status::Left => {}
             }
-            self.clock_sample(f.sender, &beat, now);
-            self.after_beat(f, &beat, now);
+            self.clock_sample(f.sender, beat, now);
+            self.after_beat(f, beat, now);
             return;
         }
         // A peer we did not know (or a new life of one).
@@ -99,8 +99,8 @@ impl Node {
             // Answer a newcomer at once so it lists us within its announce burst.
             self.send_beat(false, now);
         }
-        self.clock_sample(f.sender, &beat, now);
-        self.after_beat(f, &beat, now);
+        self.clock_sample(f.sender, beat, now);
+        self.after_beat(f, beat, now);
     }
 
     /// What a heartbeat says beyond its sender's own liveness: peers it hears on its ring

@@ -94,7 +94,7 @@ impl Default for Config {
             log_bytes: 16 << 20,
             max_peers: 1024,
             forget_after: Duration::from_secs(60),
-            bare_wait: Duration::from_millis(1000),
+            bare_wait: Duration::from_secs(1),
             bare_rate: 20.0,
             bare_burst: 40.0,
             ring_addr: None,
@@ -540,7 +540,7 @@ impl Node {
             return Err(CommandError::Left);
         }
         match cmd {
-            Command::Say(text) => self.say(text, None, now),
+            Command::Say(text) => self.say(&text, None, now),
             Command::Rename(name) => {
                 let name = name.trim().to_string();
                 if !wire::valid_name(&name) {
@@ -591,7 +591,7 @@ impl Node {
         for (addr, text) in self.bare.expired(now) {
             // The stamper's copy never came (it may be down, or its datagram was lost):
             // stamp it here rather than lose it.
-            self.stamp_bare(addr, text, now);
+            self.stamp_bare(addr, &text, now);
         }
     }
 
@@ -614,7 +614,7 @@ impl Node {
                     return; // the stamper's copy came first
                 }
                 if self.is_bare_stamper() {
-                    self.stamp_bare(from, text, now);
+                    self.stamp_bare(from, &text, now);
                 } else if !self.bare.hold(from, text, now + self.cfg.bare_wait) {
                     self.count(DropReason::BareQueueFull);
                 }
@@ -702,8 +702,8 @@ impl Node {
             p.loss.record(f.seq);
         }
         match f.body {
-            Body::Announce(beat) => self.on_beat(hdr, beat, true, from, now),
-            Body::Heartbeat(beat) => self.on_beat(hdr, beat, false, from, now),
+            Body::Announce(beat) => self.on_beat(hdr, &beat, true, from, now),
+            Body::Heartbeat(beat) => self.on_beat(hdr, &beat, false, from, now),
             Body::Leave => {
                 if let Some(p) = self.peers.get_mut(&f.sender)
                     && p.incarnation == f.incarnation
@@ -744,7 +744,7 @@ impl Node {
 
     // ---- the log ------------------------------------------------------------------------
 
-    fn say(&mut self, text: String, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
+    fn say(&mut self, text: &str, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
         let text = text.trim_end_matches(['\n', '\r']).to_string();
         check_message(&self.cfg.name, &text)?;
         let msg_seq = Seq(self.msg_seq.0 + 1);
@@ -804,7 +804,7 @@ impl Node {
         self.members().all(|m| m > self.id)
     }
 
-    fn stamp_bare(&mut self, addr: SocketAddr, text: String, now: Time) {
+    fn stamp_bare(&mut self, addr: SocketAddr, text: &str, now: Time) {
         if self.left {
             return;
         }
@@ -822,14 +822,14 @@ impl Node {
             .links
             .iter()
             .take(MAX_VOUCHES)
-            .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u32::MAX as u128) as u32))
+            .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u128::from(u32::MAX)) as u32))
             .collect();
         let beat = Beat {
-            time_ms: self.clock.group_now().as_millis().min(u64::MAX as u128) as u64,
+            time_ms: self.clock.group_now().as_millis().min(u128::from(u64::MAX)) as u64,
             skew_ms: self.clock.skew_ms(),
             name: self.cfg.name.clone(),
             msg_seq: self.msg_seq,
-            interval_ms: self.cfg.heartbeat.as_millis().min(u32::MAX as u128) as u32,
+            interval_ms: self.cfg.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
             tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
             frontier: self.frontier,
             links,
@@ -1171,7 +1171,7 @@ mod tests {
         let notice = Body::Down { node: NodeId(9), incarnation: Incarnation(1) };
         a.handle_datagram(&frame(2, T0, 2, hlc_at(1), notice), addr(2), at(1));
         a.handle_datagram(&frame(2, T0, 3, hlc_at(2), beat("b")), addr(2), at(2));
-        assert_eq!(a.snapshot().peers[0].loss, 0.0, "a notice is not a lost heartbeat");
+        assert!(a.snapshot().peers[0].loss.abs() < 1e-12, "a notice is not a lost heartbeat");
         a.handle_datagram(&frame(2, T0, 5, hlc_at(3), beat("b")), addr(2), at(3));
         assert!((a.snapshot().peers[0].loss - 0.2).abs() < 1e-9, "one of five missing");
     }

@@ -44,7 +44,7 @@ impl Node {
         let progress = !fresh.is_empty();
         if progress {
             // Pass repairs on around the ring, so one hop's repair reaches every node.
-            self.pass_on_ring(Body::Entries(Entries { entries: fresh, ..Entries::default() }), Some(from), now);
+            self.pass_on_ring(&Body::Entries(Entries { entries: fresh, ..Entries::default() }), Some(from), now);
         }
         if e.more && progress {
             // Ask for the rest only while asking brings something new.

@@ -468,7 +468,7 @@ fn core_event(app: &mut App, ev: Event) {
         }
         Event::PeerRenamed { node, old, new } => {
             if let Some(p) = app.peers.get_mut(&node) {
-                p.name = new.clone();
+                p.name.clone_from(&new);
             }
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
@@ -518,7 +518,7 @@ fn merge_peers(app: &mut App, views: &[PeerView]) {
                     p.since = now;
                 }
                 p.status = v.status;
-                p.name = v.name.clone();
+                p.name.clone_from(&v.name);
                 p.addr = v.addr;
                 p.last_seen = v.last_seen;
                 p.loss = v.loss;
@@ -750,7 +750,7 @@ mod tests {
             skew_ms: 0,
         };
         update(&mut a, Msg::Net(NetEvent::Status { peers: vec![view], stats: Stats::default() }));
-        assert_eq!(a.peers[&NodeId(2)].loss, 0.25);
+        assert!((a.peers[&NodeId(2)].loss - 0.25).abs() < 1e-12);
         update(&mut a, Msg::Net(NetEvent::Core(Event::PeerSuspect { node: NodeId(2), name: "bob".into() })));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Suspect);
         let down = Event::PeerDown {

@@ -64,7 +64,7 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> color_eyre::Result<()
 
 /// Errors that mean the terminal itself is gone (hung up, closed), not a fault.
 fn terminal_gone(e: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
+    use std::io::ErrorKind::{BrokenPipe, NotConnected, UnexpectedEof, WriteZero};
     matches!(e.kind(), BrokenPipe | UnexpectedEof | NotConnected | WriteZero) || e.raw_os_error() == Some(5) // EIO
 }
 
@@ -112,7 +112,7 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
                 update(&mut app, Msg::Tick(net::now()));
                 dirty = true;
             }
-            _ = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
+            () = tokio::time::sleep_until(last_draw + FRAME), if dirty => {}
             _ = term.recv() => return Ok(()),
             _ = hup.recv() => return Ok(()),
         }

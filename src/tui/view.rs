@@ -141,7 +141,7 @@ pub fn render(app: &App, f: &mut Frame) {
         None => 1,
     }
     .clamp(1, max_shared) as u16;
-    let footer = if area.height >= 16 { 1 } else { 0 };
+    let footer = u16::from(area.height >= 16);
     let [header, shared, middle, compose, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(shared_rows + 2),

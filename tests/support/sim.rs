@@ -5,6 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -297,11 +298,11 @@ impl Sim {
     /// A bare-text datagram from an old client at `from`, heard by every up node.
     pub fn inject_bare(&mut self, from: SocketAddr, text: &str) {
         for to in 0..self.nodes.len() {
-            self.deliver(to, from, text.as_bytes().to_vec());
+            self.deliver(to, from, text.as_bytes());
         }
     }
 
-    fn deliver(&mut self, to: usize, from: SocketAddr, bytes: Vec<u8>) {
+    fn deliver(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
         self.sent += 1;
         if self.rng.random_bool(self.medium.loss) {
             self.lost += 1;
@@ -310,7 +311,7 @@ impl Sim {
         let copies = if self.rng.random_bool(self.medium.dup) { 2 } else { 1 };
         for _ in 0..copies {
             let at = self.now + self.delay();
-            self.push(at, to, What::Datagram { from, bytes: bytes.clone() });
+            self.push(at, to, What::Datagram { from, bytes: bytes.to_vec() });
         }
     }
 
@@ -326,7 +327,7 @@ impl Sim {
                     let from = self.nodes[i].addr;
                     for to in 0..self.nodes.len() {
                         if to != i && !self.apart(i, to) {
-                            self.deliver(to, from, bytes.clone());
+                            self.deliver(to, from, &bytes);
                         }
                     }
                 }
@@ -450,7 +451,7 @@ impl Sim {
         let mut s = String::new();
         for n in &self.nodes {
             for (t, e) in &n.events {
-                s.push_str(&format!("{} {} {:?}\n", n.node.id(), t.as_millis(), e));
+                let _ = writeln!(s, "{} {} {:?}", n.node.id(), t.as_millis(), e);
             }
         }
         s

@@ -14,13 +14,11 @@ pub struct Screen {
     socket: String,
 }
 
-/// Whether tmux can be used; with GROUPCAST_REQUIRE_NETNS=1 its absence fails the test.
+/// Whether tmux can be used; with `GROUPCAST_REQUIRE_NETNS=1` its absence fails the test.
 pub fn available() -> bool {
     let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
     if !ok {
-        if std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() == Ok("1") {
-            panic!("tmux is needed for the TUI tests");
-        }
+        assert!(std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() != Ok("1"), "tmux is needed for the TUI tests");
         super::lan::skipped("tmux is not installed");
     }
     ok
@@ -30,7 +28,7 @@ impl Screen {
     /// Opens `groupcast ARGS` in a `cols`×`rows` tmux session inside `host`.
     pub fn open(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
         let mut cmd = vec![BIN.to_string()];
-        cmd.extend(args.iter().map(|a| a.to_string()));
+        cmd.extend(args.iter().map(std::string::ToString::to_string));
         Self::open_command(host, &cmd.join(" "), cols, rows)
     }
 
@@ -75,7 +73,7 @@ impl Screen {
         self.tmux(&["send-keys", "-t", "main", "-l", text]);
     }
 
-    /// Keys by tmux name: Enter, C-c, F1, PPage...
+    /// Keys by tmux name: Enter, C-c, F1, `PPage`...
     pub fn key(&self, key: &str) {
         self.tmux(&["send-keys", "-t", "main", key]);
     }
