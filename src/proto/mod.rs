@@ -18,6 +18,7 @@ mod reasons;
 mod repair;
 pub mod ring;
 mod timekeeping;
+pub mod timer;
 pub mod types;
 pub mod wire;
 
@@ -38,6 +39,7 @@ use bare::BareDesk;
 use clock::Clock;
 use peers::Peer;
 use ring::Links;
+use timer::{Timer, TimerTable};
 use wire::{Beat, Body, Datagram, Frame, MessageBody};
 
 /// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
@@ -349,14 +351,12 @@ pub struct Node {
     stats: Stats,
     started: Time,
     announces_sent: usize,
-    next_heartbeat: Time,
-    next_check: Time,
+    timers: TimerTable,
     left: bool,
     links: Links,
     ring: Neighbours,
     /// Membership changed since the ring was last worked out.
     ring_dirty: bool,
-    next_sync: Time,
     last_gap_sync: Option<Time>,
     /// Own applied frontier, reported in heartbeats (never moves back).
     frontier: Hlc,
@@ -389,13 +389,17 @@ impl Node {
             stats: Stats::default(),
             started: now,
             announces_sent: 0,
-            next_heartbeat: now,
-            next_check: now,
+            timers: {
+                let mut t = TimerTable::default();
+                for timer in [Timer::Heartbeat, Timer::Check, Timer::Sync] {
+                    t.set(timer, now);
+                }
+                t
+            },
             left: false,
             links: Links::default(),
             ring: Neighbours::default(),
             ring_dirty: true,
-            next_sync: now,
             last_gap_sync: None,
             frontier: Hlc(0),
             settled: Hlc(0),
@@ -463,14 +467,8 @@ impl Node {
 
     /// When `handle_timer` next has work to do.
     pub fn next_deadline(&self) -> Time {
-        let mut t = self.next_check;
-        if !self.left {
-            t = t.min(self.next_heartbeat);
-        }
-        if let Some(b) = self.bare.next_deadline() {
-            t = t.min(b);
-        }
-        t
+        let timers = self.timers.next().unwrap_or(self.last_input + CHECK_EVERY);
+        self.bare.next_deadline().map_or(timers, |b| b.min(timers))
     }
 
     pub fn peer_status(&self, id: NodeId) -> Option<Status> {
@@ -559,6 +557,8 @@ impl Node {
                     self.close_link(peer, now);
                 }
                 self.left = true;
+                self.timers.stop(Timer::Heartbeat);
+                self.timers.stop(Timer::Sync);
                 Ok(())
             }
         }
@@ -566,25 +566,26 @@ impl Node {
 
     pub fn handle_timer(&mut self, now: Now) {
         let now = self.enter(now);
-        if !self.left && now >= self.next_heartbeat {
+        if self.timers.is_due(Timer::Heartbeat, now) {
             self.follow_group_clock(now);
             let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
             self.send_beat(announce, now);
-            self.next_heartbeat = match ANNOUNCE_OFFSETS_MS.get(self.announces_sent) {
+            let next = match ANNOUNCE_OFFSETS_MS.get(self.announces_sent) {
                 Some(&ms) => self.started + Duration::from_millis(ms),
                 None => now + self.cfg.heartbeat,
             };
+            self.timers.set(Timer::Heartbeat, next);
         }
-        if now >= self.next_check {
-            self.next_check = now + CHECK_EVERY;
+        if self.timers.is_due(Timer::Check, now) {
+            self.timers.set(Timer::Check, now + CHECK_EVERY);
             self.check_peers(now);
             if !self.left {
                 self.tend_ring(now);
                 self.update_settled();
             }
         }
-        if !self.left && now >= self.next_sync {
-            self.next_sync = now + self.cfg.sync_every;
+        if self.timers.is_due(Timer::Sync, now) {
+            self.timers.set(Timer::Sync, now + self.cfg.sync_every);
             self.sync_all(now);
             self.close_holes(now);
         }
