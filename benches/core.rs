@@ -11,9 +11,6 @@ use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use groupcast::proto::wire::{self, Beat, Body, Frame, MessageBody};
 use groupcast::proto::{Config, Entry, Hlc, Incarnation, Log, NodeId, Seq};
 
-#[path = "../tests/support/sim.rs"]
-mod sim;
-
 fn message_frame() -> Frame {
     Frame {
         sender: NodeId(0x1234_5678_9abc_def0),
@@ -95,8 +92,8 @@ fn group(c: &mut Criterion) {
     for n in [10usize, 50] {
         g.bench_function(format!("{n} nodes with the ring, 10% loss, 10 simulated seconds"), |b| {
             b.iter(|| {
-                let medium = sim::Medium { loss: 0.1, ..sim::Medium::default() };
-                let mut s = sim::Sim::new(1, medium);
+                let medium = groupcast::sim::Medium { loss: 0.1, ..groupcast::sim::Medium::default() };
+                let mut s = groupcast::sim::Sim::new(1, medium);
                 let cfg = Config { ring_addr: Some(SocketAddr::from(([0, 0, 0, 0], 7000))), ..Config::default() };
                 s.add_nodes(n, &cfg);
                 s.run_for(Duration::from_secs(10));

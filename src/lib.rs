@@ -11,4 +11,6 @@ pub mod headless;
 pub mod net;
 pub mod proto;
 pub mod show;
+#[cfg(feature = "testing")]
+pub mod sim;
 pub mod tui;

@@ -13,10 +13,6 @@ fn main() -> ExitCode {
         eprintln!("groupcast: {e}");
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("GROUPCAST_LOG"))
-        .with_writer(std::io::stderr)
-        .init();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -2,13 +2,11 @@
 //! hole, a late joiner with a long history, a peer frozen again and again, an old client's
 //! control characters. Deterministic: every run with a seed is the same.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use groupcast::proto::{ClockCause, Command, Config, Event, NodeId, Time};
-use support::sim::{Medium, START_MS, Sim};
+use groupcast::sim::{Medium, START_MS, Sim};
 
 fn ring_cfg() -> Config {
     Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() }

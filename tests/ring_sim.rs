@@ -2,13 +2,11 @@
 //! ring, settled marks, failures confirmed by the ring, partitions that heal, restarts.
 //! Deterministic: every run with a seed is the same.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use groupcast::proto::{Command, Config, DownVia, Event, NodeId, Status};
-use support::sim::{Medium, Sim};
+use groupcast::sim::{Medium, Sim};
 
 fn ring_cfg() -> Config {
     Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() }

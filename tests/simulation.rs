@@ -1,13 +1,11 @@
 //! Many protocol cores on one simulated LAN: membership, failure detection, leaving, and
 //! convergence of the shared message and log. Deterministic: every run with a seed is the same.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use groupcast::proto::{Command, Config, DownReason, DownVia, DropReason, Event, NodeId, Status};
-use support::sim::{Medium, Sim};
+use groupcast::sim::{Medium, Sim};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)

@@ -174,11 +174,13 @@ impl Driver {
             let wait = self.core.next_deadline().0.saturating_sub(mono_now().0);
             let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(1));
             tokio::select! {
-                r = self.sock.recv_from(&mut buf) => match r {
-                    Ok((n, from)) => self.core.handle_datagram(&buf[..n], from, now()),
-                    // ICMP errors and the like surface here; nothing to do but carry on.
-                    Err(e) => tracing::debug!("recv: {e}"),
-                },
+                r = self.sock.recv_from(&mut buf) => {
+                    // An error here is an ICMP report on an earlier send: no datagram is lost by
+                    // it, so there is nothing to do but carry on.
+                    if let Ok((n, from)) = r {
+                        self.core.handle_datagram(&buf[..n], from, now());
+                    }
+                }
                 req = requests.recv() => match req {
                     Some(Request::Command(cmd, reply)) => {
                         let r = self.core.handle_command(cmd, now());

@@ -1,3 +1,2 @@
 pub mod lan;
-pub mod sim;
 pub mod tmux;

@@ -1,7 +1,7 @@
-//! A simulated LAN for protocol cores: seeded randomness, simulated time, and a multicast medium
-//! that loses, delays, duplicates and reorders datagrams. Same seed, same run.
-
-#![allow(dead_code)]
+//! A simulated LAN for protocol cores, behind the `testing` feature: seeded randomness, simulated
+//! time, and a multicast medium that loses, delays, duplicates and reorders datagrams; ring links
+//! that keep their order; crashes, freezes, restarts, partitions and skewed or stepped clocks.
+//! Same seed, same run. The crate's tests and benches drive many cores through it.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::{
+use crate::proto::{
     Command, Config, DownReason, DownVia, Event, Incarnation, LinkEnd, Node, NodeId, Now, Output, Time,
 };
 use rand::{Rng, SeedableRng};
