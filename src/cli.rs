@@ -141,12 +141,10 @@ impl NetArgs {
 
     pub fn proto_config(&self) -> Result<proto::Config, String> {
         let name = match &self.name {
-            Some(n) => n.trim().to_string(),
-            None => gethostname::gethostname().to_string_lossy().into_owned(),
+            Some(n) => proto::Name::new(n).map_err(|e| format!("--name: {e}"))?,
+            // A host name is taken as it comes, in the form every node keeps.
+            None => proto::Name::clip(&gethostname::gethostname().to_string_lossy()),
         };
-        if !proto::wire::valid_name(&name) {
-            return Err(format!("--name must be 1 to {} bytes, without control characters", proto::wire::MAX_NAME));
-        }
         if self.heartbeat < Duration::from_millis(10) {
             return Err("--heartbeat must be at least 10ms".into());
         }

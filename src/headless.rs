@@ -76,11 +76,14 @@ async fn handle_line(node: &net::NodeHandle, out: &Printer, line: String) -> Flo
                     out.state(&s);
                 }
             }
-            "name" => {
-                if let Err(e) = node.command(Command::Rename(arg.to_string())).await {
-                    out.error(&e.to_string());
+            "name" => match proto::Name::new(arg) {
+                Ok(name) => {
+                    if let Err(e) = node.command(Command::Rename(name)).await {
+                        out.error(&e.to_string());
+                    }
                 }
-            }
+                Err(e) => out.error(&e.to_string()),
+            },
             _ => out.error(&format!("unknown command /{word} (try /state, /name NEW, /quit)")),
         }
         return Flow::Go;

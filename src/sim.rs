@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::proto::{
-    Command, Config, DownReason, DownVia, Event, Incarnation, LinkEnd, Node, NodeId, Now, Output, Time,
+    Command, Config, DownReason, DownVia, Event, Incarnation, LinkEnd, Name, Node, NodeId, Now, Output, Time,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -275,7 +275,7 @@ impl Sim {
 
     pub fn add_nodes(&mut self, n: usize, cfg: &Config) {
         for i in 0..n {
-            self.add_node(Config { name: format!("n{i}"), ..cfg.clone() });
+            self.add_node(Config { name: Name::clip(&format!("n{i}")), ..cfg.clone() });
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use groupcast::net::NetConfig;
 use groupcast::net::new_identity;
 use groupcast::net::{self, NetEvent, NodeHandle, socket};
-use groupcast::proto::{Command, Config, DownReason, DownVia, Event, Node, NodeId};
+use groupcast::proto::{Command, Config, DownReason, DownVia, Event, Name, Node, NodeId};
 
 fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let cfg = NetConfig { group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port), iface: None, ttl: 0 };
@@ -20,7 +20,7 @@ fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let listener = socket::open_ring_listener().expect("ring listener");
     let ring_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port())));
     let (id, inc) = new_identity();
-    let core = Node::new(id, inc, Config { name: name.into(), ring_addr, ..Config::default() }, net::now());
+    let core = Node::new(id, inc, Config { name: Name::clip(name), ring_addr, ..Config::default() }, net::now());
     net::spawn(sock, Some(listener), cfg.group, "127.0.0.1".into(), core)
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use groupcast::proto::{ClockCause, Command, Config, Event, NodeId, Time};
+use groupcast::proto::{ClockCause, Command, Config, Event, Name, NodeId, Time};
 use groupcast::sim::{Medium, START_MS, Sim};
 
 fn ring_cfg() -> Config {
@@ -79,7 +79,7 @@ fn shown_skew(sim: &Sim, viewer: usize, of: usize) -> i64 {
 fn a_host_started_ten_minutes_ahead_takes_part_and_follows_group_time() {
     let mut sim = Sim::new(71, Medium::default());
     sim.add_nodes(3, &ring_cfg());
-    let fast = sim.add_node_skewed(Config { name: "fast".into(), ..ring_cfg() }, 600_000);
+    let fast = sim.add_node_skewed(Config { name: Name::clip("fast"), ..ring_cfg() }, 600_000);
     sim.run_for(secs(2));
     assert_eq!(downs(&sim), vec![], "nobody is refused or dropped for a clock");
     for i in 0..3 {
@@ -150,8 +150,8 @@ fn a_clock_stepped_a_minute_back_is_not_silenced() {
 #[test]
 fn a_pair_settles_on_the_earlier_clock() {
     let mut sim = Sim::new(75, Medium::default());
-    let a = sim.add_node(Config { name: "a".into(), ..ring_cfg() });
-    let b = sim.add_node_skewed(Config { name: "b".into(), ..ring_cfg() }, 3_600_000);
+    let a = sim.add_node(Config { name: Name::clip("a"), ..ring_cfg() });
+    let b = sim.add_node_skewed(Config { name: Name::clip("b"), ..ring_cfg() }, 3_600_000);
     sim.run_for(secs(2));
     assert_eq!(clock_events(&sim, a), vec![], "the earlier clock stays");
     assert_eq!(clock_events(&sim, b).len(), 1, "the later one follows");
@@ -245,7 +245,7 @@ fn a_late_joiner_gets_six_thousand_messages_settled() {
         say(&mut sim, k % 2, &format!("history {k}"));
     }
     sim.run_for(secs(3));
-    let late = sim.add_node(Config { name: "late".into(), ..ring_cfg() });
+    let late = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
     sim.run_for(secs(5));
     let got: BTreeSet<String> = sim.nodes[late]
         .events

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, DownVia, Event, NodeId, Status};
+use groupcast::proto::{Command, Config, DownVia, Event, Name, NodeId, Status};
 use groupcast::sim::{Medium, Sim};
 
 fn ring_cfg() -> Config {
@@ -170,7 +170,7 @@ fn what_fell_out_of_retention_is_reported_as_a_gap() {
         sim.command(0, Command::Say(format!("m{k}")));
     }
     sim.run_for(secs(1));
-    let late = sim.add_node(Config { name: "late".into(), ..small });
+    let late = sim.add_node(Config { name: Name::clip("late"), ..small });
     sim.run_for(secs(2));
     let s = sim.nodes[late].node.snapshot();
     assert_eq!(s.messages, 10);

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use groupcast::proto::{Command, Config, DownReason, DownVia, DropReason, Event, NodeId, Status};
+use groupcast::proto::{Command, Config, DownReason, DownVia, DropReason, Event, Name, NodeId, Status};
 use groupcast::sim::{Medium, Sim};
 
 fn secs(s: u64) -> Duration {
@@ -42,7 +42,7 @@ fn newcomers_are_listed_within_about_a_hundred_milliseconds() {
     let mut sim = Sim::new(2, Medium::default());
     sim.add_nodes(10, &Config::default());
     sim.run_for(secs(3));
-    let new = sim.add_node(Config { name: "late".into(), ..Config::default() });
+    let new = sim.add_node(Config { name: Name::clip("late"), ..Config::default() });
     sim.run_for(Duration::from_millis(150));
     assert_full_mesh(&sim);
     assert_eq!(sim.members_of(new).len(), 10, "the newcomer lists everyone from their answers");

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::detector::PhiDetector;
 use super::peers::{LossWindow, Peer, PeerClock};
-use super::wire::{self, Beat};
+use super::wire::Beat;
 use super::{
     DownReason, DownVia, DropReason, Event, GAP_SYNC_EVERY, Header, Hlc, Incarnation, MAX_VOUCHES, Node, NodeId,
     Status, Time,
@@ -15,7 +15,7 @@ use super::{
 impl Node {
     pub(super) fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
-        let name = wire::clip_name(&beat.name);
+        let name = super::Name::clip(&beat.name).to_string();
         self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
         match known {

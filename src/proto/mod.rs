@@ -33,7 +33,7 @@ pub use log::{Entry, Inserted, Log};
 pub use peers::Status;
 pub use reasons::{DownVia, DropReason};
 pub use ring::{LinkEnd, Neighbours, RingKey};
-pub use types::{Hlc, Incarnation, NodeId, Now, Seq, Time};
+pub use types::{BadName, Hlc, Incarnation, Name, NodeId, Now, Seq, Time};
 
 use bare::BareDesk;
 use clock::Clock;
@@ -60,7 +60,7 @@ const CLOCK_TOLERANCE_MS: i64 = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub name: String,
+    pub name: Name,
     pub heartbeat: Duration,
     pub detector: DetectorConfig,
     /// Received timestamps push this node's clock forward at most this far past its own time.
@@ -88,7 +88,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            name: "node".into(),
+            name: Name::clip("node"),
             heartbeat: Duration::from_millis(500),
             detector: DetectorConfig::default(),
             max_clock_ahead: Duration::from_millis(500),
@@ -232,7 +232,7 @@ pub enum Output {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Say(String),
-    Rename(String),
+    Rename(Name),
     /// Multicast a leave (twice) and stop heartbeating.
     Leave,
 }
@@ -243,8 +243,6 @@ pub enum CommandError {
     Empty,
     #[error("message is {len} bytes; at most {max} bytes fit one datagram")]
     TooLong { len: usize, max: usize },
-    #[error("a name is 1 to {} bytes, without control characters", wire::MAX_NAME)]
-    BadName,
     #[error("this node has left the group")]
     Left,
 }
@@ -369,11 +367,7 @@ pub struct Node {
 }
 
 impl Node {
-    pub fn new(id: NodeId, incarnation: Incarnation, mut cfg: Config, now: Now) -> Self {
-        cfg.name = wire::clip_name(&cfg.name);
-        if cfg.name.is_empty() {
-            cfg.name = "node".into();
-        }
+    pub fn new(id: NodeId, incarnation: Incarnation, cfg: Config, now: Now) -> Self {
         let clock = Clock::new(now, cfg.max_clock_ahead);
         let now = now.mono;
         Node {
@@ -508,7 +502,7 @@ impl Node {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             node: self.id,
-            name: self.cfg.name.clone(),
+            name: self.cfg.name.to_string(),
             skew_ms: self.clock.skew_ms(),
             shared: self.log.shared().cloned(),
             settled: self.settled,
@@ -540,10 +534,6 @@ impl Node {
         match cmd {
             Command::Say(text) => self.say(&text, None, now),
             Command::Rename(name) => {
-                let name = name.trim().to_string();
-                if !wire::valid_name(&name) {
-                    return Err(CommandError::BadName);
-                }
                 self.cfg.name = name;
                 self.send_beat(false, now);
                 Ok(())
@@ -731,7 +721,7 @@ impl Node {
                     node: f.sender,
                     incarnation: f.incarnation,
                     seq: m.msg_seq,
-                    name: wire::clip_name(&m.name),
+                    name: Name::clip(&m.name).to_string(),
                     text: m.text,
                     bare_from: m.bare_from,
                 };
@@ -749,7 +739,8 @@ impl Node {
         let text = text.trim_end_matches(['\n', '\r']).to_string();
         check_message(&self.cfg.name, &text)?;
         let msg_seq = Seq(self.msg_seq.0 + 1);
-        let body = Body::Message(MessageBody { msg_seq, name: self.cfg.name.clone(), text: text.clone(), bare_from });
+        let body =
+            Body::Message(MessageBody { msg_seq, name: self.cfg.name.to_string(), text: text.clone(), bare_from });
         let ts = self.clock.stamp();
         let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
         // check_message sized a frame without a bare-text address; one adds a few bytes.
@@ -767,7 +758,7 @@ impl Node {
             node: self.id,
             incarnation: self.incarnation,
             seq: msg_seq,
-            name: self.cfg.name.clone(),
+            name: self.cfg.name.to_string(),
             text,
             bare_from,
         };
@@ -828,7 +819,7 @@ impl Node {
         let beat = Beat {
             time_ms: self.clock.group_now().as_millis().min(u128::from(u64::MAX)) as u64,
             skew_ms: self.clock.skew_ms(),
-            name: self.cfg.name.clone(),
+            name: self.cfg.name.to_string(),
             msg_seq: self.msg_seq,
             interval_ms: self.cfg.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
             tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
@@ -905,7 +896,12 @@ mod tests {
     }
 
     fn node(id: u64) -> Node {
-        Node::new(NodeId(id), Incarnation(T0), Config { name: format!("n{id}"), ..Config::default() }, at(0))
+        Node::new(
+            NodeId(id),
+            Incarnation(T0),
+            Config { name: Name::clip(&format!("n{id}")), ..Config::default() },
+            at(0),
+        )
     }
 
     fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
@@ -1005,7 +1001,7 @@ mod tests {
         for d in outputs(&mut a).0 {
             b.handle_datagram(&d, addr(1), at(1));
         }
-        a.handle_command(Command::Rename("alice".into()), at(10)).unwrap();
+        a.handle_command(Command::Rename(Name::new("alice").unwrap()), at(10)).unwrap();
         for d in outputs(&mut a).0 {
             b.handle_datagram(&d, addr(1), at(11));
         }
@@ -1058,7 +1054,7 @@ mod tests {
 
     fn ring_node(id: u64, last: u8) -> Node {
         let cfg = Config {
-            name: format!("n{id}"),
+            name: Name::clip(&format!("n{id}")),
             ring_addr: Some(SocketAddr::from(([10, 0, 0, last], 7000))),
             ..Config::default()
         };

@@ -3,8 +3,8 @@
 
 use std::net::SocketAddr;
 
-use super::wire::{self, Body, Digest, Entries};
-use super::{Event, HOLE_GRACE, Hlc, Node, NodeId, Time};
+use super::wire::{Body, Digest, Entries};
+use super::{Event, HOLE_GRACE, Hlc, Name, Node, NodeId, Time};
 
 impl Node {
     pub(super) fn send_digest(&mut self, peer: NodeId, now: Time) {
@@ -23,7 +23,7 @@ impl Node {
         let addr = self.peers.get(&from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |p| p.addr);
         let mut fresh = Vec::new();
         for mut entry in e.entries {
-            entry.name = wire::clip_name(&entry.name);
+            entry.name = Name::clip(&entry.name).to_string();
             if self.add_entry(entry.clone(), false, addr, now) {
                 self.stats.repaired += 1;
                 fresh.push(entry);

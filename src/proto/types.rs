@@ -149,3 +149,83 @@ impl Entry {
         }
     }
 }
+
+/// A node's name, in the one form every node keeps whether it comes from the command line, a
+/// rename, a heartbeat, a message or a repair: 1 to `Name::MAX` bytes, no control characters, no
+/// surrounding spaces.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Name(String);
+
+/// A name the user typed that cannot be used as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a name is 1 to {} bytes, without control characters", Name::MAX)]
+pub struct BadName;
+
+impl Name {
+    /// Longest name, in bytes.
+    pub const MAX: usize = 64;
+
+    /// A name exactly as typed (surrounding spaces aside), or an error: what a user types is
+    /// never silently cut or changed.
+    pub fn new(raw: &str) -> Result<Name, BadName> {
+        let raw = raw.trim();
+        let name = Name::clip(raw);
+        if raw.is_empty() || name.0 != raw { Err(BadName) } else { Ok(name) }
+    }
+
+    /// Whatever arrived, in the kept form: control characters dropped, trimmed, cut to
+    /// `Name::MAX` bytes at a character boundary; "?" if nothing is left.
+    pub fn clip(raw: &str) -> Name {
+        let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
+        let mut name = clean.trim();
+        if name.len() > Self::MAX {
+            let mut end = Self::MAX;
+            while !name.is_char_boundary(end) {
+                end -= 1;
+            }
+            name = name[..end].trim_end();
+        }
+        Name(if name.is_empty() { "?".into() } else { name.to_string() })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_one_way_in_bytes() {
+        assert_eq!(Name::new("  alice ").unwrap(), "alice");
+        assert_eq!(Name::new(""), Err(BadName));
+        assert_eq!(Name::new("a\x1b[2Jb"), Err(BadName), "control characters are refused when typed");
+        assert_eq!(Name::new(&"é".repeat(32)).unwrap().len(), 64, "64 bytes fit");
+        assert_eq!(Name::new(&"é".repeat(33)), Err(BadName), "65 bytes do not, though 33 characters");
+        // From the network: kept, in the same form.
+        assert_eq!(Name::clip(&"é".repeat(40)).len(), 64);
+        assert_eq!(Name::clip("a\x07b"), "ab");
+        assert_eq!(Name::clip("\n"), "?");
+    }
+}

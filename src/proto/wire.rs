@@ -25,29 +25,6 @@ pub const MAX_FRAME: usize = 1200;
 pub const MAX_LINK_FRAME: usize = 2 << 20;
 /// Longest bare-text datagram accepted (the original client sends at most 100 bytes).
 pub const MAX_BARE: usize = 1024;
-/// Longest node name.
-pub const MAX_NAME: usize = 64;
-
-/// A name in the one form every node keeps, from the command line, a rename, a heartbeat or a
-/// message alike: control characters dropped, surrounding space trimmed, and cut to `MAX_NAME`
-/// bytes at a character boundary.
-pub fn clip_name(raw: &str) -> String {
-    let clean: String = raw.chars().filter(|c| !c.is_control()).collect();
-    let mut name = clean.trim();
-    if name.len() > MAX_NAME {
-        let mut end = MAX_NAME;
-        while !name.is_char_boundary(end) {
-            end -= 1;
-        }
-        name = name[..end].trim_end();
-    }
-    name.to_string()
-}
-
-/// Whether a name typed by the user can be used as it is (it is never silently cut).
-pub fn valid_name(raw: &str) -> bool {
-    !raw.is_empty() && clip_name(raw) == raw
-}
 
 /// Liveness data carried by announces and heartbeats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

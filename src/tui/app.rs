@@ -372,16 +372,18 @@ fn submit(app: &mut App) -> Option<Action> {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
-            "name" if proto::wire::valid_name(arg) => {
-                if let Some(me) = app.me.as_mut() {
-                    me.name = arg.to_string();
+            "name" => match proto::Name::new(arg) {
+                Ok(name) => {
+                    if let Some(me) = app.me.as_mut() {
+                        me.name = name.to_string();
+                    }
+                    Some(Action::Send(Command::Rename(name)))
                 }
-                Some(Action::Send(Command::Rename(arg.to_string())))
-            }
-            "name" => {
-                app.error = Some(format!("usage: /name NEW (1 to {} bytes)", proto::wire::MAX_NAME));
-                return None;
-            }
+                Err(e) => {
+                    app.error = Some(format!("usage: /name NEW ({e})"));
+                    return None;
+                }
+            },
             _ => {
                 app.error = Some(format!("unknown command /{word}: try /help"));
                 return None;
@@ -772,7 +774,10 @@ mod tests {
     fn commands() {
         let mut a = app();
         typed(&mut a, "/name alice");
-        assert_eq!(update(&mut a, press(KeyCode::Enter)), Some(Action::Send(Command::Rename("alice".into()))));
+        assert_eq!(
+            update(&mut a, press(KeyCode::Enter)),
+            Some(Action::Send(Command::Rename(proto::Name::new("alice").unwrap())))
+        );
         assert_eq!(a.my_name(), "alice");
         typed(&mut a, "/bogus");
         assert_eq!(update(&mut a, press(KeyCode::Enter)), None);
