@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::ring::{self, RingKey};
+use super::ring::{self, LinkChore, RingKey};
 use super::wire::Body;
 use super::{DownReason, DownVia, Event, Incarnation, Node, NodeId, Output, Status, Time};
 
@@ -43,34 +43,23 @@ impl Node {
                 self.out.push_back(Output::Dial { peer: n, addr: key.addr() });
             }
         }
-        let timeout = self.link_timeout();
-        let grace = self.cfg.heartbeat * 2;
-        let peers: Vec<NodeId> = self.linked().collect();
-        for peer in peers {
-            let link = self.links.links.get_mut(&peer).expect("listed");
-            if now.since(link.last_recv) > timeout {
+        let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.heartbeat);
+        for (peer, chore) in self.links.tend(ring, now, timeout, grace, ping_after) {
+            match chore {
                 // Silent link: the peer hangs or the path is cut. Treat it as broken.
-                self.links.links.remove(&peer);
-                self.out.push_back(Output::Close { peer });
-                self.link_broke(peer, now);
-                continue;
-            }
-            if ring.contains(peer) {
-                link.not_neighbour_since = None;
-            } else if now.since(*link.not_neighbour_since.get_or_insert(now)) > grace {
-                self.close_link(peer, now);
-                continue;
-            }
-            if now.since(link.last_sent) >= self.cfg.heartbeat {
-                self.send_link(peer, Body::Ping, now);
+                LinkChore::Broken => {
+                    self.out.push_back(Output::Close { peer });
+                    self.link_broke(peer, now);
+                }
+                LinkChore::Retire => self.close_link(peer, now),
+                LinkChore::Ping => self.send_link(peer, Body::Ping, now),
             }
         }
-        self.links.forget_dials(|p| ring.contains(p));
     }
 
     pub(super) fn close_link(&mut self, peer: NodeId, now: Time) {
         self.send_link(peer, Body::Bye, now);
-        self.links.links.remove(&peer);
+        self.links.remove(peer);
         self.out.push_back(Output::Close { peer });
     }
 

@@ -476,7 +476,7 @@ impl Node {
 
     /// Peers this node holds a ring link to.
     pub fn linked(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.links.links.keys().copied()
+        self.links.ids()
     }
 
     /// The peer table, sorted by address then node id (the ring's order).
@@ -627,15 +627,16 @@ impl Node {
     /// A frame arrived on the link to `peer`.
     pub fn handle_link_frame(&mut self, peer: NodeId, bytes: &[u8], now: Now) {
         let now = self.enter(now);
-        let Some(link) = self.links.links.get_mut(&peer) else { return };
-        link.last_recv = now;
+        if !self.links.heard(peer, now) {
+            return;
+        }
         self.stats.link_frames_received += 1;
         let f = match wire::decode(bytes) {
             Ok(Datagram::Frame(f)) if f.sender == peer => f,
             _ => {
                 // A peer that sends garbage loses its link; it may dial again.
                 self.count(DropReason::LinkBadFrame);
-                self.links.links.remove(&peer);
+                self.links.remove(peer);
                 self.out.push_back(Output::Close { peer });
                 return;
             }
@@ -644,11 +645,7 @@ impl Node {
         self.wake(peer, now);
         match f.body {
             Body::Ping | Body::Hello => {}
-            Body::Bye => {
-                if let Some(l) = self.links.links.get_mut(&peer) {
-                    l.bye = true;
-                }
-            }
+            Body::Bye => self.links.bye(peer),
             Body::Digest(d) => {
                 let reply = self.log.missing_for(&d, REPAIR_BUDGET);
                 if !reply.entries.is_empty() || !reply.gaps.is_empty() || reply.shared.is_some() {
@@ -666,10 +663,7 @@ impl Node {
         let now = self.enter(now);
         match end {
             LinkEnd::Broken => {
-                if let Some(link) = self.links.links.remove(&peer)
-                    && !link.bye
-                    && !self.left
-                {
+                if self.links.remove(peer) == Some(false) && !self.left {
                     self.link_broke(peer, now);
                 }
             }
@@ -809,13 +803,7 @@ impl Node {
     // ---- sending and reporting ------------------------------------------------------------
 
     fn send_beat(&mut self, announce: bool, now: Time) {
-        let links = self
-            .links
-            .links
-            .iter()
-            .take(MAX_VOUCHES)
-            .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u128::from(u32::MAX)) as u32))
-            .collect();
+        let links = self.links.heard_ages(now, MAX_VOUCHES);
         let beat = Beat {
             time_ms: self.clock.group_now().as_millis().min(u128::from(u64::MAX)) as u64,
             skew_ms: self.clock.skew_ms(),
@@ -857,9 +845,7 @@ impl Node {
             self.count(DropReason::OwnFrameTooLong);
             return;
         };
-        if let Some(l) = self.links.links.get_mut(&peer) {
-            l.last_sent = now;
-        }
+        self.links.sent(peer, now);
         self.stats.link_frames_sent += 1;
         self.out.push_back(Output::Link { peer, bytes });
     }

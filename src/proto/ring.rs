@@ -85,13 +85,96 @@ pub struct Dial {
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// What tending the links found for one link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkChore {
+    /// Silent for longer than the timeout: taken as broken (it is already forgotten).
+    Broken,
+    /// No longer to a neighbour, for longer than the grace: close it with a goodbye.
+    Retire,
+    /// Nothing sent for a heartbeat: send a keepalive.
+    Ping,
+}
+
+/// The node's ring links and dials. Callers say what happened (`up`, `heard`, `sent`, `bye`,
+/// `remove`, `dial_failed`) and ask what to do (`tend`); the table itself stays private.
 #[derive(Default)]
 pub struct Links {
-    pub links: BTreeMap<NodeId, Link>,
-    pub dials: BTreeMap<NodeId, Dial>,
+    links: BTreeMap<NodeId, Link>,
+    dials: BTreeMap<NodeId, Dial>,
 }
 
 impl Links {
+    /// Peers with an open link.
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.links.keys().copied()
+    }
+
+    /// Something arrived on the link to `peer`; false if there is no such link.
+    pub fn heard(&mut self, peer: NodeId, now: Time) -> bool {
+        self.links.get_mut(&peer).map(|l| l.last_recv = now).is_some()
+    }
+
+    /// Something was sent on the link to `peer`.
+    pub fn sent(&mut self, peer: NodeId, now: Time) {
+        if let Some(l) = self.links.get_mut(&peer) {
+            l.last_sent = now;
+        }
+    }
+
+    /// `peer` said goodbye: its close will be deliberate.
+    pub fn bye(&mut self, peer: NodeId) {
+        if let Some(l) = self.links.get_mut(&peer) {
+            l.bye = true;
+        }
+    }
+
+    /// Forgets the link to `peer`; `Some(true)` if it had said goodbye.
+    pub fn remove(&mut self, peer: NodeId) -> Option<bool> {
+        self.links.remove(&peer).map(|l| l.bye)
+    }
+
+    /// Up to `max` links and how long ago each was last heard (ms): vouches for heartbeats.
+    pub fn heard_ages(&self, now: Time, max: usize) -> Vec<(NodeId, u32)> {
+        self.links
+            .iter()
+            .take(max)
+            .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u128::from(u32::MAX)) as u32))
+            .collect()
+    }
+
+    /// What each link needs now, given the ring: links silent past `timeout` are dropped and
+    /// reported `Broken`; links no longer to a neighbour for `grace` are to be retired; links
+    /// idle for `ping_after` want a ping. Dial state for peers no longer wanted is forgotten.
+    pub fn tend(
+        &mut self,
+        ring: Neighbours,
+        now: Time,
+        timeout: Duration,
+        grace: Duration,
+        ping_after: Duration,
+    ) -> Vec<(NodeId, LinkChore)> {
+        let mut chores = Vec::new();
+        self.links.retain(|&peer, link| {
+            if now.since(link.last_recv) > timeout {
+                chores.push((peer, LinkChore::Broken));
+                return false;
+            }
+            if ring.contains(peer) {
+                link.not_neighbour_since = None;
+            } else if now.since(*link.not_neighbour_since.get_or_insert(now)) > grace {
+                chores.push((peer, LinkChore::Retire));
+                return true;
+            }
+            if now.since(link.last_sent) >= ping_after {
+                chores.push((peer, LinkChore::Ping));
+            }
+            true
+        });
+        self.dials.retain(|p, d| d.in_flight || ring.contains(*p));
+        chores
+    }
+
     pub fn up(&mut self, peer: NodeId, now: Time) -> bool {
         self.dials.remove(&peer);
         if self.links.contains_key(&peer) {
@@ -136,11 +219,6 @@ impl Links {
         for l in self.links.values_mut() {
             l.last_recv = l.last_recv.max(now);
         }
-    }
-
-    /// Forgets dial state for peers no longer wanted.
-    pub fn forget_dials(&mut self, keep: impl Fn(NodeId) -> bool) {
-        self.dials.retain(|p, d| d.in_flight || keep(*p));
     }
 }
 
