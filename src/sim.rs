@@ -46,6 +46,8 @@ pub struct SimNode {
     pub skew_ms: i64,
     /// Stopped (SIGSTOP): hears nothing, sends nothing, keeps its state.
     pub frozen: bool,
+    /// What arrived while frozen, in order (bounded, as a socket buffer is).
+    waiting: Vec<InFlight>,
 }
 
 /// A TCP link between two node slots, as the network task would hold it.
@@ -140,7 +142,17 @@ impl Sim {
         let addr = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 12345));
         let reading = Self::reading_at(self.now, skew_ms);
         let node = self.new_core(addr, &cfg, reading);
-        self.nodes.push(SimNode { node, addr, up: true, life: 0, events: Vec::new(), cfg, skew_ms, frozen: false });
+        self.nodes.push(SimNode {
+            node,
+            addr,
+            up: true,
+            life: 0,
+            events: Vec::new(),
+            cfg,
+            skew_ms,
+            frozen: false,
+            waiting: Vec::new(),
+        });
         self.drain(i);
         i
     }
@@ -160,15 +172,22 @@ impl Sim {
         self.nodes[i].skew_ms += by_ms;
     }
 
-    /// Stops node `i` as SIGSTOP does: nothing in or out, its state kept. Traffic to it is lost
-    /// (a real socket would queue some; losing it is the harder case).
+    /// Stops node `i` as SIGSTOP does: nothing out, its state kept. What is sent to it waits,
+    /// as in a socket's buffer, and all arrives at once when it is thawed.
     pub fn freeze(&mut self, i: usize) {
         self.nodes[i].frozen = true;
     }
 
-    /// Lets a frozen node run again.
+    /// Lets a frozen node run again; what waited for it is delivered now.
     pub fn thaw(&mut self, i: usize) {
         self.nodes[i].frozen = false;
+        let now = self.now;
+        for mut p in std::mem::take(&mut self.nodes[i].waiting) {
+            p.at = now;
+            self.order += 1;
+            p.order = self.order;
+            self.queue.push(Reverse(p));
+        }
     }
 
     fn running(&self, i: usize) -> bool {
@@ -380,6 +399,10 @@ impl Sim {
             while self.queue.peek().is_some_and(|r| r.0.at <= now) {
                 let p = self.queue.pop().expect("peeked").0;
                 let to = p.to;
+                if self.nodes[to].up && self.nodes[to].frozen && self.nodes[to].waiting.len() < 4096 {
+                    self.nodes[to].waiting.push(p);
+                    continue;
+                }
                 if !self.running(to) || self.nodes[to].life != p.to_life {
                     continue;
                 }

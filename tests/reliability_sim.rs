@@ -288,6 +288,8 @@ fn four_freezes_of_one_peer_are_each_caught_as_fast_as_the_first() {
             .filter(|(_, e)| matches!(e, Event::PeerDown { .. } | Event::PeerSuspect { .. }))
             .count();
         assert_eq!(own_downs, 0, "round {round}: the resumed node does not judge its peers by its own pause");
+        let clocks = clock_events(&sim, 3);
+        assert_eq!(clocks, vec![], "round {round}: heartbeats that waited out the pause are not clock samples");
     }
     let first = took[0];
     assert!(first <= secs(4), "first freeze caught in {first:?}");

@@ -325,3 +325,30 @@ fn clock_skew_pastes_and_resync_are_shown() {
     assert!(screen.contains("dave"), "the missed peer is listed");
     assert!(app.peers.contains_key(&DAVE));
 }
+
+/// A late joiner's backlog arrives already settled, with no `settled` event after it: the lines
+/// and the shared message show ✓ at once, not ◌ until someone speaks.
+#[test]
+fn a_backlog_that_arrives_settled_shows_settled() {
+    let size = (120, 40);
+    let mut app = empty(size);
+    for (k, text) in ["first of the backlog", "second of the backlog"].iter().enumerate() {
+        let entry = Entry {
+            ts: hlc(1_000 + k as u64),
+            node: BOB,
+            incarnation: Incarnation(1),
+            seq: Seq(k as u64 + 1),
+            name: "bob".into(),
+            text: (*text).into(),
+            bare_from: None,
+        };
+        net(&mut app, Event::Message { entry: entry.clone(), own: false, settled: true });
+        net(&mut app, Event::Shared { entry, settled: true });
+    }
+    let screen = draw(&app, size);
+    assert!(
+        screen.contains("✓ bob: first of the backlog") && screen.contains("✓ bob: second of the backlog"),
+        "{screen}"
+    );
+    assert!(screen.contains("✓ settled") && !screen.contains("◌"), "{screen}");
+}

@@ -70,6 +70,11 @@ impl Node {
         if !p.status.is_member() {
             return;
         }
+        if self.just_resumed(now) {
+            // The peer gave up on us while we were stopped: no sign against it. The ring is
+            // tended again as usual, and dials the link back if it is ours to dial.
+            return;
+        }
         if p.status == Status::Alive {
             let name = p.name.clone();
             self.set_status(peer, Status::Suspect, now);

@@ -364,6 +364,8 @@ pub struct Node {
     last_input: Time,
     /// Origins down or gone with a hole in their messages, and since when.
     holes: BTreeMap<(NodeId, Incarnation), Time>,
+    /// When this node last came back from a pause of its own.
+    resumed_at: Option<Time>,
 }
 
 impl Node {
@@ -399,6 +401,7 @@ impl Node {
             settled: Hlc(0),
             last_input: now,
             holes: BTreeMap::new(),
+            resumed_at: None,
             cfg,
         }
     }

@@ -20,6 +20,9 @@ impl Node {
     /// off is dealt with at once, not at the next heartbeat: a newcomer with a wrong clock must
     /// agree with the group before the user's first message is stamped.
     pub(super) fn clock_sample(&mut self, node: NodeId, beat: &Beat, now: Time) {
+        if self.just_resumed(now) {
+            return;
+        }
         let mine = self.clock.group_now().as_millis().min(i64::MAX as u128) as i64;
         let theirs = beat.time_ms.min(i64::MAX as u64) as i64;
         let offset = theirs.saturating_sub(mine);
@@ -57,6 +60,13 @@ impl Node {
         }
     }
 
+    /// Shortly after a pause of our own, what arrives was mostly sent during it (heartbeats that
+    /// waited in the socket, links our peers closed on us): it says nothing about the peers'
+    /// clocks or health now.
+    pub(super) fn just_resumed(&self, now: Time) -> bool {
+        self.resumed_at.is_some_and(|t| now.since(t) < self.link_timeout() + self.cfg.heartbeat)
+    }
+
     /// Stamps already sent are in the future of the group's time. A new life (same id, the
     /// next incarnation) lets the clock start over without peers taking the new, smaller stamps
     /// for stale ones or trusting marks that were made with the wrong clock.
@@ -77,6 +87,7 @@ impl Node {
     /// down and then back.
     pub(super) fn resumed(&mut self, now: Time) {
         self.stats.pauses += 1;
+        self.resumed_at = Some(now);
         for p in self.peers.values_mut() {
             p.detector.vouch(now);
         }

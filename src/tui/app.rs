@@ -474,7 +474,12 @@ fn core_event(app: &mut App, ev: Event) {
             }
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
-        Event::Message { entry, own, .. } => {
+        Event::Message { entry, own, settled } => {
+            // A message that arrives already settled (a late joiner's backlog) moves the mark
+            // past it: the node's mark is later than its stamp.
+            if settled {
+                app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));
+            }
             let line = LogLine {
                 key: entry.key(),
                 kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
@@ -482,7 +487,12 @@ fn core_event(app: &mut App, ev: Event) {
             };
             app.insert_line(line);
         }
-        Event::Shared { entry, .. } => app.shared = Some(entry),
+        Event::Shared { entry, settled } => {
+            if settled {
+                app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));
+            }
+            app.shared = Some(entry);
+        }
         Event::Settled { upto, .. } => app.settled = app.settled.max(upto),
         Event::Ring { prev, next } => app.ring = Neighbours { prev, next },
         Event::Gap { node, from, to } => {
