@@ -111,6 +111,8 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
         bytes
     } else {
         let (id, inc) = new_identity();
+        // A one-shot sender hears no one, so it cannot wait to hear the group's clock.
+        let cfg = proto::Config { clock_wait: std::time::Duration::ZERO, ..cfg };
         let mut core = Node::new(id, inc, cfg, net::now());
         core.handle_command(Command::Say(text), net::now()).map_err(UserError::from)?;
         std::iter::from_fn(|| core.poll_output())

@@ -6,14 +6,16 @@ use crate::proto::Hlc;
 pub fn skew_text(ms: i64) -> String {
     let sign = if ms < 0 { '-' } else { '+' };
     let a = ms.unsigned_abs();
+    // Whole seconds above a minute, rounded: a step of an hour less a millisecond reads "1h".
+    let s = (a + 500) / 1000;
     if a < 1_000 {
         format!("{sign}{a} ms")
     } else if a < 60_000 {
         format!("{sign}{:.1} s", a as f64 / 1000.0)
-    } else if a < 3_600_000 {
-        format!("{sign}{}m {}s", a / 60_000, a % 60_000 / 1000)
+    } else if s < 3_600 {
+        format!("{sign}{}m {}s", s / 60, s % 60)
     } else {
-        format!("{sign}{}h {}m {}s", a / 3_600_000, a % 3_600_000 / 60_000, a % 60_000 / 1000)
+        format!("{sign}{}h {}m {}s", s / 3_600, s % 3_600 / 60, s % 60)
     }
 }
 
@@ -32,5 +34,6 @@ mod tests {
         assert_eq!(skew_text(-3_500), "-3.5 s");
         assert_eq!(skew_text(600_000), "+10m 0s");
         assert_eq!(skew_text(-3_600_000), "-1h 0m 0s");
+        assert_eq!(skew_text(-3_599_999), "-1h 0m 0s", "rounded, not cut");
     }
 }

@@ -44,6 +44,9 @@ use wire::{Beat, Body, Datagram, Frame, MessageBody};
 
 /// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
 const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
+/// Messages a new node holds while it waits to hear the group's clock; beyond this they go out
+/// at once.
+const MAX_HELD_SAYS: usize = 1024;
 /// How often the failure detectors and the ring are looked at between heartbeats.
 const CHECK_EVERY: Duration = Duration::from_millis(50);
 /// Bytes of messages one repair reply carries at most (more follow on request).
@@ -83,6 +86,10 @@ pub struct Config {
     pub ring_addr: Option<SocketAddr>,
     /// How often ring neighbours exchange digests.
     pub sync_every: Duration,
+    /// A new node holds what its user says until it has heard the group's clock, or this long
+    /// (so a host with a wrong clock never stamps its first messages in the future). Zero for a
+    /// one-shot sender, which hears nothing.
+    pub clock_wait: Duration,
 }
 
 impl Default for Config {
@@ -101,6 +108,7 @@ impl Default for Config {
             bare_burst: 40.0,
             ring_addr: None,
             sync_every: Duration::from_secs(1),
+            clock_wait: Duration::from_millis(300),
         }
     }
 }
@@ -366,6 +374,10 @@ pub struct Node {
     holes: BTreeMap<(NodeId, Incarnation), Time>,
     /// When this node last came back from a pause of its own.
     resumed_at: Option<Time>,
+    /// The group's clock has been heard (or waited for long enough).
+    clock_known: bool,
+    /// What the user said before that, in order.
+    held_says: VecDeque<String>,
 }
 
 impl Node {
@@ -402,6 +414,8 @@ impl Node {
             last_input: now,
             holes: BTreeMap::new(),
             resumed_at: None,
+            clock_known: cfg.clock_wait.is_zero(),
+            held_says: VecDeque::new(),
             cfg,
         }
     }
@@ -535,6 +549,11 @@ impl Node {
             return Err(CommandError::Left);
         }
         match cmd {
+            Command::Say(text) if !self.clock_known && self.held_says.len() < MAX_HELD_SAYS => {
+                check_message(&self.cfg.name, &text)?;
+                self.held_says.push_back(text);
+                Ok(())
+            }
             Command::Say(text) => self.say(&text, None, now),
             Command::Rename(name) => {
                 self.cfg.name = name;
@@ -542,6 +561,8 @@ impl Node {
                 Ok(())
             }
             Command::Leave => {
+                // What the user said is sent, clock known or not, before the goodbye.
+                self.clock_is_known(now);
                 // Twice: one lost datagram should not leave peers waiting for a timeout.
                 self.send(Body::Leave);
                 self.send(Body::Leave);
@@ -568,6 +589,9 @@ impl Node {
                 None => now + self.cfg.heartbeat,
             };
             self.timers.set(Timer::Heartbeat, next);
+        }
+        if !self.clock_known && now.since(self.started) >= self.cfg.clock_wait {
+            self.clock_is_known(now); // no one answered: alone, or the first
         }
         if self.timers.is_due(Timer::Check, now) {
             self.timers.set(Timer::Check, now + CHECK_EVERY);
@@ -888,9 +912,39 @@ mod tests {
         Node::new(
             NodeId(id),
             Incarnation(T0),
-            Config { name: Name::clip(&format!("n{id}")), ..Config::default() },
+            // These tests look at single frames; holding early messages is tested on its own.
+            Config { name: Name::clip(&format!("n{id}")), clock_wait: Duration::ZERO, ..Config::default() },
             at(0),
         )
+    }
+
+    #[test]
+    fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
+        let cfg = Config { name: Name::clip("new"), ..Config::default() };
+        let mut a = Node::new(NodeId(1), Incarnation(T0), cfg.clone(), at(0));
+        a.handle_timer(at(0));
+        outputs(&mut a);
+        a.handle_command(Command::Say("first".into()), at(1)).unwrap();
+        assert_eq!(outputs(&mut a).0.len(), 0, "held");
+        assert_eq!(a.handle_command(Command::Say(" ".into()), at(2)), Err(CommandError::Empty), "still checked");
+        // A peer's heartbeat tells the group's time: what was held goes out, in order.
+        a.handle_datagram(&frame(2, T0, 1, hlc_at(5), beat("b")), addr(2), at(5));
+        let sent: Vec<_> = outputs(&mut a)
+            .0
+            .into_iter()
+            .filter_map(|b| match wire::decode(&b) {
+                Ok(Datagram::Frame(Frame { body: Body::Message(m), .. })) => Some(m.text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, ["first"]);
+        // Alone, it waits no longer than clock_wait.
+        let mut b = Node::new(NodeId(3), Incarnation(T0), cfg, at(0));
+        b.handle_command(Command::Say("alone".into()), at(1)).unwrap();
+        b.handle_timer(at(100));
+        assert!(b.log().is_empty());
+        b.handle_timer(at(300));
+        assert_eq!(b.log().iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["alone"]);
     }
 
     fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
@@ -1045,6 +1099,7 @@ mod tests {
         let cfg = Config {
             name: Name::clip(&format!("n{id}")),
             ring_addr: Some(SocketAddr::from(([10, 0, 0, last], 7000))),
+            clock_wait: Duration::ZERO,
             ..Config::default()
         };
         Node::new(NodeId(id), Incarnation(T0), cfg, at(0))

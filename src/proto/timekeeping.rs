@@ -6,7 +6,7 @@
 //! it follows the group's time, and everyone sees by how much its clock is off.
 
 use super::wire::Beat;
-use super::{CLOCK_TOLERANCE_MS, ClockCause, Event, Hlc, Incarnation, Node, NodeId, Seq, Time};
+use super::{CLOCK_TOLERANCE_MS, ClockCause, DropReason, Event, Hlc, Incarnation, Node, NodeId, Seq, Time};
 
 impl Node {
     /// A received stamp moves our clock forward (held at the cap; counted when it is).
@@ -31,6 +31,19 @@ impl Node {
         }
         if offset.abs() > CLOCK_TOLERANCE_MS {
             self.follow_group_clock(now);
+        }
+        self.clock_is_known(now);
+    }
+
+    /// The group's clock is known (or no one answered in time): what the user said meanwhile
+    /// is stamped and sent now, in order.
+    pub(super) fn clock_is_known(&mut self, now: Time) {
+        self.clock_known = true;
+        while let Some(text) = self.held_says.pop_front() {
+            // Checked when it was said; a rename since may have made it too long to send.
+            if self.say(&text, None, now).is_err() {
+                self.count(DropReason::OwnFrameTooLong);
+            }
         }
     }
 

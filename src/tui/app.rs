@@ -16,8 +16,9 @@ use crate::proto::{
     Status, Time,
 };
 
-/// Lines kept in the messages pane (the core keeps its own, larger log).
-pub const MAX_LINES: usize = 5000;
+/// Lines kept in the messages pane: twice the core's default retention (10,000 messages), so
+/// everything the log holds can be scrolled back to, with room for system lines.
+pub const MAX_LINES: usize = 20_000;
 pub const MAX_HISTORY: usize = 100;
 /// How long a peer that went down or left stays on screen.
 pub const LINGER: Duration = Duration::from_secs(30);

@@ -174,10 +174,11 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     let sep = || Span::styled(" │ ", dim);
     // Right: the counts, always whole. Left: where and who, cut first when narrow.
     let s = &app.stats;
-    let dropped = s.dropped_total() + app.lagged;
+    // Events the screen fell behind on are recovered by a resync, so they are no loss here.
+    let dropped = s.dropped_total();
     let mut right = vec![Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())), sep()];
     if area.width >= 60 {
-        right.push(Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received)));
+        right.push(Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received + s.repaired)));
     }
     right
         .push(Span::styled(format!("drop {dropped} "), if dropped > 0 { Style::new().fg(Color::Yellow) } else { dim }));
