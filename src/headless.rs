@@ -164,7 +164,7 @@ fn ctime_now() -> String {
 /// The JSON line for an event; `None` for the periodic status, which is not an event.
 pub fn event_json(ev: &NetEvent) -> Option<Value> {
     Some(match ev {
-        NetEvent::Status { .. } | NetEvent::Resync(_) => return None,
+        NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
         NetEvent::Ready(r) => json!({"event": "ready", "node": r.node.to_string(), "name": r.name,
             "group": r.group.to_string(), "iface": r.iface}),
         NetEvent::Lagged(n) => json!({"event": "lagged", "dropped": n}),
@@ -220,7 +220,7 @@ fn message_human(entry: &Entry) -> String {
 pub fn event_human(ev: &NetEvent) -> Option<String> {
     let now = ctime_now();
     Some(match ev {
-        NetEvent::Status { .. } | NetEvent::Resync(_) => return None,
+        NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
         NetEvent::Ready(r) => {
             format!("{now}: ready: {} ({}) on group {} via {}", r.name, r.node.short(), r.group, r.iface)
         }
@@ -246,7 +246,9 @@ pub fn event_human(ev: &NetEvent) -> Option<String> {
                 format!("{now}: ring: prev {}, next {}", name(prev), name(next))
             }
             Event::Gap { node, from, to } => {
-                format!("{now}: messages {}..={} of {} were lost before they reached us", from.0, to.0, node.short())
+                let which =
+                    if from == to { format!("message {}", from.0) } else { format!("messages {} to {}", from.0, to.0) };
+                format!("{now}: {which} of {} lost: never received here", node.short())
             }
             Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
             Event::Clock { skew_ms, cause: ClockCause::Step { by_ms } } => format!(

@@ -86,6 +86,12 @@ pub enum NetEvent {
         peers: Vec<PeerView>,
         stats: Stats,
     },
+    /// The node's group time at a monotonic instant, once a second: front ends show times of
+    /// their own events in group time, whatever this host's wall clock says.
+    GroupTime {
+        time: Hlc,
+        mono: Time,
+    },
     /// A datagram could not be sent (the link may be down); counted, and the node carries on.
     SendFailed(String),
 }
@@ -140,6 +146,7 @@ pub fn spawn(
             next_conn: 0,
         };
         d.emit(NetEvent::Ready(ready));
+        d.emit(NetEvent::GroupTime { time: d.core.group_now(), mono: mono_now() });
         d.run(req_rx, listener, link_rx).await;
     });
     NodeHandle { requests: req_tx, events: ev_rx, task }
@@ -201,6 +208,7 @@ impl Driver {
                 _ = status.tick() => {
                     let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
                     self.emit(NetEvent::Status { peers, stats });
+                    self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now() });
                 }
             }
             self.flush().await;

@@ -468,6 +468,11 @@ impl Node {
         self.ring
     }
 
+    /// Group time at the latest input (what this node stamps with, less the logical part).
+    pub fn group_now(&self) -> Hlc {
+        self.clock.now_hlc()
+    }
+
     pub fn settled(&self) -> Hlc {
         self.settled
     }

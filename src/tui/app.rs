@@ -140,6 +140,8 @@ pub struct App {
     pub wall: Duration,
     /// This host's wall clock minus group time, as the node reports it.
     pub skew_ms: i64,
+    /// The node's group time at a monotonic instant: the time of the screen's own lines.
+    group_anchor: Option<(Hlc, Time)>,
     /// The viewer's time zone, fixed at start so rendering reads nothing but the model.
     pub tz: FixedOffset,
     /// Terminal size, for paging.
@@ -171,16 +173,21 @@ impl App {
             now: now.mono,
             wall: now.wall,
             skew_ms: 0,
+            group_anchor: None,
             tz,
             size,
             sys_seq: 0,
         }
     }
 
-    /// Group time now: the wall clock corrected by the node's skew, so system lines sit among
-    /// the messages of the same moment even on a host whose clock is off.
+    /// Group time now, from the node's last report and the monotonic clock since (before the
+    /// first report, the wall clock less the skew), so system lines sit among the messages of
+    /// the same moment even on a host whose clock is off or steps.
     pub fn group_now(&self) -> Duration {
-        let ms = self.wall.as_millis() as i64 - i128::from(self.skew_ms).clamp(i64::MIN.into(), i64::MAX.into()) as i64;
+        if let Some((time, mono)) = self.group_anchor {
+            return time.to_unix() + self.now.since(mono);
+        }
+        let ms = (self.wall.as_millis() as i64).saturating_sub(self.skew_ms);
         Duration::from_millis(ms.max(0) as u64)
     }
 
@@ -420,6 +427,7 @@ fn net(app: &mut App, ev: NetEvent) {
         }
         NetEvent::Lagged(n) => app.lagged += n,
         NetEvent::Resync(r) => resync(app, *r),
+        NetEvent::GroupTime { time, mono } => app.group_anchor = Some((time, mono)),
         NetEvent::SendFailed(e) => app.system(SystemKind::Error, format!("cannot send: {e}")),
         NetEvent::Core(ev) => core_event(app, ev),
     }
@@ -497,13 +505,20 @@ fn core_event(app: &mut App, ev: Event) {
         Event::Settled { upto, .. } => app.settled = app.settled.max(upto),
         Event::Ring { prev, next } => app.ring = Neighbours { prev, next },
         Event::Gap { node, from, to } => {
-            let text =
-                format!("messages {}..={} from {} were lost before they reached this node", from.0, to.0, node.short());
-            app.system(SystemKind::Error, text);
+            let who = app.peers.get(&node).map_or_else(|| node.short(), |p| p.name.clone());
+            let which = if from == to {
+                format!("message {} from {who} was", from.0)
+            } else {
+                format!("messages {} to {} from {who} were", from.0, to.0)
+            };
+            app.system(SystemKind::Error, format!("{which} lost: never received here"));
         }
         Event::Rejected { .. } => {} // counted in the header from the status counters
         Event::Clock { skew_ms, cause } => {
             app.skew_ms = skew_ms;
+            if let ClockCause::Group { by_ms } = cause {
+                regroup_system_lines(app, by_ms);
+            }
             let text = match cause {
                 ClockCause::Step { by_ms } => format!(
                     "this host's clock stepped {}; group time runs on (clock now {} off)",
@@ -518,6 +533,24 @@ fn core_event(app: &mut App, ev: Event) {
             app.system(SystemKind::Error, text);
         }
     }
+}
+
+/// The node's group time moved by `by_ms` to agree with the group: lines this screen stamped
+/// with the old group time move with it (chat lines keep their senders' stamps).
+fn regroup_system_lines(app: &mut App, by_ms: i64) {
+    let shift = |t: Hlc| {
+        let ms = (t.to_unix().as_millis() as i64).saturating_add(by_ms).max(0) as u64;
+        Hlc::from_unix(Duration::from_millis(ms))
+    };
+    if let Some((time, mono)) = app.group_anchor {
+        app.group_anchor = Some((shift(time), mono));
+    }
+    for l in &mut app.lines {
+        if matches!(l.kind, LineKind::System(_)) {
+            l.key.0 = shift(l.key.0);
+        }
+    }
+    app.lines.make_contiguous().sort_by_key(|l| l.key);
 }
 
 /// The core's peer table, once a second or after a lag: rows the screen missed appear, and
@@ -632,6 +665,35 @@ mod tests {
 
     fn texts(app: &App) -> Vec<&str> {
         app.lines.iter().map(|l| l.text.as_str()).collect()
+    }
+
+    #[test]
+    fn system_lines_take_group_time_even_when_this_hosts_clock_is_off() {
+        // This host's wall clock is ten minutes ahead; the node starts with it as group time.
+        let ahead = Duration::from_millis(T0 + 600_000);
+        let mut a = App::new(Now { mono: t(0), wall: ahead }, FixedOffset::east_opt(0).unwrap(), (80, 24));
+        update(&mut a, Msg::Net(NetEvent::GroupTime { time: Hlc::from_unix(ahead), mono: t(0) }));
+        let ready = Ready {
+            node: NodeId(0xaaaa),
+            name: "me".into(),
+            group: "225.0.0.37:12345".parse().unwrap(),
+            iface: "10.0.0.1".into(),
+        };
+        update(&mut a, Msg::Net(NetEvent::Ready(ready)));
+        // It hears the group and follows its time; then a peer speaks at true time.
+        let clock = Event::Clock { skew_ms: 600_000, cause: ClockCause::Group { by_ms: -600_000 } };
+        update(&mut a, Msg::Net(NetEvent::Core(clock)));
+        message(&mut a, 2_000, 2, "hello at true time");
+        let order = texts(&a);
+        assert_eq!(order.last(), Some(&"hello at true time"), "no line stuck ten minutes ahead: {order:?}");
+        assert!(a.lines.iter().all(|l| l.at().to_unix() < Duration::from_millis(T0 + 5_000)), "{order:?}");
+        // A step of the wall clock changes nothing: lines follow the node's group time.
+        update(&mut a, Msg::Tick(Now { mono: t(3_000), wall: Duration::from_millis(T0 + 3_603_000) }));
+        let step = Event::Clock { skew_ms: 3_600_000, cause: ClockCause::Step { by_ms: 3_000_000 } };
+        update(&mut a, Msg::Net(NetEvent::Core(step)));
+        let last = a.lines.back().unwrap();
+        assert!(last.text.contains("stepped"), "{:?}", texts(&a));
+        assert!(last.at().to_unix() < Duration::from_millis(T0 + 5_000), "the step line sits at now, not an hour off");
     }
 
     #[test]
