@@ -1,0 +1,425 @@
+//! The node as a whole, one frame at a time: the unit tests of `Node`.
+
+use super::*;
+use wire::MAX_FRAME;
+
+const T0: u64 = 1_780_000_000_000;
+
+fn at(ms: u64) -> Now {
+    Now::synced(Time::from_millis(T0 + ms))
+}
+
+fn addr(last: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, last], 12345))
+}
+
+fn node(id: u64) -> Node {
+    Node::new(
+        NodeId(id),
+        Incarnation(T0),
+        // These tests look at single frames; holding early messages is tested on its own.
+        Config { name: Name::clip(&format!("n{id}")), clock_wait: Duration::ZERO, ..Config::default() },
+        at(0),
+    )
+}
+
+#[test]
+fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
+    let cfg = Config { name: Name::clip("new"), ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg.clone(), at(0));
+    a.handle_timer(at(0));
+    outputs(&mut a);
+    a.handle_command(Command::Say("first".into()), at(1)).unwrap();
+    assert_eq!(outputs(&mut a).0.len(), 0, "held");
+    assert_eq!(a.handle_command(Command::Say(" ".into()), at(2)), Err(CommandError::Empty), "still checked");
+    // A peer's heartbeat tells the group's time: what was held goes out, in order.
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(5), beat("b")), addr(2), at(5));
+    let sent: Vec<_> = outputs(&mut a)
+        .0
+        .into_iter()
+        .filter_map(|b| match wire::decode(&b) {
+            Ok(Datagram::Frame(Frame { body: Body::Message(m), .. })) => Some(m.text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent, ["first"]);
+    // Alone, it waits no longer than clock_wait.
+    let mut b = Node::new(NodeId(3), Incarnation(T0), cfg, at(0));
+    b.handle_command(Command::Say("alone".into()), at(1)).unwrap();
+    b.handle_timer(at(100));
+    assert!(b.log().is_empty());
+    b.handle_timer(at(300));
+    assert_eq!(b.log().iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["alone"]);
+}
+
+fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
+    let (mut d, mut e) = (Vec::new(), Vec::new());
+    while let Some(o) = n.poll_output() {
+        match o {
+            Output::Multicast(b) => d.push(b),
+            Output::Event(ev) => e.push(ev),
+            _ => {}
+        }
+    }
+    (d, e)
+}
+
+fn frame(sender: u64, inc: u64, seq: u64, hlc: Hlc, body: Body) -> Vec<u8> {
+    wire::encode(&Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc, body }).unwrap()
+}
+
+fn beat(name: &str) -> Body {
+    Body::Heartbeat(Beat {
+        time_ms: T0,
+        skew_ms: 0,
+        name: name.into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 0,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    })
+}
+
+fn hlc_at(ms: u64) -> Hlc {
+    Hlc::from_unix(at(ms).wall)
+}
+
+#[test]
+fn own_echo_is_ignored() {
+    let mut a = node(1);
+    a.handle_timer(at(0));
+    let (sent, _) = outputs(&mut a);
+    a.handle_datagram(&sent[0], addr(1), at(1));
+    assert_eq!(outputs(&mut a).1, vec![]);
+    assert_eq!(a.snapshot().peers.len(), 0);
+}
+
+#[test]
+fn stamps_far_ahead_are_taken_but_do_not_drag_the_clock() {
+    let mut a = node(1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(3_600_000), beat("fast")), addr(2), at(0));
+    let (_, ev) = outputs(&mut a);
+    assert!(ev.iter().any(|e| matches!(e, Event::PeerUp { .. })), "{ev:?}");
+    assert_eq!(a.stats().dropped_total(), 0, "nothing refused for a clock reason");
+    assert_eq!(a.stats().clock_held, 1);
+    a.handle_command(Command::Say("after".into()), at(1)).unwrap();
+    let mine = a.log().shared().unwrap().ts;
+    assert!(mine < hlc_at(1_000), "held at the cap, not an hour ahead");
+    // Within the cap our clock moves past it.
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(400), beat("fast")), addr(2), at(2));
+    a.handle_command(Command::Say("later".into()), at(3)).unwrap();
+    assert!(a.log().shared().unwrap().ts > hlc_at(400));
+}
+
+#[test]
+fn malformed_and_sealed_frames_are_counted_not_fatal() {
+    let mut a = node(1);
+    let good = frame(2, T0, 1, hlc_at(0), beat("b"));
+    let mut sealed = good.clone();
+    sealed[5] = wire::FLAG_SEALED;
+    a.handle_datagram(&sealed, addr(2), at(0));
+    a.handle_datagram(&good[..20], addr(2), at(0));
+    let s = a.stats();
+    assert_eq!((s.dropped[&DropReason::Sealed], s.dropped[&DropReason::Truncated]), (1, 1));
+    let (_, ev) = outputs(&mut a);
+    assert_eq!(ev.len(), 1, "one report per address per second: {ev:?}");
+}
+
+#[test]
+fn messages_too_long_for_a_datagram_are_refused_whole() {
+    let mut a = node(1);
+    let err = a.handle_command(Command::Say("x".repeat(2000)), at(0)).unwrap_err();
+    let CommandError::TooLong { len, max } = err else { panic!("{err:?}") };
+    assert_eq!(len, 2000);
+    assert!(max > 1000 && max < MAX_FRAME);
+    assert!(a.log().is_empty());
+    assert_eq!(outputs(&mut a).0.len(), 0, "nothing sent");
+    a.handle_command(Command::Say("y".repeat(max)), at(0)).expect("exactly the limit fits");
+    assert!(outputs(&mut a).0[0].len() <= MAX_FRAME);
+    assert_eq!(a.handle_command(Command::Say("  \n".into()), at(0)), Err(CommandError::Empty));
+}
+
+#[test]
+fn a_rename_reaches_peers() {
+    let mut a = node(1);
+    let mut b = node(2);
+    a.handle_timer(at(0));
+    for d in outputs(&mut a).0 {
+        b.handle_datagram(&d, addr(1), at(1));
+    }
+    a.handle_command(Command::Rename(Name::new("alice").unwrap()), at(10)).unwrap();
+    for d in outputs(&mut a).0 {
+        b.handle_datagram(&d, addr(1), at(11));
+    }
+    let (_, ev) = outputs(&mut b);
+    assert!(ev.contains(&Event::PeerRenamed { node: NodeId(1), old: "n1".into(), new: "alice".into() }));
+    assert_eq!(b.snapshot().peers[0].name, "alice");
+}
+
+#[test]
+fn a_restarted_host_replaces_its_old_life() {
+    let mut a = node(1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("web")), addr(2), at(0));
+    // The old life goes quiet; a new id with the same name on the same host appears.
+    a.handle_datagram(&frame(3, T0 + 5_000, 1, hlc_at(1_500), beat("web")), addr(2), at(1_500));
+    let (_, ev) = outputs(&mut a);
+    assert!(ev.iter().any(|e| matches!(e, Event::PeerDown { node: NodeId(2), reason: DownReason::Restarted, .. })));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Down));
+    assert_eq!(a.peer_status(NodeId(3)), Some(Status::Alive));
+    // A second live node of the same name on the same host does not replace the first.
+    a.handle_datagram(&frame(4, T0 + 6_000, 1, hlc_at(1_600), beat("web")), addr(2), at(1_600));
+    assert_eq!(a.peer_status(NodeId(3)), Some(Status::Alive));
+    assert_eq!(a.peer_status(NodeId(4)), Some(Status::Alive));
+}
+
+#[test]
+fn stale_lives_and_stragglers_after_a_leave_are_ignored() {
+    let mut a = node(1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(1), Body::Leave), addr(2), at(1));
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(2));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Left));
+    // Left peers are forgotten after a while.
+    a.handle_timer(at(61_000));
+    assert_eq!(a.peer_status(NodeId(2)), None);
+    assert!(outputs(&mut a).1.contains(&Event::PeerRemoved { node: NodeId(2) }));
+}
+
+#[test]
+fn after_leaving_a_node_is_silent() {
+    let mut a = node(1);
+    a.handle_timer(at(0));
+    outputs(&mut a);
+    a.handle_command(Command::Leave, at(1)).unwrap();
+    let (sent, _) = outputs(&mut a);
+    assert_eq!(sent.len(), 2, "leave goes out twice");
+    a.handle_timer(at(10_000));
+    assert!(outputs(&mut a).0.is_empty());
+    assert_eq!(a.handle_command(Command::Say("x".into()), at(10_001)), Err(CommandError::Left));
+}
+
+fn ring_node(id: u64, last: u8) -> Node {
+    let cfg = Config {
+        name: Name::clip(&format!("n{id}")),
+        ring_addr: Some(SocketAddr::from(([10, 0, 0, last], 7000))),
+        clock_wait: Duration::ZERO,
+        ..Config::default()
+    };
+    Node::new(NodeId(id), Incarnation(T0), cfg, at(0))
+}
+
+fn ring_beat(name: &str) -> Body {
+    Body::Heartbeat(Beat {
+        time_ms: T0,
+        skew_ms: 0,
+        name: name.into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 7000,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    })
+}
+
+fn all(n: &mut Node) -> Vec<Output> {
+    std::iter::from_fn(|| n.poll_output()).collect()
+}
+
+#[test]
+fn the_earlier_node_dials_its_neighbour_and_a_bad_frame_closes_the_link() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(50));
+    let out = all(&mut a);
+    let dial = SocketAddr::from(([10, 0, 0, 2], 7000));
+    assert!(out.contains(&Output::Dial { peer: NodeId(2), addr: dial }), "{out:?}");
+    assert!(out.contains(&Output::Event(Event::Ring { prev: Some(NodeId(2)), next: Some(NodeId(2)) })));
+    a.handle_link_up(NodeId(2), at(60));
+    assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { peer: NodeId(2), .. })), "a digest at once");
+    a.handle_link_frame(NodeId(2), b"not a frame", at(70));
+    assert!(all(&mut a).contains(&Output::Close { peer: NodeId(2) }));
+    assert_eq!(a.stats().dropped[&DropReason::LinkBadFrame], 1);
+    assert_eq!(a.linked().count(), 0);
+
+    // The later node of the pair waits to be dialled.
+    let mut b = ring_node(2, 2);
+    b.handle_datagram(&frame(1, T0, 1, hlc_at(0), ring_beat("a")), addr(1), at(0));
+    b.handle_timer(at(50));
+    assert!(!all(&mut b).iter().any(|o| matches!(o, Output::Dial { .. })));
+}
+
+#[test]
+fn idle_links_ping_and_silent_links_count_as_broken() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(10));
+    a.handle_link_up(NodeId(2), at(10));
+    all(&mut a);
+    let ping = wire::encode_link(&Frame {
+        sender: NodeId(2),
+        incarnation: Incarnation(T0),
+        seq: Seq(0),
+        hlc: hlc_at(0),
+        body: Body::Ping,
+    })
+    .unwrap();
+    // Pings keep it open; our own pings go out when we have been quiet a heartbeat.
+    a.handle_link_frame(NodeId(2), &ping, at(400));
+    a.handle_timer(at(600));
+    assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { .. })));
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(900), ring_beat("b")), addr(2), at(900));
+    // Then nothing for longer than three heartbeats: broken, suspect, probe.
+    a.handle_timer(at(2_000));
+    let out = all(&mut a);
+    assert!(out.contains(&Output::Close { peer: NodeId(2) }), "{out:?}");
+    assert!(out.contains(&Output::Event(Event::PeerSuspect { node: NodeId(2), name: "b".into() })));
+    assert!(out.iter().any(|o| matches!(o, Output::Dial { peer: NodeId(2), .. })), "probe dial");
+    // The probe is refused: the peer is confirmed down and everyone is told.
+    a.handle_link_end(NodeId(2), LinkEnd::Refused, at(2_010));
+    let out = all(&mut a);
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))), "{out:?}");
+    let notice = out.iter().find_map(|o| match o {
+        Output::Multicast(b) => match wire::decode(b) {
+            Ok(Datagram::Frame(f)) => Some(f.body),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(notice, Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+}
+
+#[test]
+fn a_link_closed_with_a_goodbye_is_not_a_failure() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_link_up(NodeId(2), at(10));
+    let bye = wire::encode_link(&Frame {
+        sender: NodeId(2),
+        incarnation: Incarnation(T0),
+        seq: Seq(0),
+        hlc: hlc_at(0),
+        body: Body::Bye,
+    })
+    .unwrap();
+    a.handle_link_frame(NodeId(2), &bye, at(20));
+    all(&mut a);
+    a.handle_link_end(NodeId(2), LinkEnd::Broken, at(30));
+    assert!(all(&mut a).is_empty(), "no suspicion, no probe");
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+}
+
+#[test]
+fn every_multicast_kind_counts_toward_loss() {
+    let mut a = node(1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
+    let notice = Body::Down { node: NodeId(9), incarnation: Incarnation(1) };
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(1), notice), addr(2), at(1));
+    a.handle_datagram(&frame(2, T0, 3, hlc_at(2), beat("b")), addr(2), at(2));
+    assert!(a.snapshot().peers[0].loss.abs() < 1e-12, "a notice is not a lost heartbeat");
+    a.handle_datagram(&frame(2, T0, 5, hlc_at(3), beat("b")), addr(2), at(3));
+    assert!((a.snapshot().peers[0].loss - 0.2).abs() < 1e-9, "one of five missing");
+}
+
+fn arb_entry() -> impl proptest::strategy::Strategy<Value = Entry> {
+    use proptest::prelude::*;
+    (any::<u64>(), 1u64..4, 0u64..3, any::<u64>(), ".{0,20}").prop_map(|(ts, node, inc, seq, text)| Entry {
+        ts: Hlc(ts),
+        node: NodeId(node),
+        incarnation: Incarnation(inc),
+        seq: Seq(seq),
+        name: "x".into(),
+        text,
+        bare_from: None,
+    })
+}
+
+fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
+    use proptest::prelude::*;
+    let seq = prop_oneof![Just(0u64), Just(1), Just(u64::MAX), Just(log::MAX_SEQ), any::<u64>()];
+    prop_oneof![
+        (seq.clone(), any::<u64>(), proptest::collection::vec((1u64..5, any::<u32>()), 0..6)).prop_map(
+            |(s, f, links)| Body::Heartbeat(Beat {
+                time_ms: f,
+                skew_ms: s as i64,
+                name: "p".into(),
+                msg_seq: Seq(s),
+                interval_ms: 500,
+                tcp_port: 7000,
+                frontier: Hlc(f),
+                links: links.into_iter().map(|(n, a)| (NodeId(n), a)).collect(),
+            })
+        ),
+        (seq.clone(), ".{0,30}").prop_map(|(s, text)| Body::Message(MessageBody {
+            msg_seq: Seq(s),
+            name: "p".into(),
+            text,
+            bare_from: None
+        })),
+        proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq.clone()), 0..4).prop_map(|o| Body::Digest(
+            wire::Digest {
+                origins: o
+                    .into_iter()
+                    .map(|(n, i, s, a)| wire::Held {
+                        node: NodeId(n),
+                        incarnation: Incarnation(i),
+                        contig: Seq(s),
+                        above: vec![(Seq(a), Seq(a.saturating_add(3)))],
+                    })
+                    .collect(),
+                shared: None,
+            }
+        )),
+        (
+            proptest::collection::vec(arb_entry(), 0..4),
+            proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq), 0..3),
+            proptest::option::of(arb_entry()),
+            any::<bool>()
+        )
+            .prop_map(|(entries, gaps, shared, more)| Body::Entries(wire::Entries {
+                entries,
+                gaps: gaps.into_iter().map(|(n, i, a, b)| (NodeId(n), Incarnation(i), Seq(a), Seq(b))).collect(),
+                shared,
+                more,
+            })),
+        (1u64..5, 0u64..3).prop_map(|(n, i)| Body::Down { node: NodeId(n), incarnation: Incarnation(i) }),
+        Just(Body::Leave),
+        Just(Body::Bye),
+        Just(Body::Ping),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Whatever well-formed frames peers send, on the group or on ring links, in any order
+    /// and with any numbers in them, a node never panics (overflow checks are on in tests).
+    #[test]
+    fn no_sequence_of_frames_panics_a_node(
+        frames in proptest::collection::vec(
+            (1u64..4, 0u64..3, any_seq(), proptest::prelude::any::<u64>(), arb_body(), proptest::prelude::any::<bool>()),
+            1..40,
+        )
+    ) {
+        let mut a = ring_node(9, 9);
+        for (k, (sender, inc, seq, hlc, body, on_link)) in frames.into_iter().enumerate() {
+            let now = at(k as u64 * 100);
+            let frame = Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc: Hlc(hlc), body };
+            let Ok(bytes) = wire::encode_link(&frame) else { continue };
+            if on_link {
+                a.handle_link_up(NodeId(sender), now);
+                a.handle_link_frame(NodeId(sender), &bytes, now);
+            } else {
+                a.handle_datagram(&bytes, addr(sender as u8), now);
+            }
+            a.handle_timer(now);
+            let _ = a.snapshot();
+            while a.poll_output().is_some() {}
+        }
+    }
+}
+
+fn any_seq() -> impl proptest::strategy::Strategy<Value = u64> {
+    use proptest::prelude::*;
+    prop_oneof![0u64..10, Just(u64::MAX), any::<u64>()]
+}
