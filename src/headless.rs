@@ -12,8 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::UserError;
 use crate::net::{self, NetConfig, NetEvent, new_identity, socket, start_node};
+use crate::output::{Line, Message, from_of, human_time};
 use crate::proto::log::Key;
-use crate::proto::{self, ClockCause, Command, Entry, Event, Hlc, Node, NodeId, Output, Snapshot};
+use crate::proto::{self, Command, Event, Hlc, Node, NodeId, Output, Snapshot};
 use crate::show::skew_text;
 
 /// `groupcast node`: a user's mistake comes back as a `UserError`; anything else is unexpected.
@@ -149,118 +150,8 @@ struct Printer {
     printed: BTreeSet<Key>,
 }
 
-/// Who wrote an entry, as an id: the node, or the old client's `IP:port`.
-fn from_of(e: &Entry) -> String {
-    match e.bare_from {
-        Some(a) => a.to_string(),
-        None => e.node.to_string(),
-    }
-}
-
 fn ctime_now() -> String {
     chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string()
-}
-
-/// The JSON line for an event; `None` for the periodic status, which is not an event.
-pub fn event_json(ev: &NetEvent) -> Option<Value> {
-    Some(match ev {
-        NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
-        NetEvent::Ready(r) => json!({"event": "ready", "node": r.node.to_string(), "name": r.name,
-            "group": r.group.to_string(), "iface": r.iface}),
-        NetEvent::Lagged(n) => json!({"event": "lagged", "dropped": n}),
-        NetEvent::SendFailed(e) => json!({"event": "send_failed", "error": e}),
-        NetEvent::Core(ev) => match ev {
-            Event::PeerUp { node, name, addr } => {
-                json!({"event": "peer_up", "node": node.to_string(), "name": name, "addr": addr.to_string()})
-            }
-            Event::PeerSuspect { node, name } => {
-                json!({"event": "peer_suspect", "node": node.to_string(), "name": name})
-            }
-            Event::PeerAlive { node, name } => json!({"event": "peer_alive", "node": node.to_string(), "name": name}),
-            Event::PeerDown { node, name, reason, via } => json!({"event": "peer_down", "node": node.to_string(),
-                "name": name, "reason": reason.as_str(), "via": via}),
-            Event::PeerRemoved { node } => json!({"event": "peer_removed", "node": node.to_string()}),
-            Event::PeerRenamed { node, old, new } => {
-                json!({"event": "peer_renamed", "node": node.to_string(), "old": old, "new": new})
-            }
-            Event::Message { entry, own, settled } => message_json(entry, *own, *settled),
-            Event::Shared { entry, settled } => json!({"event": "shared", "text": entry.text, "from": from_of(entry),
-                "name": entry.author(), "ts": entry.ts.to_rfc3339(), "settled": settled}),
-            Event::Settled { upto, count } => json!({"event": "settled", "upto": upto.to_rfc3339(), "count": count}),
-            Event::Ring { prev, next } => json!({"event": "ring", "prev": prev.map(|n| n.to_string()),
-                "next": next.map(|n| n.to_string())}),
-            Event::Gap { node, from, to } => json!({"event": "gap", "node": node.to_string(), "from": from.0,
-                "to": to.0}),
-            Event::Rejected { addr, reason, count } => {
-                json!({"event": "rejected", "addr": addr.to_string(), "reason": reason, "count": count})
-            }
-            Event::Clock { skew_ms, cause } => {
-                let (reason, by) = match cause {
-                    ClockCause::Step { by_ms } => ("step", by_ms),
-                    ClockCause::Group { by_ms } => ("group", by_ms),
-                };
-                json!({"event": "clock", "offset_ms": skew_ms, "reason": reason, "by_ms": by})
-            }
-        },
-    })
-}
-
-fn message_json(entry: &Entry, own: bool, settled: bool) -> Value {
-    json!({"event": "message", "from": from_of(entry), "name": entry.author(), "text": entry.text,
-        "ts": entry.ts.to_rfc3339(), "own": own, "settled": settled, "node": entry.node.to_string(),
-        "seq": entry.seq.0})
-}
-
-fn message_human(entry: &Entry) -> String {
-    let when = crate::show::local(entry.ts).format("%a %b %e %H:%M:%S %Y");
-    // A multi-line message keeps its lines together, indented under the first.
-    format!("{when}: {}: {}", entry.author(), entry.text.replace('\n', "\n    "))
-}
-
-pub fn event_human(ev: &NetEvent) -> Option<String> {
-    let now = ctime_now();
-    Some(match ev {
-        NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
-        NetEvent::Ready(r) => {
-            format!("{now}: ready: {} ({}) on group {} via {}", r.name, r.node.short(), r.group, r.iface)
-        }
-        NetEvent::Lagged(n) => format!("{now}: ({n} events dropped: output too slow)"),
-        NetEvent::SendFailed(e) => format!("{now}: cannot send: {e}"),
-        NetEvent::Core(ev) => match ev {
-            Event::PeerUp { node, name, addr } => format!("{now}: + {name} ({}) joined from {addr}", node.short()),
-            Event::PeerSuspect { node, name } => format!("{now}: ? {name} ({}) is silent", node.short()),
-            Event::PeerAlive { node, name } => format!("{now}: + {name} ({}) is back", node.short()),
-            Event::PeerDown { node, name, reason, via } => {
-                format!("{now}: - {name} ({}) is gone: {} ({via})", node.short(), reason.as_str())
-            }
-            Event::PeerRemoved { node } => format!("{now}: - {} forgotten", node.short()),
-            Event::PeerRenamed { node, old, new } => format!("{now}: {old} ({}) is now {new}", node.short()),
-            Event::Message { entry, .. } => message_human(entry),
-            Event::Shared { entry, .. } => {
-                format!("{now}: shared message is now {:?} (from {})", entry.text, entry.author())
-            }
-            // Every message settles soon after it is sent: a line each would drown the chat.
-            Event::Settled { .. } => return None,
-            Event::Ring { prev, next } => {
-                let name = |n: &Option<NodeId>| n.map_or("none".to_string(), super::proto::types::NodeId::short);
-                format!("{now}: ring: prev {}, next {}", name(prev), name(next))
-            }
-            Event::Gap { node, from, to } => {
-                let which =
-                    if from == to { format!("message {}", from.0) } else { format!("messages {} to {}", from.0, to.0) };
-                format!("{now}: {which} of {} lost: never received here", node.short())
-            }
-            Event::Rejected { addr, reason, count } => format!("{now}: rejected {count} from {addr}: {reason}"),
-            Event::Clock { skew_ms, cause: ClockCause::Step { by_ms } } => format!(
-                "{now}: this host's wall clock stepped {}; group time runs on (host clock now {} off)",
-                skew_text(*by_ms),
-                skew_text(*skew_ms)
-            ),
-            Event::Clock { skew_ms, cause: ClockCause::Group { .. } } => {
-                format!("{now}: this host's clock is {} off the group's; stamping with group time", skew_text(*skew_ms))
-            }
-        },
-    })
 }
 
 pub fn state_json(s: &Snapshot) -> Value {
@@ -312,22 +203,23 @@ impl Printer {
             }
             if self.remember(e.key()) {
                 recovered += 1;
-                let line = if self.json {
-                    message_json(e, Some(e.node) == self.me && e.bare_from.is_none(), e.ts < r.settled).to_string()
-                } else {
-                    message_human(e)
-                };
-                self.line(&line);
+                let own = Some(e.node) == self.me && e.bare_from.is_none();
+                self.print(&Line::Message(Message::new(e, own, e.ts < r.settled)));
             }
         }
-        let count = r.entries.iter().filter(|e| e.ts < r.settled).count();
+        self.print(&Line::Resync { recovered, messages: r.entries.len() });
+        if r.settled > Hlc(0) {
+            let count = r.entries.iter().filter(|e| e.ts < r.settled).count();
+            self.print(&Line::Settled { upto: r.settled.to_rfc3339(), count });
+        }
+    }
+
+    /// One line, as JSON or for people.
+    fn print(&self, line: &Line) {
         if self.json {
-            self.line(&json!({"event": "resync", "recovered": recovered, "messages": r.entries.len()}).to_string());
-            if r.settled > Hlc(0) {
-                self.line(&json!({"event": "settled", "upto": r.settled.to_rfc3339(), "count": count}).to_string());
-            }
-        } else {
-            self.line(&format!("{}: (caught up: {recovered} messages recovered from the log)", ctime_now()));
+            self.line(&serde_json::to_string(line).unwrap_or_default());
+        } else if line.for_people() {
+            self.line(&format!("{}: {line}", human_time(line, &ctime_now())));
         }
     }
 
@@ -348,9 +240,8 @@ impl Printer {
             NetEvent::Resync(r) => return self.resync(r),
             _ => {}
         }
-        let line = if self.json { event_json(ev).map(|v| v.to_string()) } else { event_human(ev) };
-        if let Some(line) = line {
-            self.line(&line);
+        if let Some(line) = Line::of(ev) {
+            self.print(&line);
         }
     }
 

@@ -3,12 +3,13 @@
 //! `proto` is the protocol core (no I/O), `net` owns the sockets, node start-up and the task that
 //! drives the core; `tui` (the terminal UI) and `headless` (the `node` and `send` commands) are
 //! sibling front ends on top of `net`; `cli` turns the command line into their configuration;
-//! `show` is how values read for people; `error` is how a run ends badly.
+//! `output` is what `node` prints; `show` is how values read for people; `error` is how a run ends badly.
 
 pub mod cli;
 pub mod error;
 pub mod headless;
 pub mod net;
+pub mod output;
 pub mod proto;
 pub mod show;
 #[cfg(feature = "testing")]

@@ -1,0 +1,227 @@
+//! What `groupcast node` prints, described once: every event becomes a `Line`, whose fields are
+//! the JSON object's (serde writes it, tagged by `"event"`) and whose `Display` is the human line.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::net::NetEvent;
+use crate::proto::{ClockCause, DownVia, DropReason, Entry, Event, Hlc};
+use crate::show::{local, skew_text};
+
+/// One printed event. Node ids are their 16 hex digits; times are RFC 3339 in UTC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Line {
+    Ready { node: String, name: String, group: String, iface: String },
+    Lagged { dropped: u64 },
+    SendFailed { error: String },
+    PeerUp { node: String, name: String, addr: String },
+    PeerSuspect { node: String, name: String },
+    PeerAlive { node: String, name: String },
+    PeerDown { node: String, name: String, reason: &'static str, via: DownVia },
+    PeerRemoved { node: String },
+    PeerRenamed { node: String, old: String, new: String },
+    Message(Message),
+    Shared { text: String, from: String, name: String, ts: String, settled: bool },
+    Settled { upto: String, count: usize },
+    Ring { prev: Option<String>, next: Option<String> },
+    Gap { node: String, from: u64, to: u64 },
+    Rejected { addr: String, reason: DropReason, count: u64 },
+    Clock { offset_ms: i64, reason: &'static str, by_ms: i64 },
+    Resync { recovered: usize, messages: usize },
+}
+
+/// A message as printed (also what a resync prints for each message the output missed).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Message {
+    /// The node id, or the old client's `IP:port` for bare text.
+    pub from: String,
+    pub name: String,
+    pub text: String,
+    pub ts: String,
+    pub own: bool,
+    pub settled: bool,
+    pub node: String,
+    pub seq: u64,
+    /// The stamp, for the human line's local time.
+    #[serde(skip)]
+    pub at: Hlc,
+}
+
+impl Message {
+    pub fn new(entry: &Entry, own: bool, settled: bool) -> Self {
+        Message {
+            from: from_of(entry),
+            name: entry.author(),
+            text: entry.text.clone(),
+            ts: entry.ts.to_rfc3339(),
+            own,
+            settled,
+            node: entry.node.to_string(),
+            seq: entry.seq.0,
+            at: entry.ts,
+        }
+    }
+}
+
+/// Who wrote an entry, as an id: the node, or the old client's `IP:port`.
+pub fn from_of(e: &Entry) -> String {
+    match e.bare_from {
+        Some(a) => a.to_string(),
+        None => e.node.to_string(),
+    }
+}
+
+impl Line {
+    /// The line for a network event; `None` for what is not printed (status reports, group
+    /// time, and a resync, which the printer expands itself).
+    pub fn of(ev: &NetEvent) -> Option<Line> {
+        let id = |n: crate::proto::NodeId| n.to_string();
+        Some(match ev {
+            NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
+            NetEvent::Ready(r) => Line::Ready {
+                node: id(r.node),
+                name: r.name.clone(),
+                group: r.group.to_string(),
+                iface: r.iface.clone(),
+            },
+            NetEvent::Lagged(n) => Line::Lagged { dropped: *n },
+            NetEvent::SendFailed(e) => Line::SendFailed { error: e.clone() },
+            NetEvent::Core(ev) => match ev {
+                Event::PeerUp { node, name, addr } => {
+                    Line::PeerUp { node: id(*node), name: name.clone(), addr: addr.to_string() }
+                }
+                Event::PeerSuspect { node, name } => Line::PeerSuspect { node: id(*node), name: name.clone() },
+                Event::PeerAlive { node, name } => Line::PeerAlive { node: id(*node), name: name.clone() },
+                Event::PeerDown { node, name, reason, via } => {
+                    Line::PeerDown { node: id(*node), name: name.clone(), reason: reason.as_str(), via: *via }
+                }
+                Event::PeerRemoved { node } => Line::PeerRemoved { node: id(*node) },
+                Event::PeerRenamed { node, old, new } => {
+                    Line::PeerRenamed { node: id(*node), old: old.clone(), new: new.clone() }
+                }
+                Event::Message { entry, own, settled } => Line::Message(Message::new(entry, *own, *settled)),
+                Event::Shared { entry, settled } => Line::Shared {
+                    text: entry.text.clone(),
+                    from: from_of(entry),
+                    name: entry.author(),
+                    ts: entry.ts.to_rfc3339(),
+                    settled: *settled,
+                },
+                Event::Settled { upto, count } => Line::Settled { upto: upto.to_rfc3339(), count: *count },
+                Event::Ring { prev, next } => Line::Ring { prev: prev.map(id), next: next.map(id) },
+                Event::Gap { node, from, to } => Line::Gap { node: id(*node), from: from.0, to: to.0 },
+                Event::Rejected { addr, reason, count } => {
+                    Line::Rejected { addr: addr.to_string(), reason: *reason, count: *count }
+                }
+                Event::Clock { skew_ms, cause } => {
+                    let (reason, by_ms) = match cause {
+                        ClockCause::Step { by_ms } => ("step", *by_ms),
+                        ClockCause::Group { by_ms } => ("group", *by_ms),
+                    };
+                    Line::Clock { offset_ms: *skew_ms, reason, by_ms }
+                }
+            },
+        })
+    }
+
+    /// Whether the human output shows it (every message settles soon after it is sent: a line
+    /// each would drown the chat).
+    pub fn for_people(&self) -> bool {
+        !matches!(self, Line::Settled { .. })
+    }
+}
+
+/// Six hex digits of a node id, enough to tell peers apart on a screen.
+fn short(node: &str) -> &str {
+    node.get(..6).unwrap_or(node)
+}
+
+impl fmt::Display for Line {
+    /// The human line, after the time it is printed at (messages carry their own time).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Line::Ready { node, name, group, iface } => {
+                write!(f, "ready: {name} ({}) on group {group} via {iface}", short(node))
+            }
+            Line::Lagged { dropped } => write!(f, "({dropped} events dropped: output too slow; a resync follows)"),
+            Line::SendFailed { error } => write!(f, "cannot send: {error}"),
+            Line::PeerUp { node, name, addr } => write!(f, "+ {name} ({}) joined from {addr}", short(node)),
+            Line::PeerSuspect { node, name } => write!(f, "? {name} ({}) is silent", short(node)),
+            Line::PeerAlive { node, name } => write!(f, "+ {name} ({}) is back", short(node)),
+            Line::PeerDown { node, name, reason, via } => {
+                write!(f, "- {name} ({}) is gone: {reason} ({via})", short(node))
+            }
+            Line::PeerRemoved { node } => write!(f, "- {} forgotten", short(node)),
+            Line::PeerRenamed { node, old, new } => write!(f, "{old} ({}) is now {new}", short(node)),
+            Line::Message(m) => {
+                // A multi-line message keeps its lines together, indented under the first.
+                let name = &m.name;
+                write!(f, "{name}: {}", m.text.replace('\n', "\n    "))
+            }
+            Line::Shared { text, name, .. } => write!(f, "shared message is now {text:?} (from {name})"),
+            Line::Settled { upto, count } => write!(f, "{count} more messages settled (up to {upto})"),
+            Line::Ring { prev, next } => {
+                let n = |x: &Option<String>| x.as_deref().map_or("none", short).to_string();
+                write!(f, "ring: prev {}, next {}", n(prev), n(next))
+            }
+            Line::Gap { node, from, to } if from == to => {
+                write!(f, "message {from} of {} lost: never received here", short(node))
+            }
+            Line::Gap { node, from, to } => {
+                write!(f, "messages {from} to {to} of {} lost: never received here", short(node))
+            }
+            Line::Rejected { addr, reason, count } => write!(f, "rejected {count} from {addr}: {reason}"),
+            Line::Clock { offset_ms, reason: "step", by_ms } => write!(
+                f,
+                "this host's wall clock stepped {}; group time runs on (host clock now {} off)",
+                skew_text(*by_ms),
+                skew_text(*offset_ms)
+            ),
+            Line::Clock { offset_ms, .. } => {
+                write!(f, "this host's clock is {} off the group's; stamping with group time", skew_text(*offset_ms))
+            }
+            Line::Resync { recovered, .. } => write!(f, "(caught up: {recovered} messages recovered from the log)"),
+        }
+    }
+}
+
+/// The time a human line is printed with: a message's own stamp in local time, else `now`.
+pub fn human_time(line: &Line, now: &str) -> String {
+    match line {
+        Line::Message(m) => local(m.at).format("%a %b %e %H:%M:%S %Y").to_string(),
+        _ => now.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Incarnation, NodeId, Seq};
+
+    #[test]
+    fn one_description_two_forms() {
+        let entry = Entry {
+            ts: Hlc::from_unix(std::time::Duration::from_secs(1_780_000_000)),
+            node: NodeId(0xabcd_ef01_2345_6789),
+            incarnation: Incarnation(1),
+            seq: Seq(7),
+            name: "bob".into(),
+            text: "two\nlines".into(),
+            bare_from: None,
+        };
+        let line = Line::of(&NetEvent::Core(Event::Message { entry, own: false, settled: true })).unwrap();
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["event"], "message");
+        assert_eq!(json["node"], "abcdef0123456789");
+        assert_eq!(json["seq"], 7);
+        assert_eq!(json["ts"], "2026-05-28T20:26:40.000Z");
+        assert!(json.get("at").is_none(), "the stamp is printed once, as ts");
+        assert_eq!(line.to_string(), "bob: two\n    lines");
+        let down =
+            Line::PeerDown { node: "abcdef0123456789".into(), name: "c".into(), reason: "crashed", via: DownVia::Link };
+        assert_eq!(serde_json::to_value(&down).unwrap()["via"], "link");
+        assert_eq!(down.to_string(), "- c (abcdef) is gone: crashed (link)");
+    }
+}
