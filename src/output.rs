@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::net::NetEvent;
 use crate::proto::{ClockCause, DownVia, DropReason, Entry, Event, Hlc};
-use crate::show::{local, skew_text};
+use crate::show::{clean, local, skew_text};
 
 /// One printed event. Node ids are their 16 hex digits; times are RFC 3339 in UTC.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -139,50 +139,57 @@ fn short(node: &str) -> &str {
 }
 
 impl fmt::Display for Line {
-    /// The human line, after the time it is printed at (messages carry their own time).
+    /// The human line, after the time it is printed at (messages carry their own time). Names,
+    /// texts and errors come from the network: the line is cleaned of control characters as a
+    /// whole, keeping only the line breaks a message is laid out with.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&clean(&self.raw(), true))
+    }
+}
+
+impl Line {
+    fn raw(&self) -> String {
         match self {
             Line::Ready { node, name, group, iface } => {
-                write!(f, "ready: {name} ({}) on group {group} via {iface}", short(node))
+                format!("ready: {name} ({}) on group {group} via {iface}", short(node))
             }
-            Line::Lagged { dropped } => write!(f, "({dropped} events dropped: output too slow; a resync follows)"),
-            Line::SendFailed { error } => write!(f, "cannot send: {error}"),
-            Line::PeerUp { node, name, addr } => write!(f, "+ {name} ({}) joined from {addr}", short(node)),
-            Line::PeerSuspect { node, name } => write!(f, "? {name} ({}) is silent", short(node)),
-            Line::PeerAlive { node, name } => write!(f, "+ {name} ({}) is back", short(node)),
+            Line::Lagged { dropped } => format!("({dropped} events dropped: output too slow; a resync follows)"),
+            Line::SendFailed { error } => format!("cannot send: {error}"),
+            Line::PeerUp { node, name, addr } => format!("+ {name} ({}) joined from {addr}", short(node)),
+            Line::PeerSuspect { node, name } => format!("? {name} ({}) is silent", short(node)),
+            Line::PeerAlive { node, name } => format!("+ {name} ({}) is back", short(node)),
             Line::PeerDown { node, name, reason, via } => {
-                write!(f, "- {name} ({}) is gone: {reason} ({via})", short(node))
+                format!("- {name} ({}) is gone: {reason} ({via})", short(node))
             }
-            Line::PeerRemoved { node } => write!(f, "- {} forgotten", short(node)),
-            Line::PeerRenamed { node, old, new } => write!(f, "{old} ({}) is now {new}", short(node)),
+            Line::PeerRemoved { node } => format!("- {} forgotten", short(node)),
+            Line::PeerRenamed { node, old, new } => format!("{old} ({}) is now {new}", short(node)),
             Line::Message(m) => {
-                // A multi-line message keeps its lines together, indented under the first.
-                let name = &m.name;
-                write!(f, "{name}: {}", m.text.replace('\n', "\n    "))
+                // A multi-line message keeps its lines together, indented under the first; no
+                // other line break (a name's, a CR) survives the cleaning.
+                format!("{}: {}", clean(&m.name, false), clean(&m.text, true).replace('\n', "\n    "))
             }
-            Line::Shared { text, name, .. } => write!(f, "shared message is now {text:?} (from {name})"),
-            Line::Settled { upto, count } => write!(f, "{count} more messages settled (up to {upto})"),
+            Line::Shared { text, name, .. } => format!("shared message is now {text:?} (from {name})"),
+            Line::Settled { upto, count } => format!("{count} more messages settled (up to {upto})"),
             Line::Ring { prev, next } => {
                 let n = |x: &Option<String>| x.as_deref().map_or("none", short).to_string();
-                write!(f, "ring: prev {}, next {}", n(prev), n(next))
+                format!("ring: prev {}, next {}", n(prev), n(next))
             }
             Line::Gap { node, from, to } if from == to => {
-                write!(f, "message {from} of {} lost: never received here", short(node))
+                format!("message {from} of {} lost: never received here", short(node))
             }
             Line::Gap { node, from, to } => {
-                write!(f, "messages {from} to {to} of {} lost: never received here", short(node))
+                format!("messages {from} to {to} of {} lost: never received here", short(node))
             }
-            Line::Rejected { addr, reason, count } => write!(f, "rejected {count} from {addr}: {reason}"),
-            Line::Clock { offset_ms, reason: "step", by_ms } => write!(
-                f,
+            Line::Rejected { addr, reason, count } => format!("rejected {count} from {addr}: {reason}"),
+            Line::Clock { offset_ms, reason: "step", by_ms } => format!(
                 "this host's wall clock stepped {}; group time runs on (host clock now {} off)",
                 skew_text(*by_ms),
                 skew_text(*offset_ms)
             ),
             Line::Clock { offset_ms, .. } => {
-                write!(f, "this host's clock is {} off the group's; stamping with group time", skew_text(*offset_ms))
+                format!("this host's clock is {} off the group's; stamping with group time", skew_text(*offset_ms))
             }
-            Line::Resync { recovered, .. } => write!(f, "(caught up: {recovered} messages recovered from the log)"),
+            Line::Resync { recovered, .. } => format!("(caught up: {recovered} messages recovered from the log)"),
         }
     }
 }
@@ -199,6 +206,18 @@ pub fn human_time(line: &Line, now: &str) -> String {
 mod tests {
     use super::*;
     use crate::proto::{Incarnation, NodeId, Seq};
+
+    fn entry_with(text: &str) -> Entry {
+        Entry {
+            ts: Hlc::from_unix(std::time::Duration::from_secs(1_780_000_000)),
+            node: NodeId(1),
+            incarnation: Incarnation(1),
+            seq: Seq(1),
+            name: "x".into(),
+            text: text.into(),
+            bare_from: None,
+        }
+    }
 
     #[test]
     fn one_description_two_forms() {
@@ -223,5 +242,10 @@ mod tests {
             Line::PeerDown { node: "abcdef0123456789".into(), name: "c".into(), reason: "crashed", via: DownVia::Link };
         assert_eq!(serde_json::to_value(&down).unwrap()["via"], "link");
         assert_eq!(down.to_string(), "- c (abcdef) is gone: crashed (link)");
+        // What a peer sends cannot drive the terminal: no ESC, BEL or CR reaches it.
+        let mut m = Message::new(&entry_with("\x1b]0;owned\x07\x1b[2J\rfake log line"), false, false);
+        m.name = "mallory".into();
+        let shown = Line::Message(m).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
     }
 }

@@ -19,6 +19,13 @@ pub fn skew_text(ms: i64) -> String {
     }
 }
 
+/// Text from the network may hold escape sequences (a window title, a cleared screen, the
+/// clipboard), BEL, CR: every control character becomes U+FFFD before it reaches a terminal.
+/// Line breaks stay only where the caller lays them out itself.
+pub fn clean(s: &str, keep_newlines: bool) -> String {
+    s.chars().map(|c| if c.is_control() && !(keep_newlines && c == '\n') { '\u{fffd}' } else { c }).collect()
+}
+
 /// A stamp's time in the viewer's time zone (the zone is read here, never in the core).
 pub fn local(ts: Hlc) -> chrono::DateTime<chrono::Local> {
     ts.to_utc().with_timezone(&chrono::Local)
@@ -35,5 +42,11 @@ mod tests {
         assert_eq!(skew_text(600_000), "+10m 0s");
         assert_eq!(skew_text(-3_600_000), "-1h 0m 0s");
         assert_eq!(skew_text(-3_599_999), "-1h 0m 0s", "rounded, not cut");
+    }
+
+    #[test]
+    fn control_characters_never_reach_a_terminal() {
+        assert_eq!(clean("a\x1b]0;t\x07b\r\nc", false), "a\u{fffd}]0;t\u{fffd}b\u{fffd}\u{fffd}c");
+        assert_eq!(clean("one\ntwo\x1b[2J", true), "one\ntwo\u{fffd}[2J");
     }
 }

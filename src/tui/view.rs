@@ -41,12 +41,12 @@ fn node_color(node: NodeId) -> Color {
 
 /// Text from the network may hold escape sequences: never let them reach the terminal.
 fn clean(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+    crate::show::clean(s, false)
 }
 
 /// As `clean`, but a message's line breaks stay (`wrap` lays them out with a hanging indent).
 fn clean_text(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() && c != '\n' { '\u{fffd}' } else { c }).collect()
+    crate::show::clean(s, true)
 }
 
 /// A clock far enough off to mention (the node follows the group beyond a second).
