@@ -69,13 +69,18 @@ fn frame(sender: u64, inc: u64, seq: u64, hlc: Hlc, body: Body) -> Vec<u8> {
 }
 
 fn beat(name: &str) -> Body {
+    beat_on(name, 0)
+}
+
+/// A heartbeat from a peer called `name` whose ring listener is on `tcp_port` (0: none).
+fn beat_on(name: &str, tcp_port: u16) -> Body {
     Body::Heartbeat(Beat {
         time_ms: T0,
         skew_ms: 0,
         name: name.into(),
         msg_seq: Seq(0),
         interval_ms: 500,
-        tcp_port: 0,
+        tcp_port,
         frontier: Hlc(0),
         links: Vec::new(),
     })
@@ -210,16 +215,7 @@ fn ring_node(id: u64, last: u8) -> Node {
 }
 
 fn ring_beat(name: &str) -> Body {
-    Body::Heartbeat(Beat {
-        time_ms: T0,
-        skew_ms: 0,
-        name: name.into(),
-        msg_seq: Seq(0),
-        interval_ms: 500,
-        tcp_port: 7000,
-        frontier: Hlc(0),
-        links: Vec::new(),
-    })
+    beat_on(name, 7000)
 }
 
 fn all(n: &mut Node) -> Vec<Output> {

@@ -639,7 +639,15 @@ mod tests {
     }
 
     fn app() -> App {
-        let mut a = App::new(Now::synced(t(0)), FixedOffset::east_opt(0).unwrap(), (80, 24));
+        app_at(Now::synced(t(0)), None)
+    }
+
+    /// A joined app at `now`, told the node's group time first if `group` is given.
+    fn app_at(now: Now, group: Option<Hlc>) -> App {
+        let mut a = App::new(now, FixedOffset::east_opt(0).unwrap(), (80, 24));
+        if let Some(time) = group {
+            update(&mut a, Msg::Net(NetEvent::GroupTime { time, mono: now.mono }));
+        }
         let ready = Ready {
             node: NodeId(0xaaaa),
             name: "me".into(),
@@ -671,15 +679,7 @@ mod tests {
     fn system_lines_take_group_time_even_when_this_hosts_clock_is_off() {
         // This host's wall clock is ten minutes ahead; the node starts with it as group time.
         let ahead = Duration::from_millis(T0 + 600_000);
-        let mut a = App::new(Now { mono: t(0), wall: ahead }, FixedOffset::east_opt(0).unwrap(), (80, 24));
-        update(&mut a, Msg::Net(NetEvent::GroupTime { time: Hlc::from_unix(ahead), mono: t(0) }));
-        let ready = Ready {
-            node: NodeId(0xaaaa),
-            name: "me".into(),
-            group: "225.0.0.37:12345".parse().unwrap(),
-            iface: "10.0.0.1".into(),
-        };
-        update(&mut a, Msg::Net(NetEvent::Ready(ready)));
+        let mut a = app_at(Now { mono: t(0), wall: ahead }, Some(Hlc::from_unix(ahead)));
         // It hears the group and follows its time; then a peer speaks at true time.
         let clock = Event::Clock { skew_ms: 600_000, cause: ClockCause::Group { by_ms: -600_000 } };
         update(&mut a, Msg::Net(NetEvent::Core(clock)));
