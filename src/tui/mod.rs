@@ -96,6 +96,9 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
             },
             ev = node.events.recv() => match ev {
                 Some(ev) => {
+                    // The screen's own lines are timed from the monotonic clock: read it now, not
+                    // only on the once-a-second tick, so a line lands after what came before it.
+                    update(&mut app, Msg::Tick(net::now()));
                     update(&mut app, Msg::Net(ev));
                     // Take what else is waiting, so a flood costs one redraw, not one per packet.
                     for _ in 0..BATCH {
