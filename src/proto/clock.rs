@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use super::types::{Hlc, Now, Time};
+use super::types::{Hlc, Now};
 
 /// A wall clock that moves apart from the monotonic one by more than this between two readings
 /// has been stepped.
@@ -105,16 +105,12 @@ impl Clock {
         }
         behind
     }
-
-    /// The monotonic instant of the latest reading.
-    pub fn mono(&self) -> Option<Time> {
-        self.anchor.map(|a| a.mono)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::types::Time;
 
     const T0: u64 = 1_780_000_000_000;
 

@@ -136,7 +136,7 @@ pub struct App {
     pub help: bool,
     /// The monotonic clock, for ages on screen.
     pub now: Time,
-    /// The wall clock (time since the UNIX epoch), for the time shown.
+    /// The wall clock (time since the UNIX epoch): group time before the node first reports it.
     pub wall: Duration,
     /// This host's wall clock minus group time, as the node reports it.
     pub skew_ms: i64,
