@@ -1,26 +1,206 @@
-//! Membership: what heartbeats, vouches and silence say about each peer (alive, suspect,
-//! down, left), restarts recognised, and the peer table kept bounded.
+//! Membership: the peer table and what heartbeats, vouches and silence say about each peer
+//! (alive, suspect, down, left), restarts recognised, and the table kept bounded.
+//!
+//! `Members` owns the table. The node tells it what happened (a heartbeat, a leave, a vouch, a
+//! confirmed failure) and gets back what changed, as events for the front ends; it never sends
+//! anything itself. Whether the ring needs working out again is kept here too, since only a
+//! change of membership can move it.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::detector::PhiDetector;
-use super::peers::{LossWindow, Peer, PeerClock};
+use super::detector::{DetectorConfig, PhiDetector};
+use super::peers::{LossWindow, PeerClock};
+use super::ring::RingKey;
+use super::snapshot::PeerView;
 use super::wire::Beat;
-use super::{
-    DownReason, DownVia, DropReason, Event, GAP_SYNC_EVERY, Header, Hlc, Incarnation, MAX_VOUCHES, Node, NodeId,
-    Status, Time,
-};
+use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, Seq, Status, Time};
 
-impl Node {
-    pub(super) fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
+/// The header fields of a received frame that membership needs.
+#[derive(Clone, Copy)]
+pub(super) struct Header {
+    pub sender: NodeId,
+    pub incarnation: Incarnation,
+    pub seq: Seq,
+    pub hlc: Hlc,
+}
+
+/// One peer as this node knows it. Only `Members` changes it.
+#[derive(Clone, Debug)]
+pub(super) struct Peer {
+    id: NodeId,
+    incarnation: Incarnation,
+    name: String,
+    addr: SocketAddr,
+    status: Status,
+    last_seen: Time,
+    /// When the status last changed.
+    since: Time,
+    detector: PhiDetector,
+    loss: LossWindow,
+    /// TCP port of its ring listener (0: not in the ring).
+    tcp_port: u16,
+    /// Its applied frontier, as last reported.
+    frontier: Hlc,
+    clock: PeerClock,
+}
+
+impl Peer {
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Alive or suspect, in the life `inc`.
+    pub fn is_member_in(&self, inc: Incarnation) -> bool {
+        self.incarnation == inc && self.status.is_member()
+    }
+
+    /// Its place in the ring order, if it takes part in the ring.
+    pub fn ring_key(&self) -> Option<RingKey> {
+        (self.tcp_port != 0).then(|| RingKey { ip: self.addr.ip(), port: self.tcp_port, node: self.id })
+    }
+}
+
+/// What a heartbeat turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Heard {
+    /// From an old life, or a straggler after a leave: ignored.
+    Stale,
+    /// A peer already in the table.
+    Known,
+    /// A peer (or a new life of one) now added to the table.
+    New,
+    /// A new peer, but the table is full of members.
+    Full,
+}
+
+/// What the failure detector and the forgetting clock decided about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Suspect,
+    Down,
+    /// Down or gone long enough: drop it from the table.
+    Forget,
+}
+
+/// The peer table and the rules it is kept by.
+pub(super) struct Members {
+    peers: BTreeMap<NodeId, Peer>,
+    /// Membership changed since the ring was last worked out.
+    changed: bool,
+    detector: DetectorConfig,
+    max_peers: usize,
+    forget_after: Duration,
+    /// A peer silent this long may be replaced by a new life on its host under its name.
+    quiet: Duration,
+}
+
+impl Members {
+    pub fn new(cfg: &Config) -> Self {
+        Members {
+            peers: BTreeMap::new(),
+            changed: true,
+            detector: cfg.detector,
+            max_peers: cfg.max_peers,
+            forget_after: cfg.forget_after,
+            quiet: cfg.heartbeat * 2,
+        }
+    }
+
+    pub fn get(&self, node: NodeId) -> Option<&Peer> {
+        self.peers.get(&node)
+    }
+
+    pub fn status(&self, node: NodeId) -> Option<Status> {
+        self.peers.get(&node).map(|p| p.status)
+    }
+
+    /// Ids of the peers counted as members (alive or suspect).
+    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
+    }
+
+    /// Members that take part in the ring, with their place in it.
+    pub fn ring_keys(&self) -> impl Iterator<Item = RingKey> + '_ {
+        self.peers.values().filter(|p| p.status.is_member()).filter_map(Peer::ring_key)
+    }
+
+    /// Members in the ring, each with its life and its reported frontier: whose messages
+    /// the settled mark waits for.
+    pub fn frontiers(&self) -> impl Iterator<Item = (NodeId, Incarnation, Hlc)> + '_ {
+        self.peers
+            .values()
+            .filter(|p| p.status.is_member() && p.tcp_port != 0)
+            .map(|p| (p.id, p.incarnation, p.frontier))
+    }
+
+    /// Clock offsets of the members heard so far (theirs minus ours).
+    pub fn clock_offsets(&self) -> Vec<i64> {
+        self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.clock.offset_ms()).collect()
+    }
+
+    /// True once after any change that can move the ring.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// The table as front ends see it, sorted by address then node id (the ring's order).
+    pub fn views(&self) -> Vec<PeerView> {
+        let mut peers: Vec<PeerView> = self
+            .peers
+            .values()
+            .map(|p| PeerView {
+                node: p.id,
+                name: p.name.clone(),
+                addr: p.addr,
+                tcp_port: p.tcp_port,
+                status: p.status,
+                loss: p.loss.loss(),
+                last_seen: p.last_seen,
+                skew_ms: p.clock.skew_ms,
+            })
+            .collect();
+        peers.sort_by_key(|p| (p.addr.ip(), p.tcp_port, p.node));
+        peers
+    }
+
+    // ---- what happened --------------------------------------------------------------------
+
+    /// Every multicast frame of the current life counts toward the sender's loss.
+    pub fn frame_seen(&mut self, f: Header) {
+        if let Some(p) = self.peers.get_mut(&f.sender)
+            && p.incarnation == f.incarnation
+        {
+            p.loss.record(f.seq);
+        }
+    }
+
+    /// A message of the current life shows its sender is there.
+    pub fn message_seen(&mut self, f: Header, now: Time) {
+        if let Some(p) = self.peers.get_mut(&f.sender)
+            && p.incarnation == f.incarnation
+        {
+            p.last_seen = now;
+        }
+    }
+
+    /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.
+    pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
-        let name = super::Name::clip(&beat.name).to_string();
-        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
+        let name = Name::clip(&beat.name).to_string();
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
         match known {
             Some((inc, status)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
-                return; // a stale frame of an old life, or a straggler after a leave
+                return Heard::Stale;
             }
             Some((inc, status)) if f.incarnation > inc && status.is_member() => {
                 // The same node (ids are random per run) began a new life to reset its clock:
@@ -33,121 +213,187 @@ impl Node {
             }
             Some((inc, _)) if f.incarnation > inc => {
                 self.peers.remove(&f.sender);
-                self.ring_dirty = true;
+                self.changed = true;
             }
             _ => {}
         }
         if let Some(p) = self.peers.get_mut(&f.sender) {
-            p.detector.heartbeat(now, &self.cfg.detector);
+            p.detector.heartbeat(now, &self.detector);
             p.last_seen = now;
             if p.addr != from {
                 // Its place in the ring is its address: a move re-forms the ring.
                 p.addr = from;
-                self.ring_dirty = true;
+                self.changed = true;
             }
             p.frontier = p.frontier.max(beat.frontier);
             if p.tcp_port != beat.tcp_port {
                 p.tcp_port = beat.tcp_port;
-                self.ring_dirty = true;
+                self.changed = true;
             }
             let (node, old_status) = (p.id, p.status);
             if p.name != name {
                 let old = std::mem::replace(&mut p.name, name.clone());
-                self.emit(Event::PeerRenamed { node, old, new: name.clone() });
+                ev.push(Event::PeerRenamed { node, old, new: name.clone() });
             }
             match old_status {
                 Status::Suspect => {
                     self.set_status(node, Status::Alive, now);
-                    self.emit(Event::PeerAlive { node, name });
+                    ev.push(Event::PeerAlive { node, name });
                 }
                 Status::Down => {
                     self.set_status(node, Status::Alive, now);
-                    self.emit(Event::PeerUp { node, name, addr: from });
+                    ev.push(Event::PeerUp { node, name, addr: from });
                 }
                 Status::Alive | Status::Left => {}
             }
-            self.clock_sample(f.sender, beat, now);
-            self.after_beat(f, beat, now);
-            return;
+            return Heard::Known;
         }
-        // A peer we did not know (or a new life of one).
-        if self.peers.len() >= self.cfg.max_peers && !self.forget_one() {
-            self.count(DropReason::PeerTableFull);
-            return;
+        if self.peers.len() >= self.max_peers && !self.forget_one(ev) {
+            return Heard::Full;
         }
-        self.replace_restarted(&name, from, f.incarnation, now);
-        self.peers.insert(
-            f.sender,
-            Peer {
-                id: f.sender,
-                incarnation: f.incarnation,
-                name: name.clone(),
-                addr: from,
-                status: Status::Alive,
-                last_seen: now,
-                since: now,
-                detector: PhiDetector::new(now, interval),
-                loss: LossWindow::new(f.seq),
-                tcp_port: beat.tcp_port,
-                frontier: beat.frontier,
-                clock: PeerClock::default(),
-            },
-        );
-        self.ring_dirty = true;
-        self.emit(Event::PeerUp { node: f.sender, name, addr: from });
-        if announce && !self.left {
-            // Answer a newcomer at once so it lists us within its announce burst.
-            self.send_beat(false, now);
-        }
-        self.clock_sample(f.sender, beat, now);
-        self.after_beat(f, beat, now);
+        self.replace_restarted(&name, from, f.incarnation, now, ev);
+        let peer = Peer {
+            id: f.sender,
+            incarnation: f.incarnation,
+            name: name.clone(),
+            addr: from,
+            status: Status::Alive,
+            last_seen: now,
+            since: now,
+            detector: PhiDetector::new(now, interval),
+            loss: LossWindow::new(f.seq),
+            tcp_port: beat.tcp_port,
+            frontier: beat.frontier,
+            clock: PeerClock::default(),
+        };
+        self.peers.insert(f.sender, peer);
+        self.changed = true;
+        ev.push(Event::PeerUp { node: f.sender, name, addr: from });
+        Heard::New
     }
 
-    /// What a heartbeat says beyond its sender's own liveness: peers it hears on its ring
-    /// links, and whether it has sent messages we lack.
-    pub(super) fn after_beat(&mut self, f: Header, beat: &Beat, now: Time) {
-        for &(node, age_ms) in beat.links.iter().take(MAX_VOUCHES) {
-            let heard = Time(now.0.saturating_sub(Duration::from_millis(u64::from(age_ms))));
-            if node != self.id && age_ms < self.link_timeout().as_millis() as u32 {
-                self.vouch(node, heard, now);
-            }
+    /// The sender said goodbye (in its current life).
+    pub fn left(&mut self, f: Header, now: Time) -> Option<Event> {
+        let p = self.peers.get_mut(&f.sender)?;
+        if p.incarnation != f.incarnation || p.status == Status::Left {
+            return None;
         }
-        let missing = self.log.origin(f.sender, f.incarnation).is_none_or(|o| o.missing_up_to(beat.msg_seq));
-        if missing
-            && beat.msg_seq.0 > 0
-            && self.last_gap_sync.is_none_or(|t| now.since(t) >= GAP_SYNC_EVERY)
-            && self.log.ask(f.sender, f.incarnation, beat.msg_seq)
-        {
-            // A message we never got (perhaps the last one it sent): ask the neighbours now,
-            // once per news; the regular digests carry on after that.
-            self.last_gap_sync = Some(now);
-            self.sync_all(now);
-        }
+        p.status = Status::Left;
+        p.since = now;
+        self.changed = true;
+        Some(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
     }
 
-    /// `node` was heard alive at `at`, second-hand or on its link.
-    pub(super) fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
-        let Some(p) = self.peers.get_mut(&node) else { return };
+    /// `node` was heard alive at `at`, second-hand or on its link. A vouch never brings back
+    /// the dead; only the peer itself can.
+    pub fn vouch(&mut self, node: NodeId, at: Time, now: Time) -> Option<Event> {
+        let p = self.peers.get_mut(&node)?;
         if !p.status.is_member() {
-            return; // a vouch never brings back the dead; only the peer itself can
+            return None;
         }
         p.detector.vouch(at);
-        if p.status == Status::Suspect && p.detector.phi(now, &self.cfg.detector) < self.cfg.detector.suspect_phi {
-            let name = p.name.clone();
+        if p.status == Status::Suspect && p.detector.phi(now, &self.detector) < self.detector.suspect_phi {
             p.status = Status::Alive;
-            self.emit(Event::PeerAlive { node, name });
+            p.since = now;
+            return Some(Event::PeerAlive { node, name: p.name.clone() });
+        }
+        None
+    }
+
+    /// Something suggests `node` has failed (its link broke): an alive member becomes suspect.
+    pub fn suspect(&mut self, node: NodeId, now: Time) -> Option<Event> {
+        let p = self.peers.get(&node)?;
+        if p.status != Status::Alive {
+            return None;
+        }
+        let name = p.name.clone();
+        self.set_status(node, Status::Suspect, now);
+        Some(Event::PeerSuspect { node, name })
+    }
+
+    /// `node` is down for `reason`, if it was a member.
+    pub fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) -> Option<Event> {
+        let p = self.peers.get(&node)?;
+        if !p.status.is_member() {
+            return None;
+        }
+        let name = p.name.clone();
+        self.set_status(node, Status::Down, now);
+        Some(Event::PeerDown { node, name, reason, via })
+    }
+
+    /// What the detectors and the forgetting clock say now.
+    pub fn check(&mut self, now: Time) -> Vec<Event> {
+        let mut verdicts = Vec::new();
+        for p in self.peers.values() {
+            let verdict = match p.status {
+                Status::Alive | Status::Suspect => {
+                    let phi = p.detector.phi(now, &self.detector);
+                    if phi >= self.detector.down_phi {
+                        Some(Verdict::Down)
+                    } else if phi >= self.detector.suspect_phi && p.status == Status::Alive {
+                        Some(Verdict::Suspect)
+                    } else {
+                        None
+                    }
+                }
+                Status::Down | Status::Left => (now.since(p.since) >= self.forget_after).then_some(Verdict::Forget),
+            };
+            if let Some(v) = verdict {
+                verdicts.push((p.id, v));
+            }
+        }
+        let mut ev = Vec::new();
+        for (node, verdict) in verdicts {
+            let e = match verdict {
+                Verdict::Forget => {
+                    self.peers.remove(&node);
+                    Some(Event::PeerRemoved { node })
+                }
+                Verdict::Down => self.mark_down(node, DownReason::Timeout, DownVia::Heartbeat, now),
+                Verdict::Suspect => self.suspect(node, now),
+            };
+            ev.extend(e);
+        }
+        ev
+    }
+
+    /// A heartbeat of `node` put its clock `offset_ms` from ours; it reports its own skew.
+    pub fn clock_sample(&mut self, node: NodeId, offset_ms: i64, skew_ms: i64) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.clock.sample(offset_ms, skew_ms);
         }
     }
 
-    /// Anything on the link from `peer` shows it is alive.
-    pub(super) fn wake(&mut self, peer: NodeId, now: Time) {
-        self.vouch(peer, now, now);
+    /// Our clock moved by `by_ms`: every peer's offset moves the other way.
+    pub fn clock_shifted(&mut self, by_ms: i64) {
+        for p in self.peers.values_mut() {
+            p.clock.shifted(by_ms);
+        }
+    }
+
+    /// This node was paused: the silence it saw was its own, so detectors count from `now`.
+    pub fn forgive(&mut self, now: Time) {
+        for p in self.peers.values_mut() {
+            p.detector.vouch(now);
+        }
+    }
+
+    // ---- inside ---------------------------------------------------------------------------
+
+    fn set_status(&mut self, node: NodeId, status: Status, now: Time) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            if p.status.is_member() != status.is_member() {
+                self.changed = true;
+            }
+            p.status = status;
+            p.since = now;
+        }
     }
 
     /// A new life of a node on the same host under the same name replaces the old entry, once
     /// the old one has gone quiet (two nodes may share a host and a name while both live).
-    pub(super) fn replace_restarted(&mut self, name: &str, from: SocketAddr, inc: Incarnation, now: Time) {
-        let quiet = self.cfg.heartbeat * 2;
+    fn replace_restarted(&mut self, name: &str, from: SocketAddr, inc: Incarnation, now: Time, ev: &mut Vec<Event>) {
         let old: Vec<NodeId> = self
             .peers
             .values()
@@ -156,89 +402,22 @@ impl Node {
                     && p.name == name
                     && p.addr.ip() == from.ip()
                     && p.incarnation < inc
-                    && (p.status == Status::Suspect || now.since(p.detector.last()) > quiet)
+                    && (p.status == Status::Suspect || now.since(p.detector.last()) > self.quiet)
             })
             .map(|p| p.id)
             .collect();
         for node in old {
-            self.set_status(node, Status::Down, now);
-            let name = name.to_string();
-            self.emit(Event::PeerDown { node, name, reason: DownReason::Restarted, via: DownVia::Restart });
+            ev.extend(self.mark_down(node, DownReason::Restarted, DownVia::Restart, now));
         }
-    }
-
-    pub(super) fn set_status(&mut self, node: NodeId, status: Status, now: Time) {
-        if let Some(p) = self.peers.get_mut(&node) {
-            if p.status.is_member() != status.is_member() {
-                self.ring_dirty = true;
-            }
-            p.status = status;
-            p.since = now;
-        }
-    }
-
-    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) {
-        let Some(p) = self.peers.get(&node) else { return };
-        if !p.status.is_member() {
-            return;
-        }
-        let name = p.name.clone();
-        self.set_status(node, Status::Down, now);
-        self.emit(Event::PeerDown { node, name, reason, via });
     }
 
     /// Makes room in a full table by forgetting the longest-gone down or left peer.
-    pub(super) fn forget_one(&mut self) -> bool {
+    fn forget_one(&mut self, ev: &mut Vec<Event>) -> bool {
         let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
         if let Some(node) = gone {
             self.peers.remove(&node);
-            self.emit(Event::PeerRemoved { node });
+            ev.push(Event::PeerRemoved { node });
         }
         gone.is_some()
     }
-
-    pub(super) fn check_peers(&mut self, now: Time) {
-        let mut verdicts = Vec::new();
-        for p in self.peers.values() {
-            let verdict = match p.status {
-                Status::Alive | Status::Suspect => {
-                    let phi = p.detector.phi(now, &self.cfg.detector);
-                    if phi >= self.cfg.detector.down_phi {
-                        Some(Verdict::Down)
-                    } else if phi >= self.cfg.detector.suspect_phi && p.status == Status::Alive {
-                        Some(Verdict::Suspect)
-                    } else {
-                        None
-                    }
-                }
-                Status::Down | Status::Left => (now.since(p.since) >= self.cfg.forget_after).then_some(Verdict::Forget),
-            };
-            if let Some(v) = verdict {
-                verdicts.push((p.id, v));
-            }
-        }
-        for (node, verdict) in verdicts {
-            match verdict {
-                Verdict::Forget => {
-                    self.peers.remove(&node);
-                    self.emit(Event::PeerRemoved { node });
-                }
-                Verdict::Down => self.mark_down(node, DownReason::Timeout, DownVia::Heartbeat, now),
-                Verdict::Suspect => {
-                    let name = self.peers[&node].name.clone();
-                    self.set_status(node, Status::Suspect, now);
-                    self.emit(Event::PeerSuspect { node, name });
-                }
-            }
-        }
-    }
-}
-
-/// What the failure detector and the forgetting clock decided about a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    Suspect,
-    Down,
-    /// Down or gone long enough: drop it from the table.
-    Forget,
 }

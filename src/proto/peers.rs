@@ -1,10 +1,7 @@
-//! The table of peers: what each last said, how lossy its link is, and whether it is alive.
+//! What this node keeps of each peer besides its table entry: its status, how lossy its
+//! datagrams are, and how far its clock is from ours. The table itself is `membership::Members`.
 
-use std::net::SocketAddr;
-
-use super::detector::PhiDetector;
-use super::ring::RingKey;
-use super::types::{Hlc, Incarnation, NodeId, Seq, Time};
+use super::types::Seq;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,32 +99,6 @@ impl PeerClock {
         for s in &mut self.samples {
             *s = s.saturating_sub(by_ms);
         }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Peer {
-    pub id: NodeId,
-    pub incarnation: Incarnation,
-    pub name: String,
-    pub addr: SocketAddr,
-    pub status: Status,
-    pub last_seen: Time,
-    /// When the status last changed to down or left.
-    pub since: Time,
-    pub detector: PhiDetector,
-    pub loss: LossWindow,
-    /// TCP port of its ring listener (0: not in the ring).
-    pub tcp_port: u16,
-    /// Its applied frontier, as last reported.
-    pub frontier: Hlc,
-    pub clock: PeerClock,
-}
-
-impl Peer {
-    /// Its place in the ring order, if it takes part in the ring.
-    pub fn ring_key(&self) -> Option<RingKey> {
-        (self.tcp_port != 0).then(|| RingKey { ip: self.addr.ip(), port: self.tcp_port, node: self.id })
     }
 }
 

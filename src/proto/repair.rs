@@ -1,66 +1,66 @@
-//! Anti-entropy and settled marks: digests to ring neighbours, repairs passed on around the
-//! ring, gaps reported, and the frontier every live member has passed.
+//! Repair and settled marks: when to ask the ring for messages a heartbeat says we lack,
+//! which holes no one can fill any more, and the frontier every live member has passed.
+//!
+//! `Repair` owns that state. It reads the log and the peer table and returns what changed; the
+//! node does the sending (digests and repairs travel on ring links, see `linking.rs`).
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
-use super::wire::{Body, Digest, Entries};
-use super::{Event, HOLE_GRACE, Hlc, Name, Node, NodeId, Time};
+use super::log::Log;
+use super::membership::Members;
+use super::{Event, Hlc, Incarnation, NodeId, Seq, Time};
 
-impl Node {
-    pub(super) fn send_digest(&mut self, peer: NodeId, now: Time) {
-        let d: Digest = self.log.digest();
-        self.send_link(peer, Body::Digest(d), now);
+/// A gap noticed from a heartbeat asks the neighbours at most this often.
+const GAP_SYNC_EVERY: Duration = Duration::from_millis(100);
+/// A hole in the messages of an origin that is down or gone is closed (reported as a gap)
+/// once it has gone this long without repair.
+pub(super) const HOLE_GRACE: Duration = Duration::from_secs(3);
+
+#[derive(Default)]
+pub(super) struct Repair {
+    /// Origins down or gone with a hole in their messages, and since when.
+    holes: BTreeMap<(NodeId, Incarnation), Time>,
+    last_gap_sync: Option<Time>,
+    /// Own applied frontier, reported in heartbeats (never moves back, but for a new life).
+    frontier: Hlc,
+    /// The group's settled mark (never moves back, but for a new life).
+    settled: Hlc,
+}
+
+impl Repair {
+    pub fn frontier(&self) -> Hlc {
+        self.frontier
     }
 
-    pub(super) fn sync_all(&mut self, now: Time) {
-        let peers: Vec<NodeId> = self.linked().collect();
-        for peer in peers {
-            self.send_digest(peer, now);
-        }
+    pub fn settled(&self) -> Hlc {
+        self.settled
     }
 
-    pub(super) fn apply_repair(&mut self, from: NodeId, e: Entries, now: Time) {
-        let addr = self.peers.get(&from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |p| p.addr);
-        let mut fresh = Vec::new();
-        for mut entry in e.entries {
-            entry.name = Name::clip(&entry.name).to_string();
-            if self.add_entry(entry.clone(), false, addr, now) {
-                self.stats.repaired += 1;
-                fresh.push(entry);
-            }
+    /// A heartbeat says `node` has sent messages up to `msg_seq`. True when this node lacks
+    /// one it has not asked about yet (perhaps the sender's last): ask the neighbours now, once
+    /// per news; the regular digests carry on after that.
+    pub fn news(&mut self, log: &mut Log, node: NodeId, inc: Incarnation, msg_seq: Seq, now: Time) -> bool {
+        let missing = log.origin(node, inc).is_none_or(|o| o.missing_up_to(msg_seq));
+        let ask = missing
+            && msg_seq.0 > 0
+            && self.last_gap_sync.is_none_or(|t| now.since(t) >= GAP_SYNC_EVERY)
+            && log.ask(node, inc, msg_seq);
+        if ask {
+            self.last_gap_sync = Some(now);
         }
-        for (node, inc, first, last) in e.gaps {
-            if self.log.mark_lost(node, inc, first, last) > 0 {
-                self.emit(Event::Gap { node, from: first, to: last });
-            }
-        }
-        if let Some(s) = e.shared {
-            // Normally in the log too; this covers a shared message evicted from a full log.
-            if !self.add_entry(s.clone(), false, addr, now) && self.log.offer_shared(&s) {
-                let settled = s.ts < self.settled;
-                self.emit(Event::Shared { entry: s, settled });
-            }
-        }
-        let progress = !fresh.is_empty();
-        if progress {
-            // Pass repairs on around the ring, so one hop's repair reaches every node.
-            self.pass_on_ring(&Body::Entries(Entries { entries: fresh, ..Entries::default() }), Some(from), now);
-        }
-        if e.more && progress {
-            // Ask for the rest only while asking brings something new.
-            self.send_digest(from, now);
-        }
+        ask
     }
 
     /// Holes in the messages of an origin that is down or gone cannot be filled by anyone once
     /// the neighbours have had a few rounds to offer what they hold: close them, report each
     /// as a gap (once), and count them lost, so no one asks for them again.
-    pub(super) fn close_holes(&mut self, now: Time) {
-        let holed: Vec<_> = self.log.holes().collect();
+    pub fn close_holes(&mut self, log: &mut Log, members: &Members, now: Time) -> Vec<Event> {
+        let holed: Vec<_> = log.holes().collect();
         self.holes.retain(|k, _| holed.contains(k));
+        let mut ev = Vec::new();
         for (node, inc) in holed {
-            let gone = self.peers.get(&node).is_none_or(|p| p.incarnation != inc || !p.status.is_member());
-            if !gone {
+            if members.get(node).is_some_and(|p| p.is_member_in(inc)) {
                 self.holes.remove(&(node, inc));
                 continue;
             }
@@ -69,29 +69,34 @@ impl Node {
                 continue;
             }
             self.holes.remove(&(node, inc));
-            for (from, to) in self.log.close_holes(node, inc) {
-                self.emit(Event::Gap { node, from, to });
-            }
+            ev.extend(log.close_holes(node, inc).into_iter().map(|(from, to)| Event::Gap { node, from, to }));
         }
+        ev
     }
 
     /// This node's frontier is the earliest point up to which it knows every live member's
-    /// messages; the group's settled mark is the earliest frontier of all live members.
-    pub(super) fn update_settled(&mut self) {
-        let mut mine = self.clock.now_hlc();
+    /// messages (and at most `now`); the group's settled mark is the earliest frontier of all
+    /// live members. Reports the messages that just became settled.
+    pub fn update_settled(&mut self, now: Hlc, members: &Members, log: &Log) -> Option<Event> {
+        let mut mine = now;
         let mut group = Hlc(u64::MAX);
-        for p in self.peers.values().filter(|p| p.status.is_member() && p.tcp_port != 0) {
-            mine = mine.min(self.log.known_until(p.id, p.incarnation));
-            group = group.min(p.frontier);
+        for (node, inc, frontier) in members.frontiers() {
+            mine = mine.min(log.known_until(node, inc));
+            group = group.min(frontier);
         }
         self.frontier = self.frontier.max(mine);
         let group = group.min(self.frontier);
-        if group > self.settled {
-            let count = self.log.range_from(self.settled).take_while(|e| e.ts < group).count();
-            self.settled = group;
-            if count > 0 {
-                self.emit(Event::Settled { upto: group, count });
-            }
+        if group <= self.settled {
+            return None;
         }
+        let count = log.range_from(self.settled).take_while(|e| e.ts < group).count();
+        self.settled = group;
+        (count > 0).then_some(Event::Settled { upto: group, count })
+    }
+
+    /// This node's clock started over at `t`: marks made with the old clock go no further.
+    pub fn restart_at(&mut self, t: Hlc) {
+        self.frontier = self.frontier.min(t);
+        self.settled = self.settled.min(t);
     }
 }

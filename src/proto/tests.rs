@@ -1,7 +1,9 @@
 //! The node as a whole, one frame at a time: the unit tests of `Node`.
 
 use super::*;
-use wire::MAX_FRAME;
+use std::net::SocketAddr;
+use std::time::Duration;
+use wire::{Beat, Body, Datagram, Frame, MAX_FRAME, MessageBody};
 
 const T0: u64 = 1_780_000_000_000;
 

@@ -5,8 +5,9 @@
 //! time. Clocks matter only for stamps, so a host whose wall clock is wrong still takes part;
 //! it follows the group's time, and everyone sees by how much its clock is off.
 
-use super::wire::Beat;
-use super::{CLOCK_TOLERANCE_MS, ClockCause, DropReason, Event, Hlc, Incarnation, Node, NodeId, Seq, Time};
+use super::{CLOCK_TOLERANCE_MS, Node};
+use crate::proto::wire::Beat;
+use crate::proto::{ClockCause, DropReason, Event, Hlc, Incarnation, NodeId, Seq, Time};
 
 impl Node {
     /// A received stamp moves our clock forward (held at the cap; counted when it is).
@@ -26,9 +27,7 @@ impl Node {
         let mine = self.clock.group_now().as_millis().min(i64::MAX as u128) as i64;
         let theirs = beat.time_ms.min(i64::MAX as u64) as i64;
         let offset = theirs.saturating_sub(mine);
-        if let Some(p) = self.peers.get_mut(&node) {
-            p.clock.sample(offset, beat.skew_ms);
-        }
+        self.members.clock_sample(node, offset, beat.skew_ms);
         if offset.abs() > CLOCK_TOLERANCE_MS {
             self.follow_group_clock(now);
         }
@@ -52,8 +51,7 @@ impl Node {
     /// stamps from the future do more harm (they stay the newest, and unsettled, for as long as
     /// the error). A clock further than the tolerance from group time follows it.
     pub(super) fn follow_group_clock(&mut self, now: Time) {
-        let mut offsets: Vec<i64> =
-            self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.clock.offset_ms()).collect();
+        let mut offsets = self.members.clock_offsets();
         if offsets.is_empty() {
             return;
         }
@@ -63,9 +61,7 @@ impl Node {
         if by_ms.abs() <= CLOCK_TOLERANCE_MS {
             return;
         }
-        for p in self.peers.values_mut() {
-            p.clock.shifted(by_ms);
-        }
+        self.members.clock_shifted(by_ms);
         let restart = self.clock.shift(by_ms);
         self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Group { by_ms } });
         if restart {
@@ -87,9 +83,7 @@ impl Node {
         self.incarnation = Incarnation(self.incarnation.0.saturating_add(1));
         self.seq = Seq(0);
         self.msg_seq = Seq(0);
-        let t = self.clock.now_hlc();
-        self.frontier = self.frontier.min(t);
-        self.settled = self.settled.min(t);
+        self.repair.restart_at(self.clock.now_hlc());
         if !self.left {
             self.send_beat(false, now);
         }
@@ -101,9 +95,7 @@ impl Node {
     pub(super) fn resumed(&mut self, now: Time) {
         self.stats.pauses += 1;
         self.resumed_at = Some(now);
-        for p in self.peers.values_mut() {
-            p.detector.vouch(now);
-        }
+        self.members.forgive(now);
         self.links.forgive(now);
     }
 }

@@ -1,12 +1,17 @@
-//! Tending the ring: working out the neighbours, dialling the ones this node should dial,
-//! keeping links alive, closing links to former neighbours, and turning a broken link into a
-//! confirmed failure (or not).
+//! The node's work on the ring: working out the neighbours, dialling the ones this node should
+//! dial, keeping links alive, closing links to former neighbours, turning a broken link into a
+//! confirmed failure (or not), and the digests and repairs that travel on the links.
+//!
+//! The state lives in the components (`Links`, `Members`, `Repair`); this file only decides
+//! what to send when they report a change.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::ring::{self, LinkChore, RingKey};
-use super::wire::Body;
-use super::{DownReason, DownVia, Event, Incarnation, Node, NodeId, Output, Status, Time};
+use super::Node;
+use crate::proto::ring::{self, LinkChore, RingKey};
+use crate::proto::wire::{Body, Digest, Entries};
+use crate::proto::{DownReason, DownVia, Event, Incarnation, Name, NodeId, Output, Time};
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
@@ -18,17 +23,15 @@ impl Node {
     }
 
     pub(super) fn ring_key_of(&self, node: NodeId) -> Option<RingKey> {
-        self.peers.get(&node).and_then(super::peers::Peer::ring_key)
+        self.members.get(node).and_then(crate::proto::membership::Peer::ring_key)
     }
 
     /// Works out the neighbours, dials those this node should dial, keeps links alive, and
     /// closes links to peers that are no longer neighbours.
     pub(super) fn tend_ring(&mut self, now: Time) {
         let Some(me) = self.my_ring_key() else { return };
-        if self.ring_dirty {
-            self.ring_dirty = false;
-            let members = self.peers.values().filter(|p| p.status.is_member()).filter_map(super::peers::Peer::ring_key);
-            let ring = ring::neighbours(me, members);
+        if self.members.take_changed() {
+            let ring = ring::neighbours(me, self.members.ring_keys());
             if ring != self.ring {
                 self.ring = ring;
                 self.emit(Event::Ring { prev: ring.prev, next: ring.next });
@@ -66,8 +69,7 @@ impl Node {
     /// A link broke without a goodbye: the peer may have crashed. Suspect it now, and dial it:
     /// a refused dial confirms it is gone, an answered one clears it.
     pub(super) fn link_broke(&mut self, peer: NodeId, now: Time) {
-        let Some(p) = self.peers.get(&peer) else { return };
-        if !p.status.is_member() {
+        if !self.members.status(peer).is_some_and(crate::proto::Status::is_member) {
             return;
         }
         if self.just_resumed(now) {
@@ -75,10 +77,8 @@ impl Node {
             // tended again as usual, and dials the link back if it is ours to dial.
             return;
         }
-        if p.status == Status::Alive {
-            let name = p.name.clone();
-            self.set_status(peer, Status::Suspect, now);
-            self.emit(Event::PeerSuspect { node: peer, name });
+        if let Some(e) = self.members.suspect(peer, now) {
+            self.emit(e);
         }
         if let Some(key) = self.ring_key_of(peer) {
             self.links.dialing(peer, true);
@@ -88,11 +88,8 @@ impl Node {
 
     /// A probe dial was refused: the peer's process is gone. Tell everyone.
     pub(super) fn confirm_down(&mut self, peer: NodeId, now: Time) {
-        let Some(p) = self.peers.get(&peer) else { return };
-        if !p.status.is_member() {
-            return;
-        }
-        let incarnation = p.incarnation;
+        let Some(p) = self.members.get(peer).filter(|p| p.status().is_member()) else { return };
+        let incarnation = p.incarnation();
         self.mark_down(peer, DownReason::Crashed, DownVia::Link, now);
         // Twice on the group, as a leave is, and around the ring, which loses nothing.
         self.send(Body::Down { node: peer, incarnation });
@@ -105,7 +102,7 @@ impl Node {
         if node == self.id {
             // Someone thinks we are dead: say otherwise at once.
             self.send_beat(false, now);
-        } else if self.peers.get(&node).is_some_and(|p| p.incarnation == incarnation && p.status.is_member()) {
+        } else if self.members.get(node).is_some_and(|p| p.is_member_in(incarnation)) {
             self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
             self.pass_on_ring(&Body::Down { node, incarnation }, via, now);
         }
@@ -116,6 +113,58 @@ impl Node {
         let others: Vec<NodeId> = self.linked().filter(|p| Some(*p) != came_from).collect();
         for peer in others {
             self.send_link(peer, body.clone(), now);
+        }
+    }
+
+    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) {
+        if let Some(e) = self.members.mark_down(node, reason, via, now) {
+            self.emit(e);
+        }
+    }
+
+    pub(super) fn send_digest(&mut self, peer: NodeId, now: Time) {
+        let d: Digest = self.log.digest();
+        self.send_link(peer, Body::Digest(d), now);
+    }
+
+    pub(super) fn sync_all(&mut self, now: Time) {
+        let peers: Vec<NodeId> = self.linked().collect();
+        for peer in peers {
+            self.send_digest(peer, now);
+        }
+    }
+
+    pub(super) fn apply_repair(&mut self, from: NodeId, e: Entries, now: Time) {
+        let addr =
+            self.members.get(from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), crate::proto::membership::Peer::addr);
+        let mut fresh = Vec::new();
+        for mut entry in e.entries {
+            entry.name = Name::clip(&entry.name).to_string();
+            if self.add_entry(entry.clone(), false, addr, now) {
+                self.stats.repaired += 1;
+                fresh.push(entry);
+            }
+        }
+        for (node, inc, first, last) in e.gaps {
+            if self.log.mark_lost(node, inc, first, last) > 0 {
+                self.emit(Event::Gap { node, from: first, to: last });
+            }
+        }
+        if let Some(s) = e.shared {
+            // Normally in the log too; this covers a shared message evicted from a full log.
+            if !self.add_entry(s.clone(), false, addr, now) && self.log.offer_shared(&s) {
+                let settled = s.ts < self.repair.settled();
+                self.emit(Event::Shared { entry: s, settled });
+            }
+        }
+        let progress = !fresh.is_empty();
+        if progress {
+            // Pass repairs on around the ring, so one hop's repair reaches every node.
+            self.pass_on_ring(&Body::Entries(Entries { entries: fresh, ..Entries::default() }), Some(from), now);
+        }
+        if e.more && progress {
+            // Ask for the rest only while asking brings something new.
+            self.send_digest(from, now);
         }
     }
 }

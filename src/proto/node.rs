@@ -1,0 +1,597 @@
+//! The node: one member of the group. It owns the parts of the core, takes every input, routes
+//! it to the part it concerns, and queues what the parts' changes call for (datagrams, link
+//! frames, dials, events).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+mod linking;
+mod timekeeping;
+
+use super::bare::BareDesk;
+use super::clock::Clock;
+use super::membership::{Header, Heard, Members};
+use super::repair::Repair;
+use super::ring::Links;
+use super::timer::{Timer, TimerTable};
+use super::wire::{self, Beat, Body, Datagram, Frame, MessageBody};
+use super::{
+    ClockCause, Command, CommandError, Config, DropReason, Entry, Event, Hlc, Incarnation, Inserted, LinkEnd, Log,
+    Name, Neighbours, NodeId, Now, Output, PeerView, Seq, Snapshot, Stats, Status, Time, check_message,
+};
+
+/// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
+const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
+/// Messages a new node holds while it waits to hear the group's clock; beyond this they go out
+/// at once.
+const MAX_HELD_SAYS: usize = 1024;
+/// How often the failure detectors and the ring are looked at between heartbeats.
+const CHECK_EVERY: Duration = Duration::from_millis(50);
+/// Bytes of messages one repair reply carries at most (more follow on request).
+const REPAIR_BUDGET: usize = 1 << 20;
+/// Peers vouched for in one heartbeat.
+const MAX_VOUCHES: usize = 4;
+/// A clock further than this from the group's follows the group.
+const CLOCK_TOLERANCE_MS: i64 = 1_000;
+
+pub struct Node {
+    id: NodeId,
+    incarnation: Incarnation,
+    cfg: Config,
+    clock: Clock,
+    seq: Seq,
+    msg_seq: Seq,
+    members: Members,
+    log: Log,
+    bare: BareDesk,
+    out: VecDeque<Output>,
+    stats: Stats,
+    started: Time,
+    announces_sent: usize,
+    timers: TimerTable,
+    left: bool,
+    links: Links,
+    ring: Neighbours,
+    repair: Repair,
+    /// The monotonic instant of the latest input, to notice when this node was paused.
+    last_input: Time,
+    /// When this node last came back from a pause of its own.
+    resumed_at: Option<Time>,
+    /// The group's clock has been heard (or waited for long enough).
+    clock_known: bool,
+    /// What the user said before that, in order.
+    held_says: VecDeque<String>,
+}
+
+impl Node {
+    pub fn new(id: NodeId, incarnation: Incarnation, cfg: Config, now: Now) -> Self {
+        let clock = Clock::new(now, cfg.max_clock_ahead);
+        let now = now.mono;
+        Node {
+            id,
+            incarnation,
+            clock,
+            seq: Seq(0),
+            msg_seq: Seq(0),
+            members: Members::new(&cfg),
+            log: Log::with_bytes(cfg.log_capacity, cfg.log_bytes),
+            bare: BareDesk::new(cfg.bare_rate, cfg.bare_burst),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+            started: now,
+            announces_sent: 0,
+            timers: {
+                let mut t = TimerTable::default();
+                for timer in [Timer::Heartbeat, Timer::Check, Timer::Sync] {
+                    t.set(timer, now);
+                }
+                t
+            },
+            left: false,
+            links: Links::default(),
+            ring: Neighbours::default(),
+            repair: Repair::default(),
+            last_input: now,
+            resumed_at: None,
+            clock_known: cfg.clock_wait.is_zero(),
+            held_says: VecDeque::new(),
+            cfg,
+        }
+    }
+
+    /// Takes the driver's reading at the start of every input: the clock notes a wall-clock
+    /// step, and a long silence of our own (the process was stopped or starved) gives peers a
+    /// fresh start rather than a verdict. Returns the monotonic instant the core counts in.
+    fn enter(&mut self, now: Now) -> Time {
+        if let Some(by_ms) = self.clock.advance(now) {
+            self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Step { by_ms } });
+        }
+        let t = now.mono.max(self.last_input);
+        if t.since(self.last_input) > self.pause_gap() {
+            self.resumed(t);
+        }
+        self.last_input = t;
+        t
+    }
+
+    /// Longer than the driver ever waits between timer calls: a gap like this is our pause.
+    fn pause_gap(&self) -> Duration {
+        (self.cfg.heartbeat * 2).max(Duration::from_millis(1500))
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    pub fn ring(&self) -> Neighbours {
+        self.ring
+    }
+
+    /// Group time at the latest input (what this node stamps with, less the logical part).
+    pub fn group_now(&self) -> Hlc {
+        self.clock.now_hlc()
+    }
+
+    pub fn settled(&self) -> Hlc {
+        self.repair.settled()
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When `handle_timer` next has work to do.
+    pub fn next_deadline(&self) -> Time {
+        let timers = self.timers.next().unwrap_or(self.last_input + CHECK_EVERY);
+        self.bare.next_deadline().map_or(timers, |b| b.min(timers))
+    }
+
+    pub fn peer_status(&self, id: NodeId) -> Option<Status> {
+        self.members.status(id)
+    }
+
+    /// Ids of the peers this node counts as members (alive or suspect).
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.members.ids()
+    }
+
+    /// Peers this node holds a ring link to.
+    pub fn linked(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.links.ids()
+    }
+
+    /// The peer table, sorted by address then node id (the ring's order).
+    pub fn peer_views(&self) -> Vec<PeerView> {
+        self.members.views()
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            node: self.id,
+            name: self.cfg.name.to_string(),
+            skew_ms: self.clock.skew_ms(),
+            shared: self.log.shared().cloned(),
+            settled: self.repair.settled(),
+            ring: self.ring,
+            links: self.linked().collect(),
+            peers: self.peer_views(),
+            messages: self.log.len(),
+            pending: self.log.range_from(self.repair.settled()).count(),
+            evicted: self.log.evicted(),
+            lost: self.log.lost(),
+            log_digest: self.log.digest_hex(),
+            stats: self.stats.clone(),
+        }
+    }
+
+    /// The first frame to send on a new ring link: it names this node.
+    pub fn hello(&mut self, now: Now) -> Vec<u8> {
+        self.enter(now);
+        self.link_frame(Body::Hello).unwrap_or_default()
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    pub fn handle_command(&mut self, cmd: Command, now: Now) -> Result<(), CommandError> {
+        let now = self.enter(now);
+        if self.left {
+            return Err(CommandError::Left);
+        }
+        match cmd {
+            Command::Say(text) if !self.clock_known && self.held_says.len() < MAX_HELD_SAYS => {
+                check_message(&self.cfg.name, &text)?;
+                self.held_says.push_back(text);
+                Ok(())
+            }
+            Command::Say(text) => self.say(&text, None, now),
+            Command::Rename(name) => {
+                self.cfg.name = name;
+                self.send_beat(false, now);
+                Ok(())
+            }
+            Command::Leave => {
+                // What the user said is sent, clock known or not, before the goodbye.
+                self.clock_is_known(now);
+                // Twice: one lost datagram should not leave peers waiting for a timeout.
+                self.send(Body::Leave);
+                self.send(Body::Leave);
+                let peers: Vec<NodeId> = self.linked().collect();
+                for peer in peers {
+                    self.close_link(peer, now);
+                }
+                self.left = true;
+                self.timers.stop(Timer::Heartbeat);
+                self.timers.stop(Timer::Sync);
+                Ok(())
+            }
+        }
+    }
+
+    pub fn handle_timer(&mut self, now: Now) {
+        let now = self.enter(now);
+        if self.timers.is_due(Timer::Heartbeat, now) {
+            self.follow_group_clock(now);
+            let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
+            self.send_beat(announce, now);
+            let next = match ANNOUNCE_OFFSETS_MS.get(self.announces_sent) {
+                Some(&ms) => self.started + Duration::from_millis(ms),
+                None => now + self.cfg.heartbeat,
+            };
+            self.timers.set(Timer::Heartbeat, next);
+        }
+        if !self.clock_known && now.since(self.started) >= self.cfg.clock_wait {
+            self.clock_is_known(now); // no one answered: alone, or the first
+        }
+        if self.timers.is_due(Timer::Check, now) {
+            self.timers.set(Timer::Check, now + CHECK_EVERY);
+            for e in self.members.check(now) {
+                self.emit(e);
+            }
+            if !self.left {
+                self.tend_ring(now);
+                let settled = self.repair.update_settled(self.clock.now_hlc(), &self.members, &self.log);
+                if let Some(e) = settled {
+                    self.emit(e);
+                }
+            }
+        }
+        if self.timers.is_due(Timer::Sync, now) {
+            self.timers.set(Timer::Sync, now + self.cfg.sync_every);
+            self.sync_all(now);
+            for e in self.repair.close_holes(&mut self.log, &self.members, now) {
+                self.emit(e);
+            }
+        }
+        for (addr, text) in self.bare.expired(now) {
+            // The stamper's copy never came (it may be down, or its datagram was lost):
+            // stamp it here rather than lose it.
+            self.stamp_bare(addr, &text, now);
+        }
+    }
+
+    pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
+        let now = self.enter(now);
+        match wire::decode(bytes) {
+            Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
+            Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, DropReason::LinkFrameOnMulticast, now),
+            Ok(Datagram::Frame(f)) => {
+                self.observe_stamp(f.hlc);
+                self.stats.frames_received += 1;
+                self.handle_frame(f, from, now);
+            }
+            Ok(Datagram::Bare(text)) => {
+                if !self.bare.admit(from, now) {
+                    self.reject(from, DropReason::RateLimited, now);
+                    return;
+                }
+                if self.bare.take_relayed(from, &text) {
+                    return; // the stamper's copy came first
+                }
+                if self.is_bare_stamper() {
+                    self.stamp_bare(from, &text, now);
+                } else if !self.bare.hold(from, text, now + self.cfg.bare_wait) {
+                    self.count(DropReason::BareQueueFull);
+                }
+            }
+            Err(e) => self.reject(from, e.reason(), now),
+        }
+    }
+
+    /// A ring link to `peer` is open (dialled by either side).
+    pub fn handle_link_up(&mut self, peer: NodeId, now: Now) {
+        let now = self.enter(now);
+        if self.left || !self.links.up(peer, now) {
+            return;
+        }
+        self.vouch(peer, now, now);
+        self.send_digest(peer, now);
+    }
+
+    /// A frame arrived on the link to `peer`.
+    pub fn handle_link_frame(&mut self, peer: NodeId, bytes: &[u8], now: Now) {
+        let now = self.enter(now);
+        if !self.links.heard(peer, now) {
+            return;
+        }
+        self.stats.link_frames_received += 1;
+        let f = match wire::decode(bytes) {
+            Ok(Datagram::Frame(f)) if f.sender == peer => f,
+            _ => {
+                // A peer that sends garbage loses its link; it may dial again.
+                self.count(DropReason::LinkBadFrame);
+                self.links.remove(peer);
+                self.out.push_back(Output::Close { peer });
+                return;
+            }
+        };
+        self.observe_stamp(f.hlc);
+        self.vouch(peer, now, now);
+        match f.body {
+            Body::Ping | Body::Hello => {}
+            Body::Bye => self.links.bye(peer),
+            Body::Digest(d) => {
+                let reply = self.log.missing_for(&d, REPAIR_BUDGET);
+                if !reply.entries.is_empty() || !reply.gaps.is_empty() || reply.shared.is_some() {
+                    self.send_link(peer, Body::Entries(reply), now);
+                }
+            }
+            Body::Entries(e) => self.apply_repair(peer, e, now),
+            Body::Down { node, incarnation } => self.down_notice(node, incarnation, Some(peer), now),
+            _ => self.count(DropReason::LinkUnexpectedKind),
+        }
+    }
+
+    /// The link to `peer` ended, or a dial to it failed.
+    pub fn handle_link_end(&mut self, peer: NodeId, end: LinkEnd, now: Now) {
+        let now = self.enter(now);
+        match end {
+            LinkEnd::Broken => {
+                if self.links.remove(peer) == Some(false) && !self.left {
+                    self.link_broke(peer, now);
+                }
+            }
+            LinkEnd::Refused | LinkEnd::Unreachable => {
+                let probe = self.links.dial_failed(peer, now);
+                if probe && end == LinkEnd::Refused {
+                    self.confirm_down(peer, now);
+                }
+            }
+        }
+    }
+
+    // ---- frames -------------------------------------------------------------------------
+
+    fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
+        let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
+        // Every multicast frame counts for loss, whatever its kind.
+        self.members.frame_seen(hdr);
+        match f.body {
+            Body::Announce(beat) => self.on_beat(hdr, &beat, true, from, now),
+            Body::Heartbeat(beat) => self.on_beat(hdr, &beat, false, from, now),
+            Body::Leave => {
+                if let Some(e) = self.members.left(hdr, now) {
+                    self.emit(e);
+                }
+            }
+            Body::Message(m) => {
+                self.members.message_seen(hdr, now);
+                if let Some(addr) = m.bare_from {
+                    self.bare.relayed(addr, &m.text, now);
+                }
+                let entry = Entry {
+                    ts: f.hlc,
+                    node: f.sender,
+                    incarnation: f.incarnation,
+                    seq: m.msg_seq,
+                    name: Name::clip(&m.name).to_string(),
+                    text: m.text,
+                    bare_from: m.bare_from,
+                };
+                self.stats.messages_received += 1;
+                self.add_entry(entry, false, from, now);
+            }
+            Body::Down { node, incarnation } => self.down_notice(node, incarnation, None, now),
+            _ => {}
+        }
+    }
+
+    // ---- heartbeats ---------------------------------------------------------------------
+
+    fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
+        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
+        let mut ev = Vec::new();
+        let heard = self.members.beat(f, beat, from, now, &mut ev);
+        for e in ev {
+            self.emit(e);
+        }
+        match heard {
+            Heard::Stale => return,
+            Heard::Full => {
+                self.count(DropReason::PeerTableFull);
+                return;
+            }
+            Heard::New if announce && !self.left => {
+                // Answer a newcomer at once so it lists us within its announce burst.
+                self.send_beat(false, now);
+            }
+            Heard::New | Heard::Known => {}
+        }
+        self.clock_sample(f.sender, beat, now);
+        // Peers it hears on its ring links are alive.
+        for &(node, age_ms) in beat.links.iter().take(MAX_VOUCHES) {
+            let heard = Time(now.0.saturating_sub(Duration::from_millis(u64::from(age_ms))));
+            if node != self.id && age_ms < self.link_timeout().as_millis() as u32 {
+                self.vouch(node, heard, now);
+            }
+        }
+        if self.repair.news(&mut self.log, f.sender, f.incarnation, beat.msg_seq, now) {
+            self.sync_all(now);
+        }
+    }
+
+    /// `node` was heard alive at `at`, second-hand or on its link.
+    fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
+        if let Some(e) = self.members.vouch(node, at, now) {
+            self.emit(e);
+        }
+    }
+
+    // ---- the log ------------------------------------------------------------------------
+
+    fn say(&mut self, text: &str, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
+        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        check_message(&self.cfg.name, &text)?;
+        let msg_seq = Seq(self.msg_seq.0 + 1);
+        let body =
+            Body::Message(MessageBody { msg_seq, name: self.cfg.name.to_string(), text: text.clone(), bare_from });
+        let ts = self.clock.stamp();
+        let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
+        // check_message sized a frame without a bare-text address; one adds a few bytes.
+        let bytes = wire::encode(&frame).map_err(|e| CommandError::TooLong {
+            len: text.len(),
+            max: text.len().saturating_sub(e.len - wire::MAX_FRAME),
+        })?;
+        self.seq = frame.seq;
+        self.msg_seq = msg_seq;
+        self.out.push_back(Output::Multicast(bytes));
+        self.stats.frames_sent += 1;
+        self.stats.messages_sent += 1;
+        let entry = Entry {
+            ts,
+            node: self.id,
+            incarnation: self.incarnation,
+            seq: msg_seq,
+            name: self.cfg.name.to_string(),
+            text,
+            bare_from,
+        };
+        let from = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.add_entry(entry, bare_from.is_none(), from, now);
+        Ok(())
+    }
+
+    /// Puts an entry in the log; true if it was new.
+    fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) -> bool {
+        match self.log.insert(entry.clone()) {
+            Inserted::New { shared } => {
+                let settled = entry.ts < self.repair.settled();
+                self.emit(Event::Message { entry: entry.clone(), own, settled });
+                if shared {
+                    self.emit(Event::Shared { entry, settled });
+                }
+                true
+            }
+            Inserted::Duplicate => {
+                self.stats.duplicates += 1;
+                false
+            }
+            Inserted::TooOld => {
+                self.reject(from, DropReason::TooOld, now);
+                false
+            }
+        }
+    }
+
+    /// Bare text carries no stamp, and every node hears it at its own time. So one node stamps
+    /// it for the group: the member with the lowest node id that this node knows of. Its
+    /// stamped copy is an ordinary message, which every log orders the same way.
+    fn is_bare_stamper(&self) -> bool {
+        self.members().all(|m| m > self.id)
+    }
+
+    fn stamp_bare(&mut self, addr: SocketAddr, text: &str, now: Time) {
+        if self.left {
+            return;
+        }
+        if let Err(e) = self.say(text, Some(addr), now) {
+            let reason = if matches!(e, CommandError::Empty) { DropReason::Empty } else { DropReason::TooLongToStamp };
+            self.reject(addr, reason, now);
+        }
+    }
+
+    // ---- sending and reporting ------------------------------------------------------------
+
+    fn send_beat(&mut self, announce: bool, now: Time) {
+        let links = self.links.heard_ages(now, MAX_VOUCHES);
+        let beat = Beat {
+            time_ms: self.clock.group_now().as_millis().min(u128::from(u64::MAX)) as u64,
+            skew_ms: self.clock.skew_ms(),
+            name: self.cfg.name.to_string(),
+            msg_seq: self.msg_seq,
+            interval_ms: self.cfg.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+            tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
+            frontier: self.repair.frontier(),
+            links,
+        };
+        if announce {
+            self.announces_sent += 1;
+        }
+        self.send(if announce { Body::Announce(beat) } else { Body::Heartbeat(beat) });
+    }
+
+    fn send(&mut self, body: Body) {
+        self.seq = Seq(self.seq.0 + 1);
+        let frame =
+            Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(), body };
+        match wire::encode(&frame) {
+            Ok(bytes) => {
+                self.out.push_back(Output::Multicast(bytes));
+                self.stats.frames_sent += 1;
+            }
+            Err(_) => self.count(DropReason::OwnFrameTooLong),
+        }
+    }
+
+    /// Link frames carry sequence number 0: they are not part of the multicast loss count.
+    fn link_frame(&mut self, body: Body) -> Option<Vec<u8>> {
+        let frame =
+            Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(0), hlc: self.clock.stamp(), body };
+        wire::encode_link(&frame).ok()
+    }
+
+    fn send_link(&mut self, peer: NodeId, body: Body, now: Time) {
+        let Some(bytes) = self.link_frame(body) else {
+            self.count(DropReason::OwnFrameTooLong);
+            return;
+        };
+        self.links.sent(peer, now);
+        self.stats.link_frames_sent += 1;
+        self.out.push_back(Output::Link { peer, bytes });
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn count(&mut self, reason: DropReason) {
+        *self.stats.dropped.entry(reason).or_default() += 1;
+    }
+
+    fn reject(&mut self, addr: SocketAddr, reason: DropReason, now: Time) {
+        self.count(reason);
+        if let Some(count) = self.bare.report(addr, now) {
+            self.emit(Event::Rejected { addr, reason, count });
+        }
+    }
+}
