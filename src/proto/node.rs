@@ -35,6 +35,7 @@ const MAX_VOUCHES: usize = 4;
 /// A clock further than this from the group's follows the group.
 const CLOCK_TOLERANCE_MS: i64 = 1_000;
 
+/// One member of the group: the whole protocol state of a node, driven by its inputs.
 pub struct Node {
     id: NodeId,
     incarnation: Incarnation,
@@ -65,6 +66,8 @@ pub struct Node {
 }
 
 impl Node {
+    /// A node with a fresh table and log, about to announce itself. `id` is random per run;
+    /// `incarnation` counts its lives.
     pub fn new(id: NodeId, incarnation: Incarnation, cfg: Config, now: Now) -> Self {
         let clock = Clock::new(now, cfg.max_clock_ahead);
         let now = now.mono;
@@ -120,30 +123,37 @@ impl Node {
         (self.cfg.heartbeat * 2).max(Duration::from_millis(1500))
     }
 
+    /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
     }
 
+    /// The name this node goes by now.
     pub fn name(&self) -> &str {
         &self.cfg.name
     }
 
+    /// How this node was set up (the name follows renames).
     pub fn config(&self) -> &Config {
         &self.cfg
     }
 
+    /// The messages this node holds, in group order.
     pub fn log(&self) -> &Log {
         &self.log
     }
 
+    /// What this node has counted so far.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
+    /// The user left: the node sends nothing more and takes no commands.
     pub fn has_left(&self) -> bool {
         self.left
     }
 
+    /// This node's ring neighbours as last worked out.
     pub fn ring(&self) -> Neighbours {
         self.ring
     }
@@ -153,10 +163,12 @@ impl Node {
         self.clock.now_hlc()
     }
 
+    /// The group's settled mark: messages stamped before it are held by every live member.
     pub fn settled(&self) -> Hlc {
         self.repair.settled()
     }
 
+    /// The next thing this node wants done (send, dial, close, report), oldest first.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
     }
@@ -167,6 +179,7 @@ impl Node {
         self.bare.next_deadline().map_or(timers, |b| b.min(timers))
     }
 
+    /// What this node thinks of peer `id`, if it is in the table.
     pub fn peer_status(&self, id: NodeId) -> Option<Status> {
         self.members.status(id)
     }
@@ -186,6 +199,7 @@ impl Node {
         self.members.views()
     }
 
+    /// Everything a front end shows at once (`/state`, a resync).
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             node: self.id,
@@ -213,6 +227,7 @@ impl Node {
 
     // ---- inputs -------------------------------------------------------------------------
 
+    /// What the user asked for: say, rename or leave. A refused message is not sent at all.
     pub fn handle_command(&mut self, cmd: Command, now: Now) -> Result<(), CommandError> {
         let now = self.enter(now);
         if self.left {
@@ -248,6 +263,8 @@ impl Node {
         }
     }
 
+    /// Called at `next_deadline()` (or later): heartbeats, detector checks, ring tending,
+    /// digests, and bare text whose stamper stayed silent.
     pub fn handle_timer(&mut self, now: Now) {
         let now = self.enter(now);
         if self.timers.is_due(Timer::Heartbeat, now) {
@@ -290,6 +307,7 @@ impl Node {
         }
     }
 
+    /// A datagram arrived on the group from `from`.
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
         let now = self.enter(now);
         match wire::decode(bytes) {

@@ -3,16 +3,22 @@
 
 use super::types::Seq;
 
+/// What this node thinks of a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
+    /// Heard from recently.
     Alive,
+    /// Silent for longer than usual, or its link broke: perhaps gone.
     Suspect,
+    /// Gone without a goodbye (timed out, crashed or restarted).
     Down,
+    /// Said goodbye.
     Left,
 }
 
 impl Status {
+    /// The word shown for it (and used in JSON).
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Alive => "alive",
@@ -30,7 +36,7 @@ impl Status {
 
 /// Receipt of the last 128 frame sequence numbers, newest in bit 0.
 #[derive(Clone, Debug)]
-pub struct LossWindow {
+pub(super) struct LossWindow {
     first: u64,
     highest: u64,
     bits: u128,
@@ -72,7 +78,7 @@ const CLOCK_SAMPLES: usize = 5;
 /// heartbeats carried and ours when they arrived (a LAN's delay is far below what matters
 /// here), and how far its own wall clock is from the group time it uses, as it reports.
 #[derive(Clone, Debug, Default)]
-pub struct PeerClock {
+pub(super) struct PeerClock {
     samples: std::collections::VecDeque<i64>,
     /// Its wall clock minus its group time, as it last reported.
     pub skew_ms: i64,

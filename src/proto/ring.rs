@@ -14,24 +14,32 @@ use super::types::{NodeId, Time};
 /// A member's place in the ring order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RingKey {
+    /// The member's address on the group's interface.
     pub ip: IpAddr,
+    /// Its ring listener's TCP port.
     pub port: u16,
+    /// Its id, which breaks ties between members on one host and port.
     pub node: NodeId,
 }
 
 impl RingKey {
+    /// Where to dial the member.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.ip, self.port)
     }
 }
 
+/// A node's two ring neighbours (the same peer twice in a group of two; none when alone).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Neighbours {
+    /// The member before this one in the ring order.
     pub prev: Option<NodeId>,
+    /// The member after this one in the ring order.
     pub next: Option<NodeId>,
 }
 
 impl Neighbours {
+    /// Is `n` one of the two?
     pub fn contains(&self, n: NodeId) -> bool {
         self.prev == Some(n) || self.next == Some(n)
     }
@@ -62,28 +70,29 @@ pub enum LinkEnd {
     Unreachable,
 }
 
+/// One open ring link as the core sees it.
 #[derive(Clone, Debug)]
-pub struct Link {
-    pub since: Time,
-    pub last_recv: Time,
-    pub last_sent: Time,
+struct Link {
+    last_recv: Time,
+    last_sent: Time,
     /// The peer said Bye: its close is deliberate.
-    pub bye: bool,
+    bye: bool,
     /// When this link stopped being to a neighbour, if it has.
-    pub not_neighbour_since: Option<Time>,
+    not_neighbour_since: Option<Time>,
 }
 
+/// Dialling a neighbour: whether a dial is out, and when to try again.
 #[derive(Clone, Debug)]
-pub struct Dial {
-    pub in_flight: bool,
-    pub next_try: Time,
-    pub backoff: Duration,
+struct Dial {
+    in_flight: bool,
+    next_try: Time,
+    backoff: Duration,
     /// This dial checks whether a peer whose link broke is still there.
-    pub probe: bool,
+    probe: bool,
 }
 
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What tending the links found for one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,12 +184,13 @@ impl Links {
         chores
     }
 
+    /// A link to `peer` is open; false if one already was (one link per peer).
     pub fn up(&mut self, peer: NodeId, now: Time) -> bool {
         self.dials.remove(&peer);
         if self.links.contains_key(&peer) {
             return false;
         }
-        let link = Link { since: now, last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
+        let link = Link { last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
         self.links.insert(peer, link);
         true
     }
@@ -190,6 +200,7 @@ impl Links {
         !self.links.contains_key(&peer) && self.dials.get(&peer).is_none_or(|d| !d.in_flight && d.next_try <= now)
     }
 
+    /// A dial to `peer` is going out; a `probe` checks whether a peer whose link broke is there.
     pub fn dialing(&mut self, peer: NodeId, probe: bool) {
         let d = self.dials.entry(peer).or_insert(Dial {
             in_flight: false,
