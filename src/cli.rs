@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their translation into plain configuration.
 
 use std::net::SocketAddrV4;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -52,6 +53,13 @@ pub enum Command {
         #[command(flatten)]
         net: NetArgs,
     },
+    /// Write a new random group key to PATH (readable by you only). Give the same file to
+    /// every member with --key-file: the group is then sealed, and no one without it can read
+    /// or forge its datagrams.
+    Keygen {
+        /// Where to write the key; an existing file is never overwritten.
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -63,6 +71,10 @@ pub struct NetArgs {
     /// Default: the interface of the route to the group.
     #[arg(long, value_name = "ADDRESS|NAME")]
     pub iface: Option<String>,
+    /// TCP port for ring links from the neighbours (for firewall rules). Default: one the
+    /// system picks.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub ring_port: u16,
     /// Multicast TTL: 1 keeps datagrams on the local network, 0 on this host.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub ttl: u32,
@@ -95,6 +107,14 @@ pub struct NetArgs {
     /// Retention in bytes of message text (a fixed 64 bytes more counted per message).
     #[arg(long, value_name = "BYTES", default_value_t = 16 << 20)]
     pub log_bytes: usize,
+    /// A keyed group: seal every datagram and link frame with the key in PATH (made by
+    /// `groupcast keygen`). Members without the same key and label do not hear the group.
+    #[arg(long, value_name = "PATH", env = "GROUPCAST_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// The label bound into every seal of a keyed group. Default: the group's ADDR:PORT, so
+    /// two groups that share a key stay apart.
+    #[arg(long, value_name = "TEXT", requires = "key_file")]
+    pub label: Option<String>,
 }
 
 /// "500ms", "2s", "1.5s", "1m"; a bare number is milliseconds.
@@ -136,7 +156,7 @@ impl NetArgs {
         if self.ttl > 255 {
             return Err(format!("--ttl {} is out of range 0..=255", self.ttl));
         }
-        Ok(NetConfig { group, iface: self.iface.clone(), ttl: self.ttl })
+        Ok(NetConfig { group, iface: self.iface.clone(), ttl: self.ttl, ring_port: self.ring_port })
     }
 
     pub fn proto_config(&self) -> Result<proto::Config, String> {
@@ -154,8 +174,17 @@ impl NetArgs {
         if self.log_size == 0 || self.log_bytes < 4096 {
             return Err("--log-size must be at least 1 and --log-bytes at least 4096".into());
         }
+        let key = match &self.key_file {
+            Some(path) => {
+                let key = crate::keyfile::load(path)?;
+                let label = self.label.clone().unwrap_or_else(|| self.group.clone());
+                Some(proto::GroupKey::new(&key, &label))
+            }
+            None => None,
+        };
         Ok(proto::Config {
             name,
+            key,
             heartbeat: self.heartbeat,
             detector: DetectorConfig {
                 suspect_phi: self.phi_suspect,

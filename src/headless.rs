@@ -103,12 +103,22 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
     let iface = net::resolve_iface(netcfg.iface.as_deref()).map_err(UserError::from)?;
     let sock = socket::open_sender(&netcfg, iface).map_err(UserError::from)?;
     let datagram = if plain {
+        if cfg.key.is_some() {
+            return Err(UserError::Usage(
+                "--plain sends bare text, which a keyed group ignores; leave out --plain".into(),
+            )
+            .into());
+        }
         // As the original client's fgets buffer: the text and its newline, no NUL.
-        let mut bytes = text.trim_end_matches('\n').as_bytes().to_vec();
-        bytes.push(b'\n');
-        if bytes.len() > proto::wire::MAX_BARE || bytes.starts_with(&proto::wire::MAGIC) {
+        let text = text.trim_end_matches('\n');
+        if text.trim().is_empty() {
+            return Err(UserError::Message(proto::CommandError::Empty).into());
+        }
+        if text.len() > proto::wire::MAX_BARE || text.as_bytes().starts_with(&proto::wire::MAGIC) {
             return Err(UserError::BareTooLong(proto::wire::MAX_BARE).into());
         }
+        let mut bytes = text.as_bytes().to_vec();
+        bytes.push(b'\n');
         bytes
     } else {
         let (id, inc) = new_identity();

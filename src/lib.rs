@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod error;
 pub mod headless;
+pub mod keyfile;
 pub mod net;
 pub mod output;
 pub mod proto;

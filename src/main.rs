@@ -33,6 +33,11 @@ fn main() -> ExitCode {
                 let cfg = net.proto_config().map_err(usage)?;
                 headless::run_node(netcfg, cfg, json).await
             }
+            Some(Command::Keygen { path }) => {
+                groupcast::keyfile::generate(&path).map_err(usage)?;
+                println!("wrote a new group key to {}; give it to every member with --key-file", path.display());
+                Ok(())
+            }
             Some(Command::Send { plain, text, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;
                 let cfg = net.proto_config().map_err(usage)?;

@@ -13,23 +13,142 @@ use crate::show::{clean, local, skew_text};
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Line {
-    Ready { node: String, name: String, group: String, iface: String },
-    Lagged { dropped: u64 },
-    SendFailed { error: String },
-    PeerUp { node: String, name: String, addr: String },
-    PeerSuspect { node: String, name: String },
-    PeerAlive { node: String, name: String },
-    PeerDown { node: String, name: String, reason: &'static str, via: DownVia },
-    PeerRemoved { node: String },
-    PeerRenamed { node: String, old: String, new: String },
+    /// The node is up and has joined the group.
+    Ready {
+        /// This node's id.
+        node: String,
+        /// Its name.
+        name: String,
+        /// The multicast group, as `address:port`.
+        group: String,
+        /// The interface address in use.
+        iface: String,
+        /// Whether the group is keyed.
+        keyed: bool,
+        /// The group key's fingerprint, in a keyed group.
+        key: Option<String>,
+    },
+    /// Events were dropped because the output did not keep up; a resync follows.
+    Lagged {
+        /// How many were dropped.
+        dropped: u64,
+    },
+    /// A datagram could not be sent; the node carries on.
+    SendFailed {
+        /// What the system said.
+        error: String,
+    },
+    /// A new peer was heard, or a down one came back.
+    PeerUp {
+        /// The peer's id.
+        node: String,
+        /// Its name.
+        name: String,
+        /// The address its datagrams come from.
+        addr: String,
+    },
+    /// A peer has been silent long enough to be suspect.
+    PeerSuspect {
+        /// The peer's id.
+        node: String,
+        /// Its name.
+        name: String,
+    },
+    /// A suspect peer spoke again.
+    PeerAlive {
+        /// The peer's id.
+        node: String,
+        /// Its name.
+        name: String,
+    },
+    /// A peer is down or has left.
+    PeerDown {
+        /// The peer's id.
+        node: String,
+        /// Its name.
+        name: String,
+        /// Why: `left`, `timeout`, `restarted` or `crashed`.
+        reason: &'static str,
+        /// What told this node.
+        via: DownVia,
+    },
+    /// A down or left peer has been forgotten.
+    PeerRemoved {
+        /// The peer's id.
+        node: String,
+    },
+    /// A peer changed its name.
+    PeerRenamed {
+        /// The peer's id.
+        node: String,
+        /// Its name before.
+        old: String,
+        /// Its name now.
+        new: String,
+    },
+    /// A chat message entered the log.
     Message(Message),
-    Shared { text: String, from: String, name: String, ts: String, settled: bool },
-    Settled { upto: String, count: usize },
-    Ring { prev: Option<String>, next: Option<String> },
-    Gap { node: String, from: u64, to: u64 },
-    Rejected { addr: String, reason: DropReason, count: u64 },
-    Clock { offset_ms: i64, reason: &'static str, by_ms: i64 },
-    Resync { recovered: usize, messages: usize },
+    /// The shared message changed.
+    Shared {
+        /// What it says.
+        text: String,
+        /// The node id, or the old client's `IP:port` for bare text.
+        from: String,
+        /// Who to show as the author.
+        name: String,
+        /// Its stamp.
+        ts: String,
+        /// Every live member already holds it.
+        settled: bool,
+    },
+    /// More messages are held by every live member.
+    Settled {
+        /// Messages stamped before this are held by every live member.
+        upto: String,
+        /// How many messages became settled.
+        count: usize,
+    },
+    /// The ring neighbours changed.
+    Ring {
+        /// The neighbour before this node, if any.
+        prev: Option<String>,
+        /// The neighbour after this node, if any.
+        next: Option<String>,
+    },
+    /// Messages that fell out of a neighbour's retention before this node got them.
+    Gap {
+        /// The node whose messages were lost.
+        node: String,
+        /// The first message number lost.
+        from: u64,
+        /// The last message number lost.
+        to: u64,
+    },
+    /// Something from an address was dropped.
+    Rejected {
+        /// Where it came from.
+        addr: String,
+        /// Why it was dropped.
+        reason: DropReason,
+        /// Drops since the last report from this address.
+        count: u64,
+    },
+    /// How this node keeps group time changed.
+    Clock {
+        /// This host's wall clock minus group time from now on, in milliseconds.
+        offset_ms: i64,
+        /// `step` (the wall clock jumped) or `group` (the clock now follows the group's).
+        reason: &'static str,
+        /// How far the wall clock jumped or group time moved, in milliseconds.
+        by_ms: i64,
+    },
+    /// The output caught up after a lag, from the node's log.
+    Resync {
+        /// Messages printed now that the lag had kept from the output.
+        recovered: usize,
+        /// Messages in the node's log.
+        messages: usize,
+    },
 }
 
 /// A message as printed (also what a resync prints for each message the output missed).
@@ -37,12 +156,19 @@ pub enum Line {
 pub struct Message {
     /// The node id, or the old client's `IP:port` for bare text.
     pub from: String,
+    /// Who to show as the author.
     pub name: String,
+    /// What was said.
     pub text: String,
+    /// Its stamp.
     pub ts: String,
+    /// This node sent it.
     pub own: bool,
+    /// Every live member already holds it.
     pub settled: bool,
+    /// The node that stamped it.
     pub node: String,
+    /// Its number among that node's messages in this life.
     pub seq: u64,
     /// The stamp, for the human line's local time.
     #[serde(skip)]
@@ -50,6 +176,7 @@ pub struct Message {
 }
 
 impl Message {
+    /// The printed form of a log entry.
     pub fn new(entry: &Entry, own: bool, settled: bool) -> Self {
         Message {
             from: from_of(entry),
@@ -85,6 +212,8 @@ impl Line {
                 name: r.name.clone(),
                 group: r.group.to_string(),
                 iface: r.iface.clone(),
+                keyed: r.key.is_some(),
+                key: r.key.clone(),
             },
             NetEvent::Lagged(n) => Line::Lagged { dropped: *n },
             NetEvent::SendFailed(e) => Line::SendFailed { error: e.clone() },
@@ -150,8 +279,11 @@ impl fmt::Display for Line {
 impl Line {
     fn raw(&self) -> String {
         match self {
-            Line::Ready { node, name, group, iface } => {
-                format!("ready: {name} ({}) on group {group} via {iface}", short(node))
+            Line::Ready { node, name, group, iface, key, .. } => {
+                let sealed = key
+                    .as_ref()
+                    .map_or_else(|| "open group (no key)".to_string(), |k| format!("keyed group (key {k})"));
+                format!("ready: {name} ({}) on group {group} via {iface}, {sealed}", short(node))
             }
             Line::Lagged { dropped } => format!("({dropped} events dropped: output too slow; a resync follows)"),
             Line::SendFailed { error } => format!("cannot send: {error}"),

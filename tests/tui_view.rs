@@ -67,6 +67,7 @@ fn empty(size: (u16, u16)) -> App {
         name: "alice".into(),
         group: "225.0.0.37:12345".parse().unwrap(),
         iface: "10.231.0.1".into(),
+        key: None,
     };
     update(&mut app, Msg::Net(NetEvent::Ready(ready)));
     app
@@ -351,4 +352,23 @@ fn a_backlog_that_arrives_settled_shows_settled() {
         "{screen}"
     );
     assert!(screen.contains("✓ settled") && !screen.contains("◌"), "{screen}");
+}
+
+#[test]
+fn a_keyed_group_says_so_in_the_header_and_the_log() {
+    let mut app = App::new(Now::synced(t(0)), FixedOffset::east_opt(0).unwrap(), (120, 40));
+    let ready = Ready {
+        node: ME,
+        name: "alice".into(),
+        group: "225.0.0.37:12345".parse().unwrap(),
+        iface: "10.231.0.1".into(),
+        key: Some("1a2b3c4d".into()),
+    };
+    update(&mut app, Msg::Net(NetEvent::Ready(ready)));
+    let screen = draw(&app, (200, 40));
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("keyed") && !header.contains("open"), "{header}");
+    assert!(screen.contains("a keyed group (key 1a2b3c4d)"), "{screen}");
+    let open = draw(&empty((120, 40)), (120, 40));
+    assert!(open.lines().next().unwrap().contains("open"));
 }

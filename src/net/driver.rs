@@ -11,10 +11,10 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::link::{self, ConnId, LinkCmd, LinkEvent};
+use super::link::{self, Conn, ConnId, Gate, LinkCmd, LinkEvent};
 use crate::proto::{
-    Command, CommandError, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView, Snapshot,
-    Stats, Time,
+    Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView,
+    Snapshot, Stats, Time,
 };
 
 /// Events buffered for a front end that is slow to read. Beyond this, events are counted as
@@ -25,6 +25,8 @@ const EVENT_QUEUE: usize = 4096;
 /// that is about to overflow again).
 const RESYNC_ROOM: usize = EVENT_QUEUE / 4;
 const REQUEST_QUEUE: usize = 64;
+/// The first pause after a failed accept; it doubles up to a second while accepts fail.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The monotonic clock, as time since this process first read it.
 pub fn mono_now() -> Time {
@@ -46,10 +48,15 @@ pub fn now() -> Now {
 /// (in order), the peer table and the marks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resync {
+    /// Every message in the core's log, in log order.
     pub entries: Vec<Entry>,
+    /// The group's settled mark.
     pub settled: Hlc,
+    /// The shared message, if there is one.
     pub shared: Option<Entry>,
+    /// The peer table.
     pub peers: Vec<PeerView>,
+    /// This node's ring neighbours.
     pub ring: Neighbours,
     /// This host's wall clock minus group time.
     pub skew_ms: i64,
@@ -57,24 +64,36 @@ pub struct Resync {
     pub dropped: u64,
 }
 
+/// What a front end asks of the network task.
 #[derive(Debug)]
 pub enum Request {
+    /// Run a command on the node, and send back its answer.
     Command(Command, oneshot::Sender<Result<(), CommandError>>),
+    /// Send back a snapshot of the node.
     Snapshot(oneshot::Sender<Snapshot>),
 }
 
+/// Who the node is and where it joined, sent once at start.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ready {
+    /// This node's id.
     pub node: NodeId,
+    /// Its name.
     pub name: String,
+    /// The multicast group joined.
     pub group: SocketAddrV4,
     /// The interface address in use (given, or chosen by the routing table).
     pub iface: String,
+    /// The group key's fingerprint in a keyed group; `None` in an open one.
+    pub key: Option<String>,
 }
 
+/// What the network task tells a front end.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NetEvent {
+    /// The node has joined the group.
     Ready(Ready),
+    /// Something the protocol core reported.
     Core(Event),
     /// This many events were dropped because the front end did not keep up; a `Resync`
     /// follows once it has caught up.
@@ -83,22 +102,30 @@ pub enum NetEvent {
     Resync(Box<Resync>),
     /// The peer table and counters, once a second, for screens that show ages and loss.
     Status {
+        /// Every peer, as the core sees it.
         peers: Vec<PeerView>,
+        /// The node's counters.
         stats: Stats,
     },
     /// The node's group time at a monotonic instant, once a second: front ends show times of
     /// their own events in group time, whatever this host's wall clock says.
     GroupTime {
+        /// Group time at `mono`.
         time: Hlc,
+        /// The monotonic instant of that reading.
         mono: Time,
     },
     /// A datagram could not be sent (the link may be down); counted, and the node carries on.
     SendFailed(String),
 }
 
+/// A running node as a front end holds it: requests in, events out, and its task.
 pub struct NodeHandle {
+    /// Where requests to the node go.
     pub requests: mpsc::Sender<Request>,
+    /// What the node reports, in order.
     pub events: mpsc::Receiver<NetEvent>,
+    /// The network task; it ends when the node has left or every request sender is gone.
     pub task: JoinHandle<()>,
 }
 
@@ -112,6 +139,7 @@ impl NodeHandle {
         rx.await.unwrap_or(Err(CommandError::Left))
     }
 
+    /// A snapshot of the node, or `None` if its task has ended.
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
         self.requests.send(Request::Snapshot(tx)).await.ok()?;
@@ -130,7 +158,8 @@ pub fn spawn(
 ) -> NodeHandle {
     let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
-    let ready = Ready { node: core.id(), name: core.name().to_string(), group, iface };
+    let key = core.config().key.as_ref().map(|k| k.fingerprint().to_string());
+    let ready = Ready { node: core.id(), name: core.name().to_string(), group, iface, key };
     let task = tokio::spawn(async move {
         let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
         let mut d = Driver {
@@ -142,6 +171,7 @@ pub fn spawn(
             resync: false,
             send_errors: 0,
             links: HashMap::new(),
+            gate: Gate::default(),
             link_events: link_tx,
             next_conn: 0,
         };
@@ -165,6 +195,8 @@ struct Driver {
     links: HashMap<NodeId, (ConnId, mpsc::Sender<LinkCmd>)>,
     link_events: mpsc::Sender<LinkEvent>,
     next_conn: ConnId,
+    /// Caps the ring connections that have not said hello yet.
+    gate: Gate,
 }
 
 impl Driver {
@@ -175,6 +207,8 @@ impl Driver {
         mut link_events: mpsc::Receiver<LinkEvent>,
     ) {
         let mut buf = vec![0u8; 65_536];
+        let mut accept_paused: Option<tokio::time::Instant> = None;
+        let mut accept_backoff = ACCEPT_BACKOFF / 2;
         let mut status = tokio::time::interval(Duration::from_secs(1));
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -199,10 +233,20 @@ impl Driver {
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
-                Ok((stream, _)) = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() => {
-                    let conn = self.conn_id();
-                    let hello = self.core.hello(now());
-                    tokio::spawn(link::run(stream, conn, hello, None, self.link_events.clone()));
+                r = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() && accept_paused.is_none() => {
+                    if let Ok((stream, from)) = r {
+                        accept_backoff = ACCEPT_BACKOFF / 2;
+                        self.accepted(stream, from);
+                    } else {
+                        // Out of file descriptors, most likely: wait before accepting again
+                        // rather than spin, and count it.
+                        self.core.count_drop(DropReason::AcceptFailed);
+                        accept_backoff = (accept_backoff * 2).clamp(ACCEPT_BACKOFF, Duration::from_secs(1));
+                        accept_paused = Some(tokio::time::Instant::now() + accept_backoff);
+                    }
+                }
+                () = async { tokio::time::sleep_until(accept_paused.expect("guarded")).await }, if accept_paused.is_some() => {
+                    accept_paused = None;
                 }
                 Some(ev) = link_events.recv() => self.on_link_event(ev),
                 _ = status.tick() => {
@@ -235,9 +279,8 @@ impl Driver {
                 }
                 Output::Event(e) => self.emit(NetEvent::Core(e)),
                 Output::Dial { peer, addr } => {
-                    let conn = self.conn_id();
-                    let hello = self.core.hello(now());
-                    tokio::spawn(link::dial(peer, addr, conn, hello, self.link_events.clone()));
+                    let c = self.conn(Some(peer), None);
+                    tokio::spawn(link::dial(addr, c, self.link_events.clone()));
                 }
                 Output::Link { peer, bytes } => {
                     let full = match self.links.get(&peer) {
@@ -261,9 +304,23 @@ impl Driver {
         }
     }
 
-    fn conn_id(&mut self) -> ConnId {
+    /// What a new connection needs: a number, our hello, the key to check theirs.
+    fn conn(&mut self, expect: Option<NodeId>, pass: Option<link::Pass>) -> Conn {
         self.next_conn += 1;
-        self.next_conn
+        let key = self.core.config().key.clone();
+        Conn { id: self.next_conn, hello: self.core.hello(now()), expect, key, pass }
+    }
+
+    /// A connection to the ring port: run it if the caps on connections that have not said
+    /// hello allow, else close it at once (and count it).
+    fn accepted(&mut self, stream: tokio::net::TcpStream, from: SocketAddr) {
+        if let Some(pass) = self.gate.enter(from.ip()) {
+            let c = self.conn(None, Some(pass));
+            tokio::spawn(link::run(stream, c, self.link_events.clone()));
+        } else {
+            drop(stream);
+            self.core.count_drop(DropReason::LinkBusy);
+        }
     }
 
     fn on_link_event(&mut self, ev: LinkEvent) {
@@ -275,6 +332,8 @@ impl Driver {
                     let _ = tx.try_send(LinkCmd::Close);
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
+                    // Registered first: if the core does not take the link, its goodbye and
+                    // close go out on it like any other.
                     v.insert((conn, tx));
                     self.core.handle_link_up(peer, now);
                 }

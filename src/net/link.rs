@@ -1,155 +1,244 @@
-//! TCP ring links: length-prefixed frames (a 4-byte big-endian length, then a frame in the
-//! same codec as datagrams). Each link is a reader task and a writer task; they report to the
-//! network task over one channel, tagged with a connection number so a stale connection's
-//! news is never taken for a newer one's.
+//! TCP ring links: length-prefixed frames (`tokio_util`'s `LengthDelimitedCodec`: a 4-byte
+//! big-endian length, then a frame in the same codec as datagrams). Each link is one task that
+//! reads and writes; it reports to the network task over one channel, tagged with a connection
+//! number so a stale connection's news is never taken for a newer one's.
+//!
+//! The port is open to anyone on the LAN, so what a stranger can hold is bounded: until a
+//! connection has said hello, its frames may be a few hundred bytes at most and it must say it
+//! within `HELLO_TIMEOUT`; how many such connections there are, in all and per address, is
+//! capped by the caller (`Gate`). After hello, a link carries frames up to the repair size, and
+//! only the node's ring neighbours keep one (the network task closes the rest, fully).
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
+use crate::proto::seal::TAG_LEN;
 use crate::proto::wire::{self, Datagram, MAX_LINK_FRAME};
-use crate::proto::{LinkEnd, NodeId};
+use crate::proto::{GroupKey, LinkEnd, NodeId};
 
 /// Frames queued for one link; a peer that does not keep up loses its link.
 pub const LINK_QUEUE: usize = 1024;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// A new connection must name itself this soon.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+/// The largest frame before hello: a hello is a header and a seal.
+pub const MAX_HELLO: usize = 256;
+/// Connections that have not said hello yet, at most, in all and from one address.
+pub const MAX_UNNAMED: usize = 64;
+/// Connections from one address that have not said hello yet, at most.
+pub const MAX_UNNAMED_PER_ADDR: usize = 4;
 
+/// The number the network task gives each connection.
 pub type ConnId = u64;
 
+/// What a link task tells the network task.
 #[derive(Debug)]
 pub enum LinkEvent {
+    /// The connection said hello as `peer`; `tx` sends on it.
     Up {
+        /// The connection.
         conn: ConnId,
+        /// The node it named.
         peer: NodeId,
+        /// Sends on the connection.
         tx: mpsc::Sender<LinkCmd>,
     },
-    /// A frame; empty if the peer sent a length over the limit (a bad frame).
+    /// A frame; empty if the peer broke the framing (a frame over the limit).
     Frame {
+        /// The connection.
         conn: ConnId,
+        /// The node it named.
         peer: NodeId,
+        /// The frame as received.
         bytes: Vec<u8>,
     },
+    /// The connection ended.
     Ended {
+        /// The connection.
         conn: ConnId,
+        /// The node it named.
         peer: NodeId,
     },
+    /// A dial to `peer` failed.
     DialFailed {
+        /// The node dialled.
         peer: NodeId,
+        /// Refused or unreachable.
         end: LinkEnd,
     },
 }
 
+/// What the network task tells a link task.
 #[derive(Debug)]
 pub enum LinkCmd {
+    /// Send this frame.
     Send(Vec<u8>),
+    /// Send what is queued, then close the connection (both ways).
     Close,
 }
 
-async fn write_frame(w: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
-    w.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    w.write_all(bytes).await
+/// Counts the connections that have not said hello, in all and per address. A connection
+/// takes a `Pass` when accepted and gives it back when it names itself or ends.
+#[derive(Clone, Default)]
+pub struct Gate {
+    inner: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
-/// Reads one frame; `Ok(None)` at a clean end of stream; an empty frame if it is too long.
-async fn read_frame(r: &mut OwnedReadHalf) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_LINK_FRAME {
-        return Ok(Some(Vec::new()));
-    }
-    let mut buf = vec![0u8; len];
-    r.read_exact(&mut buf).await?;
-    Ok(Some(buf))
+/// A place among the unnamed connections, given back on drop.
+pub struct Pass {
+    gate: Gate,
+    ip: IpAddr,
 }
 
-/// The sender named in a hello frame.
-fn hello_sender(bytes: &[u8]) -> Option<NodeId> {
-    match wire::decode(bytes) {
+impl Gate {
+    /// A place for a connection from `ip`, if the caps allow one.
+    pub fn enter(&self, ip: IpAddr) -> Option<Pass> {
+        let mut m = self.inner.lock().expect("gate lock");
+        let total: usize = m.values().sum();
+        let here = m.entry(ip).or_default();
+        if total >= MAX_UNNAMED || *here >= MAX_UNNAMED_PER_ADDR {
+            return None;
+        }
+        *here += 1;
+        Some(Pass { gate: self.clone(), ip })
+    }
+
+    /// Connections waiting to say hello now.
+    pub fn waiting(&self) -> usize {
+        self.inner.lock().expect("gate lock").values().sum()
+    }
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        let mut m = self.gate.inner.lock().expect("gate lock");
+        if let Some(n) = m.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder().length_field_length(4).max_frame_length(max).new_codec()
+}
+
+/// The sender named in a hello frame (opened with the group key in a keyed group).
+fn hello_sender(bytes: &[u8], key: Option<&GroupKey>) -> Option<NodeId> {
+    let opened = match key {
+        Some(k) => k.open(bytes).ok()?,
+        None => bytes.to_vec(),
+    };
+    match wire::decode(&opened) {
         Ok(Datagram::Frame(f)) if f.body == wire::Body::Hello => Some(f.sender),
         _ => None,
     }
 }
 
+/// How a connection is to be run.
+pub struct Conn {
+    /// The network task's number for it.
+    pub id: ConnId,
+    /// Our hello, sent first.
+    pub hello: Vec<u8>,
+    /// The peer we dialled (`None` for an accepted connection).
+    pub expect: Option<NodeId>,
+    /// The group key, to check the peer's hello.
+    pub key: Option<GroupKey>,
+    /// For an accepted connection: its place among the unnamed ones, until it says hello.
+    pub pass: Option<Pass>,
+}
+
 /// Runs a connection: says hello, learns who is at the other end (it must be `expect`, if
 /// given), reports it up, then pumps frames both ways until either side ends it.
-pub async fn run(
-    stream: TcpStream,
-    conn: ConnId,
-    hello: Vec<u8>,
-    expect: Option<NodeId>,
-    events: mpsc::Sender<LinkEvent>,
-) {
+pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>) {
+    let c = conn;
     let _ = stream.set_nodelay(true);
-    let (mut r, mut w) = stream.into_split();
-    if write_frame(&mut w, &hello).await.is_err() {
-        if let Some(peer) = expect {
-            let _ = events.send(LinkEvent::DialFailed { peer, end: LinkEnd::Unreachable }).await;
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = FramedRead::new(read_half, codec(MAX_HELLO + TAG_LEN));
+    let mut writer = FramedWrite::new(write_half, codec(MAX_LINK_FRAME + TAG_LEN));
+    let fail = |end| {
+        let events = events.clone();
+        async move {
+            if let Some(peer) = c.expect {
+                let _ = events.send(LinkEvent::DialFailed { peer, end }).await;
+            }
         }
+    };
+    if writer.send(Bytes::from(c.hello)).await.is_err() {
+        fail(LinkEnd::Unreachable).await;
         return;
     }
-    let first = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut r)).await;
-    let peer = match first {
-        Ok(Ok(Some(bytes))) => hello_sender(&bytes),
+    let first = tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await;
+    let named = match first {
+        Ok(Some(Ok(bytes))) => hello_sender(&bytes, c.key.as_ref()),
         _ => None,
     };
-    let peer = match (peer, expect) {
-        (Some(p), Some(e)) if p == e => p,
-        (Some(p), None) => p,
-        (Some(_), Some(e)) => {
-            // Someone else answers at that address now: the peer we wanted is gone.
-            let _ = events.send(LinkEvent::DialFailed { peer: e, end: LinkEnd::Refused }).await;
-            return;
-        }
-        (None, Some(e)) => {
-            // The kernel accepted, but nobody said hello: hung, not proven dead.
-            let _ = events.send(LinkEvent::DialFailed { peer: e, end: LinkEnd::Unreachable }).await;
-            return;
-        }
+    let peer = match (named, c.expect) {
+        (Some(named), Some(wanted)) if named == wanted => named,
+        (Some(named), None) => named,
+        // Someone else answers at that address now: the peer we wanted is gone.
+        (Some(_), Some(_)) => return fail(LinkEnd::Refused).await,
+        // The kernel accepted, but nobody said hello: hung, not proven dead.
+        (None, Some(_)) => return fail(LinkEnd::Unreachable).await,
         (None, None) => return,
     };
+    drop(c.pass);
+    reader.decoder_mut().set_max_frame_length(MAX_LINK_FRAME + TAG_LEN);
     let (tx, mut rx) = mpsc::channel::<LinkCmd>(LINK_QUEUE);
-    if events.send(LinkEvent::Up { conn, peer, tx }).await.is_err() {
+    if events.send(LinkEvent::Up { conn: c.id, peer, tx }).await.is_err() {
         return;
     }
-    let writer = tokio::spawn(async move {
-        while let Some(cmd) = rx.recv().await {
-            match cmd {
-                LinkCmd::Send(bytes) => {
-                    if write_frame(&mut w, &bytes).await.is_err() {
+    let conn = c.id;
+    loop {
+        tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(LinkCmd::Send(bytes)) => {
+                    if writer.send(Bytes::from(bytes)).await.is_err() {
                         break;
                     }
                 }
-                LinkCmd::Close => break,
-            }
-        }
-        let _ = w.shutdown().await;
-    });
-    while let Ok(Some(bytes)) = read_frame(&mut r).await {
-        let bad = bytes.is_empty();
-        if events.send(LinkEvent::Frame { conn, peer, bytes }).await.is_err() || bad {
-            break;
+                // Closed by the network task (or it went away): the socket closes both ways
+                // when this task ends.
+                Some(LinkCmd::Close) | None => {
+                    let _ = SinkExt::<Bytes>::close(&mut writer).await;
+                    return;
+                }
+            },
+            frame = reader.next() => match frame {
+                Some(Ok(bytes)) => {
+                    if events.send(LinkEvent::Frame { conn, peer, bytes: bytes.to_vec() }).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                    // Over the size limit: a bad frame, which costs the peer its link.
+                    let _ = events.send(LinkEvent::Frame { conn, peer, bytes: Vec::new() }).await;
+                    break;
+                }
+                _ => break,
+            },
         }
     }
     let _ = events.send(LinkEvent::Ended { conn, peer }).await;
-    writer.abort();
 }
 
 /// Dials `peer` at `addr`, then runs the connection.
-pub async fn dial(peer: NodeId, addr: SocketAddr, conn: ConnId, hello: Vec<u8>, events: mpsc::Sender<LinkEvent>) {
+pub async fn dial(addr: SocketAddr, c: Conn, events: mpsc::Sender<LinkEvent>) {
+    let peer = c.expect.expect("a dial names its peer");
     match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => run(stream, conn, hello, Some(peer), events).await,
+        Ok(Ok(stream)) => run(stream, c, events).await,
         Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
             let _ = events.send(LinkEvent::DialFailed { peer, end: LinkEnd::Refused }).await;
         }

@@ -11,10 +11,14 @@ pub mod socket;
 /// Where and how to reach the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
+    /// The multicast group's address and port.
     pub group: SocketAddrV4,
     /// An IPv4 address or an interface name; `None` lets the routing table choose.
     pub iface: Option<String>,
+    /// Multicast TTL: how many routers the group's datagrams may cross.
     pub ttl: u32,
+    /// The TCP port of the ring listener; 0 lets the system pick one.
+    pub ring_port: u16,
 }
 
 pub use driver::{NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};

@@ -22,8 +22,8 @@ pub fn new_identity() -> (NodeId, Incarnation) {
 pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHandle, SetupError> {
     let iface = socket::resolve_iface(netcfg.iface.as_deref())?;
     let sock = socket::open_member(netcfg, iface)?;
-    let listener = socket::open_ring_listener()?;
     let in_use = socket::iface_in_use(netcfg, iface);
+    let listener = socket::open_ring_listener(in_use, netcfg.ring_port)?;
     // Peers place us in the ring by the address our datagrams come from and this port.
     let ip = in_use.unwrap_or(Ipv4Addr::UNSPECIFIED);
     cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));

@@ -11,12 +11,21 @@ use super::NetConfig;
 
 const RECV_BUFFER: usize = 4 << 20;
 
+/// Why a node could not join the group or open its ring listener.
 #[derive(Debug, Error)]
 pub enum SetupError {
+    /// `--iface` names no interface with an IPv4 address.
     #[error("no interface named {0:?} with an IPv4 address (see `ip -4 addr`); pass --iface with a name or an address")]
     UnknownIface(String),
+    /// The group's port could not be bound.
     #[error("cannot bind {group}: {source}")]
-    Bind { group: SocketAddrV4, source: io::Error },
+    Bind {
+        /// The group.
+        group: SocketAddrV4,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// The group could not be joined on the interface.
     #[error(
         "cannot join {group} on {iface}: {source}. {}",
         if *iface == "the default route" {
@@ -25,9 +34,25 @@ pub enum SetupError {
             "Check that the interface is up and has this address (see `ip -4 addr`)"
         }
     )]
-    Join { group: SocketAddrV4, iface: String, source: io::Error },
+    Join {
+        /// The group.
+        group: SocketAddrV4,
+        /// The interface address, or "the default route".
+        iface: String,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// Creating or configuring the socket failed.
     #[error("cannot set up the multicast socket: {0}")]
     Socket(#[from] io::Error),
+    /// The ring listener's address is taken or not ours.
+    #[error("cannot listen for ring links on {addr}: {source} (pick another --ring-port, or 0 for any)")]
+    RingPort {
+        /// The address it would listen on.
+        addr: SocketAddrV4,
+        /// What the system said.
+        source: io::Error,
+    },
 }
 
 /// The interface address to use: `None` means "let the routing table choose".
@@ -64,9 +89,11 @@ pub fn iface_in_use(cfg: &NetConfig, iface: Option<Ipv4Addr>) -> Option<Ipv4Addr
     }
 }
 
-/// The TCP listener for ring links: any address, a port the system picks.
-pub fn open_ring_listener() -> Result<tokio::net::TcpListener, SetupError> {
-    let l = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+/// The TCP listener for ring links, on the interface's address (any, if the routing table
+/// chooses) and on `port` (0: one the system picks).
+pub fn open_ring_listener(ip: Option<Ipv4Addr>, port: u16) -> Result<tokio::net::TcpListener, SetupError> {
+    let addr = SocketAddrV4::new(ip.unwrap_or(Ipv4Addr::UNSPECIFIED), port);
+    let l = std::net::TcpListener::bind(addr).map_err(|source| SetupError::RingPort { addr, source })?;
     l.set_nonblocking(true)?;
     Ok(tokio::net::TcpListener::from_std(l)?)
 }

@@ -31,6 +31,7 @@ struct Held {
     deadline: Time,
 }
 
+/// Bare text held for the stamper, and the rate limits and drop reports per old-client address.
 pub struct BareDesk {
     rate: f64,
     burst: f64,
@@ -40,6 +41,7 @@ pub struct BareDesk {
 }
 
 impl BareDesk {
+    /// A desk that lets each address send `rate` bare datagrams a second, in bursts of up to `burst`.
     pub fn new(rate: f64, burst: f64) -> Self {
         BareDesk { rate, burst, sources: BTreeMap::new(), held: VecDeque::new(), relayed: VecDeque::new() }
     }
@@ -123,6 +125,7 @@ impl BareDesk {
         out
     }
 
+    /// When `expired` next has work: a held datagram falls due or a remembered stamped copy is forgotten.
     pub fn next_deadline(&self) -> Option<Time> {
         let held = self.held.front().map(|h| h.deadline);
         let relayed = self.relayed.iter().map(|r| r.2).min();

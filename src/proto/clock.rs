@@ -20,6 +20,7 @@ use super::types::{Hlc, Now};
 /// has been stepped.
 pub const STEP_TOLERANCE: Duration = Duration::from_secs(1);
 
+/// Group time and the HLC that stamps this node's messages.
 pub struct Clock {
     /// Nanoseconds added to the wall clock to make group time.
     offset_ns: i64,
@@ -39,6 +40,7 @@ fn add_ns(d: Duration, ns: i64) -> Duration {
 }
 
 impl Clock {
+    /// A clock on the host's wall clock as read at `now`, absorbing received stamps at most `cap` ahead.
     pub fn new(now: Now, cap: Duration) -> Self {
         Clock { offset_ns: 0, anchor: Some(now), group: now.wall, last: Hlc(0), cap }
     }

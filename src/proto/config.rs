@@ -4,12 +4,17 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::detector::DetectorConfig;
+use super::seal::GroupKey;
 use super::types::Name;
 
+/// How a node is set up; `Default` gives the values the command line starts from.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The name shown to the group.
     pub name: Name,
+    /// How often this node sends a heartbeat.
     pub heartbeat: Duration,
+    /// When a silent peer becomes suspect, then down.
     pub detector: DetectorConfig,
     /// Received timestamps push this node's clock forward at most this far past its own time.
     /// (Frames stamped further ahead are still taken; only the clock is held back.)
@@ -18,6 +23,7 @@ pub struct Config {
     pub log_capacity: usize,
     /// Retention in bytes (text and names, plus a fixed cost per message).
     pub log_bytes: usize,
+    /// Peers tracked at most; beyond it a new one is heard only if a gone one can be forgotten.
     pub max_peers: usize,
     /// How long a down or left peer is remembered (and shown) before it is removed.
     pub forget_after: Duration,
@@ -25,6 +31,7 @@ pub struct Config {
     pub bare_wait: Duration,
     /// Bare-text datagrams accepted per second from one address, and the burst allowed.
     pub bare_rate: f64,
+    /// Bare-text datagrams one address may send at once before the rate applies.
     pub bare_burst: f64,
     /// This node's place in the ring: its interface address and TCP listening port. `None`
     /// takes no part in the ring (a one-shot sender).
@@ -35,6 +42,9 @@ pub struct Config {
     /// (so a host with a wrong clock never stamps its first messages in the future). Zero for a
     /// one-shot sender, which hears nothing.
     pub clock_wait: Duration,
+    /// The group's key: every frame sent is sealed with it, and only frames sealed with it are
+    /// taken. `None`: an open group.
+    pub key: Option<GroupKey>,
 }
 
 impl Default for Config {
@@ -54,6 +64,7 @@ impl Default for Config {
             ring_addr: None,
             sync_every: Duration::from_secs(1),
             clock_wait: Duration::from_millis(300),
+            key: None,
         }
     }
 }

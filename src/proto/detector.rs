@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::types::Time;
 
+/// When the failure detector suspects a peer and when it declares it down.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DetectorConfig {
     /// phi at which a peer becomes suspect.
@@ -34,6 +35,7 @@ impl Default for DetectorConfig {
     }
 }
 
+/// One peer's failure detector: its heartbeat rhythm and its latest sign of life.
 #[derive(Clone, Debug)]
 pub struct PhiDetector {
     intervals_ms: VecDeque<f64>,
@@ -89,6 +91,7 @@ impl PhiDetector {
         self.evidence = self.evidence.max(at);
     }
 
+    /// The mean heartbeat interval in the samples, in milliseconds.
     pub fn mean_ms(&self) -> f64 {
         self.sum / self.intervals_ms.len() as f64
     }

@@ -13,12 +13,15 @@ pub use super::types::{Entry, Key};
 use super::types::{Hlc, Incarnation, NodeId, Seq};
 use super::wire::{Digest, Entries, Held, MAX_RUNS};
 
+/// What became of an entry offered to the log.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Inserted {
     /// New entry; `shared` says whether it became the shared message.
     New {
+        /// Whether it became the shared message.
         shared: bool,
     },
+    /// Already held or already seen: nothing changed.
     Duplicate,
     /// Older than everything kept in a full log: it would be evicted at once.
     TooOld,
@@ -116,6 +119,7 @@ impl Origin {
     }
 }
 
+/// The ordered log of messages this node holds, what it has seen of each origin, and the shared message.
 pub struct Log {
     entries: BTreeMap<Key, Entry>,
     by_origin: BTreeMap<(NodeId, Incarnation, Seq), Key>,
@@ -134,10 +138,12 @@ fn size_of(e: &Entry) -> usize {
 }
 
 impl Log {
+    /// An empty log keeping at most `capacity` entries.
     pub fn new(capacity: usize) -> Self {
         Log::with_bytes(capacity, usize::MAX)
     }
 
+    /// An empty log keeping at most `capacity` entries and about `max_bytes` bytes of them.
     pub fn with_bytes(capacity: usize, max_bytes: usize) -> Self {
         Log {
             entries: BTreeMap::new(),
@@ -166,6 +172,7 @@ impl Log {
         o
     }
 
+    /// What this node has of one node life's messages, if it has heard of it.
     pub fn origin(&self, node: NodeId, inc: Incarnation) -> Option<&Origin> {
         self.origins.get(&(node, inc))
     }
@@ -184,6 +191,7 @@ impl Log {
         self.origins.get(&(node, inc)).map_or(Hlc(0), |o| o.known_until)
     }
 
+    /// Puts an entry in its place, evicting the oldest if the log is over capacity.
     pub fn insert(&mut self, e: Entry) -> Inserted {
         let id = (e.node, e.incarnation, e.seq);
         if self.by_origin.contains_key(&id) {
@@ -333,14 +341,17 @@ impl Log {
         out
     }
 
+    /// The shared message: the greatest entry ever offered.
     pub fn shared(&self) -> Option<&Entry> {
         self.shared.as_ref()
     }
 
+    /// Entries held.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether no entries are held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -355,6 +366,7 @@ impl Log {
         self.origins.values().fold(0, |a, o| a.saturating_add(o.lost))
     }
 
+    /// Entries held, in log order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> {
         self.entries.values()
     }

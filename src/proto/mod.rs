@@ -23,7 +23,9 @@ mod node;
 pub mod peers;
 mod reasons;
 mod repair;
+mod replay;
 pub mod ring;
+pub mod seal;
 mod snapshot;
 pub mod timer;
 pub mod types;
@@ -37,6 +39,7 @@ pub use node::Node;
 pub use peers::Status;
 pub use reasons::{DownVia, DropReason};
 pub use ring::{LinkEnd, Neighbours, RingKey};
+pub use seal::GroupKey;
 pub use snapshot::{PeerView, Snapshot, Stats};
 pub use types::{BadName, Hlc, Incarnation, Name, NodeId, Now, Seq, Time};
 

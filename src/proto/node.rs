@@ -13,7 +13,9 @@ use super::bare::BareDesk;
 use super::clock::Clock;
 use super::membership::{Header, Heard, Members};
 use super::repair::Repair;
+use super::replay::{Path, ReplayGuard};
 use super::ring::Links;
+use super::seal::{LINK_SEQ, OpenError};
 use super::timer::{Timer, TimerTable};
 use super::wire::{self, Beat, Body, Datagram, Frame, MessageBody};
 use super::{
@@ -55,6 +57,10 @@ pub struct Node {
     links: Links,
     ring: Neighbours,
     repair: Repair,
+    /// Frames taken, per sender and life (keyed groups only).
+    replay: ReplayGuard,
+    /// Ring-link frames sent in this run (their own count, see `link_frame`).
+    link_seq: u64,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
     /// When this node last came back from a pause of its own.
@@ -95,6 +101,8 @@ impl Node {
             links: Links::default(),
             ring: Neighbours::default(),
             repair: Repair::default(),
+            replay: ReplayGuard::default(),
+            link_seq: 0,
             last_input: now,
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
@@ -219,6 +227,12 @@ impl Node {
         }
     }
 
+    /// Counts a drop that the network task saw (a connection refused before it said hello, a
+    /// failed accept), so every drop shows in one place.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.count(reason);
+    }
+
     /// The first frame to send on a new ring link: it names this node.
     pub fn hello(&mut self, now: Now) -> Vec<u8> {
         self.enter(now);
@@ -310,9 +324,31 @@ impl Node {
     /// A datagram arrived on the group from `from`.
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
         let now = self.enter(now);
+        let opened;
+        let bytes = match &self.cfg.key {
+            None => bytes,
+            Some(key) => match key.open(bytes) {
+                Ok(b) => {
+                    opened = b;
+                    &opened[..]
+                }
+                Err(e) => {
+                    // A keyed group hears only its own: open frames and old clients' bare text
+                    // are someone else's, and a frame that does not open is forged or changed.
+                    let reason = match e {
+                        OpenError::BadKey => DropReason::BadKey,
+                        OpenError::Unsealed if bytes.starts_with(&wire::MAGIC) => DropReason::Unsealed,
+                        OpenError::Unsealed => DropReason::BareIgnored,
+                    };
+                    self.reject(from, reason, now);
+                    return;
+                }
+            },
+        };
         match wire::decode(bytes) {
             Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
             Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, DropReason::LinkFrameOnMulticast, now),
+            Ok(Datagram::Frame(f)) if !self.admit(&f, Path::Multicast, from, now) => {}
             Ok(Datagram::Frame(f)) => {
                 self.observe_stamp(f.hlc);
                 self.stats.frames_received += 1;
@@ -337,13 +373,30 @@ impl Node {
     }
 
     /// A ring link to `peer` is open (dialled by either side).
-    pub fn handle_link_up(&mut self, peer: NodeId, now: Now) {
+    /// The connection said hello as `peer`. Only ring neighbours keep a link: to anyone else
+    /// this node says goodbye and closes it (`Output::Close`), and returns false.
+    pub fn handle_link_up(&mut self, peer: NodeId, now: Now) -> bool {
         let now = self.enter(now);
-        if self.left || !self.links.up(peer, now) {
-            return;
+        if self.left {
+            return false;
+        }
+        self.refresh_ring();
+        if !self.ring.contains(peer) {
+            // A stranger, a forged name, or a peer whose view of the ring differs from ours for
+            // now (it dials again after a pause, and the views agree within a heartbeat).
+            self.count(DropReason::LinkNotNeighbour);
+            if let Some(bytes) = self.link_frame(Body::Bye) {
+                self.out.push_back(Output::Link { peer, bytes });
+            }
+            self.out.push_back(Output::Close { peer });
+            return false;
+        }
+        if !self.links.up(peer, now) {
+            return false;
         }
         self.vouch(peer, now, now);
         self.send_digest(peer, now);
+        true
     }
 
     /// A frame arrived on the link to `peer`.
@@ -353,8 +406,13 @@ impl Node {
             return;
         }
         self.stats.link_frames_received += 1;
-        let f = match wire::decode(bytes) {
-            Ok(Datagram::Frame(f)) if f.sender == peer => f,
+        let opened = match &self.cfg.key {
+            Some(key) => key.open(bytes).ok(),
+            None => Some(bytes.to_vec()),
+        };
+        let decoded = opened.as_deref().map(wire::decode);
+        let f = match decoded {
+            Some(Ok(Datagram::Frame(f))) if f.sender == peer => f,
             _ => {
                 // A peer that sends garbage loses its link; it may dial again.
                 self.count(DropReason::LinkBadFrame);
@@ -363,6 +421,10 @@ impl Node {
                 return;
             }
         };
+        let from = SocketAddr::from(([0, 0, 0, 0], 0));
+        if !self.admit(&f, Path::Link, from, now) {
+            return;
+        }
         self.observe_stamp(f.hlc);
         self.vouch(peer, now, now);
         match f.body {
@@ -384,11 +446,16 @@ impl Node {
     pub fn handle_link_end(&mut self, peer: NodeId, end: LinkEnd, now: Now) {
         let now = self.enter(now);
         match end {
-            LinkEnd::Broken => {
-                if self.links.remove(peer) == Some(false) && !self.left {
-                    self.link_broke(peer, now);
+            LinkEnd::Broken => match self.links.remove(peer) {
+                Some(false) if !self.left => self.link_broke(peer, now),
+                // It said goodbye (it left the ring, or did not take us as a neighbour): not a
+                // failure, but no dial straight back either.
+                Some(_) => self.links.pause_dials(peer, now),
+                // Closed before the link was up on our side: the dial failed.
+                None => {
+                    self.links.dial_failed(peer, now);
                 }
-            }
+            },
             LinkEnd::Refused | LinkEnd::Unreachable => {
                 let probe = self.links.dial_failed(peer, now);
                 if probe && end == LinkEnd::Refused {
@@ -492,6 +559,7 @@ impl Node {
         })?;
         self.seq = frame.seq;
         self.msg_seq = msg_seq;
+        let bytes = self.sealed(bytes);
         self.out.push_back(Output::Multicast(bytes));
         self.stats.frames_sent += 1;
         self.stats.messages_sent += 1;
@@ -574,6 +642,7 @@ impl Node {
             Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(), body };
         match wire::encode(&frame) {
             Ok(bytes) => {
+                let bytes = self.sealed(bytes);
                 self.out.push_back(Output::Multicast(bytes));
                 self.stats.frames_sent += 1;
             }
@@ -581,11 +650,36 @@ impl Node {
         }
     }
 
-    /// Link frames carry sequence number 0: they are not part of the multicast loss count.
+    /// Link frames are numbered on a count of their own (from `LINK_SEQ` up), apart from the
+    /// multicast frames whose numbers measure loss.
     fn link_frame(&mut self, body: Body) -> Option<Vec<u8>> {
-        let frame =
-            Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(0), hlc: self.clock.stamp(), body };
-        wire::encode_link(&frame).ok()
+        self.link_seq += 1;
+        let seq = Seq(LINK_SEQ | self.link_seq);
+        let frame = Frame { sender: self.id, incarnation: self.incarnation, seq, hlc: self.clock.stamp(), body };
+        wire::encode_link(&frame).ok().map(|b| self.sealed(b))
+    }
+
+    /// Seals an encoded frame in a keyed group.
+    fn sealed(&self, mut bytes: Vec<u8>) -> Vec<u8> {
+        if let Some(key) = &self.cfg.key {
+            key.seal(&mut bytes);
+        }
+        bytes
+    }
+
+    /// In a keyed group, a frame that opened is taken once (see `replay.rs`); a replayed or
+    /// stale one is counted and changes nothing. Open groups take every frame.
+    fn admit(&mut self, f: &Frame, path: Path, from: SocketAddr, now: Time) -> bool {
+        if self.cfg.key.is_none() {
+            return true;
+        }
+        match self.replay.admit((f.sender, f.incarnation, f.seq, f.hlc), path, self.clock.now_hlc(), now) {
+            Ok(()) => true,
+            Err(reason) => {
+                self.reject(from, reason, now);
+                false
+            }
+        }
     }
 
     fn send_link(&mut self, peer: NodeId, body: Body, now: Time) {

@@ -41,6 +41,23 @@ pub enum DropReason {
     OwnFrameTooLong,
     /// A new peer while the peer table was full of live ones.
     PeerTableFull,
+    /// Sealed, but not with this group's key and label, or changed on the way.
+    BadKey,
+    /// An open frame in a keyed group.
+    Unsealed,
+    /// Bare text in a keyed group (old clients cannot seal).
+    BareIgnored,
+    /// A frame taken before, sent again (keyed groups).
+    Replay,
+    /// A frame of a sender's older life, or stamped long ago by a life not heard before
+    /// (keyed groups).
+    Stale,
+    /// A ring link from a node that is not one of this node's neighbours (closed at once).
+    LinkNotNeighbour,
+    /// A ring connection refused before hello: too many were waiting to say it.
+    LinkBusy,
+    /// Accepting a ring connection failed (out of file descriptors, most likely).
+    AcceptFailed,
 }
 
 impl DropReason {
@@ -64,6 +81,14 @@ impl DropReason {
             DropReason::LinkUnexpectedKind => "link_unexpected_kind",
             DropReason::OwnFrameTooLong => "own_frame_too_long",
             DropReason::PeerTableFull => "peer_table_full",
+            DropReason::BadKey => "bad_key",
+            DropReason::Unsealed => "unsealed",
+            DropReason::BareIgnored => "bare_ignored",
+            DropReason::Replay => "replay",
+            DropReason::Stale => "stale",
+            DropReason::LinkNotNeighbour => "link_not_neighbour",
+            DropReason::LinkBusy => "link_busy",
+            DropReason::AcceptFailed => "accept_failed",
         }
     }
 }
@@ -91,6 +116,7 @@ pub enum DownVia {
 }
 
 impl DownVia {
+    /// The stable word, as in `peer_down` events.
     pub fn as_str(self) -> &'static str {
         match self {
             DownVia::Heartbeat => "heartbeat",

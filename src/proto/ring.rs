@@ -225,6 +225,19 @@ impl Links {
         }
     }
 
+    /// `peer` closed our link with a goodbye: dial it again only after a pause.
+    pub fn pause_dials(&mut self, peer: NodeId, now: Time) {
+        let d = self.dials.entry(peer).or_insert(Dial {
+            in_flight: false,
+            next_try: now,
+            backoff: FIRST_BACKOFF,
+            probe: false,
+        });
+        d.in_flight = false;
+        d.next_try = now + d.backoff;
+        d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+    }
+
     /// This node was paused: the silence on its links was its own, so it counts from `now`.
     pub fn forgive(&mut self, now: Time) {
         for l in self.links.values_mut() {

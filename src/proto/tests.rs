@@ -421,3 +421,94 @@ fn any_seq() -> impl proptest::strategy::Strategy<Value = u64> {
     use proptest::prelude::*;
     prop_oneof![0u64..10, Just(u64::MAX), any::<u64>()]
 }
+
+fn keyed(id: u64, key: u8, label: &str) -> Node {
+    let cfg = Config {
+        name: Name::clip(&format!("n{id}")),
+        clock_wait: Duration::ZERO,
+        key: Some(GroupKey::new(&[key; seal::KEY_LEN], label)),
+        ..Config::default()
+    };
+    Node::new(NodeId(id), Incarnation(T0), cfg, at(0))
+}
+
+fn texts(n: &Node) -> Vec<&str> {
+    n.log().iter().map(|e| e.text.as_str()).collect()
+}
+
+fn dropped(n: &Node, reason: DropReason) -> u64 {
+    n.stats().dropped.get(&reason).copied().unwrap_or(0)
+}
+
+#[test]
+fn keyed_groups_hear_only_their_own() {
+    let label = "225.0.0.37:12345";
+    let mut a = keyed(1, 7, label);
+    let mut b = keyed(2, 7, label);
+    let mut other_key = keyed(3, 8, label);
+    let mut other_label = keyed(4, 7, "225.0.0.37:9999");
+    let mut open = node(5);
+    a.handle_timer(at(0));
+    a.handle_command(Command::Say("for the group only".into()), at(1)).unwrap();
+    let (sent, _) = outputs(&mut a);
+    assert!(sent.iter().all(|d| !d.windows(5).any(|w| w == b"group")), "no text in clear");
+    for d in &sent {
+        for n in [&mut b, &mut other_key, &mut other_label, &mut open] {
+            n.handle_datagram(d, addr(1), at(2));
+        }
+    }
+    assert_eq!(texts(&b), ["for the group only"]);
+    assert_eq!(b.peer_status(NodeId(1)), Some(Status::Alive));
+    for n in [&other_key, &other_label, &open] {
+        assert!(n.log().is_empty() && n.peer_status(NodeId(1)).is_none(), "{:?}", n.id());
+    }
+    assert_eq!(dropped(&other_key, DropReason::BadKey), sent.len() as u64);
+    assert_eq!(dropped(&other_label, DropReason::BadKey), sent.len() as u64);
+    assert_eq!(dropped(&open, DropReason::Sealed), sent.len() as u64);
+    // And the other way: an open node's frames and old clients' bare text are not taken.
+    open.handle_timer(at(0));
+    open.handle_command(Command::Say("open".into()), at(3)).unwrap();
+    for d in outputs(&mut open).0 {
+        b.handle_datagram(&d, addr(5), at(4));
+    }
+    b.handle_datagram(b"bare text\n", addr(9), at(5));
+    assert_eq!(texts(&b), ["for the group only"]);
+    assert!(b.peer_status(NodeId(5)).is_none());
+    assert_eq!(dropped(&b, DropReason::Unsealed), 2, "{:?}", b.stats().dropped);
+    assert_eq!(dropped(&b, DropReason::BareIgnored), 1);
+}
+
+#[test]
+fn a_replayed_or_tampered_datagram_changes_nothing_and_is_counted() {
+    let mut a = keyed(1, 7, "g");
+    let mut b = keyed(2, 7, "g");
+    a.handle_timer(at(0));
+    a.handle_command(Command::Say("pay 10".into()), at(1)).unwrap();
+    let (sent, _) = outputs(&mut a);
+    for d in &sent {
+        b.handle_datagram(d, addr(1), at(2));
+    }
+    outputs(&mut b);
+    // Later, the same datagrams again, and copies with one byte flipped.
+    for d in &sent {
+        b.handle_datagram(d, addr(66), at(3_000));
+        for i in [6, 30, 39, d.len() - 1] {
+            let mut t = d.clone();
+            t[i] ^= 1;
+            b.handle_datagram(&t, addr(66), at(3_001));
+        }
+    }
+    assert_eq!(texts(&b), ["pay 10"], "one message, once");
+    assert_eq!(dropped(&b, DropReason::Replay), sent.len() as u64);
+    assert_eq!(dropped(&b, DropReason::BadKey), 4 * sent.len() as u64);
+    let (_, ev) = outputs(&mut b);
+    assert!(ev.iter().all(|e| matches!(e, Event::Rejected { .. })), "nothing but reports: {ev:?}");
+    assert!(ev.iter().any(|e| matches!(e, Event::Rejected { reason: DropReason::Replay, .. })));
+    // A leave captured from an earlier life is stale once the node has a new one.
+    let leave = frame(1, T0 - 5, 1, hlc_at(3_000), Body::Leave);
+    let mut sealed = leave.clone();
+    GroupKey::new(&[7; seal::KEY_LEN], "g").seal(&mut sealed);
+    b.handle_datagram(&sealed, addr(66), at(3_002));
+    assert_eq!(b.peer_status(NodeId(1)), Some(Status::Alive));
+    assert_eq!(dropped(&b, DropReason::Stale), 1);
+}

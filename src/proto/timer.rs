@@ -29,14 +29,17 @@ pub struct TimerTable {
 }
 
 impl TimerTable {
+    /// Sets `timer` to fire at `at`, replacing any earlier setting.
     pub fn set(&mut self, timer: Timer, at: Time) {
         self.at[timer.slot()] = Some(at);
     }
 
+    /// Unsets `timer`: it will not fire.
     pub fn stop(&mut self, timer: Timer) {
         self.at[timer.slot()] = None;
     }
 
+    /// When `timer` fires next, if it is set.
     pub fn get(&self, timer: Timer) -> Option<Time> {
         self.at[timer.slot()]
     }

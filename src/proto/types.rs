@@ -86,7 +86,9 @@ pub struct Time(pub Duration);
 /// since the UNIX epoch), which feeds only the HLC and what is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Now {
+    /// The monotonic instant.
     pub mono: Time,
+    /// The wall clock, as time since the UNIX epoch.
     pub wall: Duration,
 }
 
@@ -99,10 +101,12 @@ impl Now {
 }
 
 impl Time {
+    /// The instant `ms` milliseconds after the origin.
     pub fn from_millis(ms: u64) -> Self {
         Time(Duration::from_millis(ms))
     }
 
+    /// Whole milliseconds since the origin.
     pub fn as_millis(self) -> u64 {
         self.0.as_millis() as u64
     }
@@ -120,14 +124,20 @@ impl std::ops::Add<Duration> for Time {
     }
 }
 
+/// One chat message as every node keeps it in its log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
+    /// When it was stamped, on the group's hybrid logical clock.
     pub ts: Hlc,
     /// The node that stamped it: the sender, or for bare text the node that relayed it.
     pub node: NodeId,
+    /// The life of the stamping node.
     pub incarnation: Incarnation,
+    /// Its number among that life's messages, from 1.
     pub seq: Seq,
+    /// The author's name when it was sent.
     pub name: String,
+    /// What was said.
     pub text: String,
     /// The old client's address, for a bare-text datagram.
     pub bare_from: Option<SocketAddr>,
@@ -137,6 +147,7 @@ pub struct Entry {
 pub type Key = (Hlc, NodeId, Seq);
 
 impl Entry {
+    /// Its position in the log.
     pub fn key(&self) -> Key {
         (self.ts, self.node, self.seq)
     }
@@ -188,6 +199,7 @@ impl Name {
         Name(if name.is_empty() { "?".into() } else { name.to_string() })
     }
 
+    /// The name as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

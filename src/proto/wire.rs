@@ -13,9 +13,10 @@ use super::types::{Entry, Hlc, Incarnation, NodeId, Seq};
 /// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
 /// from an old client can be mistaken for a frame.
 pub const MAGIC: [u8; 4] = [0xF0, b'G', b'C', b'S'];
+/// The wire format's version, sent in every header.
 pub const VERSION: u8 = 2;
-/// Flag bit reserved for frames sealed with a group key (authenticated encryption, a later
-/// issue). An open-group node drops sealed frames and counts them.
+/// Flag bit of frames sealed with a group key (see `seal.rs`). An open-group node drops sealed
+/// frames and counts them.
 pub const FLAG_SEALED: u8 = 0x01;
 /// Bytes before the body: magic, version, flags, sender, incarnation, seq, hlc, kind.
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
@@ -34,6 +35,7 @@ pub struct Beat {
     pub time_ms: u64,
     /// The sender's wall clock minus its group time (ms): how far off its own clock is.
     pub skew_ms: i64,
+    /// The sender's name.
     pub name: String,
     /// Highest message sequence number this node has sent in this life.
     pub msg_seq: Seq,
@@ -56,9 +58,13 @@ pub const MAX_RUNS: usize = 64;
 /// the runs `(first, last)` it holds above that (up to `MAX_RUNS`, lowest first).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Held {
+    /// The origin node.
     pub node: NodeId,
+    /// The origin's life.
     pub incarnation: Incarnation,
+    /// Every message numbered up to this is held.
     pub contig: Seq,
+    /// Runs `(first, last)` held above `contig`.
     pub above: Vec<(Seq, Seq)>,
 }
 
@@ -73,13 +79,16 @@ impl Held {
 /// of its shared message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digest {
+    /// What is held of each origin.
     pub origins: Vec<Held>,
+    /// The key of the shared message, if any.
     pub shared: Option<(Hlc, NodeId)>,
 }
 
 /// Messages a neighbour lacks, and ranges that fell out of the sender's retention.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entries {
+    /// Messages the neighbour lacks, in log order.
     pub entries: Vec<Entry>,
     /// (origin, life, first, last): messages the sender had but no longer keeps.
     pub gaps: Vec<(NodeId, Incarnation, Seq, Seq)>,
@@ -92,24 +101,32 @@ pub struct Entries {
 /// A chat message; it also becomes the shared message if it is the newest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageBody {
+    /// Its number among the sender's messages in this life, from 1.
     pub msg_seq: Seq,
+    /// The author's name.
     pub name: String,
+    /// What was said.
     pub text: String,
     /// Set when this frame stamps a bare-text datagram heard from an old client at this address.
     pub bare_from: Option<SocketAddr>,
 }
 
+/// What a frame carries, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
     /// Sent in a burst at start: "I am new, tell me who you are."
     Announce(Beat),
+    /// Sent every heartbeat interval: "I am alive, and this is where I stand."
     Heartbeat(Beat),
     /// Sent (twice) when a node quits, so peers drop it at once.
     Leave,
+    /// A chat message, stamped with the frame's HLC.
     Message(MessageBody),
     /// Link keepalive.
     Ping,
+    /// What the sender holds, for a ring neighbour to compare with its own.
     Digest(Digest),
+    /// What the receiver lacks, in answer to its digest.
     Entries(Entries),
     /// First frame each side sends on a new ring link: it names the sender (header).
     Hello,
@@ -118,7 +135,9 @@ pub enum Body {
     /// Sent by a ring neighbour that has confirmed a node dead (its link broke and a re-dial
     /// was refused), on the group and around the ring, so every node drops it at once.
     Down {
+        /// The node confirmed dead.
         node: NodeId,
+        /// The life of it that died.
         incarnation: Incarnation,
     },
 }
@@ -145,40 +164,55 @@ impl Body {
     }
 }
 
+/// A decoded groupcast frame: header and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// The node that sent it.
     pub sender: NodeId,
+    /// The sender's life.
     pub incarnation: Incarnation,
     /// Counts every frame the sender sends in this life: gaps measure loss.
     pub seq: Seq,
+    /// The sender's HLC when it sent the frame; a message's stamp.
     pub hlc: Hlc,
+    /// What it carries.
     pub body: Body,
 }
 
 /// What a received datagram turned out to be.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Datagram {
+    /// A groupcast frame.
     Frame(Frame),
     /// Text from an old client: cut at the first NUL, trailing newline removed.
     Bare(String),
 }
 
+/// Why a received datagram was dropped.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum DecodeError {
+    /// Shorter than a frame header.
     #[error("frame shorter than its header")]
     Truncated,
+    /// A wire version this node does not speak.
     #[error("unsupported version {0}")]
     Version(u8),
+    /// Sealed, but this group has no key.
     #[error("sealed frame, but this group has no key")]
     Sealed,
+    /// Flag bits this node does not know.
     #[error("unknown flags {0:#04x}")]
     Flags(u8),
+    /// A frame kind this node does not know.
     #[error("unknown frame kind {0}")]
     Kind(u8),
+    /// The body does not decode as its kind says.
     #[error("malformed body")]
     Body,
+    /// A bare-text datagram with no text.
     #[error("empty bare-text datagram")]
     EmptyBare,
+    /// A bare-text datagram longer than `MAX_BARE` bytes.
     #[error("bare-text datagram longer than {MAX_BARE} bytes")]
     LongBare,
 }
@@ -199,9 +233,11 @@ impl DecodeError {
     }
 }
 
+/// A frame too large to encode.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error("frame would be {len} bytes; at most {MAX_FRAME} fit one datagram")]
 pub struct TooLong {
+    /// How many bytes it would have taken.
     pub len: usize,
 }
 
@@ -303,6 +339,9 @@ fn decode_bare(bytes: &[u8]) -> Result<String, DecodeError> {
         Some(nul) => &bytes[..nul],
         None => bytes,
     };
+    // The limit counts the text, not the line end the client appends.
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let text = text.strip_suffix(b"\r").unwrap_or(text);
     if text.len() > MAX_BARE {
         return Err(DecodeError::LongBare);
     }

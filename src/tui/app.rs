@@ -110,7 +110,7 @@ pub enum Action {
 
 pub struct App {
     pub me: Option<Ready>,
-    /// A keyed (sealed) group; always false until keyed groups land.
+    /// A keyed (sealed) group.
     pub keyed: bool,
     pub shared: Option<Entry>,
     /// Messages stamped before this are held by every live member.
@@ -417,7 +417,10 @@ fn submit(app: &mut App) -> Option<Action> {
 fn net(app: &mut App, ev: NetEvent) {
     match ev {
         NetEvent::Ready(r) => {
-            let text = format!("joined {} via {} as {} ({})", r.group, r.iface, r.name, r.node.short());
+            let sealed =
+                r.key.as_ref().map_or_else(|| "an open group".to_string(), |k| format!("a keyed group (key {k})"));
+            let text = format!("joined {} via {} as {} ({}), {sealed}", r.group, r.iface, r.name, r.node.short());
+            app.keyed = r.key.is_some();
             app.me = Some(r);
             app.system(SystemKind::Info, text);
         }
@@ -653,6 +656,7 @@ mod tests {
             name: "me".into(),
             group: "225.0.0.37:12345".parse().unwrap(),
             iface: "10.0.0.1".into(),
+            key: None,
         };
         update(&mut a, Msg::Net(NetEvent::Ready(ready)));
         a

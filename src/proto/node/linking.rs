@@ -30,13 +30,7 @@ impl Node {
     /// closes links to peers that are no longer neighbours.
     pub(super) fn tend_ring(&mut self, now: Time) {
         let Some(me) = self.my_ring_key() else { return };
-        if self.members.take_changed() {
-            let ring = ring::neighbours(me, self.members.ring_keys());
-            if ring != self.ring {
-                self.ring = ring;
-                self.emit(Event::Ring { prev: ring.prev, next: ring.next });
-            }
-        }
+        self.refresh_ring();
         let ring = self.ring;
         for n in [ring.prev, ring.next].into_iter().flatten() {
             let Some(key) = self.ring_key_of(n) else { continue };
@@ -56,6 +50,18 @@ impl Node {
                 }
                 LinkChore::Retire => self.close_link(peer, now),
                 LinkChore::Ping => self.send_link(peer, Body::Ping, now),
+            }
+        }
+    }
+
+    /// Works the neighbours out again if membership changed since.
+    pub(super) fn refresh_ring(&mut self) {
+        let Some(me) = self.my_ring_key() else { return };
+        if self.members.take_changed() {
+            let ring = ring::neighbours(me, self.members.ring_keys());
+            if ring != self.ring {
+                self.ring = ring;
+                self.emit(Event::Ring { prev: ring.prev, next: ring.next });
             }
         }
     }

@@ -1,0 +1,279 @@
+//! A hostile LAN (issue 9), with the real binary on namespaced hosts: keyed groups that isolate
+//! and refuse replayed and tampered datagrams captured by a sniffer on another host, and a ring
+//! port that holds against junk, strangers and held connections while a restarted neighbour
+//! still links. The attacker is a short python3 script run in its own host.
+//! Skips (saying why) where namespaces cannot be made, unless `GROUPCAST_REQUIRE_NETNS=1`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::lan::{BIN, Lan, WAIT};
+
+fn keygen(dir: &Path, name: &str) -> String {
+    let path = dir.join(name);
+    let out = Command::new(BIN).args(["keygen", path.to_str().unwrap()]).output().expect("run keygen");
+    assert!(out.status.success(), "keygen: {}", String::from_utf8_lossy(&out.stderr));
+    path.to_str().unwrap().to_string()
+}
+
+fn temp_dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("groupcast-sec-{}-{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 % 1_000_000_007
+}
+
+fn dropped(state: &Value, reason: &str) -> u64 {
+    state["dropped"][reason].as_u64().unwrap_or(0)
+}
+
+fn lists(state: &Value, node: &str) -> bool {
+    state["peers"].as_array().unwrap().iter().any(|p| p["node"] == node)
+}
+
+/// Runs a python3 script in host `h`, with `args`; returns its stdout.
+fn python(lan: &Lan, h: usize, script: &str, args: &[&str]) -> String {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &lan.host(h).ns, "python3", "-c", script]).args(args);
+    let out = cmd.stderr(Stdio::inherit()).output().expect("run python3");
+    assert!(out.status.success(), "python3 failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Joins the group, records every datagram for `secs` seconds, then sends each one again and
+/// a copy of each with one byte flipped (in the header, the body and the tag, in turn).
+/// Prints the hex of what it captured, one per line.
+const SNIFF_AND_REPLAY: &str = r"
+import socket, struct, sys, time
+iface, secs = sys.argv[1], float(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 12345))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton('225.0.0.37') + socket.inet_aton(iface))
+s.settimeout(0.2)
+got, end = [], time.time() + secs
+while time.time() < end:
+    try:
+        d, _ = s.recvfrom(65536)
+        got.append(d)
+    except socket.timeout:
+        pass
+out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+out.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+for i, d in enumerate(got):
+    out.sendto(d, ('225.0.0.37', 12345))
+    t = bytearray(d)
+    t[[10, 45, len(d) - 1][i % 3] % len(d)] ^= 0x20
+    out.sendto(bytes(t), ('225.0.0.37', 12345))
+    time.sleep(0.002)
+for d in got:
+    print(d.hex())
+";
+
+/// Two groups share a LAN with one key file each, and an open node is there too: each keyed
+/// pair hears only itself, the open node hears no one, nothing keyed is readable on the wire,
+/// and what a sniffer captures and sends again (as it is, or with one byte flipped) adds no
+/// message and is counted as `replay` or `bad_key`.
+#[test]
+fn keyed_groups_isolate_and_refuse_replayed_and_tampered_datagrams() {
+    let Some(lan) = Lan::new(5) else { return };
+    let dir = temp_dir();
+    let (key_a, key_b) = (keygen(&dir, "a.key"), keygen(&dir, "b.key"));
+    let mut a1 = lan.host(1).node("a1", &["--key-file", &key_a]);
+    let mut a2 = lan.host(2).node("a2", &["--key-file", &key_a]);
+    let mut b3 = lan.host(3).node("b3", &["--key-file", &key_b]);
+    let mut open4 = lan.host(4).node("open4", &[]);
+    for p in [&a1, &a2, &b3] {
+        assert_eq!(p.seen[0]["keyed"], true, "{}: ready says keyed", p.name);
+        assert!(p.seen[0]["key"].as_str().is_some_and(|k| k.len() == 8));
+    }
+    assert_eq!(open4.seen[0]["keyed"], false);
+    assert_ne!(a1.seen[0]["key"], b3.seen[0]["key"], "two keys, two fingerprints");
+    let (a1_id, a2_id, b3_id, o4_id) = (a1.id(), a2.id(), b3.id(), open4.id());
+    a1.state_until("a2 alive", WAIT, |s| lists(s, &a2_id));
+
+    // A sniffer on host 5 records while everyone talks, then replays and tampers.
+    let sniff = std::thread::spawn({
+        let ns = lan.host(5).ns.clone();
+        move || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns, "python3", "-c", SNIFF_AND_REPLAY, "10.231.0.5", "4"])
+                .output()
+                .expect("sniffer");
+            assert!(out.status.success(), "sniffer: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    a2.say("the secret plan");
+    b3.say("group b only");
+    open4.say("open to all");
+    a1.wait_for("a2's message", |v| v["event"] == "message" && v["text"] == "the secret plan");
+    let captured = sniff.join().unwrap();
+    let datagrams: Vec<Vec<u8>> = captured.lines().map(|l| hex_decode(l.trim())).collect();
+    assert!(datagrams.len() > 10, "the sniffer heard the LAN: {}", datagrams.len());
+    assert!(
+        !datagrams.iter().any(|d| d.windows(6).any(|w| w == b"secret")),
+        "a keyed message's text is not visible on the wire"
+    );
+    assert!(datagrams.iter().any(|d| d.windows(11).any(|w| w == b"open to all")), "the open node's is");
+
+    std::thread::sleep(Duration::from_secs(1));
+    let s = a1.state();
+    let msgs = a1.events("message");
+    assert_eq!(msgs.iter().filter(|m| m["text"] == "the secret plan").count(), 1, "once, replays or not: {msgs:?}");
+    assert_eq!(msgs.len(), 1, "nothing from the other group or the open node: {msgs:?}");
+    assert!(!lists(&s, &b3_id) && !lists(&s, &o4_id), "lists only its group: {s}");
+    assert!(dropped(&s, "replay") > 0, "replays counted: {s}");
+    assert!(dropped(&s, "bad_key") > 0, "tampered copies and group b counted: {s}");
+    assert!(dropped(&s, "unsealed") > 0, "the open node's frames counted: {s}");
+    let s2 = a2.state();
+    assert!(lists(&s2, &a1_id) && !lists(&s2, &b3_id) && !lists(&s2, &o4_id), "{s2}");
+    let s3 = b3.state();
+    assert!(!lists(&s3, &a1_id) && !lists(&s3, &a2_id) && !lists(&s3, &o4_id), "b3 alone: {s3}");
+    assert!(b3.events("message").iter().all(|m| m["text"] == "group b only"));
+    let s4 = open4.state();
+    assert!(!lists(&s4, &a1_id) && !lists(&s4, &b3_id), "the open node hears no keyed group: {s4}");
+    assert!(dropped(&s4, "sealed") > 0, "{s4}");
+    assert!(open4.events("message").iter().all(|m| m["text"] == "open to all"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Opens `n` connections to ADDR:PORT, each claiming a 2 MiB frame and sending 64 KiB of it,
+/// and holds them `hold` seconds; prints how many the node had closed by then.
+const JUNK: &str = r"
+import socket, struct, sys, time, resource
+resource.setrlimit(resource.RLIMIT_NOFILE, (8192, 8192))
+host, port, n, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+conns = []
+for i in range(n):
+    try:
+        c = socket.create_connection((host, port), timeout=2)
+        c.setblocking(False)
+        try:
+            c.send(struct.pack('>I', 2 << 20) + b'x' * 65536)
+        except OSError:
+            pass
+        conns.append(c)
+    except OSError:
+        pass
+time.sleep(hold)
+closed = 0
+for c in conns:
+    try:
+        while True:
+            if c.recv(65536) == b'':
+                closed += 1
+                break
+    except BlockingIOError:
+        pass
+    except OSError:
+        closed += 1
+print(len(conns), closed)
+";
+
+/// Says a valid open-group hello as a made-up node, then waits: prints what the node did.
+const STRANGER: &str = r"
+import socket, struct, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+c = socket.create_connection((host, port), timeout=5)
+hello = b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', 0x1234567887654321, 1, 1 << 63 | 1, 0) + bytes([8])
+c.sendall(struct.pack('>I', len(hello)) + hello)
+c.settimeout(5)
+start, got = time.time(), b''
+try:
+    while True:
+        d = c.recv(65536)
+        if not d:
+            print('closed', round(time.time() - start, 2))
+            break
+        got += d
+except socket.timeout:
+    print('held')
+";
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn links(state: &Value) -> Vec<String> {
+    state["ring"]["links"].as_array().unwrap().iter().map(|l| l.as_str().unwrap().to_string()).collect()
+}
+
+/// The ring port on a pinned port (`--ring-port`): 100 connections that claim 2 MiB frames
+/// leave the node under 64 MB; a stranger's valid hello is closed at once (both ways); and
+/// with the node's file descriptors cut to 1,024 while 1,500 connections are attempted and
+/// held, a restarted neighbour links again.
+#[test]
+fn the_ring_port_holds_against_junk_strangers_and_held_connections() {
+    let Some(lan) = Lan::new(3) else { return };
+    // The victim has the higher address, so its neighbour is the one that dials.
+    let mut n1 = lan.host(1).node("n1", &[]);
+    let mut victim = lan.host(2).node("victim", &["--ring-port", "7411"]);
+    let n1_id = n1.id();
+    victim.state_until("a link to n1", Duration::from_secs(15), |s| links(s) == [n1_id.clone()]);
+    let listening = lan.host(2).exec("ss", &["-Htln"]);
+    let listening = String::from_utf8_lossy(&listening.stdout).into_owned();
+    assert!(listening.contains("10.231.0.2:7411"), "pinned port on the interface's address: {listening}");
+
+    let before = rss_kib(victim.pid());
+    let out = python(&lan, 3, JUNK, &["10.231.0.2", "7411", "100", "3"]);
+    let rss = rss_kib(victim.pid());
+    assert!(rss < 64 * 1024, "100 junk connections: {rss} KiB (was {before} KiB)");
+    let v: Vec<usize> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert_eq!(v[1], v[0], "every junk connection was closed by the node (made, closed): {out}");
+
+    let out = python(&lan, 3, STRANGER, &["10.231.0.2", "7411"]);
+    assert!(out.starts_with("closed"), "a stranger's link is closed, not held: {out}");
+    let s = victim.state();
+    assert!(dropped(&s, "link_not_neighbour") >= 1, "{s}");
+    assert!(dropped(&s, "link_busy") > 0, "{s}");
+
+    // Fewer descriptors than the attacker's connections, and a neighbour that restarts.
+    let ok = Command::new("prlimit")
+        .args(["--pid", &victim.pid().to_string(), "--nofile=1024:1024"])
+        .status()
+        .expect("prlimit")
+        .success();
+    assert!(ok, "prlimit");
+    let attacker = std::thread::spawn({
+        let ns = lan.host(3).ns.clone();
+        move || {
+            Command::new("ip")
+                .args(["netns", "exec", &ns, "python3", "-c", JUNK, "10.231.0.2", "7411", "1500", "12"])
+                .output()
+                .expect("attacker")
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    n1.signal("-KILL");
+    n1.wait_exit(WAIT);
+    let started = Instant::now();
+    let n1b = lan.host(1).node("n1", &[]);
+    let new_id = n1b.id();
+    victim.state_until("a link to the restarted n1", Duration::from_secs(10), |s| links(s) == [new_id.clone()]);
+    let took = started.elapsed();
+    let out = attacker.join().unwrap();
+    assert!(out.status.success(), "attacker: {}", String::from_utf8_lossy(&out.stderr));
+    let attempted: Vec<usize> =
+        String::from_utf8_lossy(&out.stdout).split_whitespace().map(|x| x.parse().unwrap()).collect();
+    assert!(attempted[0] >= 1_000, "the attacker made its connections: {attempted:?}");
+    let s = victim.state();
+    assert!(dropped(&s, "link_busy") > 100, "refused, counted: {s}");
+    assert!(rss_kib(victim.pid()) < 64 * 1024);
+    eprintln!("restarted neighbour linked in {took:?} under {} attacking connections; {s}", attempted[0]);
+    drop(n1b);
+}
