@@ -21,13 +21,17 @@ use crate::proto::{self, DetectorConfig};
         Without a command, groupcast opens the terminal UI (F1 there lists every key).",
     args_conflicts_with_subcommands = true
 )]
+/// The whole command line.
 pub struct Cli {
+    /// What to run; none opens the terminal UI.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// How to reach the group, for the terminal UI.
     #[command(flatten)]
     pub net: NetArgs,
 }
 
+/// The commands other than the terminal UI.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a headless node: print one line per event, broadcast each line read from stdin.
@@ -39,6 +43,7 @@ pub enum Command {
         /// Print JSON objects (one per line, each with an "event" field) instead of text.
         #[arg(long)]
         json: bool,
+        /// How to reach the group.
         #[command(flatten)]
         net: NetArgs,
     },
@@ -50,6 +55,7 @@ pub enum Command {
         /// The message; several words are joined with spaces.
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
+        /// How to reach the group.
         #[command(flatten)]
         net: NetArgs,
     },
@@ -62,6 +68,7 @@ pub enum Command {
     },
 }
 
+/// How to reach the group and how the node behaves: the options every command that joins takes.
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
     /// Multicast group and port.
@@ -159,6 +166,7 @@ impl NetArgs {
         Ok(NetConfig { group, iface: self.iface.clone(), ttl: self.ttl, ring_port: self.ring_port })
     }
 
+    /// The node's settings, or one line saying what is wrong.
     pub fn proto_config(&self) -> Result<proto::Config, String> {
         let name = match &self.name {
             Some(n) => proto::Name::new(n).map_err(|e| format!("--name: {e}"))?,

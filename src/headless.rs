@@ -164,6 +164,7 @@ fn ctime_now() -> String {
     chrono::Local::now().format("%a %b %e %H:%M:%S %Y").to_string()
 }
 
+/// The `/state` snapshot as the JSON object `node --json` prints.
 pub fn state_json(s: &Snapshot) -> Value {
     let shared = s.shared.as_ref().map(|e| {
         json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339(),
@@ -187,6 +188,7 @@ pub fn state_json(s: &Snapshot) -> Value {
         "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
         "sent": s.stats.frames_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
         "duplicates": s.stats.duplicates, "clock_held": s.stats.clock_held, "pauses": s.stats.pauses,
+        "impersonations": s.stats.impersonations,
         "dropped": s.stats.dropped})
 }
 

@@ -124,6 +124,11 @@ pub enum Line {
         /// The last message number lost.
         to: u64,
     },
+    /// Someone at `addr` sends frames in this node's name; it started a new life.
+    Impersonated {
+        /// Where the forged frames come from.
+        addr: String,
+    },
     /// Something from an address was dropped.
     Rejected {
         /// Where it came from.
@@ -244,6 +249,7 @@ impl Line {
                 Event::Rejected { addr, reason, count } => {
                     Line::Rejected { addr: addr.to_string(), reason: *reason, count: *count }
                 }
+                Event::Impersonated { addr } => Line::Impersonated { addr: addr.to_string() },
                 Event::Clock { skew_ms, cause } => {
                     let (reason, by_ms) = match cause {
                         ClockCause::Step { by_ms } => ("step", *by_ms),
@@ -313,6 +319,9 @@ impl Line {
                 format!("messages {from} to {to} of {} lost: never received here", short(node))
             }
             Line::Rejected { addr, reason, count } => format!("rejected {count} from {addr}: {reason}"),
+            Line::Impersonated { addr } => format!(
+                "someone at {addr} sends frames in this node's name; started a new life so they cannot hide ours"
+            ),
             Line::Clock { offset_ms, reason: "step", by_ms } => format!(
                 "this host's wall clock stepped {}; group time runs on (host clock now {} off)",
                 skew_text(*by_ms),

@@ -15,14 +15,17 @@ use crate::proto::{
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// Where simulated time starts, in milliseconds since the UNIX epoch (in 2026).
 pub const START_MS: u64 = 1_780_000_000_000;
 
+/// How the simulated LAN carries multicast datagrams.
 #[derive(Clone, Copy, Debug)]
 pub struct Medium {
     /// Chance a datagram to one receiver is lost.
     pub loss: f64,
     /// Chance a delivered datagram is delivered twice.
     pub dup: f64,
+    /// Least delay of a datagram.
     pub min_delay: Duration,
     /// Extra random delay; datagrams overtake each other within it.
     pub jitter: Duration,
@@ -34,13 +37,19 @@ impl Default for Medium {
     }
 }
 
+/// One simulated host and the core running on it.
 pub struct SimNode {
+    /// The protocol core of its current life.
     pub node: Node,
+    /// Its address on the simulated LAN.
     pub addr: SocketAddr,
+    /// Running; false after a crash until a restart.
     pub up: bool,
     /// Bumped at each restart, so traffic for an old life is not delivered to the new one.
     pub life: u32,
+    /// Every event its cores emitted, with the simulated time.
     pub events: Vec<(Time, Event)>,
+    /// The configuration each of its lives starts with.
     pub cfg: Config,
     /// How far this host's wall clock is from true time (ms); the monotonic clock is true.
     pub skew_ms: i64,
@@ -88,10 +97,15 @@ impl Ord for InFlight {
     }
 }
 
+/// A simulated LAN of nodes on simulated time.
 pub struct Sim {
+    /// Simulated time (the monotonic clock, which is true time).
     pub now: Time,
+    /// The seeded randomness everything random in the run draws from.
     pub rng: ChaCha8Rng,
+    /// How multicast datagrams travel.
     pub medium: Medium,
+    /// The hosts, by index.
     pub nodes: Vec<SimNode>,
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
@@ -102,6 +116,7 @@ pub struct Sim {
     pub dials: u64,
     /// Datagrams handed to the medium, and how many it dropped.
     pub sent: u64,
+    /// Datagrams the medium dropped.
     pub lost: u64,
     /// Bytes put on the wire: each multicast datagram once, and every link frame.
     pub bytes: u64,
@@ -112,6 +127,7 @@ pub struct Sim {
 }
 
 impl Sim {
+    /// An empty LAN at `START_MS`, with randomness from `seed`.
     pub fn new(seed: u64, medium: Medium) -> Self {
         Sim {
             now: Time::from_millis(START_MS),
@@ -292,12 +308,14 @@ impl Sim {
         }
     }
 
+    /// Adds `n` nodes with `cfg`, named n0, n1 and so on.
     pub fn add_nodes(&mut self, n: usize, cfg: &Config) {
         for i in 0..n {
             self.add_node(Config { name: Name::clip(&format!("n{i}")), ..cfg.clone() });
         }
     }
 
+    /// The current id of node `i`.
     pub fn id(&self, i: usize) -> NodeId {
         self.nodes[i].node.id()
     }
@@ -308,6 +326,7 @@ impl Sim {
         self.break_links(i);
     }
 
+    /// Runs a command on node `i` and queues what it sends; panics if the command is refused.
     pub fn command(&mut self, i: usize, cmd: Command) {
         let now = self.reading(i);
         self.nodes[i].node.handle_command(cmd, now).expect("command accepted");

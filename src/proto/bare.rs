@@ -3,11 +3,12 @@
 //! Bare text arrives at every node at its own time with no stamp. One node (the stamper, the
 //! member with the lowest id) stamps it and multicasts the stamped copy; the others hold their
 //! own copy here until the stamped one arrives, and stamp it themselves only if it never does.
-//! An old client whose stdin closed multicasts its buffer in a tight loop, so each address gets
-//! a token bucket, and reports of dropped datagrams are limited to one per address per second.
+//! An old client whose stdin closed multicasts its buffer in a tight loop, so each sending host
+//! (IP address, whatever its port: rotating ports buys nothing) gets a token bucket, the whole
+//! group one more, and reports of dropped datagrams are limited to one per address per second.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::types::Time;
@@ -18,11 +19,31 @@ const MAX_HELD: usize = 256;
 const RELAY_MEMORY: Duration = Duration::from_secs(2);
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
+/// The group's bucket holds this many times one host's rate and burst.
+const GROUP_SHARE: f64 = 4.0;
+
 struct Source {
-    tokens: f64,
     last: Time,
     last_report: Option<Time>,
     suppressed: u64,
+}
+
+/// A token bucket.
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    last: Time,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Time) -> Self {
+        Bucket { tokens: burst, last: now }
+    }
+
+    fn refill(&mut self, rate: f64, burst: f64, now: Time) {
+        self.tokens = (self.tokens + now.since(self.last).as_secs_f64() * rate).min(burst);
+        self.last = self.last.max(now);
+    }
 }
 
 struct Held {
@@ -36,6 +57,8 @@ pub struct BareDesk {
     rate: f64,
     burst: f64,
     sources: BTreeMap<SocketAddr, Source>,
+    hosts: BTreeMap<IpAddr, Bucket>,
+    group: Option<Bucket>,
     held: VecDeque<Held>,
     relayed: VecDeque<(SocketAddr, String, Time)>,
 }
@@ -43,7 +66,15 @@ pub struct BareDesk {
 impl BareDesk {
     /// A desk that lets each address send `rate` bare datagrams a second, in bursts of up to `burst`.
     pub fn new(rate: f64, burst: f64) -> Self {
-        BareDesk { rate, burst, sources: BTreeMap::new(), held: VecDeque::new(), relayed: VecDeque::new() }
+        BareDesk {
+            rate,
+            burst,
+            sources: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            group: None,
+            held: VecDeque::new(),
+            relayed: VecDeque::new(),
+        }
     }
 
     fn source(&mut self, addr: SocketAddr, now: Time) -> &mut Source {
@@ -53,18 +84,29 @@ impl BareDesk {
                 self.sources.remove(&oldest);
             }
         }
-        let burst = self.burst;
-        self.sources.entry(addr).or_insert(Source { tokens: burst, last: now, last_report: None, suppressed: 0 })
+        let s = self.sources.entry(addr).or_insert(Source { last: now, last_report: None, suppressed: 0 });
+        s.last = s.last.max(now);
+        s
     }
 
-    /// Token bucket per address: may a bare datagram from `addr` be taken now?
+    /// May a bare datagram from `addr` be taken now? It needs a token from its host's bucket
+    /// and one from the group's.
     pub fn admit(&mut self, addr: SocketAddr, now: Time) -> bool {
         let (rate, burst) = (self.rate, self.burst);
-        let s = self.source(addr, now);
-        s.tokens = (s.tokens + now.since(s.last).as_secs_f64() * rate).min(burst);
-        s.last = now;
-        if s.tokens >= 1.0 {
-            s.tokens -= 1.0;
+        let ip = addr.ip();
+        if !self.hosts.contains_key(&ip) && self.hosts.len() >= MAX_SOURCES {
+            // Forget the host heard from longest ago.
+            if let Some(oldest) = self.hosts.iter().min_by_key(|(_, b)| b.last).map(|(a, _)| *a) {
+                self.hosts.remove(&oldest);
+            }
+        }
+        let host = self.hosts.entry(ip).or_insert(Bucket::full(burst, now));
+        host.refill(rate, burst, now);
+        let group = self.group.get_or_insert(Bucket::full(burst * GROUP_SHARE, now));
+        group.refill(rate * GROUP_SHARE, burst * GROUP_SHARE, now);
+        if host.tokens >= 1.0 && group.tokens >= 1.0 {
+            host.tokens -= 1.0;
+            group.tokens -= 1.0;
             true
         } else {
             false
@@ -141,16 +183,31 @@ mod tests {
         SocketAddr::from(([10, 0, 0, 1], port))
     }
 
+    fn host(n: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, (n >> 8) as u8, n as u8], 40000))
+    }
+
     #[test]
     fn a_flooding_address_is_limited_and_others_are_not() {
         let mut d = BareDesk::new(20.0, 40.0);
         let now = Time::from_millis(1_000);
         let taken = (0..1000).filter(|_| d.admit(a(1), now)).count();
         assert_eq!(taken, 40, "the burst, then nothing in the same instant");
-        assert!(d.admit(a(2), now), "another sender has its own bucket");
+        assert!(d.admit(host(2), now), "another host has its own bucket");
         let later = Time::from_millis(2_000);
         let more = (0..1000).filter(|_| d.admit(a(1), later)).count();
         assert_eq!(more, 20, "refills at the rate");
+    }
+
+    #[test]
+    fn rotating_source_ports_buys_nothing_and_the_group_has_a_cap() {
+        let mut d = BareDesk::new(20.0, 40.0);
+        let now = Time::from_millis(1_000);
+        let taken = (0..500u16).filter(|p| d.admit(a(10_000 + p), now)).count();
+        assert_eq!(taken, 40, "one host, whatever its ports");
+        let mut d = BareDesk::new(20.0, 40.0);
+        let taken = (0..500u16).filter(|&n| d.admit(host(n), now)).count();
+        assert_eq!(taken, 160, "many hosts at once share the group's bucket");
     }
 
     #[test]
@@ -180,8 +237,10 @@ mod tests {
     fn address_table_is_bounded() {
         let mut d = BareDesk::new(20.0, 40.0);
         for p in 0..2000u16 {
-            d.admit(a(p), Time::from_millis(u64::from(p)));
+            d.admit(host(p), Time::from_millis(u64::from(p)));
+            d.report(a(p), Time::from_millis(u64::from(p)));
         }
+        assert_eq!(d.hosts.len(), MAX_SOURCES);
         assert_eq!(d.sources.len(), MAX_SOURCES);
     }
 }

@@ -72,6 +72,13 @@ pub enum Event {
         /// What told.
         via: DownVia,
     },
+    /// Someone at `addr` sends frames in this node's name (numbers it never sent, or a life it
+    /// never had). This node started a new life, so that its own messages are not taken for
+    /// copies of the forged ones.
+    Impersonated {
+        /// Where the forged frames come from (as the network says).
+        addr: SocketAddr,
+    },
     /// A down or left peer has been forgotten.
     PeerRemoved {
         /// The peer forgotten.

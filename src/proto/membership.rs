@@ -5,6 +5,14 @@
 //! confirmed failure) and gets back what changed, as events for the front ends; it never sends
 //! anything itself. Whether the ring needs working out again is kept here too, since only a
 //! change of membership can move it.
+//!
+//! In an open group anyone on the LAN can send a frame in any member's name, so one datagram
+//! must not do lasting damage: a known member's frames must come from its address (until that
+//! has gone quiet, as when a host moves); a leave is undone by any later frame of the same
+//! life; a peer counts for the settled marks and bare-text stamping only once confirmed (a ring
+//! link with it, or heartbeats from one address over a heartbeat interval); one not yet
+//! confirmed leaves the ring as soon as a dial to it fails; and a full table first forgets
+//! peers never confirmed.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -44,6 +52,16 @@ pub(super) struct Peer {
     /// Its applied frontier, as last reported.
     frontier: Hlc,
     clock: PeerClock,
+    /// A ring link with it worked, or it has heartbeated from one address for a while.
+    confirmed: bool,
+    first_heard: Time,
+    /// The frame number of its leave, if it left: any later frame of the life undoes it.
+    left_seq: Option<Seq>,
+    /// A ring port at which a dial was refused: it is left out of the ring until it names
+    /// another.
+    refused_port: u16,
+    /// Not confirmed, and a dial to it failed: out of the ring until it is confirmed.
+    unlinkable: bool,
 }
 
 impl Peer {
@@ -66,8 +84,28 @@ impl Peer {
 
     /// Its place in the ring order, if it takes part in the ring.
     pub fn ring_key(&self) -> Option<RingKey> {
-        (self.tcp_port != 0).then(|| RingKey { ip: self.addr.ip(), port: self.tcp_port, node: self.id })
+        (self.tcp_port != 0 && self.tcp_port != self.refused_port && !self.unlinkable).then(|| RingKey {
+            ip: self.addr.ip(),
+            port: self.tcp_port,
+            node: self.id,
+        })
     }
+
+    /// A member that counts for the ring, the settled marks and bare-text stamping.
+    fn counts(&self) -> bool {
+        self.confirmed && self.status.is_member()
+    }
+}
+
+/// What a leave turned out to be.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Leave {
+    /// Believed: the peer is shown as left.
+    Left(Event),
+    /// Not from its current life, or it already left: nothing to do.
+    Ignored,
+    /// Numbered below frames of the same life already heard: not its last word, so forged.
+    Implausible,
 }
 
 /// What a heartbeat turned out to be.
@@ -79,8 +117,10 @@ pub(super) enum Heard {
     Known,
     /// A peer (or a new life of one) now added to the table.
     New,
-    /// A new peer, but the table is full of members.
+    /// A new peer, but the table is full of confirmed members.
     Full,
+    /// A peer shown as left spoke again in the same life: its leave was forged.
+    Revived,
 }
 
 /// What the failure detector and the forgetting clock decided about a peer.
@@ -129,18 +169,52 @@ impl Members {
         self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
     }
 
+    /// Ids of the confirmed members.
+    pub fn confirmed_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.peers.values().filter(|p| p.counts()).map(|p| p.id)
+    }
+
     /// Members that take part in the ring, with their place in it.
     pub fn ring_keys(&self) -> impl Iterator<Item = RingKey> + '_ {
         self.peers.values().filter(|p| p.status.is_member()).filter_map(Peer::ring_key)
     }
 
-    /// Members in the ring, each with its life and its reported frontier: whose messages
-    /// the settled mark waits for.
+    /// Confirmed members in the ring, each with its life and its reported frontier: whose
+    /// messages the settled mark waits for.
     pub fn frontiers(&self) -> impl Iterator<Item = (NodeId, Incarnation, Hlc)> + '_ {
-        self.peers
-            .values()
-            .filter(|p| p.status.is_member() && p.tcp_port != 0)
-            .map(|p| (p.id, p.incarnation, p.frontier))
+        self.peers.values().filter(|p| p.counts() && p.ring_key().is_some()).map(|p| (p.id, p.incarnation, p.frontier))
+    }
+
+    /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
+    /// another address that it was heard from lately: that is someone else using its id.
+    pub fn source_ok(&self, f: Header, from: SocketAddr, now: Time) -> bool {
+        self.peers.get(&f.sender).is_none_or(|p| p.addr == from || now.since(p.last_seen) >= self.quiet)
+    }
+
+    /// A ring link with `node` works: it is confirmed.
+    pub fn confirm(&mut self, node: NodeId) {
+        if let Some(p) = self.peers.get_mut(&node)
+            && !p.confirmed
+        {
+            p.confirmed = true;
+            p.unlinkable = false;
+            self.changed = true;
+        }
+    }
+
+    /// A dial to `node` failed (`refused`: nothing listens at its port). One not confirmed (a
+    /// forged heartbeat, likely) leaves the ring until it is; one nothing listens for leaves
+    /// it until it names another port.
+    pub fn dial_failed(&mut self, node: NodeId, refused: bool) {
+        let Some(p) = self.peers.get_mut(&node) else { return };
+        if !p.confirmed && !p.unlinkable {
+            p.unlinkable = true;
+            self.changed = true;
+        }
+        if refused && p.refused_port != p.tcp_port {
+            p.refused_port = p.tcp_port;
+            self.changed = true;
+        }
     }
 
     /// Clock offsets of the members heard so far (theirs minus ours).
@@ -197,12 +271,20 @@ impl Members {
     pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
         let name = Name::clip(&beat.name).to_string();
-        let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
+        let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status, p.left_seq));
+        let mut heard = Heard::Known;
         match known {
-            Some((inc, status)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
+            Some((inc, Status::Left, Some(left))) if f.incarnation == inc && f.seq > left => {
+                // It left, yet speaks on in the same life: the leave was someone else's.
+                let p = self.peers.get_mut(&f.sender).expect("known peer");
+                p.status = Status::Down;
+                p.left_seq = None;
+                heard = Heard::Revived;
+            }
+            Some((inc, status, _)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
                 return Heard::Stale;
             }
-            Some((inc, status)) if f.incarnation > inc && status.is_member() => {
+            Some((inc, status, _)) if f.incarnation > inc && status.is_member() => {
                 // The same node (ids are random per run) began a new life to reset its clock:
                 // it carries on as the same member, with fresh counters.
                 let p = self.peers.get_mut(&f.sender).expect("known peer");
@@ -211,7 +293,7 @@ impl Members {
                 p.frontier = Hlc(0);
                 p.clock = PeerClock::default();
             }
-            Some((inc, _)) if f.incarnation > inc => {
+            Some((inc, _, _)) if f.incarnation > inc => {
                 self.peers.remove(&f.sender);
                 self.changed = true;
             }
@@ -220,6 +302,13 @@ impl Members {
         if let Some(p) = self.peers.get_mut(&f.sender) {
             p.detector.heartbeat(now, &self.detector);
             p.last_seen = now;
+            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= self.quiet / 2 {
+                // Heartbeats from one address over a heartbeat interval: a node, not one
+                // forged datagram.
+                p.confirmed = true;
+                p.unlinkable = false;
+                self.changed = true;
+            }
             if p.addr != from {
                 // Its place in the ring is its address: a move re-forms the ring.
                 p.addr = from;
@@ -246,7 +335,7 @@ impl Members {
                 }
                 Status::Alive | Status::Left => {}
             }
-            return Heard::Known;
+            return heard;
         }
         if self.peers.len() >= self.max_peers && !self.forget_one(ev) {
             return Heard::Full;
@@ -265,6 +354,11 @@ impl Members {
             tcp_port: beat.tcp_port,
             frontier: beat.frontier,
             clock: PeerClock::default(),
+            confirmed: false,
+            first_heard: now,
+            left_seq: None,
+            refused_port: 0,
+            unlinkable: false,
         };
         self.peers.insert(f.sender, peer);
         self.changed = true;
@@ -272,16 +366,21 @@ impl Members {
         Heard::New
     }
 
-    /// The sender said goodbye (in its current life).
-    pub fn left(&mut self, f: Header, now: Time) -> Option<Event> {
-        let p = self.peers.get_mut(&f.sender)?;
+    /// The sender said goodbye (in its current life). A leave is its sender's last frame, so
+    /// one numbered below frames already heard from that life is not believed.
+    pub fn left(&mut self, f: Header, now: Time) -> Leave {
+        let Some(p) = self.peers.get_mut(&f.sender) else { return Leave::Ignored };
         if p.incarnation != f.incarnation || p.status == Status::Left {
-            return None;
+            return Leave::Ignored;
+        }
+        if f.seq < p.loss.highest() {
+            return Leave::Implausible;
         }
         p.status = Status::Left;
         p.since = now;
+        p.left_seq = Some(f.seq);
         self.changed = true;
-        Some(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
+        Leave::Left(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
     }
 
     /// `node` was heard alive at `at`, second-hand or on its link. A vouch never brings back
@@ -411,9 +510,12 @@ impl Members {
         }
     }
 
-    /// Makes room in a full table by forgetting the longest-gone down or left peer.
+    /// Makes room in a full table: forgets the longest-gone down or left peer, or else the
+    /// member never confirmed that was heard from longest ago (one forged datagram, likely).
     fn forget_one(&mut self, ev: &mut Vec<Event>) -> bool {
         let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
+        let gone =
+            gone.or_else(|| self.peers.values().filter(|p| !p.confirmed).min_by_key(|p| p.last_seen).map(|p| p.id));
         if let Some(node) = gone {
             self.peers.remove(&node);
             ev.push(Event::PeerRemoved { node });

@@ -11,7 +11,7 @@ mod timekeeping;
 
 use super::bare::BareDesk;
 use super::clock::Clock;
-use super::membership::{Header, Heard, Members};
+use super::membership::{Header, Heard, Leave, Members};
 use super::repair::Repair;
 use super::replay::{Path, ReplayGuard};
 use super::ring::Links;
@@ -36,6 +36,33 @@ const REPAIR_BUDGET: usize = 1 << 20;
 const MAX_VOUCHES: usize = 4;
 /// A clock further than this from the group's follows the group.
 const CLOCK_TOLERANCE_MS: i64 = 1_000;
+/// A node whose name others use starts a new life at most this often.
+const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+/// Multicast frames whose stamps are remembered to recognise our echo.
+const SENT_MEMORY: usize = 4096;
+
+/// The stamps of the last `SENT_MEMORY` multicast frames sent, by frame number.
+struct SentFrames {
+    slots: Vec<(Seq, Hlc)>,
+}
+
+impl Default for SentFrames {
+    fn default() -> Self {
+        SentFrames { slots: vec![(Seq(0), Hlc(0)); SENT_MEMORY] }
+    }
+}
+
+impl SentFrames {
+    fn record(&mut self, seq: Seq, hlc: Hlc) {
+        self.slots[(seq.0 % SENT_MEMORY as u64) as usize] = (seq, hlc);
+    }
+
+    /// Could frame `seq` stamped `hlc` be one we sent (our highest being `latest`)? Frames too
+    /// old to remember are given the benefit of the doubt.
+    fn may_be(&self, seq: Seq, hlc: Hlc, latest: Seq) -> bool {
+        latest.0 - seq.0 >= SENT_MEMORY as u64 || self.slots[(seq.0 % SENT_MEMORY as u64) as usize] == (seq, hlc)
+    }
+}
 
 /// One member of the group: the whole protocol state of a node, driven by its inputs.
 pub struct Node {
@@ -61,6 +88,10 @@ pub struct Node {
     replay: ReplayGuard,
     /// Ring-link frames sent in this run (their own count, see `link_frame`).
     link_seq: u64,
+    /// The stamps of the multicast frames sent lately, to tell our echo from a forgery.
+    sent: SentFrames,
+    /// When this node last started a new life because someone used its name.
+    renewed_at: Option<Time>,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
     /// When this node last came back from a pause of its own.
@@ -103,6 +134,8 @@ impl Node {
             repair: Repair::default(),
             replay: ReplayGuard::default(),
             link_seq: 0,
+            sent: SentFrames::default(),
+            renewed_at: None,
             last_input: now,
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
@@ -346,7 +379,7 @@ impl Node {
             },
         };
         match wire::decode(bytes) {
-            Ok(Datagram::Frame(f)) if f.sender == self.id => {} // our own echo
+            Ok(Datagram::Frame(f)) if f.sender == self.id => self.own_name_heard(&f, from, now),
             Ok(Datagram::Frame(f)) if f.body.link_only() => self.reject(from, DropReason::LinkFrameOnMulticast, now),
             Ok(Datagram::Frame(f)) if !self.admit(&f, Path::Multicast, from, now) => {}
             Ok(Datagram::Frame(f)) => {
@@ -394,6 +427,9 @@ impl Node {
         if !self.links.up(peer, now) {
             return false;
         }
+        // A working link confirms it (it may not have been heard long enough to be confirmed
+        // by its heartbeats yet).
+        self.members.confirm(peer);
         self.vouch(peer, now, now);
         self.send_digest(peer, now);
         true
@@ -460,6 +496,8 @@ impl Node {
                 let probe = self.links.dial_failed(peer, now);
                 if probe && end == LinkEnd::Refused {
                     self.confirm_down(peer, now);
+                } else {
+                    self.members.dial_failed(peer, end == LinkEnd::Refused);
                 }
             }
         }
@@ -469,16 +507,21 @@ impl Node {
 
     fn handle_frame(&mut self, f: Frame, from: SocketAddr, now: Time) {
         let hdr = Header { sender: f.sender, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
+        if !self.members.source_ok(hdr, from, now) {
+            // A known member's name from another address: someone else's frame.
+            self.reject(from, DropReason::WrongAddress, now);
+            return;
+        }
         // Every multicast frame counts for loss, whatever its kind.
         self.members.frame_seen(hdr);
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, &beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, &beat, false, from, now),
-            Body::Leave => {
-                if let Some(e) = self.members.left(hdr, now) {
-                    self.emit(e);
-                }
-            }
+            Body::Leave => match self.members.left(hdr, now) {
+                Leave::Left(e) => self.emit(e),
+                Leave::Ignored => {}
+                Leave::Implausible => self.reject(from, DropReason::ForgedLeave, now),
+            },
             Body::Message(m) => {
                 self.members.message_seen(hdr, now);
                 if let Some(addr) = m.bare_from {
@@ -496,7 +539,10 @@ impl Node {
                 self.stats.messages_received += 1;
                 self.add_entry(entry, false, from, now);
             }
-            Body::Down { node, incarnation } => self.down_notice(node, incarnation, None, now),
+            Body::Down { node, incarnation } if self.members.status(f.sender).is_some_and(Status::is_member) => {
+                self.down_notice(node, incarnation, None, now);
+            }
+            Body::Down { .. } => self.reject(from, DropReason::DownDisputed, now),
             _ => {}
         }
     }
@@ -512,6 +558,7 @@ impl Node {
         }
         match heard {
             Heard::Stale => return,
+            Heard::Revived => self.count(DropReason::ForgedLeave),
             Heard::Full => {
                 self.count(DropReason::PeerTableFull);
                 return;
@@ -559,6 +606,7 @@ impl Node {
         })?;
         self.seq = frame.seq;
         self.msg_seq = msg_seq;
+        self.sent.record(frame.seq, frame.hlc);
         let bytes = self.sealed(bytes);
         self.out.push_back(Output::Multicast(bytes));
         self.stats.frames_sent += 1;
@@ -603,7 +651,7 @@ impl Node {
     /// it for the group: the member with the lowest node id that this node knows of. Its
     /// stamped copy is an ordinary message, which every log orders the same way.
     fn is_bare_stamper(&self) -> bool {
-        self.members().all(|m| m > self.id)
+        self.members.confirmed_ids().all(|m| m > self.id)
     }
 
     fn stamp_bare(&mut self, addr: SocketAddr, text: &str, now: Time) {
@@ -640,6 +688,7 @@ impl Node {
         self.seq = Seq(self.seq.0 + 1);
         let frame =
             Frame { sender: self.id, incarnation: self.incarnation, seq: self.seq, hlc: self.clock.stamp(), body };
+        self.sent.record(frame.seq, frame.hlc);
         match wire::encode(&frame) {
             Ok(bytes) => {
                 let bytes = self.sealed(bytes);
@@ -657,6 +706,27 @@ impl Node {
         let seq = Seq(LINK_SEQ | self.link_seq);
         let frame = Frame { sender: self.id, incarnation: self.incarnation, seq, hlc: self.clock.stamp(), body };
         wire::encode_link(&frame).ok().map(|b| self.sealed(b))
+    }
+
+    /// A frame in our own name: our echo, or someone else using our id. A forgery is reported
+    /// and counted, and makes this node start a new life (at most once a second), so that
+    /// forged messages numbered ahead of ours cannot make peers drop our real ones.
+    fn own_name_heard(&mut self, f: &Frame, from: SocketAddr, now: Time) {
+        let ours = match f.incarnation.cmp(&self.incarnation) {
+            std::cmp::Ordering::Less => true, // an echo from before a new life
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => f.seq <= self.seq && self.sent.may_be(f.seq, f.hlc, self.seq),
+        };
+        if ours {
+            return;
+        }
+        self.stats.impersonations += 1;
+        if self.renewed_at.is_some_and(|t| now.since(t) < RENEW_AT_MOST_EVERY) {
+            return;
+        }
+        self.renewed_at = Some(now);
+        self.emit(Event::Impersonated { addr: from });
+        self.new_life_above(f.incarnation, now);
     }
 
     /// Seals an encoded frame in a keyed group.

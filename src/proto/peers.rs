@@ -62,6 +62,11 @@ impl LossWindow {
         }
     }
 
+    /// The highest frame number heard.
+    pub fn highest(&self) -> Seq {
+        Seq(self.highest)
+    }
+
     /// Fraction of recent frames that never arrived, 0.0 ..= 1.0.
     pub fn loss(&self) -> f64 {
         let span = (self.highest - self.first).saturating_add(1).min(128);

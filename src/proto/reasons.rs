@@ -58,6 +58,13 @@ pub enum DropReason {
     LinkBusy,
     /// Accepting a ring connection failed (out of file descriptors, most likely).
     AcceptFailed,
+    /// A frame in a known member's name from another address than the member's (open groups).
+    WrongAddress,
+    /// A leave numbered below frames already heard from that life, or one the peer disproved
+    /// by speaking on (open groups).
+    ForgedLeave,
+    /// A down notice about a peer this node hears on its own link, or from a non-member.
+    DownDisputed,
 }
 
 impl DropReason {
@@ -89,6 +96,9 @@ impl DropReason {
             DropReason::LinkNotNeighbour => "link_not_neighbour",
             DropReason::LinkBusy => "link_busy",
             DropReason::AcceptFailed => "accept_failed",
+            DropReason::WrongAddress => "wrong_address",
+            DropReason::ForgedLeave => "forged_leave",
+            DropReason::DownDisputed => "down_disputed",
         }
     }
 }

@@ -124,6 +124,11 @@ impl Links {
         self.links.get_mut(&peer).map(|l| l.last_recv = now).is_some()
     }
 
+    /// Was something heard on a link to `peer` within `d`?
+    pub fn heard_within(&self, peer: NodeId, now: Time, d: Duration) -> bool {
+        self.links.get(&peer).is_some_and(|l| now.since(l.last_recv) < d)
+    }
+
     /// Something was sent on the link to `peer`.
     pub fn sent(&mut self, peer: NodeId, now: Time) {
         if let Some(l) = self.links.get_mut(&peer) {

@@ -32,6 +32,8 @@ pub struct Stats {
     pub clock_held: u64,
     /// Times this node was paused (stopped, starved) long enough to judge its peers unfairly.
     pub pauses: u64,
+    /// Frames heard in this node's own name that it never sent (see `Event::Impersonated`).
+    pub impersonations: u64,
     /// Everything dropped, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }

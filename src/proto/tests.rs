@@ -228,14 +228,14 @@ fn all(n: &mut Node) -> Vec<Output> {
 fn the_earlier_node_dials_its_neighbour_and_a_bad_frame_closes_the_link() {
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
-    a.handle_timer(at(50));
+    a.handle_timer(at(650));
     let out = all(&mut a);
     let dial = SocketAddr::from(([10, 0, 0, 2], 7000));
     assert!(out.contains(&Output::Dial { peer: NodeId(2), addr: dial }), "{out:?}");
     assert!(out.contains(&Output::Event(Event::Ring { prev: Some(NodeId(2)), next: Some(NodeId(2)) })));
-    a.handle_link_up(NodeId(2), at(60));
+    assert!(a.handle_link_up(NodeId(2), at(660)));
     assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { peer: NodeId(2), .. })), "a digest at once");
-    a.handle_link_frame(NodeId(2), b"not a frame", at(70));
+    a.handle_link_frame(NodeId(2), b"not a frame", at(670));
     assert!(all(&mut a).contains(&Output::Close { peer: NodeId(2) }));
     assert_eq!(a.stats().dropped[&DropReason::LinkBadFrame], 1);
     assert_eq!(a.linked().count(), 0);
@@ -511,4 +511,152 @@ fn a_replayed_or_tampered_datagram_changes_nothing_and_is_counted() {
     b.handle_datagram(&sealed, addr(66), at(3_002));
     assert_eq!(b.peer_status(NodeId(1)), Some(Status::Alive));
     assert_eq!(dropped(&b, DropReason::Stale), 1);
+}
+
+fn message(seq: u64, text: &str) -> Body {
+    Body::Message(MessageBody { msg_seq: Seq(seq), name: "b".into(), text: text.into(), bare_from: None })
+}
+
+/// A node that knows peer 2 (named "b", at `addr(2)`) from heartbeats over a second.
+fn knowing_b() -> Node {
+    let mut a = node(1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(500), beat("b")), addr(2), at(500));
+    outputs(&mut a);
+    a
+}
+
+#[test]
+fn frames_in_a_members_name_from_another_address_are_not_taken() {
+    let mut a = knowing_b();
+    let evil = addr(66);
+    // The next message numbers, a higher life, a leave: all from the wrong address.
+    a.handle_datagram(&frame(2, T0, 3, hlc_at(600), message(1, "forged")), evil, at(600));
+    a.handle_datagram(&frame(2, T0 + 9, 1, hlc_at(600), beat("b")), evil, at(601));
+    a.handle_datagram(&frame(2, T0, 4, hlc_at(600), Body::Leave), evil, at(602));
+    assert_eq!(dropped(&a, DropReason::WrongAddress), 3);
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    // Its real message with that number still gets in, and its real heartbeats still count.
+    a.handle_datagram(&frame(2, T0, 3, hlc_at(700), message(1, "real")), addr(2), at(700));
+    assert_eq!(texts(&a), ["real"]);
+    a.handle_datagram(&frame(2, T0, 4, hlc_at(1000), beat("b")), addr(2), at(1000));
+    assert_eq!(a.snapshot().peers[0].node, NodeId(2));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+}
+
+#[test]
+fn a_forged_leave_is_refused_or_undone_by_the_peers_next_frame() {
+    let mut a = knowing_b();
+    // Numbered below what was heard: not its last word.
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(600), Body::Leave), addr(2), at(600));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    assert_eq!(dropped(&a, DropReason::ForgedLeave), 1);
+    // Numbered right (and from its address, as a spoofer could): believed for now...
+    a.handle_datagram(&frame(2, T0, 3, hlc_at(700), Body::Leave), addr(2), at(700));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Left));
+    // ...until the peer speaks on in the same life.
+    a.handle_datagram(&frame(2, T0, 4, hlc_at(1000), beat("b")), addr(2), at(1000));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    assert_eq!(dropped(&a, DropReason::ForgedLeave), 2);
+    let (_, ev) = outputs(&mut a);
+    assert!(ev.iter().any(|e| matches!(e, Event::PeerUp { node: NodeId(2), .. })), "{ev:?}");
+    // A real leave (its last frames) holds: a straggler numbered before it changes nothing.
+    a.handle_datagram(&frame(2, T0, 6, hlc_at(1100), Body::Leave), addr(2), at(1100));
+    a.handle_datagram(&frame(2, T0, 5, hlc_at(1050), beat("b")), addr(2), at(1101));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Left));
+}
+
+#[test]
+fn down_notices_from_strangers_or_about_a_peer_we_hear_are_disputed() {
+    let mut a = knowing_b();
+    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0) };
+    a.handle_datagram(&frame(77, T0, 1, hlc_at(600), down.clone()), addr(77), at(600));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "a stranger's notice");
+    assert_eq!(dropped(&a, DropReason::DownDisputed), 1);
+    // A member's notice is believed when we have no word of our own.
+    a.handle_datagram(&frame(3, T0, 1, hlc_at(600), beat("c")), addr(3), at(600));
+    a.handle_datagram(&frame(3, T0, 2, hlc_at(700), down), addr(3), at(700));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Down));
+}
+
+#[test]
+fn a_forger_using_our_name_is_reported_and_our_next_messages_still_count() {
+    let mut a = node(1);
+    let mut b = node(2);
+    a.handle_timer(at(0));
+    for d in outputs(&mut a).0 {
+        a.handle_datagram(&d, addr(1), at(1)); // our own echo: nothing happens
+        b.handle_datagram(&d, addr(1), at(1));
+    }
+    assert_eq!(a.stats().impersonations, 0, "an echo is not a forgery");
+    // Someone sends message 1 in a's name to everyone; b, not knowing better, takes it.
+    let forged = frame(
+        1,
+        T0,
+        50,
+        hlc_at(5),
+        Body::Message(MessageBody { msg_seq: Seq(1), name: "n1".into(), text: "forged".into(), bare_from: None }),
+    );
+    b.handle_datagram(&forged, addr(1), at(5));
+    a.handle_datagram(&forged, addr(66), at(5));
+    let (sent, ev) = outputs(&mut a);
+    assert!(ev.iter().any(|e| matches!(e, Event::Impersonated { addr: from } if *from == addr(66))), "{ev:?}");
+    assert_eq!(a.stats().impersonations, 1);
+    for d in &sent {
+        b.handle_datagram(d, addr(1), at(6)); // the new life's heartbeat
+    }
+    a.handle_command(Command::Say("real".into()), at(10)).unwrap();
+    for d in outputs(&mut a).0 {
+        b.handle_datagram(&d, addr(1), at(11));
+    }
+    assert!(texts(&b).contains(&"real"), "a's own message 1 is not taken for a copy: {:?}", texts(&b));
+}
+
+#[test]
+fn a_phantom_neighbour_leaves_the_ring_when_its_dial_fails_and_never_holds_settled_marks() {
+    let mut a = ring_node(1, 1);
+    // A real neighbour, linked and confirmed.
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(50));
+    all(&mut a);
+    assert!(a.handle_link_up(NodeId(2), at(60)));
+    // One forged heartbeat of a node that sorts between them.
+    let phantom = Body::Heartbeat(Beat {
+        time_ms: T0,
+        skew_ms: 0,
+        name: "ghost".into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 7001,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    });
+    a.handle_datagram(&frame(9, T0, 1, hlc_at(100), phantom), SocketAddr::from(([10, 0, 0, 1], 5)), at(100));
+    a.handle_timer(at(150));
+    assert!(all(&mut a).iter().any(|o| matches!(o, Output::Dial { peer: NodeId(9), .. })));
+    a.handle_link_end(NodeId(9), LinkEnd::Unreachable, at(1150));
+    a.handle_timer(at(1200));
+    assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(2)), next: Some(NodeId(2)) }, "back to the real ring");
+    // Settled marks wait only for confirmed members.
+    let mut beat = ring_beat("b");
+    if let Body::Heartbeat(b) = &mut beat {
+        b.frontier = hlc_at(1250);
+    }
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(1300), beat), addr(2), at(1300));
+    a.handle_timer(at(1400));
+    assert!(a.settled() >= hlc_at(1250), "settled moves on without the phantom: {:?}", a.settled());
+}
+
+#[test]
+fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    for n in 100..108 {
+        a.handle_datagram(&frame(n, T0, 1, hlc_at(0), beat("ghost")), addr(66), at(0));
+    }
+    assert_eq!(a.snapshot().peers.len(), 8);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(10), beat("real")), addr(2), at(10));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "admitted");
+    assert_eq!(a.snapshot().peers.len(), 8, "a forged entry made room");
+    assert_eq!(dropped(&a, DropReason::PeerTableFull), 0);
 }

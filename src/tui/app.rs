@@ -19,56 +19,80 @@ use crate::proto::{
 /// Lines kept in the messages pane: twice the core's default retention (10,000 messages), so
 /// everything the log holds can be scrolled back to, with room for system lines.
 pub const MAX_LINES: usize = 20_000;
+/// Sent lines remembered for Up and Down in the compose box.
 pub const MAX_HISTORY: usize = 100;
 /// How long a peer that went down or left stays on screen.
 pub const LINGER: Duration = Duration::from_secs(30);
 /// Rows the mouse wheel scrolls.
 const WHEEL: usize = 3;
 
+/// What a system line reports, which sets its mark and colour.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SystemKind {
+    /// A peer joined or came back.
     Join,
+    /// A peer left.
     Leave,
+    /// A peer went down or restarted.
     Down,
+    /// News about this node or the group.
     Info,
+    /// Something went wrong or was lost.
     Error,
 }
 
+/// What a line in the messages pane is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineKind {
+    /// A chat message.
     Chat {
+        /// The node that stamped it.
         node: NodeId,
+        /// Who to show as the author.
         author: String,
+        /// This node's user sent it.
         own: bool,
         /// From an old client: `author` is its `IP:port`.
         bare: bool,
     },
+    /// A line from the TUI itself about what happened.
     System(SystemKind),
 }
 
+/// One line of the messages pane.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {
     /// Position: chat lines by (HLC, node, seq) as in the core's log; system lines by local time.
     pub key: (Hlc, NodeId, Seq),
+    /// A chat message or a system line.
     pub kind: LineKind,
+    /// What it says.
     pub text: String,
 }
 
 impl LogLine {
+    /// When it was stamped (for system lines, group time when they were written).
     pub fn at(&self) -> Hlc {
         self.key.0
     }
 }
 
+/// One peer in the peers pane.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerRow {
+    /// The peer.
     pub node: NodeId,
+    /// Its name.
     pub name: String,
+    /// The address its datagrams come from.
     pub addr: SocketAddr,
     /// Its ring listener's port: with the address, its place in the ring.
     pub tcp_port: u16,
+    /// Alive, suspect, down or left.
     pub status: Status,
+    /// When this node last heard from it.
     pub last_seen: Time,
+    /// Fraction of its recent frames that never arrived, 0 to 1.
     pub loss: f64,
     /// When it went down or left.
     pub since: Time,
@@ -92,9 +116,12 @@ impl PeerRow {
     }
 }
 
+/// What changes the model: input, network news and time.
 #[derive(Debug)]
 pub enum Msg {
+    /// A key, mouse, paste or resize from the terminal.
     Terminal(TermEvent),
+    /// Something from the network task.
     Net(NetEvent),
     /// The slow clock tick: ages on screen, lingering peers.
     Tick(Now),
@@ -102,25 +129,34 @@ pub enum Msg {
     Failed(String),
 }
 
+/// What `update` asks of the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
+    /// Send this command to the node.
     Send(Command),
+    /// Leave the group and close the TUI.
     Quit,
 }
 
+/// Everything the screen shows.
 pub struct App {
+    /// Who this node is and where it joined, once it has.
     pub me: Option<Ready>,
     /// A keyed (sealed) group.
     pub keyed: bool,
+    /// The shared message, if there is one.
     pub shared: Option<Entry>,
     /// Messages stamped before this are held by every live member.
     pub settled: Hlc,
     /// This node's ring neighbours.
     pub ring: Neighbours,
+    /// The messages pane's lines, in log order.
     pub lines: VecDeque<LogLine>,
     /// Lines dropped off the top of the pane.
     pub lines_dropped: u64,
+    /// The peers pane's rows, by node id.
     pub peers: BTreeMap<NodeId, PeerRow>,
+    /// The node's counters, from its latest status report.
     pub stats: Stats,
     /// Events the network task dropped because the screen fell behind.
     pub lagged: u64,
@@ -128,11 +164,15 @@ pub struct App {
     pub scroll: usize,
     /// Lines that arrived below the view while scrolled up.
     pub unseen: usize,
+    /// The compose box.
     pub input: Input,
+    /// Lines sent, oldest first, for Up and Down.
     pub history: VecDeque<String>,
     history_pos: Option<usize>,
     draft: String,
+    /// A refusal shown on the compose box until the next edit.
     pub error: Option<String>,
+    /// The help (F1) is open.
     pub help: bool,
     /// The monotonic clock, for ages on screen.
     pub now: Time,
@@ -150,6 +190,7 @@ pub struct App {
 }
 
 impl App {
+    /// An empty screen at `now`, in the time zone `tz`, on a terminal of `size`.
     pub fn new(now: Now, tz: FixedOffset, size: (u16, u16)) -> Self {
         App {
             me: None,
@@ -191,6 +232,7 @@ impl App {
         Duration::from_millis(ms.max(0) as u64)
     }
 
+    /// This node's name, or nothing before the node is ready.
     pub fn my_name(&self) -> &str {
         self.me.as_ref().map_or("", |m| m.name.as_str())
     }
@@ -202,6 +244,7 @@ impl App {
         v
     }
 
+    /// Peers that are members (alive or suspect).
     pub fn alive_peers(&self) -> usize {
         self.peers.values().filter(|p| p.status.is_member()).count()
     }
@@ -252,6 +295,7 @@ impl App {
     }
 }
 
+/// Applies one message to the model; returns what the caller must do, if anything.
 pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
     match msg {
         Msg::Terminal(TermEvent::Key(k)) if k.kind == KeyEventKind::Press => key(app, k),
@@ -517,25 +561,35 @@ fn core_event(app: &mut App, ev: Event) {
             app.system(SystemKind::Error, format!("{which} lost: never received here"));
         }
         Event::Rejected { .. } => {} // counted in the header from the status counters
-        Event::Clock { skew_ms, cause } => {
-            app.skew_ms = skew_ms;
-            if let ClockCause::Group { by_ms } = cause {
-                regroup_system_lines(app, by_ms);
-            }
-            let text = match cause {
-                ClockCause::Step { by_ms } => format!(
-                    "this host's clock stepped {}; group time runs on (clock now {} off)",
-                    crate::show::skew_text(by_ms),
-                    crate::show::skew_text(skew_ms)
-                ),
-                ClockCause::Group { .. } => format!(
-                    "this host's clock is {} off the group's: times shown are group time",
-                    crate::show::skew_text(skew_ms)
-                ),
-            };
-            app.system(SystemKind::Error, text);
-        }
+        Event::Impersonated { addr } => app.system(
+            SystemKind::Error,
+            format!(
+                "someone at {addr} sends frames in your name; started a new life so your messages still reach everyone"
+            ),
+        ),
+        Event::Clock { skew_ms, cause } => clock_event(app, skew_ms, cause),
     }
+}
+
+/// How this node keeps group time changed: the header's mark, this screen's own lines, and a
+/// line that says why.
+fn clock_event(app: &mut App, skew_ms: i64, cause: ClockCause) {
+    app.skew_ms = skew_ms;
+    if let ClockCause::Group { by_ms } = cause {
+        regroup_system_lines(app, by_ms);
+    }
+    let text = match cause {
+        ClockCause::Step { by_ms } => format!(
+            "this host's clock stepped {}; group time runs on (clock now {} off)",
+            crate::show::skew_text(by_ms),
+            crate::show::skew_text(skew_ms)
+        ),
+        ClockCause::Group { .. } => format!(
+            "this host's clock is {} off the group's: times shown are group time",
+            crate::show::skew_text(skew_ms)
+        ),
+    };
+    app.system(SystemKind::Error, text);
 }
 
 /// The node's group time moved by `by_ms` to agree with the group: lines this screen stamped

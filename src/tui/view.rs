@@ -132,6 +132,7 @@ pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<
         .collect()
 }
 
+/// Draws the whole screen from the model, reading nothing else.
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
     let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
@@ -456,6 +457,7 @@ fn render_footer(f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// The help page (F1): what each key and command does, and what the marks mean.
 pub const HELP: &[(&str, &str)] = &[
     ("Enter", "send the message (an empty line sends nothing)"),
     ("↑ / ↓", "earlier / later lines you sent"),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::Node;
 use crate::proto::ring::{self, LinkChore, RingKey};
 use crate::proto::wire::{Body, Digest, Entries};
-use crate::proto::{DownReason, DownVia, Event, Incarnation, Name, NodeId, Output, Time};
+use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, NodeId, Output, Time};
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
@@ -108,6 +108,9 @@ impl Node {
         if node == self.id {
             // Someone thinks we are dead: say otherwise at once.
             self.send_beat(false, now);
+        } else if self.links.heard_within(node, now, self.cfg.heartbeat * 2) {
+            // We hear it on our own link right now: the notice is wrong (or forged).
+            self.count(DropReason::DownDisputed);
         } else if self.members.get(node).is_some_and(|p| p.is_member_in(incarnation)) {
             self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
             self.pass_on_ring(&Body::Down { node, incarnation }, via, now);

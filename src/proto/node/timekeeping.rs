@@ -80,7 +80,13 @@ impl Node {
     /// next incarnation) lets the clock start over without peers taking the new, smaller stamps
     /// for stale ones or trusting marks that were made with the wrong clock.
     fn new_life(&mut self, now: Time) {
-        self.incarnation = Incarnation(self.incarnation.0.saturating_add(1));
+        self.new_life_above(self.incarnation, now);
+    }
+
+    /// A new life, numbered above `inc` as well as above our own.
+    pub(super) fn new_life_above(&mut self, inc: Incarnation, now: Time) {
+        self.incarnation = Incarnation(self.incarnation.0.max(inc.0).saturating_add(1));
+        self.sent = super::SentFrames::default();
         self.seq = Seq(0);
         self.msg_seq = Seq(0);
         self.repair.restart_at(self.clock.now_hlc());
