@@ -277,3 +277,141 @@ fn the_ring_port_holds_against_junk_strangers_and_held_connections() {
     eprintln!("restarted neighbour linked in {took:?} under {} attacking connections; {s}", attempted[0]);
     drop(n1b);
 }
+
+/// The attacker's toolkit for an open group: listens for the victim's frames to learn its
+/// life and numbers, then sends one datagram of each forgery (messages in its name with its
+/// next numbers, a leave, a higher life, a down notice in a member's name), a phantom ring
+/// neighbour, 1,100 made-up peers, and 500 bare-text lines from 500 source ports.
+const FORGER: &str = r"
+import socket, struct, sys, time, random
+victim, member, iface = int(sys.argv[1], 16), int(sys.argv[2], 16), sys.argv[3]
+G = ('225.0.0.37', 12345)
+def varint(n):
+    out = b''
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+def zigzag(n):
+    return varint((n << 1) ^ (n >> 63))
+def string(s):
+    b = s.encode()
+    return varint(len(b)) + b
+def frame(sender, inc, seq, hlc, kind, body=b''):
+    return b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', sender, inc, seq, hlc) + bytes([kind]) + body
+def beat(t_ms, name, port):
+    return varint(t_ms) + zigzag(0) + string(name) + varint(0) + varint(500) + varint(port) + varint(0) + varint(0)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 12345))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton('225.0.0.37') + socket.inet_aton(iface))
+s.settimeout(5)
+while True:
+    d, _ = s.recvfrom(65536)
+    if d[:4] == b'\xf0GCS' and len(d) >= 39:
+        sender, inc, seq, hlc = struct.unpack('<QQQQ', d[6:38])
+        if sender == victim and d[38] == 2:
+            break
+out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+out.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+send = lambda b: out.sendto(b, G)
+now_ms = (hlc >> 32) * 1000 + (((hlc & 0xffffffff) * 1000) >> 32)
+for k in range(1, 4):
+    send(frame(victim, inc, seq + k, hlc + k, 4, varint(k) + string('victim') + string('forged %d' % k) + b'\x00'))
+send(frame(victim, inc, seq + 5, hlc + 5, 3))
+send(frame(victim, inc + 1000, 1, hlc + 6, 2, beat(now_ms, 'victim', 0)))
+send(frame(member, 1, 10**6, hlc + 7, 10, varint(victim) + varint(inc)))
+send(frame(random.getrandbits(63) | 1, 1, 1, hlc + 8, 2, beat(now_ms, 'ghost', 7777)))
+for i in range(1100):
+    send(frame(random.getrandbits(63) | 1, 1, 1, hlc + 9, 2, beat(now_ms, 'filler', 0)))
+for i in range(500):
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+    b.sendto(b'rotating %d\n' % i, G)
+    b.close()
+print('sent')
+";
+
+fn alive_in(state: &Value, node: &str) -> bool {
+    state["peers"].as_array().unwrap().iter().any(|p| p["node"] == node && p["status"] == "alive")
+}
+
+/// Open group, one datagram of each forgery: no live peer is evicted or stays down, the
+/// victim's real messages reach everyone once, settled marks move on, a real newcomer gets in
+/// despite a flooded table, rotating ports buys no bare-text budget, and the victim says that
+/// someone used its name.
+#[test]
+fn in_an_open_group_no_single_forged_datagram_does_lasting_damage() {
+    let Some(lan) = Lan::new(5) else { return };
+    let mut h1 = lan.host(1).node("h1", &[]);
+    let mut victim = lan.host(2).node("victim", &[]);
+    let mut h3 = lan.host(3).node("h3", &[]);
+    let (h1_id, victim_id, h3_id) = (h1.id(), victim.id(), h3.id());
+    for p in [&mut h1, &mut h3] {
+        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
+    }
+    let out = python(&lan, 4, FORGER, &[&victim_id, &h3_id, "10.231.0.4"]);
+    assert_eq!(out.trim(), "sent");
+    let attacked = Instant::now();
+
+    // The victim noticed its name in someone else's frames.
+    victim.wait_for("an impersonation report", |v| {
+        v["event"] == "impersonated" && v["addr"].as_str().is_some_and(|a| a.starts_with("10.231.0.4:"))
+    });
+    // Its real messages reach everyone, each once, and nothing forged does.
+    for k in 1..=3 {
+        victim.say(&format!("real {k}"));
+    }
+    for p in [&mut h1, &mut h3] {
+        p.wait_for("the victim's third message", |v| v["event"] == "message" && v["text"] == "real 3");
+    }
+    // A real newcomer gets in although a thousand made-up peers were announced.
+    let mut h5 = lan.host(5).node("h5", &[]);
+    let h5_id = h5.id();
+    h1.state_until("the newcomer", Duration::from_secs(5), |s| alive_in(s, &h5_id));
+    h5.state_until("everyone", Duration::from_secs(5), |s| {
+        alive_in(s, &h1_id) && alive_in(s, &victim_id) && alive_in(s, &h3_id)
+    });
+    // Settled marks move on: a message said now is settled everywhere within seconds.
+    h1.say("after the attack");
+    for p in [&mut h1, &mut victim, &mut h3] {
+        p.state_until("everything settled", Duration::from_secs(5), |s| {
+            s["pending"] == 0 && s["messages"].as_u64() >= Some(4)
+        });
+    }
+    assert!(attacked.elapsed() < Duration::from_secs(15), "all within seconds: {:?}", attacked.elapsed());
+
+    assert!(victim.events("clock").is_empty(), "made-up peers' clocks move no one: {:?}", victim.events("clock"));
+    for p in [&mut h1, &mut h3] {
+        let s = p.state();
+        let clocks = p.events("clock");
+        assert!(clocks.is_empty(), "{}: {clocks:?}", p.name);
+        assert!(alive_in(&s, &victim_id), "{}: the victim is alive: {s}", p.name);
+        let msgs = p.events("message");
+        assert!(msgs.iter().all(|m| !m["text"].as_str().unwrap().starts_with("forged")), "{}: {msgs:?}", p.name);
+        for k in 1..=3 {
+            let text = format!("real {k}");
+            assert_eq!(msgs.iter().filter(|m| m["text"] == text.as_str()).count(), 1, "{}: {text}", p.name);
+        }
+        // Any verdict the forgeries caused was undone within a heartbeat or two.
+        let downs: Vec<Value> = p.events("peer_down").into_iter().filter(|v| v["node"] == victim_id.as_str()).collect();
+        assert!(downs.len() <= 1, "{}: {downs:?}", p.name);
+        let bare = msgs.iter().filter(|m| m["text"].as_str().unwrap().starts_with("rotating")).count();
+        assert!(bare <= 45, "{}: one host's burst of bare text, whatever its ports: {bare}", p.name);
+        assert!(dropped(&s, "wrong_address") >= 4, "{}: {s}", p.name);
+        let ring = &s["ring"];
+        let ghost_free = s["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|q| q["name"] != "ghost" || !links(&s).contains(&q["node"].as_str().unwrap().to_string()));
+        assert!(
+            ghost_free && ring["links"].as_array().unwrap().len() == 2,
+            "{}: the ring is the real one: {s}",
+            p.name
+        );
+    }
+}

@@ -217,8 +217,15 @@ impl Members {
         }
     }
 
-    /// Clock offsets of the members heard so far (theirs minus ours).
+    /// Clock offsets (theirs minus ours) of the confirmed members, or, while none is confirmed
+    /// yet (a newcomer's first moments), of every member heard: one forged heartbeat, or a
+    /// thousand, cannot drag the clock of a node that knows its group.
     pub fn clock_offsets(&self) -> Vec<i64> {
+        let confirmed: Vec<i64> =
+            self.peers.values().filter(|p| p.counts()).filter_map(|p| p.clock.offset_ms()).collect();
+        if !confirmed.is_empty() {
+            return confirmed;
+        }
         self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.clock.offset_ms()).collect()
     }
 
