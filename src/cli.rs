@@ -157,6 +157,13 @@ impl NetArgs {
                 group.ip()
             ));
         }
+        if group.ip().octets()[..3] == [224, 0, 0] {
+            return Err(format!(
+                "--group {}: 224.0.0.0/24 is reserved for routing protocols on the local link; \
+                 use an address in 225.0.0.0 to 239.255.255.255, for example 225.0.0.37:12345",
+                group.ip()
+            ));
+        }
         if group.port() == 0 {
             return Err("--group needs a port other than 0".into());
         }
@@ -175,6 +182,12 @@ impl NetArgs {
         };
         if self.heartbeat < Duration::from_millis(10) {
             return Err("--heartbeat must be at least 10ms".into());
+        }
+        if self.max_clock_ahead.is_zero() {
+            return Err("--max-clock-ahead must be above zero (a clock that may never move forward stops)".into());
+        }
+        if self.min_std_dev.is_zero() {
+            return Err("--min-std-dev must be above zero (the failure detector divides by it)".into());
         }
         if !(self.phi_suspect > 0.0 && self.phi_suspect < self.phi_threshold) {
             return Err("--phi-suspect must be above 0 and below --phi-threshold".into());
@@ -237,6 +250,33 @@ mod tests {
         assert!(e.contains("not a multicast address"), "{e}");
         let e = net(&["--group", "nonsense"]).net_config().unwrap_err();
         assert!(e.contains("ADDR:PORT"), "{e}");
+        let e = net(&["--group", "224.0.0.5:12345"]).net_config().unwrap_err();
+        assert!(e.contains("reserved for routing protocols") && e.contains("225.0.0.37"), "{e}");
+        assert!(net(&["--group", "224.0.1.5:12345"]).net_config().is_ok(), "only the /24 is reserved");
+    }
+
+    #[test]
+    fn zero_durations_that_would_break_the_clock_or_the_detector_are_refused() {
+        let e = net(&["--max-clock-ahead", "0ms"]).proto_config().unwrap_err();
+        assert!(e.contains("--max-clock-ahead"), "{e}");
+        let e = net(&["--min-std-dev", "0"]).proto_config().unwrap_err();
+        assert!(e.contains("--min-std-dev"), "{e}");
+    }
+
+    #[test]
+    fn a_key_file_makes_the_group_keyed_and_the_label_defaults_to_the_group() {
+        let dir = std::env::temp_dir().join(format!("groupcast-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("k");
+        let _ = std::fs::remove_file(&path);
+        crate::keyfile::generate(&path).unwrap();
+        let p = path.to_str().unwrap();
+        let cfg = net(&["--key-file", p]).proto_config().unwrap();
+        assert_eq!(cfg.key.as_ref().unwrap().label(), "225.0.0.37:12345");
+        let cfg = net(&["--key-file", p, "--label", "team"]).proto_config().unwrap();
+        assert_eq!(cfg.key.as_ref().unwrap().label(), "team");
+        assert!(net(&[]).proto_config().unwrap().key.is_none());
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

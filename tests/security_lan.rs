@@ -415,3 +415,61 @@ fn in_an_open_group_no_single_forged_datagram_does_lasting_damage() {
         );
     }
 }
+
+/// Sends what a hostile old client or forger would put on a terminal: bare text with a window
+/// title, a clear screen, a clipboard write, BEL, CR and a fake log line; and a frame whose
+/// sender's name and text carry a bidi override.
+const TERMINAL_JUNK: &str = r"
+import socket, struct, sys, time
+iface = sys.argv[1]
+out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+out.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
+G = ('225.0.0.37', 12345)
+out.sendto(b'\x1b]0;pwned\x07hi \x1b[2J\x1b]52;c;ZXZpbA==\x07 \rfake: line\n', G)
+def varint(n):
+    b = b''
+    while True:
+        x = n & 0x7f
+        n >>= 7
+        if n:
+            b += bytes([x | 0x80])
+        else:
+            return b + bytes([x])
+def string(s):
+    b = s.encode()
+    return varint(len(b)) + b
+now = time.time()
+hlc = (int(now) << 32) | (int((now % 1) * (1 << 32)) & ~0xf)
+body = varint(1) + string('bob\u202eexe.txt\x1b[31m') + string('look \u202eright\x07') + b'\x00'
+frame = b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', 0x5151, 1, 1, hlc) + bytes([4]) + body
+out.sendto(frame, G)
+print('sent')
+";
+
+/// What the headless node prints for people, byte by byte: no escape, BEL or CR from the
+/// network reaches the terminal, and a bidi override shows as its code.
+#[test]
+fn the_human_output_carries_no_escape_byte_from_the_network() {
+    let Some(lan) = Lan::new(2) else { return };
+    let mut watcher = lan
+        .host(1)
+        .command(&["node", "--name", "watcher"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(python(&lan, 2, TERMINAL_JUNK, &["10.231.0.2"]).trim(), "sent");
+    std::thread::sleep(Duration::from_millis(2_500));
+    let _ = watcher.kill();
+    let out = watcher.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("hi"), "the bare line was printed: {text}");
+    assert!(text.contains("look <U+202E>right"), "the override is shown by its code: {text}");
+    assert!(text.contains("bob<U+202E>exe.txt"), "in names too: {text}");
+    for bad in [0x1b_u8, 0x07, b'\r'] {
+        assert!(!out.stdout.contains(&bad), "byte {bad:#04x} reached the terminal: {text:?}");
+    }
+    assert!(!text.contains('\u{202e}'));
+    assert!(!text.lines().any(|l| l.starts_with("fake:")), "no line of the network's making: {text}");
+}

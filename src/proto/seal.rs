@@ -164,6 +164,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// What `fuzz/fuzz_targets/sealed.rs` runs, in the normal test command: any bytes,
+        /// and any change to a sealed frame, never panic and never open.
+        #[test]
+        fn arbitrary_bytes_never_open_or_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..1500)) {
+            let key = GroupKey::new(&[3; KEY_LEN], "g");
+            proptest::prop_assert!(key.open(&bytes).is_err());
+        }
+
+        #[test]
+        fn a_changed_sealed_frame_never_opens(
+            text in ".{0,100}",
+            at in 0usize..2000,
+            flip in 1u8..=255,
+            cut in 0usize..40,
+        ) {
+            let key = GroupKey::new(&[3; KEY_LEN], "g");
+            let mut sealed = frame(&text);
+            key.seal(&mut sealed);
+            let mut changed = sealed.clone();
+            let i = at % changed.len();
+            changed[i] ^= flip;
+            proptest::prop_assert!(key.open(&changed).is_err());
+            let short = &sealed[..sealed.len() - 1 - cut.min(sealed.len() - 1)];
+            proptest::prop_assert!(key.open(short).is_err());
+            proptest::prop_assert!(key.open(&sealed).is_ok());
+        }
+    }
+
     #[test]
     fn debug_output_never_shows_the_key() {
         let key = GroupKey::new(&[0xAB; KEY_LEN], "g");

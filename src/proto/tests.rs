@@ -415,6 +415,38 @@ proptest::proptest! {
             while a.poll_output().is_some() {}
         }
     }
+
+    /// The same for a keyed node, with every frame sealed (so the replay windows see any
+    /// numbers), and with raw bytes mixed in.
+    #[test]
+    fn no_sequence_of_sealed_frames_or_junk_panics_a_keyed_node(
+        frames in proptest::collection::vec(
+            (1u64..4, 0u64..3, any_seq(), proptest::prelude::any::<u64>(), arb_body(), proptest::prelude::any::<bool>()),
+            1..40,
+        ),
+        junk in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 0..5),
+    ) {
+        let key = GroupKey::new(&[5; seal::KEY_LEN], "g");
+        let mut a = keyed(9, 5, "g");
+        for (k, (sender, inc, seq, hlc, body, on_link)) in frames.into_iter().enumerate() {
+            let now = at(k as u64 * 100);
+            let frame = Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc: Hlc(hlc), body };
+            let Ok(mut bytes) = wire::encode_link(&frame) else { continue };
+            key.seal(&mut bytes);
+            if on_link {
+                a.handle_link_up(NodeId(sender), now);
+                a.handle_link_frame(NodeId(sender), &bytes, now);
+            } else {
+                a.handle_datagram(&bytes, addr(sender as u8), now);
+            }
+            for j in &junk {
+                a.handle_datagram(j, addr(66), now);
+                a.handle_link_frame(NodeId(sender), j, now);
+            }
+            a.handle_timer(now);
+            while a.poll_output().is_some() {}
+        }
+    }
 }
 
 fn any_seq() -> impl proptest::strategy::Strategy<Value = u64> {
