@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::link::{self, Conn, ConnId, Gate, LinkCmd, LinkEvent};
+use super::link::{self, Conn, ConnId, Gate, LinkEvent, LinkTx};
 use crate::proto::{
     Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView,
     Snapshot, Stats, Time,
@@ -192,7 +192,7 @@ struct Driver {
     resync: bool,
     send_errors: u64,
     /// Open ring links: which connection, and its writer.
-    links: HashMap<NodeId, (ConnId, mpsc::Sender<LinkCmd>)>,
+    links: HashMap<NodeId, (ConnId, LinkTx)>,
     link_events: mpsc::Sender<LinkEvent>,
     next_conn: ConnId,
     /// Caps the ring connections that have not said hello yet.
@@ -283,21 +283,18 @@ impl Driver {
                     tokio::spawn(link::dial(addr, c, self.link_events.clone()));
                 }
                 Output::Link { peer, bytes } => {
-                    let full = match self.links.get(&peer) {
-                        Some((_, tx)) => tx.try_send(LinkCmd::Send(bytes)).is_err(),
-                        None => false,
-                    };
+                    let full = self.links.get(&peer).is_some_and(|(_, tx)| !tx.send(bytes));
                     if full {
                         // A peer that cannot keep up loses its link, as if it broke.
                         if let Some((_, tx)) = self.links.remove(&peer) {
-                            let _ = tx.try_send(LinkCmd::Close);
+                            tx.close();
                         }
                         self.core.handle_link_end(peer, LinkEnd::Broken, now());
                     }
                 }
                 Output::Close { peer } => {
                     if let Some((_, tx)) = self.links.remove(&peer) {
-                        let _ = tx.try_send(LinkCmd::Close);
+                        tx.close();
                     }
                 }
             }
@@ -329,7 +326,7 @@ impl Driver {
             LinkEvent::Up { conn, peer, tx } => match self.links.entry(peer) {
                 // Both ends dialled at once: keep the first link.
                 std::collections::hash_map::Entry::Occupied(_) => {
-                    let _ = tx.try_send(LinkCmd::Close);
+                    tx.close();
                 }
                 std::collections::hash_map::Entry::Vacant(v) => {
                     // Registered first: if the core does not take the link, its goodbye and

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ use crate::proto::{GroupKey, LinkEnd, NodeId};
 
 /// Frames queued for one link; a peer that does not keep up loses its link.
 pub const LINK_QUEUE: usize = 1024;
+/// Bytes queued for one link at most (a peer that reads nothing cannot make us hold more).
+pub const LINK_BYTES: usize = 8 << 20;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// A new connection must name itself this soon.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,7 +53,7 @@ pub enum LinkEvent {
         /// The node it named.
         peer: NodeId,
         /// Sends on the connection.
-        tx: mpsc::Sender<LinkCmd>,
+        tx: LinkTx,
     },
     /// A frame; empty if the peer broke the framing (a frame over the limit).
     Frame {
@@ -84,6 +87,35 @@ pub enum LinkCmd {
     Send(Vec<u8>),
     /// Send what is queued, then close the connection (both ways).
     Close,
+}
+
+/// The sending side of a link, for the network task: frames and bytes queued are both capped.
+#[derive(Clone, Debug)]
+pub struct LinkTx {
+    tx: mpsc::Sender<LinkCmd>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl LinkTx {
+    /// Queues a frame; false if the link is over its frame or byte budget (or gone), so the
+    /// peer cannot keep up and should lose the link.
+    pub fn send(&self, bytes: Vec<u8>) -> bool {
+        let len = bytes.len();
+        if self.queued.load(Ordering::Relaxed) + len > LINK_BYTES {
+            return false;
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        if self.tx.try_send(LinkCmd::Send(bytes)).is_err() {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Asks the link task to send what is queued and close.
+    pub fn close(&self) {
+        let _ = self.tx.try_send(LinkCmd::Close);
+    }
 }
 
 /// Counts the connections that have not said hello, in all and per address. A connection
@@ -197,6 +229,8 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
     drop(c.pass);
     reader.decoder_mut().set_max_frame_length(MAX_LINK_FRAME + TAG_LEN);
     let (tx, mut rx) = mpsc::channel::<LinkCmd>(LINK_QUEUE);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let tx = LinkTx { tx, queued: queued.clone() };
     if events.send(LinkEvent::Up { conn: c.id, peer, tx }).await.is_err() {
         return;
     }
@@ -205,7 +239,10 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(LinkCmd::Send(bytes)) => {
-                    if writer.send(Bytes::from(bytes)).await.is_err() {
+                    let len = bytes.len();
+                    let sent = writer.send(Bytes::from(bytes)).await;
+                    queued.fetch_sub(len, Ordering::Relaxed);
+                    if sent.is_err() {
                         break;
                     }
                 }
