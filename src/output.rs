@@ -6,8 +6,18 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::net::NetEvent;
-use crate::proto::{ClockCause, DownVia, DropReason, Entry, Event, Hlc};
+use crate::proto::{ClockCause, DownReason, DownVia, DropReason, Entry, Event, Hlc};
 use crate::show::{clean, local, skew_text};
+
+/// Why a `clock` line was printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockReason {
+    /// This host's wall clock jumped; group time ran on.
+    Step,
+    /// The clock was far off the group's and now follows it.
+    Group,
+}
 
 /// One printed event. Node ids are their 16 hex digits; times are RFC 3339 in UTC.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,7 +78,7 @@ pub enum Line {
         /// Its name.
         name: String,
         /// Why: `left`, `timeout`, `restarted` or `crashed`.
-        reason: &'static str,
+        reason: DownReason,
         /// What told this node.
         via: DownVia,
     },
@@ -143,7 +153,7 @@ pub enum Line {
         /// This host's wall clock minus group time from now on, in milliseconds.
         offset_ms: i64,
         /// `step` (the wall clock jumped) or `group` (the clock now follows the group's).
-        reason: &'static str,
+        reason: ClockReason,
         /// How far the wall clock jumped or group time moved, in milliseconds.
         by_ms: i64,
     },
@@ -229,7 +239,7 @@ impl Line {
                 Event::PeerSuspect { node, name } => Line::PeerSuspect { node: id(*node), name: name.clone() },
                 Event::PeerAlive { node, name } => Line::PeerAlive { node: id(*node), name: name.clone() },
                 Event::PeerDown { node, name, reason, via } => {
-                    Line::PeerDown { node: id(*node), name: name.clone(), reason: reason.as_str(), via: *via }
+                    Line::PeerDown { node: id(*node), name: name.clone(), reason: *reason, via: *via }
                 }
                 Event::PeerRemoved { node } => Line::PeerRemoved { node: id(*node) },
                 Event::PeerRenamed { node, old, new } => {
@@ -252,8 +262,8 @@ impl Line {
                 Event::Impersonated { addr } => Line::Impersonated { addr: addr.to_string() },
                 Event::Clock { skew_ms, cause } => {
                     let (reason, by_ms) = match cause {
-                        ClockCause::Step { by_ms } => ("step", *by_ms),
-                        ClockCause::Group { by_ms } => ("group", *by_ms),
+                        ClockCause::Step { by_ms } => (ClockReason::Step, *by_ms),
+                        ClockCause::Group { by_ms } => (ClockReason::Group, *by_ms),
                     };
                     Line::Clock { offset_ms: *skew_ms, reason, by_ms }
                 }
@@ -297,7 +307,7 @@ impl Line {
             Line::PeerSuspect { node, name } => format!("? {name} ({}) is silent", short(node)),
             Line::PeerAlive { node, name } => format!("+ {name} ({}) is back", short(node)),
             Line::PeerDown { node, name, reason, via } => {
-                format!("- {name} ({}) is gone: {reason} ({via})", short(node))
+                format!("- {name} ({}) is gone: {} ({via})", short(node), reason.as_str())
             }
             Line::PeerRemoved { node } => format!("- {} forgotten", short(node)),
             Line::PeerRenamed { node, old, new } => format!("{old} ({}) is now {new}", short(node)),
@@ -322,7 +332,7 @@ impl Line {
             Line::Impersonated { addr } => format!(
                 "someone at {addr} sends frames in this node's name; started a new life so they cannot hide ours"
             ),
-            Line::Clock { offset_ms, reason: "step", by_ms } => format!(
+            Line::Clock { offset_ms, reason: ClockReason::Step, by_ms } => format!(
                 "this host's wall clock stepped {}; group time runs on (host clock now {} off)",
                 skew_text(*by_ms),
                 skew_text(*offset_ms)
@@ -379,8 +389,12 @@ mod tests {
         assert_eq!(json["ts"], "2026-05-28T20:26:40.000Z");
         assert!(json.get("at").is_none(), "the stamp is printed once, as ts");
         assert_eq!(line.to_string(), "bob: two\n    lines");
-        let down =
-            Line::PeerDown { node: "abcdef0123456789".into(), name: "c".into(), reason: "crashed", via: DownVia::Link };
+        let down = Line::PeerDown {
+            node: "abcdef0123456789".into(),
+            name: "c".into(),
+            reason: DownReason::Crashed,
+            via: DownVia::Link,
+        };
         assert_eq!(serde_json::to_value(&down).unwrap()["via"], "link");
         assert_eq!(down.to_string(), "- c (abcdef) is gone: crashed (link)");
         // What a peer sends cannot drive the terminal: no ESC, BEL or CR reaches it.

@@ -11,7 +11,8 @@ use super::types::{Entry, Hlc, Incarnation, NodeId, Seq};
 use super::wire::{self, Body, Frame, MessageBody};
 
 /// Why a peer is down or gone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DownReason {
     /// It said it was leaving.
     Left,
