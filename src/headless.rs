@@ -36,12 +36,22 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
     loop {
         tokio::select! {
             ev = node.events.recv() => match ev {
-                Some(ev) => out.event(&ev),
+                Some(ev) => {
+                    // Everything already waiting goes out in one write.
+                    out.event(&ev);
+                    for _ in 0..BATCH {
+                        let Ok(ev) = node.events.try_recv() else { break };
+                        out.event(&ev);
+                    }
+                    out.flush();
+                }
                 None => break,
             },
             line = lines.recv(), if stdin_open => match line {
                 Some(line) => {
-                    if handle_line(&node, &out, line).await == Flow::Quit {
+                    let flow = handle_line(&node, &out, line).await;
+                    out.flush();
+                    if flow == Flow::Quit {
                         break;
                     }
                 }
@@ -57,8 +67,12 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
     while let Ok(ev) = node.events.try_recv() {
         out.event(&ev);
     }
+    out.flush();
     Ok(())
 }
+
+/// Events printed in one write at most, so a flood still reaches the reader in steady steps.
+const BATCH: usize = 256;
 
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -158,6 +172,8 @@ struct Printer {
     json: bool,
     me: Option<NodeId>,
     printed: BTreeSet<Key>,
+    /// Lines are written here and flushed once per batch of events.
+    out: std::cell::RefCell<std::io::BufWriter<std::io::Stdout>>,
 }
 
 fn ctime_now() -> String {
@@ -194,7 +210,12 @@ pub fn state_json(s: &Snapshot) -> Value {
 
 impl Printer {
     fn new(json: bool) -> Self {
-        Printer { json, me: None, printed: BTreeSet::new() }
+        Printer {
+            json,
+            me: None,
+            printed: BTreeSet::new(),
+            out: std::cell::RefCell::new(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout())),
+        }
     }
 
     fn remember(&mut self, key: Key) -> bool {
@@ -235,12 +256,14 @@ impl Printer {
         }
     }
 
-    #[expect(clippy::unused_self, reason = "a printer writes lines; it may hold a writer later")]
     fn line(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
         // A closed stdout (the reader went away) is not worth dying for; the node runs on.
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        let _ = writeln!(self.out.borrow_mut(), "{text}");
+    }
+
+    /// Sends what was printed on to the reader.
+    fn flush(&self) {
+        let _ = self.out.borrow_mut().flush();
     }
 
     fn event(&mut self, ev: &NetEvent) {

@@ -25,6 +25,8 @@ const EVENT_QUEUE: usize = 4096;
 /// that is about to overflow again).
 const RESYNC_ROOM: usize = EVENT_QUEUE / 4;
 const REQUEST_QUEUE: usize = 64;
+/// Datagrams taken per wake-up at most, before the outputs are flushed.
+const RECV_BATCH: usize = 64;
 /// The first pause after a failed accept; it doubles up to a second while accepts fail.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -220,6 +222,11 @@ impl Driver {
                     // it, so there is nothing to do but carry on.
                     if let Ok((n, from)) = r {
                         self.core.handle_datagram(&buf[..n], from, now());
+                        // Whatever else is waiting is taken in the same wake-up, then flushed once.
+                        for _ in 1..RECV_BATCH {
+                            let Ok((n, from)) = self.sock.try_recv_from(&mut buf) else { break };
+                            self.core.handle_datagram(&buf[..n], from, now());
+                        }
                     }
                 }
                 req = requests.recv() => match req {

@@ -36,6 +36,10 @@ const REPAIR_BUDGET: usize = 1 << 20;
 const MAX_VOUCHES: usize = 4;
 /// A clock further than this from the group's follows the group.
 const CLOCK_TOLERANCE_MS: i64 = 1_000;
+/// A down notice held against our own link's word is believed if the link breaks this soon.
+const DISPUTE_MEMORY: Duration = Duration::from_secs(2);
+/// Down notices held at most.
+const MAX_DISPUTED: usize = 64;
 /// A node whose name others use starts a new life at most this often.
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
@@ -92,6 +96,8 @@ pub struct Node {
     sent: SentFrames,
     /// When this node last started a new life because someone used its name.
     renewed_at: Option<Time>,
+    /// Down notices held because our own link still heard the peer, and when.
+    disputed: std::collections::BTreeMap<NodeId, (Incarnation, Time)>,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
     /// When this node last came back from a pause of its own.
@@ -136,6 +142,7 @@ impl Node {
             link_seq: 0,
             sent: SentFrames::default(),
             renewed_at: None,
+            disputed: std::collections::BTreeMap::new(),
             last_input: now,
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),

@@ -692,3 +692,23 @@ fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
     assert_eq!(a.snapshot().peers.len(), 8, "a forged entry made room");
     assert_eq!(dropped(&a, DropReason::PeerTableFull), 0);
 }
+
+#[test]
+fn a_down_notice_about_a_peer_our_link_still_hears_waits_for_the_link_to_break() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_datagram(&frame(3, T0, 1, hlc_at(0), ring_beat("c")), addr(3), at(0));
+    a.handle_timer(at(50));
+    all(&mut a);
+    assert!(a.handle_link_up(NodeId(2), at(60)));
+    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0) };
+    a.handle_datagram(&frame(3, T0, 2, hlc_at(100), down), addr(3), at(100));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "our own link heard it just now");
+    assert_eq!(dropped(&a, DropReason::DownDisputed), 1);
+    // The link breaks a moment later: the notice was right, and no probe is needed.
+    a.handle_link_end(NodeId(2), LinkEnd::Broken, at(150));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Down));
+    let out = all(&mut a);
+    assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })), "{out:?}");
+    assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { reason: DownReason::Crashed, .. }))));
+}

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::Node;
+use super::{DISPUTE_MEMORY, MAX_DISPUTED, Node};
 use crate::proto::ring::{self, LinkChore, RingKey};
 use crate::proto::wire::{Body, Digest, Entries};
 use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, NodeId, Output, Time};
@@ -72,9 +72,19 @@ impl Node {
         self.out.push_back(Output::Close { peer });
     }
 
-    /// A link broke without a goodbye: the peer may have crashed. Suspect it now, and dial it:
-    /// a refused dial confirms it is gone, an answered one clears it.
+    /// A link broke without a goodbye: the peer may have crashed. If a neighbour said so a
+    /// moment ago (a notice we held because our link still heard it), that is confirmed now.
+    /// Otherwise suspect it, and dial it: a refused dial confirms it is gone, an answered one
+    /// clears it.
     pub(super) fn link_broke(&mut self, peer: NodeId, now: Time) {
+        if let Some((inc, at)) = self.disputed.remove(&peer)
+            && now.since(at) < DISPUTE_MEMORY
+            && self.members.get(peer).is_some_and(|p| p.is_member_in(inc))
+        {
+            self.mark_down(peer, DownReason::Crashed, DownVia::Notice, now);
+            self.pass_on_ring(&Body::Down { node: peer, incarnation: inc }, None, now);
+            return;
+        }
         if !self.members.status(peer).is_some_and(crate::proto::Status::is_member) {
             return;
         }
@@ -109,8 +119,13 @@ impl Node {
             // Someone thinks we are dead: say otherwise at once.
             self.send_beat(false, now);
         } else if self.links.heard_within(node, now, self.cfg.heartbeat * 2) {
-            // We hear it on our own link right now: the notice is wrong (or forged).
+            // We heard it on our own link just now: the notice is wrong (or forged), or our link
+            // has yet to notice. Held, not believed: if the link breaks soon, it was right.
             self.count(DropReason::DownDisputed);
+            self.disputed.retain(|_, (_, at)| now.since(*at) < DISPUTE_MEMORY);
+            if self.disputed.len() < MAX_DISPUTED {
+                self.disputed.insert(node, (incarnation, now));
+            }
         } else if self.members.get(node).is_some_and(|p| p.is_member_in(incarnation)) {
             self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
             self.pass_on_ring(&Body::Down { node, incarnation }, via, now);
