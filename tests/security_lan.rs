@@ -278,14 +278,9 @@ fn the_ring_port_holds_against_junk_strangers_and_held_connections() {
     drop(n1b);
 }
 
-/// The attacker's toolkit for an open group: listens for the victim's frames to learn its
-/// life and numbers, then sends one datagram of each forgery (messages in its name with its
-/// next numbers, a leave, a higher life, a down notice in a member's name), a phantom ring
-/// neighbour, 1,100 made-up peers, and 500 bare-text lines from 500 source ports.
-const FORGER: &str = r"
-import socket, struct, sys, time, random
-victim, member, iface = int(sys.argv[1], 16), int(sys.argv[2], 16), sys.argv[3]
-G = ('225.0.0.37', 12345)
+/// Python for the attackers' scripts: postcard's varints and strings, and a frame header.
+const WIRE_PY: &str = r"
+import struct
 def varint(n):
     out = b''
     while True:
@@ -302,6 +297,16 @@ def string(s):
     return varint(len(b)) + b
 def frame(sender, inc, seq, hlc, kind, body=b''):
     return b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', sender, inc, seq, hlc) + bytes([kind]) + body
+";
+
+/// The attacker's toolkit for an open group: listens for the victim's frames to learn its
+/// life and numbers, then sends one datagram of each forgery (messages in its name with its
+/// next numbers, a leave, a higher life, a down notice in a member's name), a phantom ring
+/// neighbour, 1,100 made-up peers, and 500 bare-text lines from 500 source ports.
+const FORGER: &str = r"
+import socket, struct, sys, time, random
+victim, member, iface = int(sys.argv[1], 16), int(sys.argv[2], 16), sys.argv[3]
+G = ('225.0.0.37', 12345)
 def beat(t_ms, name, port):
     return varint(t_ms) + zigzag(0) + string(name) + varint(0) + varint(500) + varint(port) + varint(0) + varint(0)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
@@ -353,7 +358,7 @@ fn in_an_open_group_no_single_forged_datagram_does_lasting_damage() {
     for p in [&mut h1, &mut h3] {
         p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
     }
-    let out = python(&lan, 4, FORGER, &[&victim_id, &h3_id, "10.231.0.4"]);
+    let out = python(&lan, 4, &format!("{WIRE_PY}{FORGER}"), &[&victim_id, &h3_id, "10.231.0.4"]);
     assert_eq!(out.trim(), "sent");
     let attacked = Instant::now();
 
@@ -426,23 +431,10 @@ out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 out.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface))
 G = ('225.0.0.37', 12345)
 out.sendto(b'\x1b]0;pwned\x07hi \x1b[2J\x1b]52;c;ZXZpbA==\x07 \rfake: line\n', G)
-def varint(n):
-    b = b''
-    while True:
-        x = n & 0x7f
-        n >>= 7
-        if n:
-            b += bytes([x | 0x80])
-        else:
-            return b + bytes([x])
-def string(s):
-    b = s.encode()
-    return varint(len(b)) + b
 now = time.time()
 hlc = (int(now) << 32) | (int((now % 1) * (1 << 32)) & ~0xf)
 body = varint(1) + string('bob\u202eexe.txt\x1b[31m') + string('look \u202eright\x07') + b'\x00'
-frame = b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', 0x5151, 1, 1, hlc) + bytes([4]) + body
-out.sendto(frame, G)
+out.sendto(frame(0x5151, 1, 1, hlc, 4, body), G)
 print('sent')
 ";
 
@@ -459,7 +451,7 @@ fn the_human_output_carries_no_escape_byte_from_the_network() {
         .spawn()
         .expect("start node");
     std::thread::sleep(Duration::from_millis(800));
-    assert_eq!(python(&lan, 2, TERMINAL_JUNK, &["10.231.0.2"]).trim(), "sent");
+    assert_eq!(python(&lan, 2, &format!("{WIRE_PY}{TERMINAL_JUNK}"), &["10.231.0.2"]).trim(), "sent");
     std::thread::sleep(Duration::from_millis(2_500));
     let _ = watcher.kill();
     let out = watcher.wait_with_output().expect("output");
