@@ -288,12 +288,13 @@ impl Printer {
         let shared = s.shared.as_ref().map_or("(none)".to_string(), |e| format!("{:?} from {}", e.text, e.author()));
         let clock =
             |ms: i64| if ms.unsigned_abs() >= 1_000 { format!(" clock {}", skew_text(ms)) } else { String::new() };
-        self.line(&format!("state: {} ({}){} shared: {shared}", s.name, s.node.short(), clock(s.skew_ms)));
+        let name = crate::show::clean(&s.name, false);
+        self.line(&format!("state: {name} ({}){} shared: {shared}", s.node.short(), clock(s.skew_ms)));
         for p in &s.peers {
             self.line(&format!(
                 "  {:<8} {} ({}) {} loss {:.0}%{}",
                 p.status.as_str(),
-                p.name,
+                crate::show::clean(&p.name, false),
                 p.node.short(),
                 p.addr,
                 p.loss * 100.0,

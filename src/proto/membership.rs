@@ -25,6 +25,9 @@ use super::snapshot::PeerView;
 use super::wire::Beat;
 use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, Seq, Status, Time};
 
+/// A leave may be numbered at most this far above the highest frame heard from its life.
+const LEAVE_AHEAD: u64 = 64;
+
 /// The header fields of a received frame that membership needs.
 #[derive(Clone, Copy)]
 pub(super) struct Header {
@@ -380,9 +383,12 @@ impl Members {
         if p.incarnation != f.incarnation || p.status == Status::Left {
             return Leave::Ignored;
         }
-        if f.seq < p.loss.highest() {
+        // Its last word comes right after what was heard: not below it, nor far beyond (a
+        // leave numbered far ahead would outrank every real frame that could undo it).
+        if f.seq < p.loss.highest() || f.seq.0 > p.loss.highest().0.saturating_add(LEAVE_AHEAD) {
             return Leave::Implausible;
         }
+        p.loss.record(f.seq);
         p.status = Status::Left;
         p.since = now;
         p.left_seq = Some(f.seq);

@@ -519,8 +519,11 @@ impl Node {
             self.reject(from, DropReason::WrongAddress, now);
             return;
         }
-        // Every multicast frame counts for loss, whatever its kind.
-        self.members.frame_seen(hdr);
+        // Every multicast frame counts for loss, whatever its kind (a leave once it is judged
+        // against the frames heard before it).
+        if !matches!(f.body, Body::Leave) {
+            self.members.frame_seen(hdr);
+        }
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, &beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, &beat, false, from, now),

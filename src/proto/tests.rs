@@ -712,3 +712,11 @@ fn a_down_notice_about_a_peer_our_link_still_hears_waits_for_the_link_to_break()
     assert!(!out.iter().any(|o| matches!(o, Output::Dial { .. })), "{out:?}");
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { reason: DownReason::Crashed, .. }))));
 }
+
+#[test]
+fn a_leave_numbered_far_ahead_is_not_believed() {
+    let mut a = knowing_b();
+    a.handle_datagram(&frame(2, T0, 1 << 61, hlc_at(600), Body::Leave), addr(2), at(600));
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    assert_eq!(dropped(&a, DropReason::ForgedLeave), 1);
+}
