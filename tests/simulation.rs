@@ -172,10 +172,31 @@ fn bare_text_survives_a_crashed_stamper() {
     sim.crash(stamper);
     // Before anyone notices, an old client speaks.
     sim.inject_bare("10.0.9.9:40000".parse().unwrap(), "anyone there?");
-    sim.run_for(secs(3));
-    for i in sim.up() {
+    sim.run_for(secs(6));
+    let up = sim.up();
+    let first = sim.nodes[up[0]].node.snapshot();
+    for &i in &up {
         let s = sim.nodes[i].node.snapshot();
         assert_eq!(s.shared.as_ref().map(|e| e.text.as_str()), Some("anyone there?"), "node {i}");
+        // The next in rank stamped it, and the others took its copy instead of their own.
+        assert_eq!(s.messages, 1, "node {i}: the line entered the log {} times", s.messages);
+        assert_eq!(s.log_digest, first.log_digest, "node {i}");
+    }
+}
+
+#[test]
+fn bare_text_heard_just_after_joining_enters_every_log_once() {
+    // Nodes that have only just heard each other (nobody confirmed yet) agree on the stamper.
+    for seed in 0..20 {
+        let mut sim = Sim::new(100 + seed, Medium { jitter: Duration::from_millis(5), ..Medium::default() });
+        sim.add_nodes(4, &Config::default());
+        sim.run_for(Duration::from_millis(200));
+        sim.inject_bare("10.0.9.9:40000".parse().unwrap(), "early\n");
+        sim.run_for(secs(6));
+        for i in 0..4 {
+            let s = sim.nodes[i].node.snapshot();
+            assert_eq!(s.messages, 1, "seed {seed}, node {i}: the line entered the log {} times", s.messages);
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! In an open group anyone on the LAN can send a frame in any member's name, so one datagram
 //! must not do lasting damage: a known member's frames must come from its address (until that
 //! has gone quiet, as when a host moves); a leave is undone by any later frame of the same
-//! life; a peer counts for the settled marks and bare-text stamping only once confirmed (a ring
+//! life; a peer counts for the settled marks and the group clock only once confirmed (a ring
 //! link with it, or heartbeats from one address over a heartbeat interval); one not yet
 //! confirmed leaves the ring as soon as a dial to it fails; and a full table first forgets
 //! peers never confirmed.
@@ -94,7 +94,7 @@ impl Peer {
         })
     }
 
-    /// A member that counts for the ring, the settled marks and bare-text stamping.
+    /// A member that counts for the settled marks and the group clock.
     fn counts(&self) -> bool {
         self.confirmed && self.status.is_member()
     }
@@ -170,11 +170,6 @@ impl Members {
     /// Ids of the peers counted as members (alive or suspect).
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
-    }
-
-    /// Ids of the confirmed members.
-    pub fn confirmed_ids(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.peers.values().filter(|p| p.counts()).map(|p| p.id)
     }
 
     /// Members that take part in the ring, with their place in it.

@@ -44,6 +44,8 @@ const MAX_DISPUTED: usize = 64;
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
 const SENT_MEMORY: usize = 4096;
+/// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
+const MAX_BARE_RANK: u32 = 4;
 
 /// The stamps of the last `SENT_MEMORY` multicast frames sent, by frame number.
 struct SentFrames {
@@ -402,9 +404,10 @@ impl Node {
                 if self.bare.take_relayed(from, &text) {
                     return; // the stamper's copy came first
                 }
-                if self.is_bare_stamper() {
+                let rank = self.bare_rank();
+                if rank == 0 {
                     self.stamp_bare(from, &text, now);
-                } else if !self.bare.hold(from, text, now + self.cfg.bare_wait) {
+                } else if !self.bare.hold(from, text, now + self.cfg.bare_wait * rank) {
                     self.count(DropReason::BareQueueFull);
                 }
             }
@@ -658,10 +661,16 @@ impl Node {
     }
 
     /// Bare text carries no stamp, and every node hears it at its own time. So one node stamps
-    /// it for the group: the member with the lowest node id that this node knows of. Its
-    /// stamped copy is an ordinary message, which every log orders the same way.
-    fn is_bare_stamper(&self) -> bool {
-        self.members.confirmed_ids().all(|m| m > self.id)
+    /// it for the group: the member with the lowest node id. Its stamped copy is an ordinary
+    /// message, which every log orders the same way. This node's rank is how many members it
+    /// knows of with a lower id (0: it stamps at once). Every member known counts, confirmed or
+    /// not, so that nodes which have heard each other agree on the stamper even before they
+    /// have linked. Should the stamper's copy not come (it crashed, or is a forged name), the
+    /// next in rank stamps after one wait, the one after it after two, and so on: one copy
+    /// enters the log, not one per node.
+    fn bare_rank(&self) -> u32 {
+        let below = self.members.ids().filter(|m| *m < self.id).count();
+        u32::try_from(below).unwrap_or(u32::MAX).min(MAX_BARE_RANK)
     }
 
     fn stamp_bare(&mut self, addr: SocketAddr, text: &str, now: Time) {
