@@ -134,10 +134,11 @@ pub enum Line {
         /// The last message number lost.
         to: u64,
     },
-    /// Someone at `addr` sends frames in this node's name; it started a new life.
+    /// Someone sends frames in this node's name; it started a new life.
     Impersonated {
-        /// Where the forged frames come from.
-        addr: String,
+        /// Where the forged frames come from; null when a peer passed one on (see
+        /// `Event::Impersonated`).
+        addr: Option<String>,
     },
     /// Something from an address was dropped.
     Rejected {
@@ -259,7 +260,7 @@ impl Line {
                 Event::Rejected { addr, reason, count } => {
                     Line::Rejected { addr: addr.to_string(), reason: *reason, count: *count }
                 }
-                Event::Impersonated { addr } => Line::Impersonated { addr: addr.to_string() },
+                Event::Impersonated { addr } => Line::Impersonated { addr: addr.map(|a| a.to_string()) },
                 Event::Clock { skew_ms, cause } => {
                     let (reason, by_ms) = match cause {
                         ClockCause::Step { by_ms } => (ClockReason::Step, *by_ms),
@@ -330,7 +331,8 @@ impl Line {
             }
             Line::Rejected { addr, reason, count } => format!("rejected {count} from {addr}: {reason}"),
             Line::Impersonated { addr } => format!(
-                "someone at {addr} sends frames in this node's name; started a new life so they cannot hide ours"
+                "someone {} sends frames in this node's name; started a new life so they cannot hide ours",
+                addr.as_ref().map_or_else(|| "(a peer passed on their message)".to_string(), |a| format!("at {a}"))
             ),
             Line::Clock { offset_ms, reason: ClockReason::Step, by_ms } => format!(
                 "this host's wall clock stepped {}; group time runs on (host clock now {} off)",

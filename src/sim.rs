@@ -335,8 +335,15 @@ impl Sim {
 
     /// A bare-text datagram from an old client at `from`, heard by every up node.
     pub fn inject_bare(&mut self, from: SocketAddr, text: &str) {
-        for to in 0..self.nodes.len() {
-            self.deliver(to, from, text.as_bytes());
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.inject(from, text.as_bytes(), &all);
+    }
+
+    /// A datagram sent by someone on the LAN from `from` (any address: a forger may use a
+    /// member's), heard by the nodes `to`.
+    pub fn inject(&mut self, from: SocketAddr, bytes: &[u8], to: &[usize]) {
+        for &i in to {
+            self.deliver(i, from, bytes);
         }
     }
 

@@ -421,6 +421,66 @@ fn in_an_open_group_no_single_forged_datagram_does_lasting_damage() {
     }
 }
 
+/// Learns the victim's life and numbers from its heartbeat, then sends one message in its
+/// name, numbered as its next, from the victim's own address and port (a raw socket writes the
+/// IP header): the victim's kernel never delivers it to the victim, the others take it.
+const SPOOFER: &str = r"
+import socket, struct, sys
+victim, vip, iface = int(sys.argv[1], 16), sys.argv[2], sys.argv[3]
+G = '225.0.0.37'
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 12345))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(G) + socket.inet_aton(iface))
+s.settimeout(5)
+while True:
+    d, src = s.recvfrom(65536)
+    if d[:4] == b'\xf0GCS' and len(d) >= 39:
+        sender, inc, seq, hlc = struct.unpack('<QQQQ', d[6:38])
+        if sender == victim and d[38] == 2:
+            break
+body = varint(1) + string('victim') + string('spoofed') + b'\x00'
+payload = frame(victim, inc, seq + 1, hlc + 1, 4, body)
+udp = struct.pack('!HHHH', src[1], 12345, 8 + len(payload), 0) + payload
+ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 1, 17, 0, socket.inet_aton(vip), socket.inet_aton(G))
+r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+r.sendto(ip + udp, (G, 0))
+print('sent from %s:%d' % (vip, src[1]))
+";
+
+/// Open group: a message forged in a member's name from the member's own address. The others
+/// take it (nothing tells it apart), the victim hears of it only through its neighbours'
+/// repairs, says so, and starts a new life: its real next message still reaches everyone.
+#[test]
+fn a_message_forged_from_a_members_own_address_does_not_erase_its_next_one() {
+    let Some(lan) = Lan::new(4) else { return };
+    let mut h1 = lan.host(1).node("h1", &[]);
+    let mut victim = lan.host(2).node("victim", &[]);
+    let mut h3 = lan.host(3).node("h3", &[]);
+    let victim_id = victim.id();
+    for p in [&mut h1, &mut h3] {
+        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
+    }
+    let out = python(&lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim_id, "10.231.0.2", "10.231.0.4"]);
+    assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+    for p in [&mut h1, &mut h3] {
+        p.wait_for("the spoofed message", |v| v["event"] == "message" && v["text"] == "spoofed");
+    }
+    // The victim learns of it from a repair, so no address is named.
+    victim.wait_for("an impersonation report", |v| v["event"] == "impersonated" && v["addr"].is_null());
+    victim.say("real 1");
+    victim.wait_for("its own line", |v| v["event"] == "message" && v["text"] == "real 1");
+    for p in [&mut h1, &mut h3] {
+        p.wait_for("the victim's real message", |v| v["event"] == "message" && v["text"] == "real 1");
+    }
+    for p in [&mut h1, &mut victim, &mut h3] {
+        p.state_until("one log everywhere", Duration::from_secs(5), |s| s["messages"] == 2 && s["pending"] == 0);
+    }
+    let digests: Vec<Value> =
+        [&mut h1, &mut victim, &mut h3].into_iter().map(|p| p.state()["log_digest"].clone()).collect();
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "logs agree: {digests:?}");
+}
+
 /// Sends what a hostile old client or forger would put on a terminal: bare text with a window
 /// title, a clear screen, a clipboard write, BEL, CR and a fake log line; and a frame whose
 /// sender's name and text carry a bidi override.

@@ -239,3 +239,48 @@ fn same_seed_same_run() {
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
 }
+
+#[test]
+fn a_message_forged_from_a_members_own_address_does_not_hide_its_next_one() {
+    use groupcast::proto::wire::{self, Body, Frame, MessageBody};
+    use groupcast::proto::{Hlc, Seq};
+    let mut sim = Sim::new(21, Medium::default());
+    // With the ring on: a host does not hear datagrams from its own address, so it learns of
+    // the forgery only from its ring neighbours' repairs.
+    sim.add_nodes(4, &Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() });
+    sim.run_for(secs(2));
+    let victim = 0;
+    sim.command(victim, Command::Say("first".into()));
+    sim.run_for(secs(1));
+    let first = sim.nodes[1].node.log().iter().find(|e| e.text == "first").cloned().expect("first arrived");
+    // The forger takes the victim's address, so the victim's own host never delivers it; the
+    // others take it as the victim's message 2.
+    let forged = Frame {
+        sender: first.node,
+        incarnation: first.incarnation,
+        seq: Seq(first.seq.0 + 500),
+        hlc: Hlc::from_unix(first.ts.to_unix() + Duration::from_millis(300)),
+        body: Body::Message(MessageBody {
+            msg_seq: Seq(2),
+            name: first.name.clone(),
+            text: "forged".into(),
+            bare_from: None,
+        }),
+    };
+    let from = sim.nodes[victim].addr;
+    sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3]);
+    sim.run_for(secs(4));
+    let v = &sim.nodes[victim];
+    assert_eq!(v.node.snapshot().stats.impersonations, 1, "the victim learns of the forgery from the repair");
+    assert!(v.events.iter().any(|(_, e)| matches!(e, Event::Impersonated { addr: None })), "and says so");
+    // Its real message 2 (in a new life) reaches everyone, its own screen included.
+    sim.command(victim, Command::Say("real".into()));
+    sim.run_for(secs(3));
+    let digest = sim.nodes[0].node.snapshot().log_digest;
+    for i in 0..4 {
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"real"), "node {i}: {texts:?}");
+        assert_eq!(texts.len(), 3, "node {i} holds first, forged, real: {texts:?}");
+        assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "node {i}");
+    }
+}

@@ -73,12 +73,14 @@ pub enum Event {
         /// What told.
         via: DownVia,
     },
-    /// Someone at `addr` sends frames in this node's name (numbers it never sent, or a life it
-    /// never had). This node started a new life, so that its own messages are not taken for
-    /// copies of the forged ones.
+    /// Someone sends frames in this node's name (numbers it never sent, or a life it never
+    /// had). This node started a new life, so that its own messages are not taken for copies of
+    /// the forged ones.
     Impersonated {
-        /// Where the forged frames come from (as the network says).
-        addr: SocketAddr,
+        /// Where the forged frames come from, as the network says; `None` when a peer passed
+        /// on a message in this node's name that it never wrote (the forger used this host's
+        /// own address, whose datagrams this host's kernel does not deliver to it).
+        addr: Option<SocketAddr>,
     },
     /// A down or left peer has been forgotten.
     PeerRemoved {

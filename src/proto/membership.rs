@@ -10,12 +10,13 @@
 //! must not do lasting damage: a known member's frames must come from its address (until that
 //! has gone quiet, as when a host moves); a leave is undone by any later frame of the same
 //! life; a peer counts for the settled marks and the group clock only once confirmed (a ring
-//! link with it, or heartbeats from one address over a heartbeat interval); one not yet
-//! confirmed leaves the ring as soon as a dial to it fails; and a full table first forgets
-//! peers never confirmed.
+//! link with it, or heartbeats from one address over a heartbeat interval), and for the clock
+//! one host is one vote however many members it heartbeats for; one never linked leaves the
+//! ring and the settled marks for a while as soon as a dial to it fails; and a full table
+//! first forgets peers never confirmed.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::detector::{DetectorConfig, PhiDetector};
@@ -27,6 +28,8 @@ use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, 
 
 /// A leave may be numbered at most this far above the highest frame heard from its life.
 const LEAVE_AHEAD: u64 = 64;
+/// A peer never linked stays out of the ring this long after a failed dial (doubling after each).
+const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
 
 /// The header fields of a received frame that membership needs.
 #[derive(Clone, Copy)]
@@ -57,14 +60,19 @@ pub(super) struct Peer {
     clock: PeerClock,
     /// A ring link with it worked, or it has heartbeated from one address for a while.
     confirmed: bool,
+    /// A ring link with it worked (in this life).
+    linked: bool,
     first_heard: Time,
     /// The frame number of its leave, if it left: any later frame of the life undoes it.
     left_seq: Option<Seq>,
     /// A ring port at which a dial was refused: it is left out of the ring until it names
     /// another.
     refused_port: u16,
-    /// Not confirmed, and a dial to it failed: out of the ring until it is confirmed.
-    unlinkable: bool,
+    /// Never linked, and a dial to it failed: out of the ring (and the settled marks) until
+    /// then, or until it links with us.
+    unlinkable_until: Option<Time>,
+    /// Dials to it that failed since it last linked: each doubles the time out of the ring.
+    failed_dials: u32,
 }
 
 impl Peer {
@@ -87,7 +95,7 @@ impl Peer {
 
     /// Its place in the ring order, if it takes part in the ring.
     pub fn ring_key(&self) -> Option<RingKey> {
-        (self.tcp_port != 0 && self.tcp_port != self.refused_port && !self.unlinkable).then(|| RingKey {
+        (self.tcp_port != 0 && self.tcp_port != self.refused_port && self.unlinkable_until.is_none()).then(|| RingKey {
             ip: self.addr.ip(),
             port: self.tcp_port,
             node: self.id,
@@ -192,21 +200,27 @@ impl Members {
     /// A ring link with `node` works: it is confirmed.
     pub fn confirm(&mut self, node: NodeId) {
         if let Some(p) = self.peers.get_mut(&node)
-            && !p.confirmed
+            && !p.linked
         {
+            let counted = p.confirmed && p.unlinkable_until.is_none();
             p.confirmed = true;
-            p.unlinkable = false;
-            self.changed = true;
+            p.linked = true;
+            p.failed_dials = 0;
+            p.unlinkable_until = None;
+            self.changed |= !counted;
         }
     }
 
-    /// A dial to `node` failed (`refused`: nothing listens at its port). One not confirmed (a
-    /// forged heartbeat, likely) leaves the ring until it is; one nothing listens for leaves
-    /// it until it names another port.
-    pub fn dial_failed(&mut self, node: NodeId, refused: bool) {
+    /// A dial to `node` failed (`refused`: nothing listens at its port). One never linked (made
+    /// up, likely, even if something heartbeats in its name) leaves the ring and the settled
+    /// marks for a while, 10 s after the first failure and twice as long after each next one,
+    /// up to 160 s; one nothing listens for leaves them until it names another port.
+    pub fn dial_failed(&mut self, node: NodeId, refused: bool, now: Time) {
         let Some(p) = self.peers.get_mut(&node) else { return };
-        if !p.confirmed && !p.unlinkable {
-            p.unlinkable = true;
+        if !p.linked && p.unlinkable_until.is_none() {
+            let wait = UNLINKABLE_FOR * 2u32.pow(p.failed_dials.min(4));
+            p.failed_dials = p.failed_dials.saturating_add(1);
+            p.unlinkable_until = Some(now + wait);
             self.changed = true;
         }
         if refused && p.refused_port != p.tcp_port {
@@ -215,16 +229,29 @@ impl Members {
         }
     }
 
-    /// Clock offsets (theirs minus ours) of the confirmed members, or, while none is confirmed
-    /// yet (a newcomer's first moments), of every member heard: one forged heartbeat, or a
-    /// thousand, cannot drag the clock of a node that knows its group.
+    /// Clock offsets (theirs minus ours), one per host: a host has one clock, so its members
+    /// (made-up ones heartbeating from it included) give one vote, the median of theirs. Only
+    /// confirmed members vote, or, while none is confirmed yet (a newcomer's first moments),
+    /// every member heard: one forged heartbeat, or a thousand, or a crowd of made-up peers on
+    /// one host, cannot drag the clock of a node that knows its group.
     pub fn clock_offsets(&self) -> Vec<i64> {
-        let confirmed: Vec<i64> =
-            self.peers.values().filter(|p| p.counts()).filter_map(|p| p.clock.offset_ms()).collect();
-        if !confirmed.is_empty() {
-            return confirmed;
-        }
-        self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.clock.offset_ms()).collect()
+        let votes = |confirmed_only: bool| {
+            let mut hosts: BTreeMap<IpAddr, Vec<i64>> = BTreeMap::new();
+            for p in self.peers.values().filter(|p| if confirmed_only { p.counts() } else { p.status.is_member() }) {
+                if let Some(o) = p.clock.offset_ms() {
+                    hosts.entry(p.addr.ip()).or_default().push(o);
+                }
+            }
+            hosts
+                .into_values()
+                .map(|mut v| {
+                    v.sort_unstable();
+                    v[(v.len() - 1) / 2]
+                })
+                .collect::<Vec<i64>>()
+        };
+        let confirmed = votes(true);
+        if confirmed.is_empty() { votes(false) } else { confirmed }
     }
 
     /// True once after any change that can move the ring.
@@ -311,7 +338,6 @@ impl Members {
                 // Heartbeats from one address over a heartbeat interval: a node, not one
                 // forged datagram.
                 p.confirmed = true;
-                p.unlinkable = false;
                 self.changed = true;
             }
             if p.addr != from {
@@ -363,7 +389,9 @@ impl Members {
             first_heard: now,
             left_seq: None,
             refused_port: 0,
-            unlinkable: false,
+            linked: false,
+            unlinkable_until: None,
+            failed_dials: 0,
         };
         self.peers.insert(f.sender, peer);
         self.changed = true;
@@ -431,6 +459,13 @@ impl Members {
 
     /// What the detectors and the forgetting clock say now.
     pub fn check(&mut self, now: Time) -> Vec<Event> {
+        for p in self.peers.values_mut() {
+            if p.unlinkable_until.is_some_and(|t| now >= t) {
+                // Time to try it in the ring again.
+                p.unlinkable_until = None;
+                self.changed = true;
+            }
+        }
         let mut verdicts = Vec::new();
         for p in self.peers.values() {
             let verdict = match p.status {

@@ -507,7 +507,7 @@ impl Node {
                 if probe && end == LinkEnd::Refused {
                     self.confirm_down(peer, now);
                 } else {
-                    self.members.dial_failed(peer, end == LinkEnd::Refused);
+                    self.members.dial_failed(peer, end == LinkEnd::Refused, now);
                 }
             }
         }
@@ -736,16 +736,21 @@ impl Node {
             std::cmp::Ordering::Greater => false,
             std::cmp::Ordering::Equal => f.seq <= self.seq && self.sent.may_be(f.seq, f.hlc, self.seq),
         };
-        if ours {
-            return;
+        if !ours {
+            self.impersonated(f.incarnation, Some(from), now);
         }
+    }
+
+    /// Someone uses this node's name in life `inc` (or one before it): report it, and start a
+    /// new life above it, at most once a second.
+    pub(super) fn impersonated(&mut self, inc: Incarnation, from: Option<SocketAddr>, now: Time) {
         self.stats.impersonations += 1;
         if self.renewed_at.is_some_and(|t| now.since(t) < RENEW_AT_MOST_EVERY) {
             return;
         }
         self.renewed_at = Some(now);
         self.emit(Event::Impersonated { addr: from });
-        self.new_life_above(f.incarnation, now);
+        self.new_life_above(inc, now);
     }
 
     /// Seals an encoded frame in a keyed group.

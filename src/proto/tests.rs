@@ -632,7 +632,7 @@ fn a_forger_using_our_name_is_reported_and_our_next_messages_still_count() {
     b.handle_datagram(&forged, addr(1), at(5));
     a.handle_datagram(&forged, addr(66), at(5));
     let (sent, ev) = outputs(&mut a);
-    assert!(ev.iter().any(|e| matches!(e, Event::Impersonated { addr: from } if *from == addr(66))), "{ev:?}");
+    assert!(ev.iter().any(|e| matches!(e, Event::Impersonated { addr: Some(from) } if *from == addr(66))), "{ev:?}");
     assert_eq!(a.stats().impersonations, 1);
     for d in &sent {
         b.handle_datagram(d, addr(1), at(6)); // the new life's heartbeat
@@ -719,4 +719,87 @@ fn a_leave_numbered_far_ahead_is_not_believed() {
     a.handle_datagram(&frame(2, T0, 1 << 61, hlc_at(600), Body::Leave), addr(2), at(600));
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
     assert_eq!(dropped(&a, DropReason::ForgedLeave), 1);
+}
+
+#[test]
+fn made_up_peers_heartbeating_from_one_host_are_one_clock_vote() {
+    let mut a = node(1);
+    let hour = 3_600_000;
+    let sybil = |port: u16| SocketAddr::from(([10, 0, 0, 66], port));
+    let beat_at = |name: &str, time_ms: u64| {
+        let mut b = beat(name);
+        if let Body::Heartbeat(x) = &mut b {
+            x.time_ms = time_ms;
+        }
+        b
+    };
+    // Two real peers with our time; five made-up ones on one host, an hour ahead, all
+    // heartbeating for four seconds (long enough to be confirmed).
+    for k in 0..8u64 {
+        let t = k * 500;
+        for (id, last) in [(2, 2), (3, 3)] {
+            a.handle_datagram(&frame(id, T0, k + 1, hlc_at(t), beat_at("real", T0 + t)), addr(last), at(t));
+        }
+        for s in 0..5u16 {
+            let f = frame(100 + u64::from(s), T0, k + 1, hlc_at(t), beat_at("ghost", T0 + t + hour));
+            a.handle_datagram(&f, sybil(40_000 + s), at(t));
+        }
+        a.handle_timer(at(t + 10));
+    }
+    let ev = outputs(&mut a).1;
+    assert!(!ev.iter().any(|e| matches!(e, Event::Clock { .. })), "the clock stayed: {ev:?}");
+    assert!(a.snapshot().skew_ms.abs() < 1_000, "skew {}", a.snapshot().skew_ms);
+    // And a majority of real hosts still moves it: were b and c both an hour ahead, a follows.
+    for k in 8..16u64 {
+        let t = k * 500;
+        for (id, last) in [(2, 2), (3, 3)] {
+            a.handle_datagram(&frame(id, T0, k + 1, hlc_at(t), beat_at("real", T0 + t + hour)), addr(last), at(t));
+        }
+        a.handle_timer(at(t + 10));
+    }
+    assert!(outputs(&mut a).1.iter().any(|e| matches!(e, Event::Clock { .. })), "two hosts of three agree");
+}
+
+#[test]
+fn a_steady_peer_that_cannot_be_linked_leaves_the_ring_for_a_while() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(50));
+    all(&mut a);
+    assert!(a.handle_link_up(NodeId(2), at(60)));
+    // Something heartbeats as a peer between them for two seconds (so it is confirmed), but
+    // nothing answers at its ring port.
+    let ghost = SocketAddr::from(([10, 0, 0, 1], 5));
+    let mut dialled = false;
+    for k in 0..4u64 {
+        let t = 100 + k * 500;
+        a.handle_datagram(&frame(9, T0, k + 1, hlc_at(t), beat_on("ghost", 7001)), ghost, at(t));
+        a.handle_datagram(&frame(2, T0, k + 2, hlc_at(t), ring_beat("b")), addr(2), at(t));
+        a.handle_timer(at(t + 10));
+        dialled |= all(&mut a).iter().any(|o| matches!(o, Output::Dial { peer: NodeId(9), .. }));
+    }
+    assert!(dialled);
+    assert_eq!(a.ring().next, Some(NodeId(9)), "a confirmed peer is in the ring");
+    a.handle_link_end(NodeId(9), LinkEnd::Unreachable, at(2_200));
+    a.handle_timer(at(2_250));
+    assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(2)), next: Some(NodeId(2)) }, "out of the ring");
+    // Its heartbeats go on; it stays out, and settled marks do not wait for it.
+    let mut beat = ring_beat("b");
+    if let Body::Heartbeat(b) = &mut beat {
+        b.frontier = hlc_at(2_500);
+    }
+    a.handle_datagram(&frame(9, T0, 10, hlc_at(2_600), beat_on("ghost", 7001)), ghost, at(2_600));
+    a.handle_datagram(&frame(2, T0, 10, hlc_at(2_600), beat), addr(2), at(2_600));
+    a.handle_timer(at(2_700));
+    assert_eq!(a.ring().next, Some(NodeId(2)));
+    a.handle_timer(at(4_000));
+    assert!(a.settled() >= hlc_at(2_500), "settled moves on: {:?} < {:?}", a.settled(), hlc_at(2_500));
+    // Ten seconds on it is tried again (a real node may have been starting up).
+    for k in 0..22u64 {
+        let t = 3_000 + k * 500;
+        a.handle_datagram(&frame(9, T0, 11 + k, hlc_at(t), beat_on("ghost", 7001)), ghost, at(t));
+        a.handle_datagram(&frame(2, T0, 11 + k, hlc_at(t), ring_beat("b")), addr(2), at(t));
+        a.handle_timer(at(t + 10));
+    }
+    assert_eq!(a.ring().next, Some(NodeId(9)), "back in the ring to be dialled again");
 }

@@ -564,7 +564,8 @@ fn core_event(app: &mut App, ev: Event) {
         Event::Impersonated { addr } => app.system(
             SystemKind::Error,
             format!(
-                "someone at {addr} sends frames in your name; started a new life so your messages still reach everyone"
+                "someone {} sends messages in your name; started a new life so your messages still reach everyone",
+                addr.map_or_else(|| "(a peer passed one on)".to_string(), |a| format!("at {a}"))
             ),
         ),
         Event::Clock { skew_ms, cause } => clock_event(app, skew_ms, cause),

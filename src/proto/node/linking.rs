@@ -164,9 +164,18 @@ impl Node {
         let mut fresh = Vec::new();
         for mut entry in e.entries {
             entry.name = Name::clip(&entry.name).to_string();
+            // What this node writes enters its log as it is said, so a message of this life
+            // that is new here was never written by it: forged, most likely sent from this
+            // host's own address (which this host's kernel does not deliver to it) and taken
+            // by a peer. Its number would hide our next message.
+            let forged = entry.node == self.id && entry.incarnation >= self.incarnation;
+            let inc = entry.incarnation;
             if self.add_entry(entry.clone(), false, addr, now) {
                 self.stats.repaired += 1;
                 fresh.push(entry);
+                if forged {
+                    self.impersonated(inc, None, now);
+                }
             }
         }
         for (node, inc, first, last) in e.gaps {
