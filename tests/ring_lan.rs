@@ -150,8 +150,10 @@ fn a_host_cut_off_and_healed_merges_back() {
     }
 }
 
+/// A stopped host's ring links fall silent and its heartbeats stop: its neighbours declare it
+/// down (about 0.8 s here; the benchmark measures it) and everyone takes their word.
 #[test]
-fn a_stopped_host_is_suspected_then_down_within_about_two_seconds() {
+fn a_stopped_host_is_down_everywhere_within_about_a_second() {
     let Some(lan) = Lan::new(4) else { return };
     let mut nodes = start(&lan, 4);
     wait_ring(&mut nodes, 3);
@@ -161,13 +163,14 @@ fn a_stopped_host_is_suspected_then_down_within_about_two_seconds() {
     frozen.signal("-STOP");
     let t = Instant::now();
     for p in &mut nodes {
-        p.wait_for("peer_suspect", |v| v["event"] == "peer_suspect" && v["node"] == id.as_str());
         let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
-        assert_eq!(down["reason"], "timeout");
+        // Its neighbours saw it time out; the others took their notice, which names no reason.
+        assert!(down["reason"] == "timeout" || down["via"] == "notice", "{down}");
     }
     let took = t.elapsed();
     eprintln!("SIGSTOP: peer_down on all three others after {took:?}");
-    assert!(took < Duration::from_secs(5), "down everywhere after {took:?}");
+    // Generous: a loaded machine may be slow to run the nodes; the figure is printed above.
+    assert!(took < Duration::from_secs(3), "down everywhere after {took:?}");
     frozen.signal("-CONT");
     // It speaks again, so it is back: a second peer_up, after the peer_down.
     let end = Instant::now() + Duration::from_secs(10);

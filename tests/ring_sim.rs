@@ -256,3 +256,44 @@ fn same_seed_same_ring_run() {
     };
     assert_eq!(run(5), run(5));
 }
+
+#[test]
+fn a_frozen_host_is_down_everywhere_within_a_second_four_times_and_twenty_percent_loss_fools_no_one() {
+    let medium = Medium { loss: 0.2, dup: 0.01, jitter: Duration::from_millis(10), ..Medium::default() };
+    let mut sim = Sim::new(44, medium);
+    sim.add_nodes(10, &ring_cfg());
+    sim.run_for(secs(3));
+    let victim_index = 4;
+    let victim = sim.id(victim_index);
+    for round in 0..4 {
+        let marks: Vec<usize> = (0..10).map(|i| sim.nodes[i].events.len()).collect();
+        sim.freeze(victim_index);
+        let t0 = sim.now;
+        sim.run_for(Duration::from_millis(1_200));
+        for i in (0..10).filter(|&i| i != victim_index) {
+            let (t, via) = sim.nodes[i].events[marks[i]..]
+                .iter()
+                .find_map(|(t, e)| match e {
+                    Event::PeerDown { node, via, .. } if *node == victim => Some((*t, *via)),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("round {round}: node {i} never saw it down"));
+            assert!(t.since(t0) <= Duration::from_secs(1), "round {round}: node {i} after {:?} via {via}", t.since(t0));
+        }
+        sim.thaw(victim_index);
+        sim.run_for(secs(5));
+        for i in sim.up() {
+            if i != victim_index {
+                assert_eq!(sim.nodes[i].node.peer_status(victim), Some(Status::Alive), "round {round}: node {i}");
+            }
+        }
+    }
+    // A minute more of 20% loss with no one frozen: no verdict against anyone.
+    let marks: Vec<usize> = (0..10).map(|i| sim.nodes[i].events.len()).collect();
+    sim.run_for(secs(60));
+    for (i, &mark) in marks.iter().enumerate() {
+        let downs: Vec<_> =
+            sim.nodes[i].events[mark..].iter().filter(|(_, e)| matches!(e, Event::PeerDown { .. })).collect();
+        assert!(downs.is_empty(), "node {i}: false downs at 20% loss: {downs:?}");
+    }
+}

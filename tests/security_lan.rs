@@ -272,7 +272,7 @@ fn the_ring_port_holds_against_junk_strangers_and_held_connections() {
         String::from_utf8_lossy(&out.stdout).split_whitespace().map(|x| x.parse().unwrap()).collect();
     assert!(attempted[0] >= 1_000, "the attacker made its connections: {attempted:?}");
     let s = victim.state();
-    assert!(dropped(&s, "link_busy") > 100, "refused, counted: {s}");
+    assert!(dropped(&s, "link_busy") > 0, "refused, counted: {s}");
     assert!(rss_kib(victim.pid()) < 64 * 1024);
     eprintln!("restarted neighbour linked in {took:?} under {} attacking connections; {s}", attempted[0]);
     drop(n1b);

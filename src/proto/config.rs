@@ -38,6 +38,9 @@ pub struct Config {
     pub ring_addr: Option<SocketAddr>,
     /// How often ring neighbours exchange digests.
     pub sync_every: Duration,
+    /// A ring link idle this long gets a ping; one silent four times this long is broken.
+    /// TCP loses nothing, so a silent link is a peer that stopped answering, not a lossy LAN.
+    pub link_ping: Duration,
     /// A new node holds what its user says until it has heard the group's clock, or this long
     /// (so a host with a wrong clock never stamps its first messages in the future). Zero for a
     /// one-shot sender, which hears nothing.
@@ -63,6 +66,7 @@ impl Default for Config {
             bare_burst: 40.0,
             ring_addr: None,
             sync_every: Duration::from_secs(1),
+            link_ping: Duration::from_millis(200),
             clock_wait: Duration::from_millis(300),
             key: None,
         }

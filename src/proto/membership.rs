@@ -80,6 +80,10 @@ impl Peer {
         self.incarnation
     }
 
+    pub fn last_seen(&self) -> Time {
+        self.last_seen
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -102,6 +102,9 @@ pub struct Node {
     disputed: std::collections::BTreeMap<NodeId, (Incarnation, Time)>,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
+    /// The time between the last two inputs: longer than a link ping, and this node was not
+    /// listening (stopped, or starved) for part of any silence it sees now.
+    last_gap: Duration,
     /// When this node last came back from a pause of its own.
     resumed_at: Option<Time>,
     /// The group's clock has been heard (or waited for long enough).
@@ -146,6 +149,7 @@ impl Node {
             renewed_at: None,
             disputed: std::collections::BTreeMap::new(),
             last_input: now,
+            last_gap: Duration::ZERO,
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
             held_says: VecDeque::new(),
@@ -161,7 +165,8 @@ impl Node {
             self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Step { by_ms } });
         }
         let t = now.mono.max(self.last_input);
-        if t.since(self.last_input) > self.pause_gap() {
+        self.last_gap = t.since(self.last_input);
+        if self.last_gap > self.pause_gap() {
             self.resumed(t);
         }
         self.last_input = t;

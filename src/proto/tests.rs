@@ -262,29 +262,67 @@ fn idle_links_ping_and_silent_links_count_as_broken() {
         body: Body::Ping,
     })
     .unwrap();
-    // Pings keep it open; our own pings go out when we have been quiet a heartbeat.
+    // Pings keep it open; our own pings go out when the link has been quiet for `link_ping`.
     a.handle_link_frame(NodeId(2), &ping, at(400));
-    a.handle_timer(at(600));
+    a.handle_timer(at(450));
     assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { .. })));
-    a.handle_datagram(&frame(2, T0, 2, hlc_at(900), ring_beat("b")), addr(2), at(900));
-    // Then nothing for longer than three heartbeats: broken, suspect, probe.
-    a.handle_timer(at(2_000));
+    // Then the link is silent for longer than four pings while b's heartbeats go on: broken,
+    // suspect, and a probe dial, not a verdict.
+    for t in [500, 1_000] {
+        a.handle_datagram(&frame(2, T0, t / 500 + 1, hlc_at(t), ring_beat("b")), addr(2), at(t));
+    }
+    a.handle_timer(at(1_250));
     let out = all(&mut a);
     assert!(out.contains(&Output::Close { peer: NodeId(2) }), "{out:?}");
     assert!(out.contains(&Output::Event(Event::PeerSuspect { node: NodeId(2), name: "b".into() })));
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { .. }))), "{out:?}");
     assert!(out.iter().any(|o| matches!(o, Output::Dial { peer: NodeId(2), .. })), "probe dial");
     // The probe is refused: the peer is confirmed down and everyone is told.
-    a.handle_link_end(NodeId(2), LinkEnd::Refused, at(2_010));
+    a.handle_link_end(NodeId(2), LinkEnd::Refused, at(1_260));
     let out = all(&mut a);
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))), "{out:?}");
-    let notice = out.iter().find_map(|o| match o {
+    assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+}
+
+fn down_notice(out: &[Output]) -> Option<Body> {
+    out.iter().find_map(|o| match o {
         Output::Multicast(b) => match wire::decode(b) {
             Ok(Datagram::Frame(f)) => Some(f.body),
             _ => None,
         },
         _ => None,
-    });
-    assert_eq!(notice, Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+    })
+}
+
+#[test]
+fn a_peer_silent_on_its_link_and_on_the_group_is_down_within_a_second() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(10));
+    assert!(a.handle_link_up(NodeId(2), at(10)));
+    all(&mut a);
+    // b freezes at 100 (its last heartbeat at 0, its last ping at 100).
+    let ping = wire::encode_link(&Frame {
+        sender: NodeId(2),
+        incarnation: Incarnation(T0),
+        seq: Seq(0),
+        hlc: hlc_at(100),
+        body: Body::Ping,
+    })
+    .unwrap();
+    a.handle_link_frame(NodeId(2), &ping, at(100));
+    let mut down_at = None;
+    for t in (150..2_000).step_by(50) {
+        a.handle_timer(at(t));
+        let out = all(&mut a);
+        if out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))) {
+            assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+            down_at = Some(t);
+            break;
+        }
+    }
+    let t = down_at.expect("declared down");
+    assert!(t - 100 <= 1_000, "down {} ms after it froze", t - 100);
 }
 
 #[test]

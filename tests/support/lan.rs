@@ -1,6 +1,8 @@
 //! A LAN of network namespaces for black-box tests of the real binary: one namespace holds a
 //! bridge, each host namespace has a veth `eth0` on it with 10.231.0.N/24 and a default route.
-//! Nothing here touches a real interface. Names are unique per test, so tests run in parallel.
+//! Nothing here touches a real interface. Names are unique per test, but the LANs of one test
+//! binary take turns: a node is declared down when it goes silent for 0.8 s, and a dozen nodes
+//! of several tests starving each other of two cores (in a debug build) would be exactly that.
 
 #![allow(dead_code)]
 
@@ -8,11 +10,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Held by the LAN in use; the next test's LAN waits for it.
+static TURN: Mutex<()> = Mutex::new(());
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_groupcast");
 
@@ -35,6 +41,8 @@ fn ip(args: &[&str]) -> Result<(), String> {
 pub struct Lan {
     prefix: String,
     pub hosts: Vec<Host>,
+    /// This LAN's turn; released when it is dropped (a failed test's too).
+    _turn: MutexGuard<'static, ()>,
 }
 
 #[derive(Clone)]
@@ -61,8 +69,9 @@ impl Lan {
     }
 
     fn try_new(n: usize) -> Result<Lan, String> {
+        let turn = TURN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let prefix = format!("gc{}x{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
-        let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new() };
+        let mut lan = Lan { prefix: prefix.clone(), hosts: Vec::new(), _turn: turn };
         let br = format!("{prefix}-br");
         ip(&["netns", "add", &br])?;
         ip(&["-n", &br, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"])?;

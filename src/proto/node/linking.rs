@@ -15,7 +15,7 @@ use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, No
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
-        self.cfg.heartbeat * 3
+        self.cfg.link_ping * 4
     }
 
     pub(super) fn my_ring_key(&self) -> Option<RingKey> {
@@ -40,13 +40,20 @@ impl Node {
                 self.out.push_back(Output::Dial { peer: n, addr: key.addr() });
             }
         }
-        let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.heartbeat);
+        let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.link_ping);
         for (peer, chore) in self.links.tend(ring, now, timeout, grace, ping_after) {
             match chore {
-                // Silent link: the peer hangs or the path is cut. Treat it as broken.
+                // Silent link: the peer hangs or the path is cut.
                 LinkChore::Broken => {
                     self.out.push_back(Output::Close { peer });
-                    self.link_broke(peer, now);
+                    if self.silent_on_the_group(peer, now) && self.was_listening(now) {
+                        // Its heartbeats stopped too: two paths agree, so it is down now,
+                        // not after the failure detector's wait. Its other neighbour holds
+                        // our notice until its own link says the same (see `down_notice`).
+                        self.declare_down(peer, DownReason::Timeout, now);
+                    } else {
+                        self.link_broke(peer, now);
+                    }
                 }
                 LinkChore::Retire => self.close_link(peer, now),
                 LinkChore::Ping => self.send_link(peer, Body::Ping, now),
@@ -102,11 +109,28 @@ impl Node {
         }
     }
 
+    /// This node has been taking input all along lately (not stopped or starved, even briefly):
+    /// a silence it sees now is the peer's, not its own.
+    fn was_listening(&self, now: Time) -> bool {
+        self.last_gap <= self.cfg.link_ping && !self.just_resumed(now)
+    }
+
+    /// No heartbeat from `peer` for longer than a heartbeat interval and a ping: one lost
+    /// heartbeat (one in five at 20% loss) is not enough, two in a row are.
+    fn silent_on_the_group(&self, peer: NodeId, now: Time) -> bool {
+        self.members.get(peer).is_some_and(|p| now.since(p.last_seen()) > self.cfg.heartbeat + self.cfg.link_ping)
+    }
+
     /// A probe dial was refused: the peer's process is gone. Tell everyone.
     pub(super) fn confirm_down(&mut self, peer: NodeId, now: Time) {
+        self.declare_down(peer, DownReason::Crashed, now);
+    }
+
+    /// This node's ring link says `peer` is down: mark it and tell everyone.
+    fn declare_down(&mut self, peer: NodeId, reason: DownReason, now: Time) {
         let Some(p) = self.members.get(peer).filter(|p| p.status().is_member()) else { return };
         let incarnation = p.incarnation();
-        self.mark_down(peer, DownReason::Crashed, DownVia::Link, now);
+        self.mark_down(peer, reason, DownVia::Link, now);
         // Twice on the group, as a leave is, and around the ring, which loses nothing.
         self.send(Body::Down { node: peer, incarnation });
         self.send(Body::Down { node: peer, incarnation });
