@@ -272,6 +272,9 @@ impl Printer {
             NetEvent::Core(Event::Message { entry, .. }) => {
                 self.remember(entry.key());
             }
+            NetEvent::Core(Event::Replaced { new, .. }) => {
+                self.remember(new.key());
+            }
             NetEvent::Resync(r) => return self.resync(r),
             _ => {}
         }

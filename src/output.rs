@@ -134,6 +134,13 @@ pub enum Line {
         /// The last message number lost.
         to: u64,
     },
+    /// Two versions of one message were sent (one forged); every node keeps `message`.
+    Replaced {
+        /// The version kept, in place of the other.
+        message: Message,
+        /// The text of the version let go.
+        dropped_text: String,
+    },
     /// Someone sends frames in this node's name; it started a new life.
     Impersonated {
         /// Where the forged frames come from; null when a peer passed one on (see
@@ -260,6 +267,9 @@ impl Line {
                 Event::Rejected { addr, reason, count } => {
                     Line::Rejected { addr: addr.to_string(), reason: *reason, count: *count }
                 }
+                Event::Replaced { old, new } => {
+                    Line::Replaced { message: Message::new(new, false, false), dropped_text: old.text.clone() }
+                }
                 Event::Impersonated { addr } => Line::Impersonated { addr: addr.map(|a| a.to_string()) },
                 Event::Clock { skew_ms, cause } => {
                     let (reason, by_ms) = match cause {
@@ -330,6 +340,10 @@ impl Line {
                 format!("messages {from} to {to} of {} lost: never received here", short(node))
             }
             Line::Rejected { addr, reason, count } => format!("rejected {count} from {addr}: {reason}"),
+            Line::Replaced { message, dropped_text } => format!(
+                "two versions of message {} from {} were sent (one is forged): every node keeps {:?} in place of {:?}",
+                message.seq, message.name, message.text, dropped_text
+            ),
             Line::Impersonated { addr } => format!(
                 "someone {} sends frames in this node's name; started a new life so they cannot hide ours",
                 addr.as_ref().map_or_else(|| "(a peer passed on their message)".to_string(), |a| format!("at {a}"))

@@ -297,3 +297,46 @@ fn a_frozen_host_is_down_everywhere_within_a_second_four_times_and_twenty_percen
         assert!(downs.is_empty(), "node {i}: false downs at 20% loss: {downs:?}");
     }
 }
+
+#[test]
+fn a_made_up_peer_no_one_can_link_with_holds_back_no_ones_settled_marks() {
+    use groupcast::proto::wire::{self, Beat, Body, Frame};
+    use groupcast::proto::{Hlc, Incarnation, Seq};
+    let mut sim = Sim::new(52, Medium::default());
+    sim.add_nodes(6, &ring_cfg());
+    sim.run_for(secs(3));
+    // It heartbeats steadily (so it is confirmed) from a host between nodes 2 and 3 in the ring
+    // order, with a ring port where nothing listens, reporting that it holds nothing.
+    let phantom: std::net::SocketAddr = "10.0.0.3:5555".parse().unwrap();
+    let all: Vec<usize> = (0..6).collect();
+    for k in 0..30u64 {
+        let wall = sim.reading(0).wall;
+        let beat = Beat {
+            time_ms: wall.as_millis() as u64,
+            skew_ms: 0,
+            name: "ghost".into(),
+            msg_seq: Seq(0),
+            interval_ms: 500,
+            tcp_port: 7001,
+            frontier: Hlc(0),
+            links: Vec::new(),
+        };
+        let f = Frame {
+            sender: NodeId(0x0bad),
+            incarnation: Incarnation(1),
+            seq: Seq(k + 1),
+            hlc: Hlc::from_unix(wall),
+            body: Body::Heartbeat(beat),
+        };
+        sim.inject(phantom, &wire::encode(&f).unwrap(), &all);
+        if k == 10 {
+            sim.command(0, Command::Say("while it heartbeats".into()));
+        }
+        sim.run_for(Duration::from_millis(500));
+    }
+    for i in 0..6 {
+        let s = sim.nodes[i].node.snapshot();
+        assert!(s.peers.iter().any(|p| p.name == "ghost"), "node {i} lists it");
+        assert_eq!(s.pending, 0, "node {i}: its settled mark waits for no one ({} pending)", s.pending);
+    }
+}

@@ -284,3 +284,44 @@ fn a_message_forged_from_a_members_own_address_does_not_hide_its_next_one() {
         assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "node {i}");
     }
 }
+
+#[test]
+fn a_member_that_speaks_before_it_hears_of_a_forgery_in_its_name_is_not_lost() {
+    use groupcast::proto::wire::{self, Body, Frame, MessageBody};
+    use groupcast::proto::{Hlc, Seq};
+    for seed in 0..10 {
+        let mut sim = Sim::new(300 + seed, Medium { jitter: Duration::from_millis(5), ..Medium::default() });
+        sim.add_nodes(5, &Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() });
+        sim.run_for(secs(2));
+        let victim = 0;
+        sim.command(victim, Command::Say("first".into()));
+        sim.run_for(secs(1));
+        let first = sim.nodes[1].node.log().iter().find(|e| e.text == "first").cloned().expect("first arrived");
+        let forged = Frame {
+            sender: first.node,
+            incarnation: first.incarnation,
+            seq: Seq(first.seq.0 + 500),
+            hlc: Hlc::from_unix(first.ts.to_unix() + Duration::from_millis(300)),
+            body: Body::Message(MessageBody {
+                msg_seq: Seq(2),
+                name: first.name.clone(),
+                text: "forged".into(),
+                bare_from: None,
+            }),
+        };
+        let from = sim.nodes[victim].addr;
+        sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3, 4]);
+        // The victim speaks at once, under the same number, before any repair can tell it.
+        sim.run_for(Duration::from_millis(2));
+        sim.command(victim, Command::Say("real".into()));
+        sim.run_for(secs(5));
+        let digest = sim.nodes[0].node.snapshot().log_digest;
+        for i in 0..5 {
+            let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+            assert!(texts.contains(&"real"), "seed {seed}, node {i}: the real message is lost: {texts:?}");
+            assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "seed {seed}, node {i}: {texts:?}");
+        }
+        let v = &sim.nodes[victim];
+        assert!(v.events.iter().any(|(_, e)| matches!(e, Event::Impersonated { .. })), "seed {seed}: it says so");
+    }
+}

@@ -25,6 +25,12 @@ pub enum Inserted {
     Duplicate,
     /// Older than everything kept in a full log: it would be evicted at once.
     TooOld,
+    /// Another entry is held under the same node, life and number: two versions of one
+    /// message, so one of them is forged (see `Log::replace`). Nothing changed.
+    Conflict {
+        /// The entry held.
+        held: Entry,
+    },
 }
 
 /// Origins (node lives) remembered for de-duplication and repair.
@@ -194,7 +200,11 @@ impl Log {
     /// Puts an entry in its place, evicting the oldest if the log is over capacity.
     pub fn insert(&mut self, e: Entry) -> Inserted {
         let id = (e.node, e.incarnation, e.seq);
-        if self.by_origin.contains_key(&id) {
+        if let Some(key) = self.by_origin.get(&id) {
+            let held = &self.entries[key];
+            if held.key() != e.key() || held.text != e.text || held.name != e.name || held.bare_from != e.bare_from {
+                return Inserted::Conflict { held: held.clone() };
+            }
             return Inserted::Duplicate;
         }
         let o = self.origin_mut(e.node, e.incarnation);
@@ -220,6 +230,25 @@ impl Log {
             }
         }
         Inserted::New { shared }
+    }
+
+    /// Puts `e` in place of the entry held under its node, life and number (see
+    /// `Inserted::Conflict`); returns the entry it replaced, or `None` if none is held.
+    pub fn replace(&mut self, e: Entry) -> Option<Entry> {
+        let id = (e.node, e.incarnation, e.seq);
+        let key = self.by_origin.get(&id).copied()?;
+        let old = self.entries.remove(&key)?;
+        self.bytes = self.bytes - size_of(&old) + size_of(&e);
+        self.by_origin.insert(id, e.key());
+        if self.shared.as_ref().is_some_and(|s| s.key() == old.key()) {
+            // The shared message is the newest held; what replaced it may not be.
+            self.shared = None;
+        }
+        self.entries.insert(e.key(), e);
+        if self.shared.is_none() {
+            self.shared = self.entries.values().next_back().cloned();
+        }
+        Some(old)
     }
 
     /// Makes `e` the shared message if it is newer than the current one.
@@ -409,6 +438,23 @@ mod tests {
             text: text.into(),
             bare_from: None,
         }
+    }
+
+    #[test]
+    fn a_second_version_of_a_message_is_a_conflict_and_can_take_its_place() {
+        let mut log = Log::new(10);
+        log.insert(entry(10, 1, 1, "a"));
+        log.insert(entry(30, 1, 2, "real"));
+        assert_eq!(log.insert(entry(30, 1, 2, "real")), Inserted::Duplicate, "the same again");
+        let forged = entry(20, 1, 2, "forged");
+        assert_eq!(log.insert(forged.clone()), Inserted::Conflict { held: entry(30, 1, 2, "real") });
+        let bytes = log.bytes;
+        assert_eq!(log.replace(forged.clone()).map(|e| e.text), Some("real".to_string()));
+        assert_eq!(log.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["a", "forged"]);
+        assert_eq!(log.bytes, bytes + size_of(&forged) - size_of(&entry(30, 1, 2, "real")));
+        assert_eq!(log.shared().map(|e| e.text.as_str()), Some("forged"), "the newest held is shared");
+        assert_eq!(log.insert(forged), Inserted::Duplicate);
+        assert_eq!(log.replace(entry(5, 9, 1, "none held")), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! ring and the settled marks for a while as soon as a dial to it fails; and a full table
 //! first forgets peers never confirmed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -73,6 +73,9 @@ pub(super) struct Peer {
     unlinkable_until: Option<Time>,
     /// Dials to it that failed since it last linked: each doubles the time out of the ring.
     failed_dials: u32,
+    /// The peers its last heartbeat said it hears on its ring links, and when that arrived.
+    links: Vec<NodeId>,
+    links_at: Time,
 }
 
 impl Peer {
@@ -190,9 +193,45 @@ impl Members {
     }
 
     /// Confirmed members in the ring, each with its life and its reported frontier: whose
-    /// messages the settled mark waits for.
-    pub fn frontiers(&self) -> impl Iterator<Item = (NodeId, Incarnation, Hlc)> + '_ {
-        self.peers.values().filter(|p| p.counts() && p.ring_key().is_some()).map(|p| (p.id, p.incarnation, p.frontier))
+    /// messages the settled mark waits for. With `attested` (see `attested`), only those in it.
+    pub fn frontiers<'a>(
+        &'a self,
+        attested: Option<&'a BTreeSet<NodeId>>,
+    ) -> impl Iterator<Item = (NodeId, Incarnation, Hlc)> + 'a {
+        self.peers
+            .values()
+            .filter(move |p| p.counts() && p.ring_key().is_some() && attested.is_none_or(|a| a.contains(&p.id)))
+            .map(|p| (p.id, p.incarnation, p.frontier))
+    }
+
+    /// `node`'s heartbeat says it hears these peers on its ring links.
+    pub fn links_heard(&mut self, node: NodeId, links: Vec<NodeId>, now: Time) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.links = links;
+            p.links_at = now;
+        }
+    }
+
+    /// The peers known to be in the ring for real: those this node holds links with, those
+    /// their heartbeats say they hear on their links, and so on around the ring (only reports
+    /// newer than `fresh` count). Something that heartbeats steadily but that no one can link
+    /// with, or that only made-up peers claim to hear, never gets in, so it cannot hold back
+    /// anyone's settled marks, not only its would-be neighbours'.
+    pub fn attested(&self, linked: impl Iterator<Item = NodeId>, now: Time, fresh: Duration) -> BTreeSet<NodeId> {
+        let mut seen: BTreeSet<NodeId> = BTreeSet::new();
+        let mut queue: Vec<NodeId> = linked.filter(|n| self.peers.contains_key(n)).collect();
+        while let Some(n) = queue.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if let Some(p) = self.peers.get(&n)
+                && p.status.is_member()
+                && now.since(p.links_at) <= fresh
+            {
+                queue.extend(p.links.iter().copied().filter(|m| !seen.contains(m) && self.peers.contains_key(m)));
+            }
+        }
+        seen
     }
 
     /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
@@ -396,6 +435,8 @@ impl Members {
             linked: false,
             unlinkable_until: None,
             failed_dials: 0,
+            links: Vec::new(),
+            links_at: now,
         };
         self.peers.insert(f.sender, peer);
         self.changed = true;

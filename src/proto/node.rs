@@ -2,7 +2,7 @@
 //! it to the part it concerns, and queues what the parts' changes call for (datagrams, link
 //! frames, dials, events).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ const MAX_DISPUTED: usize = 64;
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
 const SENT_MEMORY: usize = 4096;
+/// Conflicts remembered as already sent around the ring.
+const MAX_CONFLICTS: usize = 1024;
 /// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
 const MAX_BARE_RANK: u32 = 4;
 
@@ -105,6 +107,10 @@ pub struct Node {
     /// The time between the last two inputs: longer than a link ping, and this node was not
     /// listening (stopped, or starved) for part of any silence it sees now.
     last_gap: Duration,
+    /// Conflicting messages (node, life, number) already sent around the ring.
+    conflicts: BTreeSet<(NodeId, Incarnation, Seq)>,
+    /// When a ring neighbour was last told that a newer life in its name is forged.
+    forged_life_told: Option<Time>,
     /// When this node last came back from a pause of its own.
     resumed_at: Option<Time>,
     /// The group's clock has been heard (or waited for long enough).
@@ -150,6 +156,8 @@ impl Node {
             disputed: std::collections::BTreeMap::new(),
             last_input: now,
             last_gap: Duration::ZERO,
+            forged_life_told: None,
+            conflicts: BTreeSet::new(),
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
             held_says: VecDeque::new(),
@@ -348,7 +356,11 @@ impl Node {
             }
             if !self.left {
                 self.tend_ring(now);
-                let settled = self.repair.update_settled(self.clock.now_hlc(), &self.members, &self.log);
+                // Once linked, the settled marks wait only for peers the ring vouches for.
+                let attested = (self.links.ids().next().is_some())
+                    .then(|| self.members.attested(self.links.ids(), now, self.cfg.heartbeat * 3));
+                let settled =
+                    self.repair.update_settled(self.clock.now_hlc(), &self.members, attested.as_ref(), &self.log);
                 if let Some(e) = settled {
                     self.emit(e);
                 }
@@ -476,6 +488,20 @@ impl Node {
         if !self.admit(&f, Path::Link, from, now) {
             return;
         }
+        if let Some(p) = self.members.get(peer)
+            && f.incarnation < p.incarnation()
+        {
+            // The peer itself (a TCP link cannot be spoofed blind) speaks in an older life than
+            // the one the group heard: that newer life was forged, most likely from the peer's
+            // own address, which its kernel never delivers to it. Tell it, on this link only:
+            // it starts a life above the forged one, and everyone follows it there.
+            let forged = p.incarnation();
+            self.count(DropReason::ForgedLife);
+            if self.forged_life_told.is_none_or(|t| now.since(t) >= RENEW_AT_MOST_EVERY) {
+                self.forged_life_told = Some(now);
+                self.send_link(peer, Body::Down { node: peer, incarnation: forged }, now);
+            }
+        }
         self.observe_stamp(f.hlc);
         self.vouch(peer, now, now);
         match f.body {
@@ -588,13 +614,16 @@ impl Node {
             Heard::New | Heard::Known => {}
         }
         self.clock_sample(f.sender, beat, now);
-        // Peers it hears on its ring links are alive.
+        // Peers it hears on its ring links are alive, and in the ring for real.
+        let mut heard_on_links = Vec::new();
         for &(node, age_ms) in beat.links.iter().take(MAX_VOUCHES) {
             let heard = Time(now.0.saturating_sub(Duration::from_millis(u64::from(age_ms))));
             if node != self.id && age_ms < self.link_timeout().as_millis() as u32 {
                 self.vouch(node, heard, now);
+                heard_on_links.push(node);
             }
         }
+        self.members.links_heard(f.sender, heard_on_links, now);
         if self.repair.news(&mut self.log, f.sender, f.incarnation, beat.msg_seq, now) {
             self.sync_all(now);
         }
@@ -662,6 +691,50 @@ impl Node {
                 self.reject(from, DropReason::TooOld, now);
                 false
             }
+            Inserted::Conflict { held } => {
+                self.conflict(&entry, &held, now);
+                false
+            }
+        }
+    }
+
+    /// Two versions of one message (same node, life and number): one is forged. Nothing tells
+    /// which, so every node keeps the same one, the lower in the log's order, and the first
+    /// time a node sees a conflict it sends both versions around the ring, so every log ends up
+    /// the same and the node whose name was used hears of it. That node starts a new life, and
+    /// if its own message was the one let go, says it again there: it is never lost.
+    fn conflict(&mut self, incoming: &Entry, held: &Entry, now: Time) {
+        self.count(DropReason::Conflict);
+        let rank = |e: &Entry| (e.key(), e.text.clone(), e.name.clone(), e.bare_from);
+        let incoming_wins = rank(incoming) < rank(held);
+        // What this node wrote enters its log as it is said, and a forged message of its
+        // current life starts a new one when it arrives: one of its current life is its own.
+        let held_is_ours = held.node == self.id && held.incarnation == self.incarnation;
+        if incoming_wins {
+            let shared_before = self.log.shared().map(Entry::key);
+            self.log.replace(incoming.clone());
+            self.emit(Event::Replaced { old: Box::new(held.clone()), new: Box::new(incoming.clone()) });
+            if let Some(s) = self.log.shared().filter(|s| Some(s.key()) != shared_before).cloned() {
+                let settled = s.ts < self.repair.settled();
+                self.emit(Event::Shared { entry: s, settled });
+            }
+        }
+        let id = (incoming.node, incoming.incarnation, incoming.seq);
+        if !self.conflicts.contains(&id) {
+            if self.conflicts.len() >= MAX_CONFLICTS {
+                self.conflicts.pop_first();
+            }
+            self.conflicts.insert(id);
+            let (winner, loser) =
+                if incoming_wins { (incoming.clone(), held.clone()) } else { (held.clone(), incoming.clone()) };
+            let both = wire::Entries { entries: vec![winner, loser], ..wire::Entries::default() };
+            self.pass_on_ring(&Body::Entries(both), None, now);
+        }
+        if incoming.node == self.id && incoming.incarnation >= self.incarnation {
+            self.impersonated(incoming.incarnation, None, now);
+        }
+        if incoming_wins && held_is_ours {
+            let _ = self.say(&held.text, held.bare_from, now);
         }
     }
 

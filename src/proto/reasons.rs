@@ -65,6 +65,12 @@ pub enum DropReason {
     ForgedLeave,
     /// A down notice about a peer this node hears on its own link, or from a non-member.
     DownDisputed,
+    /// A ring neighbour's link frames are of an older life than the one heard on the group in
+    /// its name: that life was forged (open groups; the neighbour is told).
+    ForgedLife,
+    /// A message with the node, life and number of another held, but not the same: one of the
+    /// two is forged (open groups). The lower in the log's order is kept everywhere.
+    Conflict,
 }
 
 impl DropReason {
@@ -99,6 +105,8 @@ impl DropReason {
             DropReason::WrongAddress => "wrong_address",
             DropReason::ForgedLeave => "forged_leave",
             DropReason::DownDisputed => "down_disputed",
+            DropReason::ForgedLife => "forged_life",
+            DropReason::Conflict => "conflict",
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `Repair` owns that state. It reads the log and the peer table and returns what changed; the
 //! node does the sending (digests and repairs travel on ring links, see `linking.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::log::Log;
@@ -77,10 +77,16 @@ impl Repair {
     /// This node's frontier is the earliest point up to which it knows every live member's
     /// messages (and at most `now`); the group's settled mark is the earliest frontier of all
     /// live members. Reports the messages that just became settled.
-    pub fn update_settled(&mut self, now: Hlc, members: &Members, log: &Log) -> Option<Event> {
+    pub fn update_settled(
+        &mut self,
+        now: Hlc,
+        members: &Members,
+        attested: Option<&BTreeSet<NodeId>>,
+        log: &Log,
+    ) -> Option<Event> {
         let mut mine = now;
         let mut group = Hlc(u64::MAX);
-        for (node, inc, frontier) in members.frontiers() {
+        for (node, inc, frontier) in members.frontiers(attested) {
             mine = mine.min(log.known_until(node, inc));
             group = group.min(frontier);
         }

@@ -841,3 +841,62 @@ fn a_steady_peer_that_cannot_be_linked_leaves_the_ring_for_a_while() {
     }
     assert_eq!(a.ring().next, Some(NodeId(9)), "back in the ring to be dialled again");
 }
+
+/// Delivers everything `from` wants sent to `to` (multicasts and link frames to it), at `t`.
+fn deliver(from: &mut Node, from_addr: SocketAddr, to: &mut Node, t: u64) -> Vec<Event> {
+    let mut events = Vec::new();
+    for o in all(from) {
+        match o {
+            Output::Multicast(b) => to.handle_datagram(&b, from_addr, at(t)),
+            Output::Link { peer, bytes } if peer == to.id() => to.handle_link_frame(from.id(), &bytes, at(t)),
+            Output::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    events
+}
+
+#[test]
+fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() {
+    let (mut a, mut b) = (ring_node(1, 1), ring_node(2, 2));
+    let mut b_events = Vec::new();
+    let exchange = |a: &mut Node, b: &mut Node, t: u64, b_events: &mut Vec<Event>| {
+        a.handle_timer(at(t));
+        b.handle_timer(at(t));
+        deliver(a, addr(1), b, t);
+        b_events.extend(deliver(b, addr(2), a, t));
+    };
+    for t in (0..1_000).step_by(50) {
+        exchange(&mut a, &mut b, t, &mut b_events);
+        if t == 100 {
+            assert!(a.handle_link_up(NodeId(2), at(t)) && b.handle_link_up(NodeId(1), at(t)));
+        }
+    }
+    assert_eq!(a.linked().collect::<Vec<_>>(), [NodeId(2)]);
+    // One heartbeat in b's name, a life above b's, from b's own address: a takes it.
+    let forged = Body::Heartbeat(Beat {
+        time_ms: T0 + 1_000,
+        skew_ms: 0,
+        name: "n2".into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 7000,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    });
+    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), forged), addr(2), at(1_000));
+    // b's next link frame is of its real, older life: a tells b, and b moves above the forgery.
+    for t in (1_050..3_000).step_by(50) {
+        exchange(&mut a, &mut b, t, &mut b_events);
+    }
+    assert!(dropped(&a, DropReason::ForgedLife) >= 1);
+    assert!(b_events.iter().any(|e| matches!(e, Event::Impersonated { addr: None })), "{b_events:?}");
+    // The group follows b's new life: what b says now settles at a again.
+    b.handle_command(Command::Say("after".into()), at(3_000)).unwrap();
+    for t in (3_000..5_000).step_by(50) {
+        exchange(&mut a, &mut b, t, &mut b_events);
+    }
+    assert!(texts(&a).contains(&"after"), "{:?}", texts(&a));
+    let after = a.log().iter().find(|e| e.text == "after").unwrap().ts;
+    assert!(a.settled() > after, "a's settled mark moves past b's message again");
+}

@@ -139,7 +139,11 @@ impl Node {
 
     /// A neighbour confirmed `node` dead (heard on the group, or on the ring from `via`).
     pub(super) fn down_notice(&mut self, node: NodeId, incarnation: Incarnation, via: Option<NodeId>, now: Time) {
-        if node == self.id {
+        if node == self.id && incarnation > self.incarnation {
+            // A life of ours above this one: someone forged it (a ring neighbour tells us so
+            // when its table holds a life we never had). Start a life above it.
+            self.impersonated(incarnation, None, now);
+        } else if node == self.id {
             // Someone thinks we are dead: say otherwise at once.
             self.send_beat(false, now);
         } else if self.links.heard_within(node, now, self.cfg.heartbeat * 2) {
