@@ -900,3 +900,23 @@ fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() 
     let after = a.log().iter().find(|e| e.text == "after").unwrap().ts;
     assert!(a.settled() > after, "a's settled mark moves past b's message again");
 }
+
+#[test]
+fn a_notice_on_the_group_that_names_a_higher_life_of_ours_is_only_answered() {
+    let mut a = knowing_b();
+    all(&mut a);
+    // b (a member) says on the group that a's life T0 + 5 is down: a life a never had, but on the
+    // group anyone could say it, so a answers with a heartbeat and keeps its life.
+    let down = Body::Down { node: NodeId(1), incarnation: Incarnation(T0 + 5) };
+    a.handle_datagram(&frame(2, T0, 9, hlc_at(700), down), addr(2), at(700));
+    let out = all(&mut a);
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::Impersonated { .. }))), "{out:?}");
+    let beat = out.iter().find_map(|o| match o {
+        Output::Multicast(b) => match wire::decode(b) {
+            Ok(Datagram::Frame(f)) if matches!(f.body, Body::Heartbeat(_)) => Some(f.incarnation),
+            _ => None,
+        },
+        _ => None,
+    });
+    assert_eq!(beat, Some(Incarnation(T0)), "answered in its own life");
+}

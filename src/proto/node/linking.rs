@@ -139,9 +139,10 @@ impl Node {
 
     /// A neighbour confirmed `node` dead (heard on the group, or on the ring from `via`).
     pub(super) fn down_notice(&mut self, node: NodeId, incarnation: Incarnation, via: Option<NodeId>, now: Time) {
-        if node == self.id && incarnation > self.incarnation {
-            // A life of ours above this one: someone forged it (a ring neighbour tells us so
-            // when its table holds a life we never had). Start a life above it.
+        if node == self.id && incarnation > self.incarnation && via.is_some() {
+            // A life of ours above this one: someone forged it (a ring neighbour tells us so,
+            // on its link, when its table holds a life we never had). Start a life above it.
+            // On the group anyone could say it, so there it is only answered, as below.
             self.impersonated(incarnation, None, now);
         } else if node == self.id {
             // Someone thinks we are dead: say otherwise at once.
