@@ -29,7 +29,7 @@ const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
 /// at once.
 const MAX_HELD_SAYS: usize = 1024;
 /// How often the failure detectors and the ring are looked at between heartbeats.
-const CHECK_EVERY: Duration = Duration::from_millis(50);
+const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Bytes of messages one repair reply carries at most (more follow on request).
 const REPAIR_BUDGET: usize = 1 << 20;
 /// Peers vouched for in one heartbeat.
