@@ -205,6 +205,7 @@ pub fn state_json(s: &Snapshot) -> Value {
         "sent": s.stats.frames_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
         "duplicates": s.stats.duplicates, "clock_held": s.stats.clock_held, "pauses": s.stats.pauses,
         "impersonations": s.stats.impersonations,
+        "conflicts": s.stats.conflicts,
         "dropped": s.stats.dropped})
 }
 
@@ -271,9 +272,6 @@ impl Printer {
             NetEvent::Ready(r) => self.me = Some(r.node),
             NetEvent::Core(Event::Message { entry, .. }) => {
                 self.remember(entry.key());
-            }
-            NetEvent::Core(Event::Replaced { new, .. }) => {
-                self.remember(new.key());
             }
             NetEvent::Resync(r) => return self.resync(r),
             _ => {}

@@ -134,12 +134,18 @@ pub enum Line {
         /// The last message number lost.
         to: u64,
     },
-    /// Two versions of one message were sent (one forged); every node keeps `message`.
-    Replaced {
-        /// The version kept, in place of the other.
-        message: Message,
-        /// The text of the version let go.
-        dropped_text: String,
+    /// Two versions of one message were sent (one is forged); every node keeps both.
+    Conflict {
+        /// Who it is in the name of.
+        node: String,
+        /// The name shown with it.
+        name: String,
+        /// Its number.
+        seq: u64,
+        /// The text of the version held first.
+        held: String,
+        /// The text of the other.
+        other: String,
     },
     /// Someone sends frames in this node's name; it started a new life.
     Impersonated {
@@ -267,9 +273,13 @@ impl Line {
                 Event::Rejected { addr, reason, count } => {
                     Line::Rejected { addr: addr.to_string(), reason: *reason, count: *count }
                 }
-                Event::Replaced { old, new } => {
-                    Line::Replaced { message: Message::new(new, false, false), dropped_text: old.text.clone() }
-                }
+                Event::Conflict { held, other } => Line::Conflict {
+                    node: id(other.node),
+                    name: other.author(),
+                    seq: other.seq.0,
+                    held: held.text.clone(),
+                    other: other.text.clone(),
+                },
                 Event::Impersonated { addr } => Line::Impersonated { addr: addr.map(|a| a.to_string()) },
                 Event::Clock { skew_ms, cause } => {
                     let (reason, by_ms) = match cause {
@@ -340,9 +350,8 @@ impl Line {
                 format!("messages {from} to {to} of {} lost: never received here", short(node))
             }
             Line::Rejected { addr, reason, count } => format!("rejected {count} from {addr}: {reason}"),
-            Line::Replaced { message, dropped_text } => format!(
-                "two versions of message {} from {} were sent (one is forged): every node keeps {:?} in place of {:?}",
-                message.seq, message.name, message.text, dropped_text
+            Line::Conflict { name, seq, held, other, .. } => format!(
+                "two versions of message {seq} from {name} were sent, {held:?} and {other:?}: one is forged; both are kept"
             ),
             Line::Impersonated { addr } => format!(
                 "someone {} sends frames in this node's name; started a new life so they cannot hide ours",

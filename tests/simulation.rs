@@ -325,3 +325,50 @@ fn a_member_that_speaks_before_it_hears_of_a_forgery_in_its_name_is_not_lost() {
         assert!(v.events.iter().any(|(_, e)| matches!(e, Event::Impersonated { .. })), "seed {seed}: it says so");
     }
 }
+
+#[test]
+fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
+    use groupcast::proto::wire::{self, Body, Frame, MessageBody};
+    use groupcast::proto::{DropReason, Hlc, Seq};
+    let ring = Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() };
+    let mut sim = Sim::new(77, Medium { jitter: Duration::from_millis(5), ..Medium::default() });
+    sim.add_nodes(4, &ring);
+    sim.run_for(secs(2));
+    sim.command(0, Command::Say("orig line".into()));
+    sim.run_for(secs(2));
+    let orig = sim.nodes[1].node.log().iter().find(|e| e.text == "orig line").cloned().unwrap();
+    let sent_before = sim.nodes[0].node.snapshot().stats.messages_sent;
+    // Fifty versions of it, each stamped a little earlier, from the member's own address.
+    let from = sim.nodes[0].addr;
+    for k in 0..50u64 {
+        let forged = Frame {
+            sender: orig.node,
+            incarnation: orig.incarnation,
+            seq: Seq(1_000 + k),
+            hlc: Hlc(orig.ts.0 - 16 * (k + 1)),
+            body: Body::Message(MessageBody {
+                msg_seq: orig.seq,
+                name: orig.name.clone(),
+                text: format!("REWRITTEN {k}"),
+                bare_from: None,
+            }),
+        };
+        sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3]);
+        sim.run_for(Duration::from_millis(20));
+    }
+    sim.run_for(secs(4));
+    let digest = sim.nodes[0].node.snapshot().log_digest;
+    for i in 0..4 {
+        let s = sim.nodes[i].node.snapshot();
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        assert!(texts.contains(&"orig line"), "node {i}: the real line is still there: {texts:?}");
+        assert_eq!(texts.len(), 4, "node {i}: four versions at most: {texts:?}");
+        assert_eq!(s.log_digest, digest, "node {i}");
+    }
+    assert_eq!(sim.nodes[0].node.snapshot().stats.messages_sent, sent_before, "no one is made to speak");
+    assert!(sim.nodes[1].node.snapshot().stats.dropped.get(&DropReason::Conflict).copied().unwrap_or(0) > 0);
+    // A late joiner gets the same log.
+    let late = sim.add_node(Config { name: groupcast::proto::Name::clip("late"), ..ring });
+    sim.run_for(secs(3));
+    assert_eq!(sim.nodes[late].node.snapshot().log_digest, digest);
+}

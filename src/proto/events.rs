@@ -73,13 +73,13 @@ pub enum Event {
         /// What told.
         via: DownVia,
     },
-    /// Two versions of one message were sent (same node, life and number: one is forged). The
-    /// one shown as `old` is let go and `new` takes its place, as on every node.
-    Replaced {
-        /// The version let go.
-        old: Box<Entry>,
-        /// The version every node keeps.
-        new: Box<Entry>,
+    /// Two versions of one message were sent (same node, life and number): one is forged.
+    /// Every node keeps both; `other` has just arrived as a `Message` too.
+    Conflict {
+        /// The version held first.
+        held: Box<Entry>,
+        /// The other version.
+        other: Box<Entry>,
     },
     /// Someone sends frames in this node's name (numbers it never sent, or a life it never
     /// had). This node started a new life, so that its own messages are not taken for copies of

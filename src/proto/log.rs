@@ -25,13 +25,21 @@ pub enum Inserted {
     Duplicate,
     /// Older than everything kept in a full log: it would be evicted at once.
     TooOld,
-    /// Another entry is held under the same node, life and number: two versions of one
-    /// message, so one of them is forged (see `Log::replace`). Nothing changed.
-    Conflict {
-        /// The entry held.
+    /// Another version of a message held (same node, life and number, not the same
+    /// message): one of them is forged. It is kept beside the first, never in its place, so
+    /// no one can rewrite or erase what was said; `shared` as for `New`.
+    Version {
+        /// Whether it became the shared message.
+        shared: bool,
+        /// The version held first.
         held: Entry,
     },
+    /// A further version of a message already held in `MAX_VERSIONS`: not kept.
+    TooManyVersions,
 }
+
+/// Versions of one message kept at most (see `Inserted::Version`).
+pub const MAX_VERSIONS: usize = 4;
 
 /// Origins (node lives) remembered for de-duplication and repair.
 const MAX_ORIGINS: usize = 4096;
@@ -129,6 +137,8 @@ impl Origin {
 pub struct Log {
     entries: BTreeMap<Key, Entry>,
     by_origin: BTreeMap<(NodeId, Incarnation, Seq), Key>,
+    /// Further versions of a message, beside the one in `by_origin` (see `Inserted::Version`).
+    versions: BTreeMap<(NodeId, Incarnation, Seq), Vec<Key>>,
     origins: BTreeMap<(NodeId, Incarnation), Origin>,
     touch: u64,
     capacity: usize,
@@ -154,6 +164,7 @@ impl Log {
         Log {
             entries: BTreeMap::new(),
             by_origin: BTreeMap::new(),
+            versions: BTreeMap::new(),
             origins: BTreeMap::new(),
             touch: 0,
             capacity: capacity.max(1),
@@ -201,11 +212,22 @@ impl Log {
     pub fn insert(&mut self, e: Entry) -> Inserted {
         let id = (e.node, e.incarnation, e.seq);
         if let Some(key) = self.by_origin.get(&id) {
-            let held = &self.entries[key];
-            if held.key() != e.key() || held.text != e.text || held.name != e.name || held.bare_from != e.bare_from {
-                return Inserted::Conflict { held: held.clone() };
+            let same = |k: &Key| self.entries.get(k).is_some_and(|h| h == &e);
+            let others = self.versions.get(&id).map_or(&[][..], Vec::as_slice);
+            if same(key) || others.iter().any(same) {
+                return Inserted::Duplicate;
             }
-            return Inserted::Duplicate;
+            if others.len() + 1 >= MAX_VERSIONS {
+                return Inserted::TooManyVersions;
+            }
+            let held = self.entries[key].clone();
+            let full = self.entries.len() >= self.capacity;
+            if full && self.entries.first_key_value().is_some_and(|(k, _)| e.key() < *k) {
+                return Inserted::TooOld;
+            }
+            self.versions.entry(id).or_default().push(e.key());
+            let shared = self.place(e);
+            return Inserted::Version { shared, held };
         }
         let o = self.origin_mut(e.node, e.incarnation);
         if !o.see(e.seq) {
@@ -218,37 +240,47 @@ impl Log {
         if full && self.entries.first_key_value().is_some_and(|(k, _)| e.key() < *k) {
             return Inserted::TooOld;
         }
+        self.by_origin.insert(id, e.key());
+        let shared = self.place(e);
+        Inserted::New { shared }
+    }
+
+    /// Puts an entry in `entries`, offers it as the shared message, and evicts the oldest
+    /// while the log is over capacity; true if it became the shared message.
+    fn place(&mut self, e: Entry) -> bool {
         let shared = self.offer_shared(&e);
         self.bytes += size_of(&e);
-        self.by_origin.insert(id, e.key());
         self.entries.insert(e.key(), e);
         while self.entries.len() > self.capacity || (self.bytes > self.max_bytes && self.entries.len() > 1) {
-            if let Some((_, old)) = self.entries.pop_first() {
-                self.by_origin.remove(&(old.node, old.incarnation, old.seq));
+            if let Some((key, old)) = self.entries.pop_first() {
+                let id = (old.node, old.incarnation, old.seq);
+                if self.by_origin.get(&id) == Some(&key) {
+                    self.by_origin.remove(&id);
+                    // A further version, if any, stands for the message from now on.
+                    if let Some(mut rest) = self.versions.remove(&id)
+                        && !rest.is_empty()
+                    {
+                        self.by_origin.insert(id, rest.remove(0));
+                        if !rest.is_empty() {
+                            self.versions.insert(id, rest);
+                        }
+                    }
+                } else if let Some(rest) = self.versions.get_mut(&id) {
+                    rest.retain(|k| *k != key);
+                    if rest.is_empty() {
+                        self.versions.remove(&id);
+                    }
+                }
                 self.bytes -= size_of(&old);
                 self.evicted += 1;
             }
         }
-        Inserted::New { shared }
+        shared
     }
 
-    /// Puts `e` in place of the entry held under its node, life and number (see
-    /// `Inserted::Conflict`); returns the entry it replaced, or `None` if none is held.
-    pub fn replace(&mut self, e: Entry) -> Option<Entry> {
-        let id = (e.node, e.incarnation, e.seq);
-        let key = self.by_origin.get(&id).copied()?;
-        let old = self.entries.remove(&key)?;
-        self.bytes = self.bytes - size_of(&old) + size_of(&e);
-        self.by_origin.insert(id, e.key());
-        if self.shared.as_ref().is_some_and(|s| s.key() == old.key()) {
-            // The shared message is the newest held; what replaced it may not be.
-            self.shared = None;
-        }
-        self.entries.insert(e.key(), e);
-        if self.shared.is_none() {
-            self.shared = self.entries.values().next_back().cloned();
-        }
-        Some(old)
+    /// The further versions held of the message `(node, life, number)` (see `Inserted::Version`).
+    pub fn versions_of(&self, id: (NodeId, Incarnation, Seq)) -> impl Iterator<Item = &Entry> {
+        self.versions.get(&id).into_iter().flatten().filter_map(|k| self.entries.get(k))
     }
 
     /// Makes `e` the shared message if it is newer than the current one.
@@ -352,6 +384,10 @@ impl Log {
                 }
                 used += size_of(e);
                 out.entries.push(e.clone());
+                for v in self.versions_of((e.node, e.incarnation, e.seq)) {
+                    used += size_of(v);
+                    out.entries.push(v.clone());
+                }
             }
             // Messages we had but no longer keep: tell them, so they stop waiting.
             let first_kept = first_held.unwrap_or(Seq(mine.contig.0 + 1));
@@ -441,20 +477,30 @@ mod tests {
     }
 
     #[test]
-    fn a_second_version_of_a_message_is_a_conflict_and_can_take_its_place() {
+    fn a_second_version_of_a_message_is_kept_beside_the_first_and_never_in_its_place() {
         let mut log = Log::new(10);
         log.insert(entry(10, 1, 1, "a"));
         log.insert(entry(30, 1, 2, "real"));
         assert_eq!(log.insert(entry(30, 1, 2, "real")), Inserted::Duplicate, "the same again");
         let forged = entry(20, 1, 2, "forged");
-        assert_eq!(log.insert(forged.clone()), Inserted::Conflict { held: entry(30, 1, 2, "real") });
-        let bytes = log.bytes;
-        assert_eq!(log.replace(forged.clone()).map(|e| e.text), Some("real".to_string()));
-        assert_eq!(log.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["a", "forged"]);
-        assert_eq!(log.bytes, bytes + size_of(&forged) - size_of(&entry(30, 1, 2, "real")));
-        assert_eq!(log.shared().map(|e| e.text.as_str()), Some("forged"), "the newest held is shared");
-        assert_eq!(log.insert(forged), Inserted::Duplicate);
-        assert_eq!(log.replace(entry(5, 9, 1, "none held")), None);
+        assert_eq!(log.insert(forged.clone()), Inserted::Version { shared: false, held: entry(30, 1, 2, "real") });
+        assert_eq!(log.insert(forged), Inserted::Duplicate, "a version held is a duplicate");
+        assert_eq!(log.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["a", "forged", "real"]);
+        assert_eq!(log.shared().map(|e| e.text.as_str()), Some("real"));
+        for k in 0..2 {
+            assert!(matches!(log.insert(entry(21 + k, 1, 2, "more")), Inserted::Version { .. }));
+        }
+        assert_eq!(log.insert(entry(25, 1, 2, "one too many")), Inserted::TooManyVersions);
+        // A newcomer asking for everything gets every version.
+        let all = log.missing_for(&Digest::default(), usize::MAX);
+        assert_eq!(all.entries.len(), 5);
+        // Eviction of the first version leaves the next standing for the message.
+        let mut small = Log::new(2);
+        small.insert(entry(30, 1, 2, "real"));
+        small.insert(entry(40, 1, 2, "later version"));
+        small.insert(entry(50, 2, 1, "other"));
+        assert_eq!(small.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["later version", "other"]);
+        assert_eq!(small.insert(entry(40, 1, 2, "later version")), Inserted::Duplicate);
     }
 
     #[test]

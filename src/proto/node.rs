@@ -2,7 +2,7 @@
 //! it to the part it concerns, and queues what the parts' changes call for (datagrams, link
 //! frames, dials, events).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,8 +44,6 @@ const MAX_DISPUTED: usize = 64;
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
 const SENT_MEMORY: usize = 4096;
-/// Conflicts remembered as already sent around the ring.
-const MAX_CONFLICTS: usize = 1024;
 /// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
 const MAX_BARE_RANK: u32 = 4;
 
@@ -107,8 +105,6 @@ pub struct Node {
     /// The time between the last two inputs: longer than a link ping, and this node was not
     /// listening (stopped, or starved) for part of any silence it sees now.
     last_gap: Duration,
-    /// Conflicting messages (node, life, number) already sent around the ring.
-    conflicts: BTreeSet<(NodeId, Incarnation, Seq)>,
     /// When a ring neighbour was last told that a newer life in its name is forged.
     forged_life_told: Option<Time>,
     /// When this node last came back from a pause of its own.
@@ -157,7 +153,6 @@ impl Node {
             last_input: now,
             last_gap: Duration::ZERO,
             forged_life_told: None,
-            conflicts: BTreeSet::new(),
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
             held_says: VecDeque::new(),
@@ -691,50 +686,35 @@ impl Node {
                 self.reject(from, DropReason::TooOld, now);
                 false
             }
-            Inserted::Conflict { held } => {
-                self.conflict(&entry, &held, now);
+            Inserted::Version { shared, held } => {
+                self.another_version(&entry, &held, shared, now);
+                false
+            }
+            Inserted::TooManyVersions => {
+                self.reject(from, DropReason::Conflict, now);
                 false
             }
         }
     }
 
-    /// Two versions of one message (same node, life and number): one is forged. Nothing tells
-    /// which, so every node keeps the same one, the lower in the log's order, and the first
-    /// time a node sees a conflict it sends both versions around the ring, so every log ends up
-    /// the same and the node whose name was used hears of it. That node starts a new life, and
-    /// if its own message was the one let go, says it again there: it is never lost.
-    fn conflict(&mut self, incoming: &Entry, held: &Entry, now: Time) {
-        self.count(DropReason::Conflict);
-        let rank = |e: &Entry| (e.key(), e.text.clone(), e.name.clone(), e.bare_from);
-        let incoming_wins = rank(incoming) < rank(held);
-        // What this node wrote enters its log as it is said, and a forged message of its
-        // current life starts a new one when it arrives: one of its current life is its own.
-        let held_is_ours = held.node == self.id && held.incarnation == self.incarnation;
-        if incoming_wins {
-            let shared_before = self.log.shared().map(Entry::key);
-            self.log.replace(incoming.clone());
-            self.emit(Event::Replaced { old: Box::new(held.clone()), new: Box::new(incoming.clone()) });
-            if let Some(s) = self.log.shared().filter(|s| Some(s.key()) != shared_before).cloned() {
-                let settled = s.ts < self.repair.settled();
-                self.emit(Event::Shared { entry: s, settled });
-            }
+    /// Another version of a message held (same node, life and number): one of the two is
+    /// forged, and nothing tells which. Both are kept, in every log: a forger can add a line
+    /// under someone's name (as in any open group) but never rewrite or erase one, and no
+    /// version makes anyone say anything again. The first time a node holds a version it sends
+    /// both around the ring, so every log ends up with both, and the node whose name was used
+    /// hears of it: if it is of its current life, it starts a new one.
+    fn another_version(&mut self, entry: &Entry, held: &Entry, shared: bool, now: Time) {
+        self.stats.conflicts += 1;
+        let settled = entry.ts < self.repair.settled();
+        self.emit(Event::Message { entry: entry.clone(), own: false, settled });
+        if shared {
+            self.emit(Event::Shared { entry: entry.clone(), settled });
         }
-        let id = (incoming.node, incoming.incarnation, incoming.seq);
-        if !self.conflicts.contains(&id) {
-            if self.conflicts.len() >= MAX_CONFLICTS {
-                self.conflicts.pop_first();
-            }
-            self.conflicts.insert(id);
-            let (winner, loser) =
-                if incoming_wins { (incoming.clone(), held.clone()) } else { (held.clone(), incoming.clone()) };
-            let both = wire::Entries { entries: vec![winner, loser], ..wire::Entries::default() };
-            self.pass_on_ring(&Body::Entries(both), None, now);
-        }
-        if incoming.node == self.id && incoming.incarnation >= self.incarnation {
-            self.impersonated(incoming.incarnation, None, now);
-        }
-        if incoming_wins && held_is_ours {
-            let _ = self.say(&held.text, held.bare_from, now);
+        self.emit(Event::Conflict { held: Box::new(held.clone()), other: Box::new(entry.clone()) });
+        let both = wire::Entries { entries: vec![held.clone(), entry.clone()], ..wire::Entries::default() };
+        self.pass_on_ring(&Body::Entries(both), None, now);
+        if entry.node == self.id && entry.incarnation >= self.incarnation {
+            self.impersonated(entry.incarnation, None, now);
         }
     }
 

@@ -68,8 +68,8 @@ pub enum DropReason {
     /// A ring neighbour's link frames are of an older life than the one heard on the group in
     /// its name: that life was forged (open groups; the neighbour is told).
     ForgedLife,
-    /// A message with the node, life and number of another held, but not the same: one of the
-    /// two is forged (open groups). The lower in the log's order is kept everywhere.
+    /// A fifth version of one message (same node, life and number; open groups): four are
+    /// kept, as forgeries and the real one side by side, and no more.
     Conflict,
 }
 

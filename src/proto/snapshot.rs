@@ -34,6 +34,8 @@ pub struct Stats {
     pub pauses: u64,
     /// Frames heard in this node's own name that it never sent (see `Event::Impersonated`).
     pub impersonations: u64,
+    /// Messages held in more than one version (one forged; see `Event::Conflict`).
+    pub conflicts: u64,
     /// Everything dropped, by reason.
     pub dropped: BTreeMap<DropReason, u64>,
 }

@@ -480,25 +480,6 @@ fn net(app: &mut App, ev: NetEvent) {
     }
 }
 
-/// Two versions of one message were sent; the line shows the one every node keeps.
-fn replaced(app: &mut App, old: &Entry, new: &Entry) {
-    if let Some(l) = app.lines.iter_mut().find(|l| l.key == old.key()) {
-        // Same author and number; only the stamp and the text can differ.
-        l.text.clone_from(&new.text);
-        l.key = new.key();
-    }
-    app.lines.make_contiguous().sort_by_key(|l| l.key);
-    app.system(
-        SystemKind::Error,
-        format!(
-            "two versions of message {} from {} were sent (one is forged); every node keeps {:?}",
-            new.seq.0,
-            new.author(),
-            new.text
-        ),
-    );
-}
-
 fn core_event(app: &mut App, ev: Event) {
     let now = app.now;
     match ev {
@@ -580,7 +561,16 @@ fn core_event(app: &mut App, ev: Event) {
             app.system(SystemKind::Error, format!("{which} lost: never received here"));
         }
         Event::Rejected { .. } => {} // counted in the header from the status counters
-        Event::Replaced { old, new } => replaced(app, &old, &new),
+        Event::Conflict { held, other } => app.system(
+            SystemKind::Error,
+            format!(
+                "two versions of message {} from {} were sent, {:?} and {:?}: one is forged; both are kept",
+                other.seq.0,
+                other.author(),
+                held.text,
+                other.text
+            ),
+        ),
         Event::Impersonated { addr } => app.system(
             SystemKind::Error,
             format!(
