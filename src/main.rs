@@ -2,16 +2,26 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 use groupcast::cli::{Cli, Command};
 use groupcast::error::UserError;
 use groupcast::headless;
 
+/// A task panicked: the process ends when its front end sees the node gone, and must not say
+/// it succeeded (a supervisor restarts only what failed).
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("groupcast: {e}");
     }
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        report(info);
+    }));
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -47,6 +57,9 @@ fn main() -> ExitCode {
     });
     // A blocking read of stdin may still be pending; it must not hold the exit.
     rt.shutdown_background();
+    if PANICKED.load(Ordering::SeqCst) {
+        return ExitCode::from(101);
+    }
     let Err(report) = result else { return ExitCode::SUCCESS };
     // stderr may be gone too (a closed terminal): never panic over it.
     let mut err = std::io::stderr();

@@ -372,3 +372,44 @@ fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
     sim.run_for(secs(3));
     assert_eq!(sim.nodes[late].node.snapshot().log_digest, digest);
 }
+
+#[test]
+fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
+    use groupcast::proto::wire::{self, Body, Frame, MessageBody};
+    use groupcast::proto::{Incarnation, Seq};
+    let ring = Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() };
+    let mut sim = Sim::new(78, Medium::default());
+    sim.add_nodes(4, &ring);
+    sim.run_for(secs(2));
+    sim.command(0, Command::Say("orig line".into()));
+    sim.run_for(secs(2));
+    let orig = sim.nodes[1].node.log().iter().find(|e| e.text == "orig line").cloned().unwrap();
+    let from = sim.nodes[0].addr;
+    // The same stamp, node and number: in the same life with other text, and in another life.
+    for (k, inc) in [(0u64, orig.incarnation.0), (1, orig.incarnation.0 + 1)] {
+        let forged = Frame {
+            sender: orig.node,
+            incarnation: Incarnation(inc),
+            seq: Seq(2_000 + k),
+            hlc: orig.ts,
+            body: Body::Message(MessageBody {
+                msg_seq: orig.seq,
+                name: orig.name.clone(),
+                text: format!("REWRITTEN {k}"),
+                bare_from: None,
+            }),
+        };
+        sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3]);
+        sim.run_for(secs(1));
+    }
+    sim.run_for(secs(3));
+    let late = sim.add_node(Config { name: groupcast::proto::Name::clip("late"), ..ring });
+    sim.run_for(secs(3));
+    let digest = sim.nodes[0].node.snapshot().log_digest;
+    for i in 0..5 {
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        assert_eq!(texts, ["orig line"], "node {i}");
+        assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "node {i}");
+    }
+    assert_eq!(late, 4);
+}

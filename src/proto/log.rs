@@ -34,7 +34,10 @@ pub enum Inserted {
         /// The version held first.
         held: Entry,
     },
-    /// A further version of a message already held in `MAX_VERSIONS`: not kept.
+    /// A further version of a message already held in `MAX_VERSIONS`, or an entry whose place
+    /// in the log's order (stamp, node, number) another holds: not kept, and the one held
+    /// stays. (A forger who copies a sent message's stamp cannot take its place; one who forges
+    /// ahead of a message cannot know the stamp it will have.)
     TooManyVersions,
 }
 
@@ -220,7 +223,10 @@ impl Log {
             if others.len() + 1 >= MAX_VERSIONS {
                 return Inserted::TooManyVersions;
             }
-            let held = self.entries[key].clone();
+            let Some(held) = self.entries.get(key).cloned() else { return Inserted::Duplicate };
+            if self.entries.contains_key(&e.key()) {
+                return Inserted::TooManyVersions;
+            }
             let full = self.entries.len() >= self.capacity;
             if full && self.entries.first_key_value().is_some_and(|(k, _)| e.key() < *k) {
                 return Inserted::TooOld;
@@ -228,6 +234,10 @@ impl Log {
             self.versions.entry(id).or_default().push(e.key());
             let shared = self.place(e);
             return Inserted::Version { shared, held };
+        }
+        if self.entries.contains_key(&e.key()) {
+            // Same stamp, node and number in another life: its place is taken.
+            return Inserted::TooManyVersions;
         }
         let o = self.origin_mut(e.node, e.incarnation);
         if !o.see(e.seq) {
@@ -373,7 +383,7 @@ impl Log {
             let range = (*node, *inc, next_missing)..=(*node, *inc, Seq(u64::MAX));
             let mut first_held = None;
             for (_, key) in self.by_origin.range(range) {
-                let e = &self.entries[key];
+                let Some(e) = self.entries.get(key) else { continue };
                 first_held.get_or_insert(e.seq);
                 if held.is_some_and(|h| h.has(e.seq)) {
                     continue; // they have it already
@@ -485,6 +495,11 @@ mod tests {
         let forged = entry(20, 1, 2, "forged");
         assert_eq!(log.insert(forged.clone()), Inserted::Version { shared: false, held: entry(30, 1, 2, "real") });
         assert_eq!(log.insert(forged), Inserted::Duplicate, "a version held is a duplicate");
+        assert_eq!(log.insert(entry(30, 1, 2, "same stamp, other text")), Inserted::TooManyVersions);
+        let mut other_life = entry(30, 1, 2, "same stamp, other life");
+        other_life.incarnation = Incarnation(2);
+        assert_eq!(log.insert(other_life), Inserted::TooManyVersions, "its place is taken");
+        assert!(log.iter().any(|e| e.text == "real"), "the one held stays");
         assert_eq!(log.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["a", "forged", "real"]);
         assert_eq!(log.shared().map(|e| e.text.as_str()), Some("real"));
         for k in 0..2 {
@@ -619,6 +634,27 @@ mod tests {
     }
 
     proptest! {
+
+        /// Whatever versions, lives and stamps arrive, in whatever order, into a log that must
+        /// evict: nothing panics, and what the log counts is what it holds.
+        #[test]
+        fn versions_and_eviction_keep_the_books_straight(
+            offers in proptest::collection::vec((0u64..6, 1u64..3, 1u64..4, 1u64..3, 0u8..3), 1..200),
+            capacity in 1usize..12,
+        ) {
+            let mut log = Log::with_bytes(capacity, 400);
+            for (ts, node, seq, inc, text) in offers {
+                let mut e = entry(ts, node, seq, &format!("t{text}"));
+                e.incarnation = Incarnation(inc);
+                let _ = log.insert(e);
+                let held: usize = log.entries.values().map(size_of).sum();
+                prop_assert_eq!(log.bytes, held);
+                prop_assert!(log.by_origin.values().all(|k| log.entries.contains_key(k)));
+                prop_assert!(log.versions.values().flatten().all(|k| log.entries.contains_key(k)));
+                prop_assert!(log.entries.len() <= capacity);
+                let _ = log.missing_for(&Digest::default(), usize::MAX);
+            }
+        }
         #[test]
         fn any_arrival_order_gives_the_same_log_and_shared_message(
             raw in proptest::collection::vec((0u64..40, 1u64..6), 1..40),
