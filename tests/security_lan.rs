@@ -240,7 +240,9 @@ fn the_ring_port_holds_against_junk_strangers_and_held_connections() {
     assert!(out.starts_with("closed"), "a stranger's link is closed, not held: {out}");
     let s = victim.state();
     assert!(dropped(&s, "link_not_neighbour") >= 1, "{s}");
-    assert!(dropped(&s, "link_busy") > 0, "{s}");
+    // (The junk above may or may not have found the gate full: a fast node closes each junk
+    // connection as soon as it reads its length, so `link_busy` is asserted below, where the
+    // attacker holds its connections open.)
 
     // Fewer descriptors than the attacker's connections, and a neighbour that restarts.
     let ok = Command::new("prlimit")
