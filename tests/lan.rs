@@ -145,7 +145,12 @@ fn state_digests_agree_across_hosts_after_a_burst() {
             }
         }
     }
-    let states: Vec<Value> = nodes.iter_mut().map(support::lan::NodeProc::state).collect();
+    // Once every host holds all of it everywhere (settled), the states are the same, the shared
+    // message's settled mark included.
+    let states: Vec<Value> = nodes
+        .iter_mut()
+        .map(|p| p.state_until("all settled", Duration::from_secs(10), |s| s["pending"] == 0 && s["messages"] == 30))
+        .collect();
     for s in &states {
         assert_eq!(s["messages"], 30);
         assert_eq!(s["log_digest"], states[0]["log_digest"]);
