@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::lan::{BIN, Lan, WAIT};
+use support::lan::{BIN, Lan, NodeProc, WAIT};
 
 fn keygen(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
@@ -455,21 +455,27 @@ r.sendto(ip + udp, (G, 0))
 print('sent from %s:%d' % (vip, src[1]))
 ";
 
+/// Three nodes in a full ring (h1, the victim on host 2, h3), then the spoofer on host 4 sends
+/// one datagram of `mode` in the victim's name from the victim's own address.
+fn spoofed_trio(lan: &Lan, mode: &str) -> (NodeProc, NodeProc, NodeProc) {
+    let mut h1 = lan.host(1).node("h1", &[]);
+    let victim = lan.host(2).node("victim", &[]);
+    let mut h3 = lan.host(3).node("h3", &[]);
+    for p in [&mut h1, &mut h3] {
+        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
+    }
+    let out = python(lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim.id(), "10.231.0.2", "10.231.0.4", mode]);
+    assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+    (h1, victim, h3)
+}
+
 /// Open group: a message forged in a member's name from the member's own address. The others
 /// take it (nothing tells it apart), the victim hears of it only through its neighbours'
 /// repairs, says so, and starts a new life: its real next message still reaches everyone.
 #[test]
 fn a_message_forged_from_a_members_own_address_does_not_erase_its_next_one() {
     let Some(lan) = Lan::new(4) else { return };
-    let mut h1 = lan.host(1).node("h1", &[]);
-    let mut victim = lan.host(2).node("victim", &[]);
-    let mut h3 = lan.host(3).node("h3", &[]);
-    let victim_id = victim.id();
-    for p in [&mut h1, &mut h3] {
-        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
-    }
-    let out = python(&lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim_id, "10.231.0.2", "10.231.0.4", "message"]);
-    assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+    let (mut h1, mut victim, mut h3) = spoofed_trio(&lan, "message");
     for p in [&mut h1, &mut h3] {
         p.wait_for("the spoofed message", |v| v["event"] == "message" && v["text"] == "spoofed");
     }
@@ -490,20 +496,12 @@ fn a_message_forged_from_a_members_own_address_does_not_erase_its_next_one() {
 
 /// Open group: the same forgery, but the victim speaks at once, under the number the forger
 /// used, before any repair can tell it. The others hold two versions of that message; they keep
-/// the same one everywhere and send both around the ring, so the victim hears of it, starts a new
-/// life and says its line again: it reaches everyone, and the logs agree.
+/// both and send both around the ring, so the victim hears of it and starts a new life: its line
+/// reaches everyone, and the logs agree.
 #[test]
 fn a_member_that_speaks_right_after_a_forgery_in_its_name_is_not_lost() {
     let Some(lan) = Lan::new(4) else { return };
-    let mut h1 = lan.host(1).node("h1", &[]);
-    let mut victim = lan.host(2).node("victim", &[]);
-    let mut h3 = lan.host(3).node("h3", &[]);
-    let victim_id = victim.id();
-    for p in [&mut h1, &mut h3] {
-        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
-    }
-    let out = python(&lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim_id, "10.231.0.2", "10.231.0.4", "message"]);
-    assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+    let (mut h1, mut victim, mut h3) = spoofed_trio(&lan, "message");
     victim.say("real 1");
     victim.wait_for("an impersonation report", |v| v["event"] == "impersonated");
     for p in [&mut h1, &mut h3] {
@@ -523,15 +521,7 @@ fn a_member_that_speaks_right_after_a_forgery_in_its_name_is_not_lost() {
 #[test]
 fn a_higher_life_forged_from_a_members_own_address_does_not_stop_settled_marks() {
     let Some(lan) = Lan::new(4) else { return };
-    let mut h1 = lan.host(1).node("h1", &[]);
-    let mut victim = lan.host(2).node("victim", &[]);
-    let mut h3 = lan.host(3).node("h3", &[]);
-    let victim_id = victim.id();
-    for p in [&mut h1, &mut h3] {
-        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2);
-    }
-    let out = python(&lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim_id, "10.231.0.2", "10.231.0.4", "life"]);
-    assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+    let (mut h1, mut victim, mut h3) = spoofed_trio(&lan, "life");
     victim.wait_for("an impersonation report", |v| v["event"] == "impersonated" && v["addr"].is_null());
     h1.say("after the forgery");
     for p in [&mut h1, &mut victim, &mut h3] {
