@@ -340,3 +340,46 @@ fn a_made_up_peer_no_one_can_link_with_holds_back_no_ones_settled_marks() {
         assert_eq!(s.pending, 0, "node {i}: its settled mark waits for no one ({} pending)", s.pending);
     }
 }
+
+/// Simulated time from `sender`'s last message until every live node's settled mark has passed
+/// it, stepping 10 ms at a time (at most 5 s).
+fn time_to_settle(sim: &mut Sim, sender: usize) -> Duration {
+    let last = sim.nodes[sender].node.log().iter().filter(|e| e.node == sim.id(sender)).map(|e| e.ts).max().unwrap();
+    let t0 = sim.now;
+    while sim.now.since(t0) < secs(5) {
+        if sim.up().iter().all(|&i| sim.nodes[i].node.settled() > last) {
+            return sim.now.since(t0);
+        }
+        sim.run_for(Duration::from_millis(10));
+    }
+    panic!("not settled everywhere 5 s after the last message");
+}
+
+#[test]
+fn messages_settle_everywhere_within_half_a_second_and_within_a_second_at_thirty_percent_loss() {
+    // Acks carry the frontiers at once; with heartbeats alone this took two heartbeats.
+    for (loss, bound_ms) in [(0.0, 500), (0.3, 1000)] {
+        let mut times = Vec::new();
+        for seed in 0..8 {
+            let mut sim = Sim::new(700 + seed, Medium { loss, ..Medium::default() });
+            sim.add_nodes(5, &ring_cfg());
+            sim.run_for(secs(3));
+            for k in 0..20 {
+                sim.command(0, Command::Say(format!("burst {k}")));
+                sim.run_for(Duration::from_millis(5));
+            }
+            times.push(time_to_settle(&mut sim, 0));
+            // And the acks stop once everything is settled: a quiet group sends heartbeats only.
+            sim.run_for(secs(2));
+            let before = sim.sent;
+            sim.run_for(secs(5));
+            // (`sent` counts a datagram once per receiver.)
+            let beats = 5 * 4 * 5 * 1000 / ring_cfg().heartbeat.as_millis() as u64;
+            assert!(sim.sent - before <= beats + beats / 10, "{} datagrams in 5 quiet seconds", sim.sent - before);
+        }
+        times.sort();
+        let median = times[times.len() / 2];
+        eprintln!("loss {loss}: settled after {times:?}");
+        assert!(median <= Duration::from_millis(bound_ms), "loss {loss}: median {median:?} of {times:?}");
+    }
+}

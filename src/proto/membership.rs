@@ -342,6 +342,18 @@ impl Members {
         }
     }
 
+    /// An ack from a member in its current life: it is alive, and stands at `frontier`. False
+    /// if the sender is not a member in that life (the ack is ignored).
+    pub fn acked(&mut self, f: Header, frontier: Hlc, now: Time) -> bool {
+        let Some(p) = self.peers.get_mut(&f.sender) else { return false };
+        if p.incarnation != f.incarnation || !p.status.is_member() {
+            return false;
+        }
+        p.last_seen = now;
+        p.frontier = p.frontier.max(frontier);
+        true
+    }
+
     /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.
     pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
         let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));

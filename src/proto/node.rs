@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 mod linking;
+mod settling;
 mod timekeeping;
 
 use super::bare::BareDesk;
@@ -113,6 +114,10 @@ pub struct Node {
     clock_known: bool,
     /// What the user said before that, in order.
     held_says: VecDeque<String>,
+    /// When this node last sent an ack (see `settling.rs`).
+    last_ack: Option<Time>,
+    /// Acks still to repeat while messages are unsettled.
+    ack_repeats: u32,
 }
 
 impl Node {
@@ -156,6 +161,8 @@ impl Node {
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
             held_says: VecDeque::new(),
+            last_ack: None,
+            ack_repeats: 0,
             cfg,
         }
     }
@@ -322,6 +329,7 @@ impl Node {
                 self.left = true;
                 self.timers.stop(Timer::Heartbeat);
                 self.timers.stop(Timer::Sync);
+                self.timers.stop(Timer::Ack);
                 Ok(())
             }
         }
@@ -351,15 +359,11 @@ impl Node {
             }
             if !self.left {
                 self.tend_ring(now);
-                // Once linked, the settled marks wait only for peers the ring vouches for.
-                let attested = (self.links.ids().next().is_some())
-                    .then(|| self.members.attested(self.links.ids(), now, self.cfg.heartbeat * 3));
-                let settled =
-                    self.repair.update_settled(self.clock.now_hlc(), &self.members, attested.as_ref(), &self.log);
-                if let Some(e) = settled {
-                    self.emit(e);
-                }
+                self.settle(now);
             }
+        }
+        if self.timers.is_due(Timer::Ack, now) {
+            self.send_ack(now);
         }
         if self.timers.is_due(Timer::Sync, now) {
             self.timers.set(Timer::Sync, now + self.cfg.sync_every);
@@ -510,6 +514,10 @@ impl Node {
             }
             Body::Entries(e) => self.apply_repair(peer, e, now),
             Body::Down { node, incarnation } => self.down_notice(node, incarnation, Some(peer), now),
+            Body::Ack(a) => {
+                let hdr = Header { sender: peer, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
+                self.on_ack(hdr, a, now);
+            }
             _ => self.count(DropReason::LinkUnexpectedKind),
         }
     }
@@ -582,6 +590,7 @@ impl Node {
                 self.down_notice(node, incarnation, None, now);
             }
             Body::Down { .. } => self.reject(from, DropReason::DownDisputed, now),
+            Body::Ack(a) => self.on_ack(hdr, a, now),
             _ => {}
         }
     }
@@ -671,6 +680,7 @@ impl Node {
     fn add_entry(&mut self, entry: Entry, own: bool, from: SocketAddr, now: Time) -> bool {
         match self.log.insert(entry.clone()) {
             Inserted::New { shared } => {
+                self.want_ack(now);
                 let settled = entry.ts < self.repair.settled();
                 self.emit(Event::Message { entry: entry.clone(), own, settled });
                 if shared {

@@ -408,7 +408,7 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
         )),
         (
             proptest::collection::vec(arb_entry(), 0..4),
-            proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq), 0..3),
+            proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq.clone()), 0..3),
             proptest::option::of(arb_entry()),
             any::<bool>()
         )
@@ -419,6 +419,11 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
                 more,
             })),
         (1u64..5, 0u64..3).prop_map(|(n, i)| Body::Down { node: NodeId(n), incarnation: Incarnation(i) }),
+        (seq, 0u64..10_000, 0u64..10_000).prop_map(|(s, f, d)| Body::Ack(wire::Ack {
+            msg_seq: Seq(s),
+            frontier: Hlc(f),
+            settled: Hlc(d)
+        })),
         Just(Body::Leave),
         Just(Body::Bye),
         Just(Body::Ping),

@@ -12,10 +12,12 @@ pub enum Timer {
     Check,
     /// Digests to the ring neighbours; holes of gone origins are closed.
     Sync,
+    /// Where this node stands, told to the group soon after it holds news (`Body::Ack`).
+    Ack,
 }
 
 impl Timer {
-    const ALL: [Timer; 3] = [Timer::Heartbeat, Timer::Check, Timer::Sync];
+    const ALL: [Timer; 4] = [Timer::Heartbeat, Timer::Check, Timer::Sync, Timer::Ack];
 
     fn slot(self) -> usize {
         self as usize

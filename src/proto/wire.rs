@@ -98,6 +98,18 @@ pub struct Entries {
     pub more: bool,
 }
 
+/// Where the sender stands, sent soon after it holds a new message and while messages are not
+/// yet settled: the settled marks move without waiting for heartbeats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Highest message sequence number the sender has sent in this life.
+    pub msg_seq: Seq,
+    /// The sender's applied frontier (as in a heartbeat).
+    pub frontier: Hlc,
+    /// The sender's settled mark: a peer ahead of it answers with an ack of its own.
+    pub settled: Hlc,
+}
+
 /// A chat message; it also becomes the shared message if it is the newest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageBody {
@@ -140,6 +152,8 @@ pub enum Body {
         /// The life of it that died.
         incarnation: Incarnation,
     },
+    /// Where the sender stands on the messages (`Ack`), on the group and on ring links.
+    Ack(Ack),
 }
 
 impl Body {
@@ -155,6 +169,7 @@ impl Body {
             Body::Hello => 8,
             Body::Bye => 9,
             Body::Down { .. } => 10,
+            Body::Ack(_) => 11,
         }
     }
 
@@ -269,6 +284,7 @@ fn encode_within(frame: &Frame, limit: usize) -> Result<Vec<u8>, TooLong> {
         Body::Digest(d) => postcard::to_extend(d, out),
         Body::Entries(e) => postcard::to_extend(e, out),
         Body::Down { node, incarnation } => postcard::to_extend(&(node, incarnation), out),
+        Body::Ack(a) => postcard::to_extend(a, out),
     };
     let out = body.expect("postcard encoding into a Vec");
     if out.len() > limit {
@@ -324,6 +340,7 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
             let (node, incarnation) = body(rest)?;
             Body::Down { node, incarnation }
         }
+        11 => Body::Ack(body(rest)?),
         k => return Err(DecodeError::Kind(k)),
     };
     if sender.0 == 0 {
@@ -419,6 +436,7 @@ mod tests {
             Body::Hello,
             Body::Bye,
             Body::Down { node: NodeId(3), incarnation: Incarnation(4) },
+            Body::Ack(Ack { msg_seq: Seq(7), frontier: Hlc(90), settled: Hlc(80) }),
         ];
         for b in bodies {
             let f = frame(b);
