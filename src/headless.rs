@@ -49,7 +49,13 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
             },
             line = lines.recv(), if stdin_open => match line {
                 Some(line) => {
-                    let flow = handle_line(&node, &out, line).await;
+                    // Lines already read go to the node together (see `handle_lines`).
+                    let mut batch = vec![line];
+                    while batch.len() < LINE_BATCH {
+                        let Ok(line) = lines.try_recv() else { break };
+                        batch.push(line);
+                    }
+                    let flow = handle_lines(&node, &out, batch).await;
                     out.flush();
                     if flow == Flow::Quit {
                         break;
@@ -78,6 +84,40 @@ const BATCH: usize = 256;
 enum Flow {
     Go,
     Quit,
+}
+
+/// Lines of stdin taken together at most.
+const LINE_BATCH: usize = 64;
+
+/// Lines in order. Messages are handed to the node without waiting for each answer, so a burst
+/// costs one wake-up of the node and leaves in bundled datagrams; the answers (a refusal is
+/// printed) are read before a command line or the next batch.
+async fn handle_lines(node: &net::NodeHandle, out: &Printer, lines: Vec<String>) -> Flow {
+    let mut answers = Vec::new();
+    for line in lines {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !trimmed.starts_with('/') {
+            answers.push(node.send_command(Command::Say(line)).await);
+            continue;
+        }
+        report(out, std::mem::take(&mut answers)).await;
+        if handle_line(node, out, line).await == Flow::Quit {
+            return Flow::Quit;
+        }
+    }
+    report(out, answers).await;
+    Flow::Go
+}
+
+async fn report(out: &Printer, answers: Vec<tokio::sync::oneshot::Receiver<Result<(), proto::CommandError>>>) {
+    for a in answers {
+        if let Err(e) = a.await.unwrap_or(Err(proto::CommandError::Left)) {
+            out.error(&e.to_string());
+        }
+    }
 }
 
 async fn handle_line(node: &net::NodeHandle, out: &Printer, line: String) -> Flow {
@@ -202,7 +242,7 @@ pub fn state_json(s: &Snapshot) -> Value {
         "shared": shared, "peers": peers,
         "ring": ring, "messages": s.messages, "pending": s.pending, "settled_upto": s.settled.to_rfc3339(),
         "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
-        "sent": s.stats.frames_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
+        "sent": s.stats.frames_sent, "bundles_sent": s.stats.bundles_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
         "duplicates": s.stats.duplicates, "clock_held": s.stats.clock_held, "pauses": s.stats.pauses,
         "impersonations": s.stats.impersonations,
         "conflicts": s.stats.conflicts,

@@ -333,6 +333,16 @@ impl Sim {
         self.drain(i);
     }
 
+    /// Runs commands on node `i` in one go, as the network task serves a burst of requests,
+    /// then queues what they send; panics if one is refused.
+    pub fn commands(&mut self, i: usize, cmds: impl IntoIterator<Item = Command>) {
+        for cmd in cmds {
+            let now = self.reading(i);
+            self.nodes[i].node.handle_command(cmd, now).expect("command accepted");
+        }
+        self.drain(i);
+    }
+
     /// A bare-text datagram from an old client at `from`, heard by every up node.
     pub fn inject_bare(&mut self, from: SocketAddr, text: &str) {
         let all: Vec<usize> = (0..self.nodes.len()).collect();

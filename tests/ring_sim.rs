@@ -383,3 +383,62 @@ fn messages_settle_everywhere_within_half_a_second_and_within_a_second_at_thirty
         assert!(median <= Duration::from_millis(bound_ms), "loss {loss}: median {median:?} of {times:?}");
     }
 }
+
+#[test]
+fn a_burst_goes_out_in_bundles_and_arrives_whole_in_open_and_keyed_groups_even_at_thirty_percent_loss() {
+    use groupcast::proto::GroupKey;
+    let keyed = Config { key: Some(GroupKey::new(&[7; 32], "test")), ..ring_cfg() };
+    for (cfg, loss) in [(ring_cfg(), 0.0), (ring_cfg(), 0.3), (keyed, 0.3)] {
+        let keyed = cfg.key.is_some();
+        let mut sim = Sim::new(800, Medium { loss, ..Medium::default() });
+        sim.add_nodes(4, &cfg);
+        sim.run_for(secs(3));
+        let frames = sim.nodes[1].node.stats().frames_sent;
+        // 60 lines handed over at once, as `groupcast node` does with a burst on stdin.
+        sim.commands(1, (0..60).map(|k| Command::Say(format!("line {k:02}"))));
+        let stats = sim.nodes[1].node.stats();
+        assert!(stats.frames_sent >= frames + 60);
+        assert!(
+            (1..=6).contains(&stats.bundles_sent),
+            "keyed {keyed}: 60 small messages fit a handful of datagrams, not {}",
+            stats.bundles_sent
+        );
+        sim.run_for(secs(3));
+        let digest = assert_converged(&sim);
+        for i in sim.up() {
+            let s = sim.nodes[i].node.snapshot();
+            assert_eq!(s.messages, 60, "keyed {keyed}, loss {loss}: node {i}");
+            assert_eq!(s.log_digest, digest);
+            assert_eq!(s.shared.map(|e| e.text), Some("line 59".to_string()));
+            assert_eq!(s.stats.dropped_total(), 0, "keyed {keyed}: node {i} dropped {:?}", s.stats.dropped);
+        }
+    }
+}
+
+#[test]
+fn a_broken_bundle_is_counted_as_malformed_and_changes_nothing() {
+    use groupcast::proto::{DropReason, wire};
+    let mut sim = Sim::new(801, Medium::default());
+    sim.add_nodes(3, &ring_cfg());
+    sim.run_for(secs(3));
+    sim.command(0, Command::Say("before".into()));
+    sim.run_for(secs(1));
+    let held = sim.nodes[1].node.snapshot();
+    let from: std::net::SocketAddr = "10.0.9.9:12345".parse().unwrap();
+    let ping = wire::encode(&wire::Frame {
+        sender: NodeId(77),
+        incarnation: groupcast::proto::Incarnation(1),
+        seq: groupcast::proto::Seq(1),
+        hlc: held.settled,
+        body: wire::Body::Ping,
+    })
+    .unwrap();
+    let whole = wire::bundle([&ping[..]]);
+    for bad in [&whole[..whole.len() - 1], &wire::bundle([&whole[..]])[..], &wire::bundle([])[..]] {
+        sim.inject(from, bad, &[1]);
+    }
+    sim.run_for(secs(1));
+    let after = sim.nodes[1].node.snapshot();
+    assert_eq!(after.stats.dropped.get(&DropReason::Malformed), Some(&3), "{:?}", after.stats.dropped);
+    assert_eq!((after.messages, after.log_digest), (held.messages, held.log_digest));
+}

@@ -141,6 +141,15 @@ impl NodeHandle {
         rx.await.unwrap_or(Err(CommandError::Left))
     }
 
+    /// Hands a command to the node without waiting for its answer: the answer comes on the
+    /// returned receiver (a closed one: the node has left).
+    pub async fn send_command(&self, cmd: Command) -> oneshot::Receiver<Result<(), CommandError>> {
+        let (tx, rx) = oneshot::channel();
+        // If the node is gone, `tx` is dropped with the request and `rx` reports it.
+        let _ = self.requests.send(Request::Command(cmd, tx)).await;
+        rx
+    }
+
     /// A snapshot of the node, or `None` if its task has ended.
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
@@ -229,16 +238,16 @@ impl Driver {
                         }
                     }
                 }
-                req = requests.recv() => match req {
-                    Some(Request::Command(cmd, reply)) => {
-                        let r = self.core.handle_command(cmd, now());
-                        let _ = reply.send(r);
+                req = requests.recv() => {
+                    let Some(req) = req else { break };
+                    self.request(req);
+                    // Requests already waiting (a burst of lines) are served before the flush,
+                    // so their datagrams can go out bundled.
+                    for _ in 1..REQUEST_QUEUE {
+                        let Ok(req) = requests.try_recv() else { break };
+                        self.request(req);
                     }
-                    Some(Request::Snapshot(reply)) => {
-                        let _ = reply.send(self.core.snapshot());
-                    }
-                    None => break,
-                },
+                }
                 () = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
                 r = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() && accept_paused.is_none() => {
                     if let Ok((stream, from)) = r {
@@ -268,6 +277,18 @@ impl Driver {
             }
             if self.core.has_left() {
                 break;
+            }
+        }
+    }
+
+    fn request(&mut self, req: Request) {
+        match req {
+            Request::Command(cmd, reply) => {
+                let r = self.core.handle_command(cmd, now());
+                let _ = reply.send(r);
+            }
+            Request::Snapshot(reply) => {
+                let _ = reply.send(self.core.snapshot());
             }
         }
     }

@@ -45,6 +45,8 @@ const MAX_DISPUTED: usize = 64;
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
 const SENT_MEMORY: usize = 4096;
+/// Queued outputs looked through for datagrams to bundle with the first.
+const BUNDLE_LOOKAHEAD: usize = 256;
 /// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
 const MAX_BARE_RANK: u32 = 4;
 
@@ -234,8 +236,43 @@ impl Node {
     }
 
     /// The next thing this node wants done (send, dial, close, report), oldest first.
+    /// Messages queued together (a burst) go out as one bundle, as many as fit one Ethernet
+    /// datagram; only reports may lie between them, so nothing else changes order. Other
+    /// frames go alone: a leave or a down notice is sent twice so that one lost datagram does
+    /// not lose it, and a bundle would lose both copies at once.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.out.pop_front()
+        let out = self.out.pop_front()?;
+        let Output::Multicast(first) = out else { return Some(out) };
+        if !wire::is_message(&first) {
+            return Some(Output::Multicast(first));
+        }
+        let mut len = wire::bundled_len([first.len()]);
+        let mut picked = Vec::new();
+        for (i, o) in self.out.iter().enumerate().take(BUNDLE_LOOKAHEAD) {
+            match o {
+                Output::Multicast(b)
+                    if len + 2 + b.len() <= wire::MAX_BUNDLE && picked.len() + 1 < wire::MAX_BUNDLED =>
+                {
+                    len += 2 + b.len();
+                    picked.push(i);
+                }
+                Output::Event(_) => {}
+                _ => break,
+            }
+        }
+        if picked.is_empty() {
+            return Some(Output::Multicast(first));
+        }
+        let mut frames = Vec::with_capacity(picked.len() + 1);
+        for &i in picked.iter().rev() {
+            if let Some(Output::Multicast(b)) = self.out.remove(i) {
+                frames.push(b);
+            }
+        }
+        frames.push(first);
+        frames.reverse();
+        self.stats.bundles_sent += 1;
+        Some(Output::Multicast(wire::bundle(frames.iter().map(Vec::as_slice))))
     }
 
     /// When `handle_timer` next has work to do.
@@ -379,9 +416,24 @@ impl Node {
         }
     }
 
-    /// A datagram arrived on the group from `from`.
+    /// A datagram arrived on the group from `from`: a frame, a bundle of frames, or bare text.
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
         let now = self.enter(now);
+        if wire::is_bundle(bytes) {
+            match wire::unbundle(bytes) {
+                Ok(frames) => {
+                    for f in frames {
+                        self.datagram(f, from, now);
+                    }
+                }
+                Err(e) => self.reject(from, e.reason(), now),
+            }
+            return;
+        }
+        self.datagram(bytes, from, now);
+    }
+
+    fn datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Time) {
         let opened;
         let bytes = match &self.cfg.key {
             None => bytes,

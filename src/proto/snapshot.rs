@@ -14,6 +14,8 @@ use super::types::{Entry, Hlc, NodeId, Time};
 pub struct Stats {
     /// Frames multicast to the group.
     pub frames_sent: u64,
+    /// Datagrams that carried several of those frames at once (a burst, bundled).
+    pub bundles_sent: u64,
     /// Frames taken from the group (this node's own echo aside).
     pub frames_received: u64,
     /// Chat messages this node sent.

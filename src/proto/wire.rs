@@ -18,6 +18,15 @@ pub const VERSION: u8 = 2;
 /// Flag bit of frames sealed with a group key (see `seal.rs`). An open-group node drops sealed
 /// frames and counts them.
 pub const FLAG_SEALED: u8 = 0x01;
+/// Flag of a bundle: several frames in one datagram (see `bundle`). A bundle carries no frame
+/// header of its own; each frame in it is whole (and sealed, in a keyed group).
+pub const FLAG_BUNDLE: u8 = 0x02;
+/// Bytes before the first frame of a bundle: magic, version, flags.
+pub const BUNDLE_HEADER_LEN: usize = 4 + 1 + 1;
+/// A bundle stays under this, so it fits one Ethernet datagram (1472 bytes of UDP payload).
+pub const MAX_BUNDLE: usize = 1400;
+/// Frames one bundle carries at most.
+pub const MAX_BUNDLED: usize = 64;
 /// Bytes before the body: magic, version, flags, sender, incarnation, seq, hlc, kind.
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
 /// Every frame stays under this, so it fits one Ethernet datagram with room for a seal.
@@ -293,6 +302,56 @@ fn encode_within(frame: &Frame, limit: usize) -> Result<Vec<u8>, TooLong> {
     Ok(out)
 }
 
+/// Whether a datagram is a bundle of frames.
+pub fn is_bundle(bytes: &[u8]) -> bool {
+    bytes.len() >= BUNDLE_HEADER_LEN && bytes.starts_with(&MAGIC) && bytes[4] == VERSION && bytes[5] == FLAG_BUNDLE
+}
+
+/// Whether an encoded frame (open or sealed: the header is clear) is a chat message (kind 4).
+pub fn is_message(frame: &[u8]) -> bool {
+    frame.len() >= HEADER_LEN && frame.starts_with(&MAGIC) && frame[HEADER_LEN - 1] == 4
+}
+
+/// Several encoded frames (each at most `MAX_FRAME` bytes) in one datagram: the bundle header,
+/// then each frame after its length (two bytes, little-endian). The caller keeps the total
+/// under `MAX_BUNDLE` (`bundled_len`).
+pub fn bundle<'a>(frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_BUNDLE);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(FLAG_BUNDLE);
+    for f in frames {
+        out.extend_from_slice(&(f.len() as u16).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// The size of a bundle of frames of these sizes.
+pub fn bundled_len(frame_lens: impl IntoIterator<Item = usize>) -> usize {
+    BUNDLE_HEADER_LEN + frame_lens.into_iter().map(|n| n + 2).sum::<usize>()
+}
+
+/// The frames of a bundle, in order; an error if its lengths do not add up, it is empty, it
+/// carries more than `MAX_BUNDLED` frames, or a frame in it is itself a bundle.
+pub fn unbundle(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
+    let mut rest = bytes.get(BUNDLE_HEADER_LEN..).ok_or(DecodeError::Truncated)?;
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let [a, b, tail @ ..] = rest else { return Err(DecodeError::Body) };
+        let len = usize::from(u16::from_le_bytes([*a, *b]));
+        if len == 0 || len > tail.len() || frames.len() == MAX_BUNDLED || is_bundle(&tail[..len]) {
+            return Err(DecodeError::Body);
+        }
+        frames.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    if frames.is_empty() {
+        return Err(DecodeError::Body);
+    }
+    Ok(frames)
+}
+
 fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
@@ -375,6 +434,26 @@ fn decode_bare(bytes: &[u8]) -> Result<String, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bundle_gives_back_its_frames_and_a_broken_one_is_refused() {
+        let a = encode(&frame(Body::Ping)).unwrap();
+        let b = encode(&frame(Body::Leave)).unwrap();
+        let bundled = bundle([&a[..], &b[..]]);
+        assert!(is_bundle(&bundled));
+        assert_eq!(bundled.len(), bundled_len([a.len(), b.len()]));
+        assert_eq!(unbundle(&bundled).unwrap(), vec![&a[..], &b[..]]);
+        // A frame alone is no bundle, and decoding a bundle as a frame fails cleanly.
+        assert!(!is_bundle(&a));
+        assert_eq!(decode(&bundled), Err(DecodeError::Flags(FLAG_BUNDLE)));
+        // Lengths that run past the end, a zero length, an empty bundle, a bundle in a bundle.
+        assert!(unbundle(&bundled[..bundled.len() - 1]).is_err());
+        assert!(unbundle(&bundle([&[][..]])).is_err());
+        assert!(unbundle(&bundle([])).is_err());
+        assert!(unbundle(&bundle([&bundled[..]])).is_err());
+        let too_many: Vec<&[u8]> = (0..=MAX_BUNDLED).map(|_| &a[..]).collect();
+        assert!(unbundle(&bundle(too_many)).is_err());
+    }
 
     fn frame(body: Body) -> Frame {
         Frame {
