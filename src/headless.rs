@@ -77,8 +77,8 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
     Ok(())
 }
 
-/// Events printed in one write at most, so a flood still reaches the reader in steady steps.
-const BATCH: usize = 256;
+/// Events printed in one write at most: everything the network task can have queued.
+const BATCH: usize = 4096;
 
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -212,8 +212,10 @@ struct Printer {
     json: bool,
     me: Option<NodeId>,
     printed: BTreeSet<Key>,
-    /// Lines are written here and flushed once per batch of events.
-    out: std::cell::RefCell<std::io::BufWriter<std::io::Stdout>>,
+    /// The shared message last printed (a resync can bring it again).
+    shared: Option<Key>,
+    /// Lines are written here (stdout, buffered) and flushed once per batch of events.
+    out: std::cell::RefCell<Box<dyn Write>>,
 }
 
 fn ctime_now() -> String {
@@ -251,12 +253,11 @@ pub fn state_json(s: &Snapshot) -> Value {
 
 impl Printer {
     fn new(json: bool) -> Self {
-        Printer {
-            json,
-            me: None,
-            printed: BTreeSet::new(),
-            out: std::cell::RefCell::new(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout())),
-        }
+        Self::to(json, Box::new(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout())))
+    }
+
+    fn to(json: bool, out: Box<dyn Write>) -> Self {
+        Printer { json, me: None, printed: BTreeSet::new(), shared: None, out: std::cell::RefCell::new(out) }
     }
 
     fn remember(&mut self, key: Key) -> bool {
@@ -310,9 +311,11 @@ impl Printer {
     fn event(&mut self, ev: &NetEvent) {
         match ev {
             NetEvent::Ready(r) => self.me = Some(r.node),
-            NetEvent::Core(Event::Message { entry, .. }) => {
-                self.remember(entry.key());
-            }
+            // A message the core had already queued when the screen fell behind comes once in
+            // the resync and once more as its own event: it is printed once.
+            NetEvent::Core(Event::Message { entry, .. }) if !self.remember(entry.key()) => return,
+            NetEvent::Core(Event::Shared { entry, .. }) if self.shared.is_some_and(|k| entry.key() <= k) => return,
+            NetEvent::Core(Event::Shared { entry, .. }) => self.shared = Some(entry.key()),
             NetEvent::Resync(r) => return self.resync(r),
             _ => {}
         }
@@ -351,5 +354,73 @@ impl Printer {
         } else {
             eprintln!("error: {msg}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Incarnation, Neighbours, Seq};
+    use std::sync::{Arc, Mutex};
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn entry(seq: u64, text: &str) -> proto::Entry {
+        proto::Entry {
+            ts: Hlc(1_000 << 32 | seq << 8),
+            node: NodeId(5),
+            incarnation: Incarnation(1),
+            seq: Seq(seq),
+            name: "bob".into(),
+            text: text.into(),
+            bare_from: None,
+        }
+    }
+
+    #[test]
+    fn a_message_the_resync_brought_is_printed_once_when_its_own_event_follows() {
+        let sink = Sink::default();
+        let mut p = Printer::to(true, Box::new(sink.clone()));
+        let say = |e: proto::Entry| NetEvent::Core(Event::Message { entry: e, own: false, settled: false });
+        let shared = |e: proto::Entry| NetEvent::Core(Event::Shared { entry: e, settled: false });
+        p.event(&say(entry(1, "one")));
+        p.event(&shared(entry(1, "one")));
+        // Events for 2 were dropped; the core had already queued those for 3 when the resync
+        // was taken, so they follow it.
+        let resync = net::Resync {
+            entries: vec![entry(1, "one"), entry(2, "two"), entry(3, "three")],
+            settled: Hlc(0),
+            shared: Some(entry(3, "three")),
+            peers: Vec::new(),
+            ring: Neighbours::default(),
+            skew_ms: 0,
+            dropped: 4,
+        };
+        p.event(&NetEvent::Lagged(4));
+        p.event(&NetEvent::Resync(Box::new(resync)));
+        p.event(&say(entry(3, "three")));
+        p.event(&shared(entry(3, "three")));
+        p.event(&shared(entry(1, "one")));
+        p.flush();
+        let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let count = |kind: &str, text: &str| {
+            out.lines()
+                .filter(|l| l.contains(&format!(r#""event":"{kind}""#)) && l.contains(&format!(r#""text":"{text}""#)))
+                .count()
+        };
+        assert_eq!((count("message", "one"), count("message", "two"), count("message", "three")), (1, 1, 1), "{out}");
+        assert_eq!((count("shared", "one"), count("shared", "three")), (1, 1), "no older shared after a newer: {out}");
     }
 }

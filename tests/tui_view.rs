@@ -321,6 +321,20 @@ fn clock_skew_pastes_and_resync_are_shown() {
     update(&mut app, Msg::Net(NetEvent::Resync(Box::new(resync))));
     let chats = app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count();
     assert_eq!(chats, before + 1, "the missed message is added, nothing doubled");
+    // The core had queued the missed message's own event before the resync was taken: it comes
+    // after the resync, and is not shown twice.
+    let queued = Entry {
+        ts: hlc(8_000),
+        node: DAVE,
+        incarnation: Incarnation(1),
+        seq: Seq(1),
+        name: "dave".into(),
+        text: "you missed this".into(),
+        bare_from: None,
+    };
+    net(&mut app, Event::Message { entry: queued, own: false, settled: true });
+    let chats = app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count();
+    assert_eq!(chats, before + 1, "a message already shown by the resync is not shown again");
     let screen = draw(&app, size);
     assert!(screen.contains("✓ dave: you missed this"), "shown, and settled:\n{screen}");
     assert!(screen.contains("dave"), "the missed peer is listed");

@@ -451,7 +451,8 @@ def ingest_gc_probe(cfg, hosts, rate, tag):
             if all(c >= sent["sent"] for c in counts) or mono_ns() > end:
                 break
             time.sleep(0.1)
-        ok = sent["sent"] == count and sent["rate"] >= 0.95 * rate and all(c >= count for c in counts)
+        # Zero loss means every message printed with no lag on the way to the screen either.
+        ok = sent["sent"] == count and sent["rate"] >= 0.95 * rate and all(c >= count for c in counts) and not lagged
         note = f"sent {sent['sent']} at {sent['rate']:.0f}/s, received {counts} of {count}"
         return ok, note + (f", {lagged} lagged" if lagged else "")
     finally:

@@ -233,6 +233,9 @@ impl Driver {
                         self.core.handle_datagram(&buf[..n], from, now());
                         // Whatever else is waiting is taken in the same wake-up, then flushed once.
                         for _ in 1..RECV_BATCH {
+                            if self.events.capacity() < EVENT_QUEUE / 2 {
+                                break; // the front end is behind (see below)
+                            }
                             let Ok((n, from)) = self.sock.try_recv_from(&mut buf) else { break };
                             self.core.handle_datagram(&buf[..n], from, now());
                         }
@@ -274,6 +277,11 @@ impl Driver {
             self.flush().await;
             if self.resync {
                 self.try_resync();
+            }
+            if self.events.capacity() < EVENT_QUEUE / 2 {
+                // The front end is behind: let it run before more datagrams are taken (they
+                // wait in the socket's buffer meanwhile).
+                tokio::task::yield_now().await;
             }
             if self.core.has_left() {
                 break;

@@ -26,13 +26,13 @@ use super::{
 
 /// Announces sent at start, at these offsets, so peers list a newcomer at once even if one is lost.
 const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
-/// Messages a new node holds while it waits to hear the group's clock; beyond this they go out
-/// at once.
+/// Messages a new node holds while it waits to hear the group's clock; one more sends them all
+/// at once, in order, before it.
 const MAX_HELD_SAYS: usize = 1024;
 /// How often the failure detectors and the ring are looked at between heartbeats.
 const CHECK_EVERY: Duration = Duration::from_millis(100);
 /// Bytes of messages one repair reply carries at most (more follow on request).
-const REPAIR_BUDGET: usize = 1 << 20;
+const REPAIR_BUDGET: usize = 128 << 10;
 /// Peers vouched for in one heartbeat.
 const MAX_VOUCHES: usize = 4;
 /// A clock further than this from the group's follows the group.
@@ -347,7 +347,13 @@ impl Node {
                 self.held_says.push_back(text);
                 Ok(())
             }
-            Command::Say(text) => self.say(&text, None, now),
+            Command::Say(text) => {
+                // Held lines go first, in order, even when there were too many to hold.
+                if !self.clock_known {
+                    self.clock_is_known(now);
+                }
+                self.say(&text, None, now)
+            }
             Command::Rename(name) => {
                 self.cfg.name = name;
                 self.send_beat(false, now);

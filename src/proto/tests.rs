@@ -54,6 +54,22 @@ fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
     assert_eq!(b.log().iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["alone"]);
 }
 
+#[test]
+fn more_lines_than_a_new_node_holds_go_out_in_the_order_typed() {
+    let cfg = Config { name: Name::clip("new"), ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    a.handle_timer(at(0));
+    outputs(&mut a);
+    for i in 0..1030 {
+        a.handle_command(Command::Say(format!("line {i:04}")), at(1)).unwrap();
+    }
+    let texts: Vec<String> = a.log().iter().map(|e| e.text.clone()).collect();
+    let typed: Vec<String> = (0..1030).map(|i| format!("line {i:04}")).collect();
+    assert_eq!(texts, typed, "log order is the order typed");
+    let seqs: Vec<u64> = a.log().iter().map(|e| e.seq.0).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "and so are the message numbers");
+}
+
 fn outputs(n: &mut Node) -> (Vec<Vec<u8>>, Vec<Event>) {
     let (mut d, mut e) = (Vec::new(), Vec::new());
     while let Some(o) = n.poll_output() {

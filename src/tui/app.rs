@@ -530,19 +530,7 @@ fn core_event(app: &mut App, ev: Event) {
             }
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
-        Event::Message { entry, own, settled } => {
-            // A message that arrives already settled (a late joiner's backlog) moves the mark
-            // past it: the node's mark is later than its stamp.
-            if settled {
-                app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));
-            }
-            let line = LogLine {
-                key: entry.key(),
-                kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
-                text: entry.text.clone(),
-            };
-            app.insert_line(line);
-        }
+        Event::Message { entry, own, settled } => chat_line(app, &entry, own, settled),
         Event::Shared { entry, settled } => {
             if settled {
                 app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));
@@ -601,6 +589,28 @@ fn clock_event(app: &mut App, skew_ms: i64, cause: ClockCause) {
         ),
     };
     app.system(SystemKind::Error, text);
+}
+
+/// A chat message for the log, unless it is on screen already.
+fn chat_line(app: &mut App, entry: &Entry, own: bool, settled: bool) {
+    // A message the core had already queued when the screen fell behind comes once in
+    // the resync and once more as its own event: it is shown once.
+    let key = entry.key();
+    let pos = app.lines.partition_point(|l| l.key < key);
+    if app.lines.get(pos).is_some_and(|l| l.key == key && matches!(l.kind, LineKind::Chat { .. })) {
+        return;
+    }
+    // A message that arrives already settled (a late joiner's backlog) moves the mark
+    // past it: the node's mark is later than its stamp.
+    if settled {
+        app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));
+    }
+    let line = LogLine {
+        key: entry.key(),
+        kind: LineKind::Chat { node: entry.node, author: entry.author(), own, bare: entry.bare_from.is_some() },
+        text: entry.text.clone(),
+    };
+    app.insert_line(line);
 }
 
 /// The node's group time moved by `by_ms` to agree with the group: lines this screen stamped
