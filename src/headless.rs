@@ -215,7 +215,7 @@ struct Printer {
     /// The shared message last printed (a resync can bring it again).
     shared: Option<Key>,
     /// Lines are written here (stdout, buffered) and flushed once per batch of events.
-    out: std::cell::RefCell<Box<dyn Write>>,
+    out: std::sync::Mutex<Box<dyn Write + Send>>,
 }
 
 fn ctime_now() -> String {
@@ -256,8 +256,8 @@ impl Printer {
         Self::to(json, Box::new(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout())))
     }
 
-    fn to(json: bool, out: Box<dyn Write>) -> Self {
-        Printer { json, me: None, printed: BTreeSet::new(), shared: None, out: std::cell::RefCell::new(out) }
+    fn to(json: bool, out: Box<dyn Write + Send>) -> Self {
+        Printer { json, me: None, printed: BTreeSet::new(), shared: None, out: std::sync::Mutex::new(out) }
     }
 
     fn remember(&mut self, key: Key) -> bool {
@@ -300,12 +300,12 @@ impl Printer {
 
     fn line(&self, text: &str) {
         // A closed stdout (the reader went away) is not worth dying for; the node runs on.
-        let _ = writeln!(self.out.borrow_mut(), "{text}");
+        let _ = writeln!(self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner), "{text}");
     }
 
     /// Sends what was printed on to the reader.
     fn flush(&self) {
-        let _ = self.out.borrow_mut().flush();
+        let _ = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
     }
 
     fn event(&mut self, ev: &NetEvent) {

@@ -41,7 +41,12 @@ fn main() -> ExitCode {
             Some(Command::Node { json, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;
                 let cfg = net.proto_config().map_err(usage)?;
-                headless::run_node(netcfg, cfg, json).await
+                // A task of its own, not the runtime's main future: the runtime then wakes it
+                // from the network task without an extra poll of the sockets per event.
+                match tokio::spawn(headless::run_node(netcfg, cfg, json)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(color_eyre::eyre::eyre!("the node's task ended: {e}")),
+                }
             }
             Some(Command::Keygen { path }) => {
                 groupcast::keyfile::generate(&path).map_err(usage)?;

@@ -30,10 +30,16 @@ const RECV_BATCH: usize = 64;
 /// The first pause after a failed accept; it doubles up to a second while accepts fail.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+static ORIGIN: OnceLock<Instant> = OnceLock::new();
+
 /// The monotonic clock, as time since this process first read it.
 pub fn mono_now() -> Time {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
     Time(ORIGIN.get_or_init(Instant::now).elapsed())
+}
+
+/// The instant of monotonic time `t`, for the runtime's timers.
+fn mono_instant(t: Time) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(*ORIGIN.get_or_init(Instant::now) + t.0)
 }
 
 /// The wall clock, as time since the UNIX epoch.
@@ -222,9 +228,14 @@ impl Driver {
         let mut accept_backoff = ACCEPT_BACKOFF / 2;
         let mut status = tokio::time::interval(Duration::from_secs(1));
         status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One timer, moved only when the core's next deadline moves (not made anew per pass).
+        let timer = tokio::time::sleep_until(mono_instant(self.core.next_deadline()));
+        tokio::pin!(timer);
         loop {
-            let wait = self.core.next_deadline().0.saturating_sub(mono_now().0);
-            let deadline = tokio::time::Instant::now() + wait.min(Duration::from_secs(1));
+            let deadline = mono_instant(self.core.next_deadline());
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
                     // An error here is an ICMP report on an earlier send: no datagram is lost by
@@ -251,7 +262,7 @@ impl Driver {
                         self.request(req);
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => self.core.handle_timer(now()),
+                () = &mut timer => self.core.handle_timer(now()),
                 r = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() && accept_paused.is_none() => {
                     if let Ok((stream, from)) = r {
                         accept_backoff = ACCEPT_BACKOFF / 2;
