@@ -297,6 +297,11 @@ impl Members {
         if confirmed.is_empty() { votes(false) } else { confirmed }
     }
 
+    /// Whether something changed that can move the ring, not yet taken.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+
     /// True once after any change that can move the ring.
     pub fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)

@@ -29,8 +29,15 @@ const ANNOUNCE_OFFSETS_MS: [u64; 3] = [0, 30, 90];
 /// Messages a new node holds while it waits to hear the group's clock; one more sends them all
 /// at once, in order, before it.
 const MAX_HELD_SAYS: usize = 1024;
-/// How often the failure detectors and the ring are looked at between heartbeats.
-const CHECK_EVERY: Duration = Duration::from_millis(100);
+/// How often the failure detectors and the settled marks are looked at between heartbeats. The
+/// ring is looked at when its links want it (`Links::next_deadline`) or the members changed.
+const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// Checks and digests are done this much early when the node is awake anyway (for a ping, a
+/// heartbeat), so an idle node wakes for them only when nothing else wakes it.
+const CHECK_SLACK: Duration = Duration::from_millis(150);
+const SYNC_SLACK: Duration = Duration::from_millis(300);
+/// The ring is looked at no more often than this.
+const RING_MIN_GAP: Duration = Duration::from_millis(5);
 /// Bytes of messages one repair reply carries at most (more follow on request).
 const REPAIR_BUDGET: usize = 128 << 10;
 /// Peers vouched for in one heartbeat.
@@ -120,6 +127,8 @@ pub struct Node {
     last_ack: Option<Time>,
     /// Acks still to repeat while messages are unsettled.
     ack_repeats: u32,
+    /// When the ring was last looked after.
+    last_tend: Time,
 }
 
 impl Node {
@@ -165,6 +174,7 @@ impl Node {
             held_says: VecDeque::new(),
             last_ack: None,
             ack_repeats: 0,
+            last_tend: now,
             cfg,
         }
     }
@@ -278,7 +288,32 @@ impl Node {
     /// When `handle_timer` next has work to do.
     pub fn next_deadline(&self) -> Time {
         let timers = self.timers.next().unwrap_or(self.last_input + CHECK_EVERY);
+        let timers = self.ring_deadline().map_or(timers, |r| r.min(timers));
         self.bare.next_deadline().map_or(timers, |b| b.min(timers))
+    }
+
+    /// When the ring wants looking after: at once if the members changed (the ring may
+    /// have moved), else when its links next want something.
+    fn ring_deadline(&self) -> Option<Time> {
+        if self.left || self.cfg.ring_addr.is_none() {
+            return None;
+        }
+        // Never sooner than a few milliseconds after the last look: a deadline that tending
+        // does not move cannot make the node spin.
+        let soonest = self.last_tend + RING_MIN_GAP;
+        if self.members.changed() {
+            return Some(soonest);
+        }
+        let me = self.my_ring_key()?;
+        let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.link_ping);
+        let links = self.links.next_deadline(timeout, grace, ping_after);
+        // Dials this node makes (the earlier of each pair in the ring order dials).
+        let dials = [self.ring.prev, self.ring.next]
+            .into_iter()
+            .flatten()
+            .filter(|n| self.ring_key_of(*n).is_some_and(|k| me < k))
+            .filter_map(|n| self.links.next_dial(n, self.last_input));
+        links.into_iter().chain(dials).min().map(|t| t.max(soonest))
     }
 
     /// What this node thinks of peer `id`, if it is in the table.
@@ -395,20 +430,23 @@ impl Node {
         if !self.clock_known && now.since(self.started) >= self.cfg.clock_wait {
             self.clock_is_known(now); // no one answered: alone, or the first
         }
-        if self.timers.is_due(Timer::Check, now) {
+        let check = self.timers.is_due_within(Timer::Check, now, CHECK_SLACK);
+        if check {
             self.timers.set(Timer::Check, now + CHECK_EVERY);
             for e in self.members.check(now) {
                 self.emit(e);
             }
-            if !self.left {
-                self.tend_ring(now);
+        }
+        if !self.left && (check || self.ring_deadline().is_some_and(|t| t <= now)) {
+            self.tend_ring(now);
+            if check {
                 self.settle(now);
             }
         }
         if self.timers.is_due(Timer::Ack, now) {
             self.send_ack(now);
         }
-        if self.timers.is_due(Timer::Sync, now) {
+        if self.timers.is_due_within(Timer::Sync, now, SYNC_SLACK) {
             self.timers.set(Timer::Sync, now + self.cfg.sync_every);
             self.sync_all(now);
             for e in self.repair.close_holes(&mut self.log, &self.members, now) {

@@ -169,6 +169,10 @@ impl Links {
         ping_after: Duration,
     ) -> Vec<(NodeId, LinkChore)> {
         let mut chores = Vec::new();
+        // When one link wants a ping, links idle for half as long get theirs in the same
+        // wake-up: the pings of all links go out together, not each at its own moment.
+        let ping_due = self.links.values().any(|l| now.since(l.last_sent) >= ping_after);
+        let ping_after = if ping_due { ping_after / 2 } else { ping_after };
         self.links.retain(|&peer, link| {
             if now.since(link.last_recv) > timeout {
                 chores.push((peer, LinkChore::Broken));
@@ -187,6 +191,33 @@ impl Links {
         });
         self.dials.retain(|p, d| d.in_flight || ring.contains(*p));
         chores
+    }
+
+    /// When `tend` next has something to do for the links: a ping to send, a silence that
+    /// becomes a broken link, a former neighbour's link to retire.
+    pub fn next_deadline(&self, timeout: Duration, grace: Duration, ping_after: Duration) -> Option<Time> {
+        let tick = Duration::from_millis(1);
+        self.links
+            .values()
+            .flat_map(|l| {
+                let retire = l.not_neighbour_since.map(|t| t + grace + tick);
+                [Some(l.last_sent + ping_after), Some(l.last_recv + timeout + tick), retire]
+            })
+            .flatten()
+            .min()
+    }
+
+    /// When a dial to `peer` may go out (now, if none was tried); `None` while one is out or a
+    /// link is up.
+    pub fn next_dial(&self, peer: NodeId, now: Time) -> Option<Time> {
+        if self.links.contains_key(&peer) {
+            return None;
+        }
+        match self.dials.get(&peer) {
+            Some(d) if d.in_flight => None,
+            Some(d) => Some(d.next_try),
+            None => Some(now),
+        }
     }
 
     /// A link to `peer` is open; false if one already was (one link per peer).

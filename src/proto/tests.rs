@@ -734,7 +734,7 @@ fn a_phantom_neighbour_leaves_the_ring_when_its_dial_fails_and_never_holds_settl
         b.frontier = hlc_at(1250);
     }
     a.handle_datagram(&frame(2, T0, 2, hlc_at(1300), beat), addr(2), at(1300));
-    a.handle_timer(at(1400));
+    a.handle_timer(at(1500));
     assert!(a.settled() >= hlc_at(1250), "settled moves on without the phantom: {:?}", a.settled());
 }
 

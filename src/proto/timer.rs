@@ -51,6 +51,12 @@ impl TimerTable {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
+    /// Whether `timer` is set and due within `slack` of `now`: work that may be done a little
+    /// early rides on a wake-up that happens anyway, rather than waking the node again.
+    pub fn is_due_within(&self, timer: Timer, now: Time, slack: std::time::Duration) -> bool {
+        self.get(timer).is_some_and(|at| at <= now + slack)
+    }
+
     /// The earliest deadline of all.
     pub fn next(&self) -> Option<Time> {
         self.at.iter().flatten().min().copied()

@@ -30,6 +30,7 @@ impl Node {
     /// closes links to peers that are no longer neighbours.
     pub(super) fn tend_ring(&mut self, now: Time) {
         let Some(me) = self.my_ring_key() else { return };
+        self.last_tend = now;
         self.refresh_ring();
         let ring = self.ring;
         for n in [ring.prev, ring.next].into_iter().flatten() {
@@ -112,7 +113,7 @@ impl Node {
     /// This node has been taking input all along lately (not stopped or starved, even briefly):
     /// a silence it sees now is the peer's, not its own.
     fn was_listening(&self, now: Time) -> bool {
-        self.last_gap <= self.cfg.link_ping && !self.just_resumed(now)
+        self.last_gap <= self.cfg.link_ping * 2 && !self.just_resumed(now)
     }
 
     /// No heartbeat from `peer` for longer than a heartbeat interval and a ping: one lost
