@@ -4,9 +4,10 @@
 //! Same seed, same run. The crate's tests and benches drive many cores through it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::proto::{
@@ -66,10 +67,23 @@ struct SimLink {
 }
 
 enum What {
-    Datagram { from: SocketAddr, bytes: Vec<u8> },
-    LinkUp { peer: usize, peer_life: u32 },
-    LinkFrame { peer: usize, bytes: Vec<u8> },
-    LinkEnd { peer: NodeId, end: LinkEnd },
+    /// One copy per receiver, the bytes shared among them.
+    Datagram {
+        from: SocketAddr,
+        bytes: Arc<[u8]>,
+    },
+    LinkUp {
+        peer: usize,
+        peer_life: u32,
+    },
+    LinkFrame {
+        peer: usize,
+        bytes: Vec<u8>,
+    },
+    LinkEnd {
+        peer: NodeId,
+        end: LinkEnd,
+    },
 }
 
 struct InFlight {
@@ -109,6 +123,13 @@ pub struct Sim {
     pub nodes: Vec<SimNode>,
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
+    /// Each node's next deadline as last asked, with the asking's number: an entry whose number
+    /// is not the node's latest is stale and skipped. A heap, so a step does not ask every node.
+    timers: BinaryHeap<Reverse<(Time, usize, u64)>>,
+    /// The latest asking's number, per node.
+    timer_gen: Vec<u64>,
+    /// Node indices by current id.
+    ids: HashMap<NodeId, usize>,
     links: BTreeMap<(usize, usize), SimLink>,
     /// Nodes cut off from the rest: nothing crosses between them and the others.
     pub cut: BTreeSet<usize>,
@@ -136,6 +157,9 @@ impl Sim {
             nodes: Vec::new(),
             queue: BinaryHeap::new(),
             order: 0,
+            timers: BinaryHeap::new(),
+            timer_gen: Vec::new(),
+            ids: HashMap::new(),
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
             dials: 0,
@@ -158,6 +182,8 @@ impl Sim {
         let addr = SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250 + 1) as u8], 12345));
         let reading = Self::reading_at(self.now, skew_ms);
         let node = self.new_core(addr, &cfg, reading);
+        self.ids.insert(node.id(), i);
+        self.timer_gen.push(0);
         self.nodes.push(SimNode {
             node,
             addr,
@@ -197,6 +223,7 @@ impl Sim {
     /// Lets a frozen node run again; what waited for it is delivered now.
     pub fn thaw(&mut self, i: usize) {
         self.nodes[i].frozen = false;
+        self.schedule(i);
         let now = self.now;
         for mut p in std::mem::take(&mut self.nodes[i].waiting) {
             p.at = now;
@@ -225,6 +252,8 @@ impl Sim {
         let cfg = self.nodes[i].cfg.clone();
         let reading = self.reading(i);
         let node = self.new_core(self.nodes[i].addr, &cfg, reading);
+        self.ids.remove(&self.nodes[i].node.id());
+        self.ids.insert(node.id(), i);
         let n = &mut self.nodes[i];
         n.node = node;
         n.up = true;
@@ -249,7 +278,27 @@ impl Sim {
     }
 
     fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.nodes.iter().position(|n| n.node.id() == id)
+        self.ids.get(&id).copied().filter(|&i| self.nodes[i].node.id() == id)
+    }
+
+    /// Notes node `i`'s next deadline (after anything that may have moved it).
+    fn schedule(&mut self, i: usize) {
+        self.timer_gen[i] += 1;
+        if self.running(i) {
+            let at = self.nodes[i].node.next_deadline();
+            self.timers.push(Reverse((at, i, self.timer_gen[i])));
+        }
+    }
+
+    /// The earliest deadline of a running node, stale entries dropped on the way.
+    fn next_timer(&mut self) -> Option<Time> {
+        while let Some(&Reverse((at, i, g))) = self.timers.peek() {
+            if g == self.timer_gen[i] && self.running(i) {
+                return Some(at);
+            }
+            self.timers.pop();
+        }
+        None
     }
 
     fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -352,12 +401,13 @@ impl Sim {
     /// A datagram sent by someone on the LAN from `from` (any address: a forger may use a
     /// member's), heard by the nodes `to`.
     pub fn inject(&mut self, from: SocketAddr, bytes: &[u8], to: &[usize]) {
+        let bytes: Arc<[u8]> = bytes.into();
         for &i in to {
-            self.deliver(i, from, bytes);
+            self.deliver(i, from, &bytes);
         }
     }
 
-    fn deliver(&mut self, to: usize, from: SocketAddr, bytes: &[u8]) {
+    fn deliver(&mut self, to: usize, from: SocketAddr, bytes: &Arc<[u8]>) {
         self.sent += 1;
         if self.rng.random_bool(self.medium.loss) {
             self.lost += 1;
@@ -366,7 +416,7 @@ impl Sim {
         let copies = if self.rng.random_bool(self.medium.dup) { 2 } else { 1 };
         for _ in 0..copies {
             let at = self.now + self.delay();
-            self.push(at, to, What::Datagram { from, bytes: bytes.to_vec() });
+            self.push(at, to, What::Datagram { from, bytes: Arc::clone(bytes) });
         }
     }
 
@@ -380,6 +430,7 @@ impl Sim {
                         continue;
                     }
                     let from = self.nodes[i].addr;
+                    let bytes: Arc<[u8]> = bytes.into();
                     for to in 0..self.nodes.len() {
                         if to != i && !self.apart(i, to) {
                             self.deliver(to, from, &bytes);
@@ -414,14 +465,19 @@ impl Sim {
                 }
             }
         }
+        self.schedule(i);
     }
 
     /// Runs the simulation for `d` of simulated time.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
+        // A test may have driven a node directly since: ask every node once.
+        for i in 0..self.nodes.len() {
+            self.schedule(i);
+        }
         loop {
             let next_packet = self.queue.peek().map(|r| r.0.at);
-            let next_timer = self.nodes.iter().filter(|n| n.up && !n.frozen).map(|n| n.node.next_deadline()).min();
+            let next_timer = self.next_timer();
             let next = match (next_packet, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a.or(b).unwrap_or(end),
@@ -463,11 +519,23 @@ impl Sim {
                 }
                 self.drain(to);
             }
-            for i in 0..self.nodes.len() {
+            // Every node whose deadline has come, in index order.
+            let mut due = Vec::new();
+            while let Some(at) = self.next_timer()
+                && at <= now
+            {
+                let Reverse((_, i, _)) = self.timers.pop().expect("peeked");
+                due.push(i);
+            }
+            due.sort_unstable();
+            due.dedup();
+            for i in due {
                 if self.running(i) && self.nodes[i].node.next_deadline() <= now {
                     let now = self.reading(i);
                     self.nodes[i].node.handle_timer(now);
                     self.drain(i);
+                } else {
+                    self.schedule(i);
                 }
             }
         }
