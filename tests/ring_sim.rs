@@ -445,3 +445,96 @@ fn a_broken_bundle_is_counted_as_malformed_and_changes_nothing() {
     assert_eq!(after.stats.dropped.get(&DropReason::Malformed), Some(&3), "{:?}", after.stats.dropped);
     assert_eq!((after.messages, after.log_digest), (held.messages, held.log_digest));
 }
+
+#[test]
+fn a_burst_of_ten_thousand_at_thirty_percent_loss_reaches_every_log_whole() {
+    // Far more messages arrive above a lost one than a node tracks: they wait for the hole to
+    // be repaired rather than the hole being written off.
+    let mut sim = Sim::new(802, Medium { loss: 0.3, ..Medium::default() });
+    sim.add_nodes(4, &ring_cfg());
+    sim.run_for(secs(3));
+    for chunk in 0..(10_000 / 50) {
+        sim.commands(0, (0..50).map(|k| Command::Say(format!("burst {:05}", chunk * 50 + k))));
+    }
+    sim.run_for(secs(20));
+    let digest = assert_converged(&sim);
+    for i in sim.up() {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!((s.messages, s.lost, s.pending), (10_000, 0, 0), "node {i}: {:?}", s.stats.dropped);
+        assert_eq!(s.log_digest, digest);
+    }
+}
+
+#[test]
+fn one_forged_stamp_from_the_future_does_not_hold_the_settled_marks() {
+    use groupcast::proto::{Hlc, Seq, wire};
+    let mut sim = Sim::new(803, Medium::default());
+    sim.add_nodes(3, &ring_cfg());
+    sim.run_for(secs(3));
+    // An ack in node 2's name and life, from its address, stamped near the end of time and
+    // announcing more messages than it will ever send.
+    let victim = &sim.nodes[2];
+    let ack = wire::Ack { msg_seq: Seq(1 << 61), frontier: Hlc(0), settled: Hlc(0) };
+    let forged = wire::Frame {
+        sender: victim.node.id(),
+        incarnation: victim.node.incarnation(),
+        seq: Seq(1 << 40),
+        hlc: Hlc(u64::MAX - 16),
+        body: wire::Body::Ack(ack),
+    };
+    let from = victim.addr;
+    sim.inject(from, &wire::encode(&forged).unwrap(), &[0, 1]);
+    sim.run_for(secs(1));
+    sim.command(0, Command::Say("after the forgery".into()));
+    sim.run_for(secs(3));
+    for i in sim.up() {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.pending, 0, "node {i}: the message settles all the same");
+    }
+}
+
+#[test]
+fn acks_from_a_made_up_member_are_not_answered() {
+    use groupcast::proto::{Hlc, Incarnation, Seq, wire};
+    let mut sim = Sim::new(804, Medium::default());
+    sim.add_nodes(3, &ring_cfg());
+    sim.run_for(secs(3));
+    sim.command(0, Command::Say("settled".into()));
+    sim.run_for(secs(2));
+    // A stranger heartbeats under a made-up name from its own address, then sends acks that
+    // say it has settled nothing, ten a second.
+    let ghost: std::net::SocketAddr = "10.0.9.9:12345".parse().unwrap();
+    let frame = |sim: &Sim, seq: u64, body| wire::Frame {
+        sender: NodeId(4242),
+        incarnation: Incarnation(1),
+        seq: Seq(seq),
+        hlc: sim.nodes[0].node.group_now(),
+        body,
+    };
+    let all: Vec<usize> = sim.up();
+    let beat = wire::Body::Heartbeat(wire::Beat {
+        time_ms: 0,
+        skew_ms: 0,
+        name: "ghost".into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 0,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    });
+    let f = frame(&sim, 1, beat);
+    sim.inject(ghost, &wire::encode(&f).unwrap(), &all);
+    sim.run_for(Duration::from_millis(100));
+    let before: Vec<u64> = all.iter().map(|&i| sim.nodes[i].node.stats().frames_sent).collect();
+    for k in 0..20 {
+        let ack = wire::Body::Ack(wire::Ack { msg_seq: Seq(0), frontier: Hlc(0), settled: Hlc(0) });
+        let f = frame(&sim, 2 + k, ack);
+        sim.inject(ghost, &wire::encode(&f).unwrap(), &all);
+        sim.run_for(Duration::from_millis(100));
+    }
+    for (&i, b) in all.iter().zip(before) {
+        let sent = sim.nodes[i].node.stats().frames_sent - b;
+        // Two seconds of heartbeats (4), nothing more.
+        assert!(sent <= 5, "node {i} sent {sent} frames in answer to a stranger's acks");
+    }
+}

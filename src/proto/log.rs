@@ -39,6 +39,9 @@ pub enum Inserted {
     /// stays. (A forger who copies a sent message's stamp cannot take its place; one who forges
     /// ahead of a message cannot know the stamp it will have.)
     TooManyVersions,
+    /// Numbered past the `MAX_ABOVE` messages tracked above a hole of its sender's: not
+    /// taken (nothing is written off as lost for it); a repair brings it again later.
+    Ahead,
 }
 
 /// Versions of one message kept at most (see `Inserted::Version`).
@@ -46,11 +49,19 @@ pub const MAX_VERSIONS: usize = 4;
 
 /// Origins (node lives) remembered for de-duplication and repair.
 const MAX_ORIGINS: usize = 4096;
-/// Out-of-order sequence numbers remembered above an origin's contiguous mark.
+/// Out-of-order sequence numbers remembered above an origin's contiguous mark; messages
+/// numbered beyond them wait (`Inserted::Ahead`) until the hole below is filled.
 const MAX_ABOVE: usize = 4096;
 /// Message numbers at or above this are refused: no real node sends 2^62 messages, and the
 /// arithmetic on marks stays far from overflow whatever a peer sends.
 pub const MAX_SEQ: u64 = 1 << 62;
+
+/// What `Origin::see` made of a message number.
+enum Seen {
+    New,
+    Before,
+    Ahead,
+}
 
 /// What this node has of one origin's messages.
 #[derive(Clone, Debug, Default)]
@@ -75,25 +86,25 @@ impl Origin {
     }
 
     /// Marks `seq` seen; false if it already was.
-    fn see(&mut self, seq: Seq) -> bool {
+    fn see(&mut self, seq: Seq) -> Seen {
         if self.has(seq) || seq.0 == 0 || seq.0 >= MAX_SEQ {
-            return false;
+            return Seen::Before;
+        }
+        // Past what is tracked above a hole: refused for now rather than the hole given up
+        // as lost (a hole is closed only when a neighbour reports the messages gone, or the
+        // sender is). Filling in below the highest held is taken up to twice as many.
+        let extends = self.above.last().is_none_or(|&top| seq.0 > top);
+        if seq.0 > self.contig.0 + 1
+            && ((extends && self.above.len() >= MAX_ABOVE) || self.above.len() >= 2 * MAX_ABOVE)
+        {
+            return Seen::Ahead;
         }
         self.above.insert(seq.0);
         while self.above.remove(&(self.contig.0 + 1)) {
             self.contig.0 += 1;
         }
-        if self.above.len() > MAX_ABOVE {
-            // Too many holes to track: give up on the lowest and count it lost.
-            let first = *self.above.first().expect("not empty");
-            self.lost = self.lost.saturating_add(first - self.contig.0 - 1);
-            self.contig = Seq(first - 1);
-            while self.above.remove(&(self.contig.0 + 1)) {
-                self.contig.0 += 1;
-            }
-        }
         self.settle_beat();
-        true
+        Seen::New
     }
 
     fn settle_beat(&mut self) {
@@ -240,8 +251,10 @@ impl Log {
             return Inserted::TooManyVersions;
         }
         let o = self.origin_mut(e.node, e.incarnation);
-        if !o.see(e.seq) {
-            return Inserted::Duplicate;
+        match o.see(e.seq) {
+            Seen::New => {}
+            Seen::Before => return Inserted::Duplicate,
+            Seen::Ahead => return Inserted::Ahead,
         }
         if o.contig >= e.seq {
             o.known_until = o.known_until.max(e.ts);
@@ -473,6 +486,29 @@ impl Log {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_long_run_above_a_hole_waits_for_it_and_nothing_is_written_off() {
+        let mut log = Log::new(20_000);
+        log.insert(entry(1, 1, 1, "m1"));
+        // Message 2 is lost on the way; 3 and on arrive, more than are tracked above a hole.
+        let mut ahead = Vec::new();
+        for s in 3..=(MAX_ABOVE as u64 + 600) {
+            if matches!(log.insert(entry(s, 1, s, "m")), Inserted::Ahead) {
+                ahead.push(s);
+            }
+        }
+        assert_eq!(ahead.len(), 600 - 2, "those past the tracked run wait");
+        assert_eq!(log.lost(), 0, "and nothing is given up as lost");
+        // The repair brings 2, then the rest.
+        assert!(matches!(log.insert(entry(2, 1, 2, "m2")), Inserted::New { .. }));
+        for s in ahead {
+            assert!(matches!(log.insert(entry(s, 1, s, "m")), Inserted::New { .. }), "{s}");
+        }
+        assert_eq!(log.len(), MAX_ABOVE + 600);
+        assert_eq!(log.lost(), 0);
+        assert_eq!(log.origin(NodeId(1), Incarnation(1)).unwrap().contig, Seq(MAX_ABOVE as u64 + 600));
+    }
 
     fn entry(ts: u64, node: u64, seq: u64, text: &str) -> Entry {
         Entry {

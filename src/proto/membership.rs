@@ -297,6 +297,12 @@ impl Members {
         if confirmed.is_empty() { votes(false) } else { confirmed }
     }
 
+    /// Whether `node` is a member that counts for the settled marks (confirmed, alive or
+    /// suspect, and in the ring).
+    pub fn counts(&self, node: NodeId) -> bool {
+        self.peers.get(&node).is_some_and(|p| p.counts() && p.ring_key().is_some())
+    }
+
     /// Whether something changed that can move the ring, not yet taken.
     pub fn changed(&self) -> bool {
         self.changed

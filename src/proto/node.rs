@@ -36,6 +36,8 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// heartbeat), so an idle node wakes for them only when nothing else wakes it.
 const CHECK_SLACK: Duration = Duration::from_millis(150);
 const SYNC_SLACK: Duration = Duration::from_millis(300);
+/// In groups smaller than this, every member answers a newcomer's announce at once.
+const ANSWER_ALL_BELOW: usize = 16;
 /// The ring is looked at no more often than this.
 const RING_MIN_GAP: Duration = Duration::from_millis(5);
 /// Bytes of messages one repair reply carries at most (more follow on request).
@@ -205,6 +207,11 @@ impl Node {
         self.id
     }
 
+    /// This node's life (see `Body::Down`, `impersonated`).
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
     /// The name this node goes by now.
     pub fn name(&self) -> &str {
         &self.cfg.name
@@ -261,7 +268,9 @@ impl Node {
         for (i, o) in self.out.iter().enumerate().take(BUNDLE_LOOKAHEAD) {
             match o {
                 Output::Multicast(b)
-                    if len + 2 + b.len() <= wire::MAX_BUNDLE && picked.len() + 1 < wire::MAX_BUNDLED =>
+                    if wire::is_message(b)
+                        && len + 2 + b.len() <= wire::MAX_BUNDLE
+                        && picked.len() + 1 < wire::MAX_BUNDLED =>
                 {
                     len += 2 + b.len();
                     picked.push(i);
@@ -694,7 +703,9 @@ impl Node {
     // ---- heartbeats ---------------------------------------------------------------------
 
     fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
-        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc);
+        // A stamp from the future (forged, or a clock far ahead) is taken as now: it must not
+        // hold this origin's frontier until real time catches up with it.
+        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc.min(self.clock.now_hlc()));
         let mut ev = Vec::new();
         let heard = self.members.beat(f, beat, from, now, &mut ev);
         for e in ev {
@@ -707,7 +718,7 @@ impl Node {
                 self.count(DropReason::PeerTableFull);
                 return;
             }
-            Heard::New if announce && !self.left => {
+            Heard::New if announce && !self.left && self.answers_newcomer(f.sender) => {
                 // Answer a newcomer at once so it lists us within its announce burst.
                 self.send_beat(false, now);
             }
@@ -727,6 +738,19 @@ impl Node {
         if self.repair.news(&mut self.log, f.sender, f.incarnation, beat.msg_seq, now) {
             self.sync_all(now);
         }
+    }
+
+    /// Whether this node answers `newcomer`'s announce at once. In a small group everyone
+    /// does, so a newcomer lists the whole group within its announce burst; in a larger one only
+    /// its ring neighbours-to-be do (it needs them at once, to link), and the rest are listed
+    /// from their next heartbeats. N joins then cost about N² deliveries, not N³.
+    fn answers_newcomer(&self, newcomer: NodeId) -> bool {
+        if self.members.ids().count() < ANSWER_ALL_BELOW {
+            return true;
+        }
+        let (Some(me), Some(key)) = (self.my_ring_key(), self.ring_key_of(newcomer)) else { return false };
+        let theirs = super::ring::neighbours(key, self.members.ring_keys().chain([me]));
+        theirs.contains(self.id)
     }
 
     /// `node` was heard alive at `at`, second-hand or on its link.
@@ -794,6 +818,11 @@ impl Node {
             }
             Inserted::Version { shared, held } => {
                 self.another_version(&entry, &held, shared, now);
+                false
+            }
+            Inserted::Ahead => {
+                // Not lost: refused for now, and repaired once the hole below it is filled.
+                self.count(DropReason::Ahead);
                 false
             }
             Inserted::TooManyVersions => {

@@ -71,6 +71,10 @@ pub enum DropReason {
     /// A fifth version of one message (same node, life and number; open groups): four are
     /// kept, as forgeries and the real one side by side, and no more.
     Conflict,
+    /// A message numbered past the run of messages this node tracks above a hole of its
+    /// sender's (a long burst at a lossy receiver): not taken now, so nothing is given up
+    /// as lost; the ring brings it once the hole is filled.
+    Ahead,
 }
 
 impl DropReason {
@@ -107,6 +111,7 @@ impl DropReason {
             DropReason::DownDisputed => "down_disputed",
             DropReason::ForgedLife => "forged_life",
             DropReason::Conflict => "conflict",
+            DropReason::Ahead => "ahead",
         }
     }
 }

@@ -333,14 +333,16 @@ pub fn bundled_len(frame_lens: impl IntoIterator<Item = usize>) -> usize {
 }
 
 /// The frames of a bundle, in order; an error if its lengths do not add up, it is empty, it
-/// carries more than `MAX_BUNDLED` frames, or a frame in it is itself a bundle.
+/// carries more than `MAX_BUNDLED` frames, or a frame in it is not a chat message frame.
 pub fn unbundle(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
     let mut rest = bytes.get(BUNDLE_HEADER_LEN..).ok_or(DecodeError::Truncated)?;
     let mut frames = Vec::new();
     while !rest.is_empty() {
         let [a, b, tail @ ..] = rest else { return Err(DecodeError::Body) };
         let len = usize::from(u16::from_le_bytes([*a, *b]));
-        if len == 0 || len > tail.len() || frames.len() == MAX_BUNDLED || is_bundle(&tail[..len]) {
+        // Only chat messages are bundled: anything else in a bundle (bare text, an announce
+        // that would make every member answer) makes the whole bundle malformed.
+        if len == 0 || len > tail.len() || frames.len() == MAX_BUNDLED || !is_message(&tail[..len]) {
             return Err(DecodeError::Body);
         }
         frames.push(&tail[..len]);
@@ -437,8 +439,11 @@ mod tests {
 
     #[test]
     fn a_bundle_gives_back_its_frames_and_a_broken_one_is_refused() {
-        let a = encode(&frame(Body::Ping)).unwrap();
-        let b = encode(&frame(Body::Leave)).unwrap();
+        let say = |text: &str| {
+            let m = MessageBody { msg_seq: Seq(1), name: "a".into(), text: text.into(), bare_from: None };
+            encode(&frame(Body::Message(m))).unwrap()
+        };
+        let (a, b) = (say("one"), say("two"));
         let bundled = bundle([&a[..], &b[..]]);
         assert!(is_bundle(&bundled));
         assert_eq!(bundled.len(), bundled_len([a.len(), b.len()]));
@@ -451,6 +456,10 @@ mod tests {
         assert!(unbundle(&bundle([&[][..]])).is_err());
         assert!(unbundle(&bundle([])).is_err());
         assert!(unbundle(&bundle([&bundled[..]])).is_err());
+        // Anything but a chat message: a leave, an announce, bare text.
+        let leave = encode(&frame(Body::Leave)).unwrap();
+        assert!(unbundle(&bundle([&a[..], &leave[..]])).is_err());
+        assert!(unbundle(&bundle([&b"hello"[..]])).is_err());
         let too_many: Vec<&[u8]> = (0..=MAX_BUNDLED).map(|_| &a[..]).collect();
         assert!(unbundle(&bundle(too_many)).is_err());
     }

@@ -62,14 +62,19 @@ impl Node {
         if !self.members.acked(f, ack.frontier, now) {
             return;
         }
-        self.log.on_beat(f.sender, f.incarnation, ack.msg_seq, f.hlc);
+        // (A stamp from the future is taken as now, as for a heartbeat.)
+        self.log.on_beat(f.sender, f.incarnation, ack.msg_seq, f.hlc.min(self.clock.now_hlc()));
         if self.repair.news(&mut self.log, f.sender, f.incarnation, ack.msg_seq, now) {
             self.sync_all(now);
         }
         self.settle(now);
         // A peer that has not settled what we have: our frontier may be the one it lacks.
+        // Only members that count for the marks are answered (not a stranger's made-up name).
         let settled = self.repair.settled();
-        if ack.settled < settled && self.log.range_from(ack.settled).next().is_some_and(|e| e.ts < settled) {
+        if ack.settled < settled
+            && self.members.counts(f.sender)
+            && self.log.range_from(ack.settled).next().is_some_and(|e| e.ts < settled)
+        {
             self.want_ack(now);
         }
     }
