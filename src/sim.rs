@@ -67,10 +67,17 @@ struct SimLink {
 }
 
 enum What {
-    /// One copy per receiver, the bytes shared among them.
+    /// A datagram to one receiver.
     Datagram {
         from: SocketAddr,
         bytes: Arc<[u8]>,
+    },
+    /// A multicast datagram: one entry for every receiver it reaches (with the life each was
+    /// in when it was sent), so a group of N costs one entry per datagram, not N.
+    Multicast {
+        from: SocketAddr,
+        bytes: Arc<[u8]>,
+        to: Vec<(usize, u32)>,
     },
     LinkUp {
         peer: usize,
@@ -128,6 +135,8 @@ pub struct Sim {
     timers: BinaryHeap<Reverse<(Time, usize, u64)>>,
     /// The latest asking's number, per node.
     timer_gen: Vec<u64>,
+    /// The deadline of each node's valid entry, if it has one (most inputs do not move it).
+    timer_at: Vec<Option<Time>>,
     /// Node indices by current id.
     ids: HashMap<NodeId, usize>,
     links: BTreeMap<(usize, usize), SimLink>,
@@ -159,6 +168,7 @@ impl Sim {
             order: 0,
             timers: BinaryHeap::new(),
             timer_gen: Vec::new(),
+            timer_at: Vec::new(),
             ids: HashMap::new(),
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
@@ -184,6 +194,7 @@ impl Sim {
         let node = self.new_core(addr, &cfg, reading);
         self.ids.insert(node.id(), i);
         self.timer_gen.push(0);
+        self.timer_at.push(None);
         self.nodes.push(SimNode {
             node,
             addr,
@@ -283,9 +294,13 @@ impl Sim {
 
     /// Notes node `i`'s next deadline (after anything that may have moved it).
     fn schedule(&mut self, i: usize) {
+        let at = self.running(i).then(|| self.nodes[i].node.next_deadline());
+        if at == self.timer_at[i] {
+            return; // its entry stands
+        }
         self.timer_gen[i] += 1;
-        if self.running(i) {
-            let at = self.nodes[i].node.next_deadline();
+        self.timer_at[i] = at;
+        if let Some(at) = at {
             self.timers.push(Reverse((at, i, self.timer_gen[i])));
         }
     }
@@ -295,6 +310,9 @@ impl Sim {
         while let Some(&Reverse((at, i, g))) = self.timers.peek() {
             if g == self.timer_gen[i] && self.running(i) {
                 return Some(at);
+            }
+            if g == self.timer_gen[i] {
+                self.timer_at[i] = None;
             }
             self.timers.pop();
         }
@@ -407,6 +425,31 @@ impl Sim {
         }
     }
 
+    /// A datagram from node `sender` to every node it can reach: each copy may be lost or
+    /// doubled on its own, and the rest arrive together after one delay.
+    fn multicast(&mut self, sender: usize, from: SocketAddr, bytes: Arc<[u8]>) {
+        let mut to = Vec::new();
+        for j in 0..self.nodes.len() {
+            if j == sender || self.apart(sender, j) {
+                continue;
+            }
+            self.sent += 1;
+            if self.rng.random_bool(self.medium.loss) {
+                self.lost += 1;
+                continue;
+            }
+            if self.rng.random_bool(self.medium.dup) {
+                let at = self.now + self.delay();
+                self.push(at, j, What::Datagram { from, bytes: Arc::clone(&bytes) });
+            }
+            to.push((j, self.nodes[j].life));
+        }
+        if !to.is_empty() {
+            let at = self.now + self.delay();
+            self.push(at, sender, What::Multicast { from, bytes, to });
+        }
+    }
+
     fn deliver(&mut self, to: usize, from: SocketAddr, bytes: &Arc<[u8]>) {
         self.sent += 1;
         if self.rng.random_bool(self.medium.loss) {
@@ -430,12 +473,7 @@ impl Sim {
                         continue;
                     }
                     let from = self.nodes[i].addr;
-                    let bytes: Arc<[u8]> = bytes.into();
-                    for to in 0..self.nodes.len() {
-                        if to != i && !self.apart(i, to) {
-                            self.deliver(to, from, &bytes);
-                        }
-                    }
+                    self.multicast(i, from, bytes.into());
                 }
                 Output::Event(e) => self.nodes[i].events.push((now, e)),
                 Output::Dial { peer, .. } => self.dial(i, peer),
@@ -468,6 +506,39 @@ impl Sim {
         self.schedule(i);
     }
 
+    /// What was on its way to one node arrives (or waits, if the node is frozen).
+    fn arrive(&mut self, p: InFlight) {
+        let to = p.to;
+        if self.nodes[to].up && self.nodes[to].frozen && self.nodes[to].waiting.len() < 4096 {
+            self.nodes[to].waiting.push(p);
+            return;
+        }
+        if !self.running(to) || self.nodes[to].life != p.to_life {
+            return;
+        }
+        let now = self.reading(to);
+        match p.what {
+            What::Datagram { from, bytes } => self.nodes[to].node.handle_datagram(&bytes, from, now),
+            What::Multicast { .. } => unreachable!("split into datagrams before it arrives"),
+            What::LinkUp { peer, peer_life } => {
+                let live = self.nodes[peer].up && self.nodes[peer].life == peer_life;
+                if live && self.links.contains_key(&Self::pair(to, peer)) {
+                    let id = self.nodes[peer].node.id();
+                    self.nodes[to].node.handle_link_up(id, now);
+                }
+            }
+            What::LinkFrame { peer, bytes } => {
+                // Sent before any close, so delivered like TCP would; a cut path loses it.
+                if !self.apart(to, peer) {
+                    let id = self.nodes[peer].node.id();
+                    self.nodes[to].node.handle_link_frame(id, &bytes, now);
+                }
+            }
+            What::LinkEnd { peer, end } => self.nodes[to].node.handle_link_end(peer, end, now),
+        }
+        self.drain(to);
+    }
+
     /// Runs the simulation for `d` of simulated time.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
@@ -490,34 +561,15 @@ impl Sim {
             let now = self.now;
             while self.queue.peek().is_some_and(|r| r.0.at <= now) {
                 let p = self.queue.pop().expect("peeked").0;
-                let to = p.to;
-                if self.nodes[to].up && self.nodes[to].frozen && self.nodes[to].waiting.len() < 4096 {
-                    self.nodes[to].waiting.push(p);
-                    continue;
-                }
-                if !self.running(to) || self.nodes[to].life != p.to_life {
-                    continue;
-                }
-                let now = self.reading(to);
                 match p.what {
-                    What::Datagram { from, bytes } => self.nodes[to].node.handle_datagram(&bytes, from, now),
-                    What::LinkUp { peer, peer_life } => {
-                        let live = self.nodes[peer].up && self.nodes[peer].life == peer_life;
-                        if live && self.links.contains_key(&Self::pair(to, peer)) {
-                            let id = self.nodes[peer].node.id();
-                            self.nodes[to].node.handle_link_up(id, now);
+                    What::Multicast { from, bytes, to } => {
+                        for (j, to_life) in to {
+                            let what = What::Datagram { from, bytes: Arc::clone(&bytes) };
+                            self.arrive(InFlight { at: p.at, order: p.order, to: j, to_life, what });
                         }
                     }
-                    What::LinkFrame { peer, bytes } => {
-                        // Sent before any close, so delivered like TCP would; a cut path loses it.
-                        if !self.apart(to, peer) {
-                            let id = self.nodes[peer].node.id();
-                            self.nodes[to].node.handle_link_frame(id, &bytes, now);
-                        }
-                    }
-                    What::LinkEnd { peer, end } => self.nodes[to].node.handle_link_end(peer, end, now),
+                    _ => self.arrive(p),
                 }
-                self.drain(to);
             }
             // Every node whose deadline has come, in index order.
             let mut due = Vec::new();
@@ -525,6 +577,7 @@ impl Sim {
                 && at <= now
             {
                 let Reverse((_, i, _)) = self.timers.pop().expect("peeked");
+                self.timer_at[i] = None;
                 due.push(i);
             }
             due.sort_unstable();
