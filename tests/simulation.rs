@@ -413,3 +413,42 @@ fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
     }
     assert_eq!(late, 4);
 }
+
+fn ring_cfg() -> Config {
+    Config { ring_addr: Some("0.0.0.0:7000".parse().unwrap()), ..Config::default() }
+}
+
+#[test]
+fn two_hundred_nodes_starting_together_list_each_other_with_a_few_datagrams_each() {
+    // Every member used to answer every newcomer's announce with a heartbeat of its own:
+    // N joins cost about N³ deliveries. Now one heartbeat answers every newcomer heard in 20 ms.
+    let mut sim = Sim::new(901, Medium::default());
+    sim.add_nodes(200, &ring_cfg());
+    sim.run_for(Duration::from_millis(400));
+    assert_full_mesh(&sim);
+    let frames: u64 = sim.nodes.iter().map(|n| n.node.stats().frames_sent).sum();
+    assert!(frames <= 200 * 5, "{frames} datagrams for 200 joins (3 announces each, and a few more)");
+}
+
+#[test]
+fn a_newcomer_to_a_large_group_is_answered_by_its_ring_neighbours_and_lists_everyone_within_a_heartbeat() {
+    let mut sim = Sim::new(902, Medium::default());
+    sim.add_nodes(40, &ring_cfg());
+    // They started together, so their heartbeats go out together: at 90 ms past each half
+    // second. The newcomer comes between two rounds of them.
+    sim.run_for(Duration::from_millis(3_200));
+    let before: Vec<u64> = sim.nodes.iter().map(|n| n.node.stats().frames_sent).collect();
+    let new = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
+    sim.run_for(Duration::from_millis(150));
+    // Its two neighbours-to-be answered at once, and it links with them.
+    let answered = (0..40).filter(|&i| sim.nodes[i].node.stats().frames_sent > before[i]).count();
+    assert_eq!(answered, 2, "two of 40 answered at once");
+    let ring = sim.nodes[new].node.ring();
+    let (prev, next) = sim.expected_ring(new, &sim.up());
+    assert!(sim.members_of(new).contains(&prev) && sim.members_of(new).contains(&next), "its neighbours are listed");
+    sim.run_for(Duration::from_millis(600));
+    assert_eq!(sim.members_of(new).len(), 40, "everyone, from their next heartbeats");
+    sim.run_for(secs(1));
+    assert_eq!(sim.nodes[new].node.ring(), groupcast::proto::Neighbours { prev: Some(prev), next: Some(next) });
+    let _ = ring;
+}

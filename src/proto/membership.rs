@@ -608,9 +608,10 @@ impl Members {
             .peers
             .values()
             .filter(|p| {
-                p.status.is_member()
+                // Address first: the cheap test that rules out nearly every peer.
+                p.addr.ip() == from.ip()
+                    && p.status.is_member()
                     && p.name == name
-                    && p.addr.ip() == from.ip()
                     && p.incarnation < inc
                     && (p.status == Status::Suspect || now.since(p.detector.last()) > self.quiet)
             })

@@ -36,7 +36,9 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// heartbeat), so an idle node wakes for them only when nothing else wakes it.
 const CHECK_SLACK: Duration = Duration::from_millis(150);
 const SYNC_SLACK: Duration = Duration::from_millis(300);
-/// In groups smaller than this, every member answers a newcomer's announce at once.
+/// A newcomer's announce is answered by a heartbeat within this.
+const ANSWER_WITHIN: Duration = Duration::from_millis(20);
+/// In groups smaller than this, every member answers a newcomer's announce.
 const ANSWER_ALL_BELOW: usize = 16;
 /// The ring is looked at no more often than this.
 const RING_MIN_GAP: Duration = Duration::from_millis(5);
@@ -719,8 +721,13 @@ impl Node {
                 return;
             }
             Heard::New if announce && !self.left && self.answers_newcomer(f.sender) => {
-                // Answer a newcomer at once so it lists us within its announce burst.
-                self.send_beat(false, now);
+                // Answer a newcomer within its announce burst, so it lists us at once: the next
+                // heartbeat comes forward. One heartbeat answers every newcomer heard meanwhile
+                // (when many start together, each member sends a few, not one per newcomer).
+                let soon = now + ANSWER_WITHIN;
+                if self.timers.get(Timer::Heartbeat).is_none_or(|t| t > soon) {
+                    self.timers.set(Timer::Heartbeat, soon);
+                }
             }
             Heard::New | Heard::Known => {}
         }
@@ -745,12 +752,11 @@ impl Node {
     /// its ring neighbours-to-be do (it needs them at once, to link), and the rest are listed
     /// from their next heartbeats. N joins then cost about N² deliveries, not N³.
     fn answers_newcomer(&self, newcomer: NodeId) -> bool {
-        if self.members.ids().count() < ANSWER_ALL_BELOW {
+        if self.members.ids().nth(ANSWER_ALL_BELOW - 1).is_none() {
             return true;
         }
         let (Some(me), Some(key)) = (self.my_ring_key(), self.ring_key_of(newcomer)) else { return false };
-        let theirs = super::ring::neighbours(key, self.members.ring_keys().chain([me]));
-        theirs.contains(self.id)
+        super::ring::is_neighbour_of(me, key, self.members.ring_keys())
     }
 
     /// `node` was heard alive at `at`, second-hand or on its link.

@@ -59,6 +59,25 @@ pub fn neighbours(me: RingKey, members: impl IntoIterator<Item = RingKey>) -> Ne
     Neighbours { prev: Some(ring[(i + n - 1) % n].node), next: Some(ring[(i + 1) % n].node) }
 }
 
+/// Whether `me` is one of `newcomer`'s two neighbours in the ring of `members` (and both): one
+/// pass, no sort, as it is asked for every newcomer heard.
+pub fn is_neighbour_of(me: RingKey, newcomer: RingKey, members: impl IntoIterator<Item = RingKey>) -> bool {
+    // Strictly between a and b, going forward round the ring from a.
+    let between = |a: RingKey, k: RingKey, b: RingKey| if a < b { a < k && k < b } else { k > a || k < b };
+    let (mut next, mut prev) = (true, true);
+    for k in members {
+        if k == me || k == newcomer {
+            continue;
+        }
+        next &= !between(newcomer, k, me);
+        prev &= !between(me, k, newcomer);
+        if !next && !prev {
+            return false;
+        }
+    }
+    next || prev
+}
+
 /// Why a link or a dial ended, as the network task saw it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkEnd {
@@ -306,6 +325,20 @@ mod tests {
         assert_eq!(n(key(1, 1, 9)), Neighbours { prev: Some(NodeId(30)), next: Some(NodeId(10)) });
         assert_eq!(n(key(1, 2, 11)), Neighbours { prev: Some(NodeId(10)), next: Some(NodeId(20)) });
         assert_eq!(n(key(3, 1, 30)), Neighbours { prev: Some(NodeId(20)), next: Some(NodeId(9)) });
+    }
+
+    #[test]
+    fn a_newcomers_neighbours_are_found_in_one_pass_as_the_sorted_ring_has_them() {
+        let keys: Vec<RingKey> = [(3, 30), (1, 10), (5, 50), (2, 20), (4, 40)].map(|(ip, n)| key(ip, 1, n)).to_vec();
+        for &newcomer in &keys {
+            let theirs = neighbours(newcomer, keys.iter().copied());
+            for &me in &keys {
+                if me != newcomer {
+                    assert_eq!(is_neighbour_of(me, newcomer, keys.iter().copied()), theirs.contains(me.node));
+                }
+            }
+        }
+        assert!(is_neighbour_of(keys[0], keys[1], keys[..2].iter().copied()), "two nodes: each the other's");
     }
 
     #[test]
