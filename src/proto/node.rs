@@ -133,6 +133,8 @@ pub struct Node {
     ack_repeats: u32,
     /// When the ring was last looked after.
     last_tend: Time,
+    /// Peers whose ring link went silent while their heartbeats still came, and since when.
+    silent_links: std::collections::BTreeMap<NodeId, Time>,
 }
 
 impl Node {
@@ -179,6 +181,7 @@ impl Node {
             last_ack: None,
             ack_repeats: 0,
             last_tend: now,
+            silent_links: std::collections::BTreeMap::new(),
             cfg,
         }
     }
@@ -317,14 +320,15 @@ impl Node {
         }
         let me = self.my_ring_key()?;
         let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.link_ping);
-        let links = self.links.next_deadline(timeout, grace, ping_after);
+        let links =
+            self.links.next_deadline(timeout, grace, ping_after).into_iter().chain(self.silent_links_deadline());
         // Dials this node makes (the earlier of each pair in the ring order dials).
         let dials = [self.ring.prev, self.ring.next]
             .into_iter()
             .flatten()
             .filter(|n| self.ring_key_of(*n).is_some_and(|k| me < k))
             .filter_map(|n| self.links.next_dial(n, self.last_input));
-        links.into_iter().chain(dials).min().map(|t| t.max(soonest))
+        links.chain(dials).min().map(|t| t.max(soonest))
     }
 
     /// What this node thinks of peer `id`, if it is in the table.

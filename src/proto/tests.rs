@@ -342,6 +342,40 @@ fn a_peer_silent_on_its_link_and_on_the_group_is_down_within_a_second() {
 }
 
 #[test]
+fn a_peer_that_froze_just_after_a_heartbeat_is_down_within_a_second_all_the_same() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(10));
+    assert!(a.handle_link_up(NodeId(2), at(10)));
+    all(&mut a);
+    let ping = |t: u64| {
+        wire::encode_link(&Frame {
+            sender: NodeId(2),
+            incarnation: Incarnation(T0),
+            seq: Seq(0),
+            hlc: hlc_at(t),
+            body: Body::Ping,
+        })
+        .unwrap()
+    };
+    // b pings at 100 and 300, heartbeats at 410, and freezes at 430: when its link has been
+    // silent for 0.8 s (at 1,100), its heartbeats have been missing for only 0.69 s.
+    a.handle_link_frame(NodeId(2), &ping(100), at(100));
+    a.handle_link_frame(NodeId(2), &ping(300), at(300));
+    a.handle_datagram(&frame(2, T0, 2, hlc_at(410), ring_beat("b")), addr(2), at(410));
+    let mut down_at = None;
+    for t in (420..2_500).step_by(10) {
+        a.handle_timer(at(t));
+        if all(&mut a).iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))) {
+            down_at = Some(t);
+            break;
+        }
+    }
+    let t = down_at.expect("declared down by its link's neighbour");
+    assert!(t - 430 <= 1_000, "down {} ms after it froze", t - 430);
+}
+
+#[test]
 fn a_link_closed_with_a_goodbye_is_not_a_failure() {
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));

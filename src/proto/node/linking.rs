@@ -31,6 +31,7 @@ impl Node {
     pub(super) fn tend_ring(&mut self, now: Time) {
         let Some(me) = self.my_ring_key() else { return };
         self.last_tend = now;
+        self.watch_silent_links(now);
         self.refresh_ring();
         let ring = self.ring;
         for n in [ring.prev, ring.next].into_iter().flatten() {
@@ -53,6 +54,11 @@ impl Node {
                         // our notice until its own link says the same (see `down_notice`).
                         self.declare_down(peer, DownReason::Timeout, now);
                     } else {
+                        // Its last heartbeat may have left just before it stopped: watch for
+                        // its next one, and if that does not come, it is down then.
+                        if self.was_listening(now) && self.silent_links.len() < MAX_DISPUTED {
+                            self.silent_links.insert(peer, now);
+                        }
                         self.link_broke(peer, now);
                     }
                 }
@@ -60,6 +66,31 @@ impl Node {
                 LinkChore::Ping => self.send_link(peer, Body::Ping, now),
             }
         }
+    }
+
+    /// Peers whose link went silent while their heartbeats still came: down as soon as their
+    /// heartbeats stop too (within a couple of heartbeats of the silence), unless heard again.
+    fn watch_silent_links(&mut self, now: Time) {
+        let watched: Vec<(NodeId, Time)> = self.silent_links.iter().map(|(p, t)| (*p, *t)).collect();
+        for (peer, since) in watched {
+            let member = self.members.status(peer).is_some_and(crate::proto::Status::is_member);
+            if !member || self.links.ids().any(|l| l == peer) || now.since(since) > self.cfg.heartbeat * 4 {
+                self.silent_links.remove(&peer);
+            } else if self.silent_on_the_group(peer, now) && self.was_listening(now) {
+                self.silent_links.remove(&peer);
+                self.declare_down(peer, DownReason::Timeout, now);
+            }
+        }
+    }
+
+    /// When a watched peer's heartbeats will have been missing long enough (see above).
+    pub(super) fn silent_links_deadline(&self) -> Option<Time> {
+        let tick = Duration::from_millis(1);
+        self.silent_links
+            .keys()
+            .filter_map(|p| self.members.get(*p))
+            .map(|p| p.last_seen() + self.cfg.heartbeat + self.cfg.link_ping + tick)
+            .min()
     }
 
     /// Works the neighbours out again if membership changed since.
