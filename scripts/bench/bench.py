@@ -699,6 +699,8 @@ def main():
                     add("idle_cpu", "gc", med([x["pct"] for x in res]))
                     add("idle_wake", "gc", med([x["wakeups"] for x in res]))
                 if want("down"):
+                    if not want("idle"):
+                        time.sleep(1.5)  # past the joins: the ring links are up
                     for k, v in enumerate([4, 3]):
                         victim = nodes[v]
                         t = time_to_down(nodes, victim, lambda v=victim: v.signal(signal.SIGSTOP))
