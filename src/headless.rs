@@ -214,6 +214,8 @@ struct Printer {
     printed: BTreeSet<Key>,
     /// The shared message last printed (a resync can bring it again).
     shared: Option<Key>,
+    /// The settled mark last printed (likewise).
+    settled: Hlc,
     /// Lines are written here (stdout, buffered) and flushed once per batch of events.
     out: std::sync::Mutex<Box<dyn Write + Send>>,
 }
@@ -257,7 +259,14 @@ impl Printer {
     }
 
     fn to(json: bool, out: Box<dyn Write + Send>) -> Self {
-        Printer { json, me: None, printed: BTreeSet::new(), shared: None, out: std::sync::Mutex::new(out) }
+        Printer {
+            json,
+            me: None,
+            printed: BTreeSet::new(),
+            shared: None,
+            settled: Hlc(0),
+            out: std::sync::Mutex::new(out),
+        }
     }
 
     fn remember(&mut self, key: Key) -> bool {
@@ -283,8 +292,10 @@ impl Printer {
             }
         }
         self.print(&Line::Resync { recovered, messages: r.entries.len() });
-        if r.settled > Hlc(0) {
-            let count = r.entries.iter().filter(|e| e.ts < r.settled).count();
+        // Only what settled since the last mark printed, once.
+        if r.settled > self.settled {
+            let count = r.entries.iter().filter(|e| e.ts >= self.settled && e.ts < r.settled).count();
+            self.settled = r.settled;
             self.print(&Line::Settled { upto: r.settled.to_rfc3339(), count });
         }
     }
@@ -316,6 +327,8 @@ impl Printer {
             NetEvent::Core(Event::Message { entry, .. }) if !self.remember(entry.key()) => return,
             NetEvent::Core(Event::Shared { entry, .. }) if self.shared.is_some_and(|k| entry.key() <= k) => return,
             NetEvent::Core(Event::Shared { entry, .. }) => self.shared = Some(entry.key()),
+            NetEvent::Core(Event::Settled { upto, .. }) if *upto <= self.settled => return,
+            NetEvent::Core(Event::Settled { upto, .. }) => self.settled = *upto,
             NetEvent::Resync(r) => return self.resync(r),
             _ => {}
         }
@@ -395,13 +408,16 @@ mod tests {
         let mut p = Printer::to(true, Box::new(sink.clone()));
         let say = |e: proto::Entry| NetEvent::Core(Event::Message { entry: e, own: false, settled: false });
         let shared = |e: proto::Entry| NetEvent::Core(Event::Shared { entry: e, settled: false });
+        let settled = |upto: Hlc, count: usize| NetEvent::Core(Event::Settled { upto, count });
+        let mark = |seq: u64| Hlc(entry(seq, "").ts.0 + 1);
         p.event(&say(entry(1, "one")));
         p.event(&shared(entry(1, "one")));
+        p.event(&settled(mark(1), 1));
         // Events for 2 were dropped; the core had already queued those for 3 when the resync
         // was taken, so they follow it.
         let resync = net::Resync {
             entries: vec![entry(1, "one"), entry(2, "two"), entry(3, "three")],
-            settled: Hlc(0),
+            settled: mark(2),
             shared: Some(entry(3, "three")),
             peers: Vec::new(),
             ring: Neighbours::default(),
@@ -413,6 +429,7 @@ mod tests {
         p.event(&say(entry(3, "three")));
         p.event(&shared(entry(3, "three")));
         p.event(&shared(entry(1, "one")));
+        p.event(&settled(mark(2), 1));
         p.flush();
         let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let count = |kind: &str, text: &str| {
@@ -422,5 +439,13 @@ mod tests {
         };
         assert_eq!((count("message", "one"), count("message", "two"), count("message", "three")), (1, 1, 1), "{out}");
         assert_eq!((count("shared", "one"), count("shared", "three")), (1, 1), "no older shared after a newer: {out}");
+        // Settled: 1 before the lag, 2 by the resync; the core's own report of 2 is not repeated,
+        // and the counts add up to the messages settled.
+        let settled: Vec<u64> = out
+            .lines()
+            .filter(|l| l.contains(r#""event":"settled""#))
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["count"].as_u64().unwrap())
+            .collect();
+        assert_eq!(settled, [1, 1], "{out}");
     }
 }
