@@ -191,6 +191,7 @@ pub fn spawn(
             gate: Gate::default(),
             link_events: link_tx,
             next_conn: 0,
+            closing: Vec::new(),
         };
         d.emit(NetEvent::Ready(ready));
         d.emit(NetEvent::GroupTime { time: d.core.group_now(), mono: mono_now() });
@@ -214,6 +215,8 @@ struct Driver {
     next_conn: ConnId,
     /// Caps the ring connections that have not said hello yet.
     gate: Gate,
+    /// Links closed on leaving: their goodbyes are sent before the task ends.
+    closing: Vec<LinkTx>,
 }
 
 impl Driver {
@@ -298,6 +301,15 @@ impl Driver {
                 break;
             }
         }
+        // Leaving: each neighbour gets its goodbye before the process may exit, so it does not
+        // take the closing link for a crash (at most a second).
+        let closing = std::mem::take(&mut self.closing);
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            for tx in &closing {
+                tx.closed().await;
+            }
+        })
+        .await;
     }
 
     fn request(&mut self, req: Request) {
@@ -342,6 +354,9 @@ impl Driver {
                 Output::Close { peer } => {
                     if let Some((_, tx)) = self.links.remove(&peer) {
                         tx.close();
+                        if self.core.has_left() {
+                            self.closing.push(tx);
+                        }
                     }
                 }
             }

@@ -116,6 +116,11 @@ impl LinkTx {
     pub fn close(&self) {
         let _ = self.tx.try_send(LinkCmd::Close);
     }
+
+    /// Resolves once the link task has ended (after a `close`, once what was queued is sent).
+    pub async fn closed(&self) {
+        self.tx.closed().await;
+    }
 }
 
 /// Counts the connections that have not said hello, in all and per address. A connection
