@@ -353,16 +353,18 @@ impl Members {
         }
     }
 
-    /// An ack from a member in its current life: it is alive, and stands at `frontier`. False
-    /// if the sender is not a member in that life (the ack is ignored).
-    pub fn acked(&mut self, f: Header, frontier: Hlc, now: Time) -> bool {
-        let Some(p) = self.peers.get_mut(&f.sender) else { return false };
+    /// An ack from a member in its current life: it is alive, and stands at `frontier`.
+    /// `None` if the sender is not a member in that life (the ack is ignored); else whether its
+    /// frontier moved.
+    pub fn acked(&mut self, f: Header, frontier: Hlc, now: Time) -> Option<bool> {
+        let p = self.peers.get_mut(&f.sender)?;
         if p.incarnation != f.incarnation || !p.status.is_member() {
-            return false;
+            return None;
         }
         p.last_seen = now;
+        let moved = frontier > p.frontier;
         p.frontier = p.frontier.max(frontier);
-        true
+        Some(moved)
     }
 
     /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.

@@ -171,7 +171,7 @@ impl Body {
             Body::Announce(_) => 1,
             Body::Heartbeat(_) => 2,
             Body::Leave => 3,
-            Body::Message(_) => 4,
+            Body::Message(_) => KIND_MESSAGE,
             Body::Ping => 5,
             Body::Digest(_) => 6,
             Body::Entries(_) => 7,
@@ -307,9 +307,12 @@ pub fn is_bundle(bytes: &[u8]) -> bool {
     bytes.len() >= BUNDLE_HEADER_LEN && bytes.starts_with(&MAGIC) && bytes[4] == VERSION && bytes[5] == FLAG_BUNDLE
 }
 
-/// Whether an encoded frame (open or sealed: the header is clear) is a chat message (kind 4).
+/// The kind byte of a chat message.
+const KIND_MESSAGE: u8 = 4;
+
+/// Whether an encoded frame (open or sealed: the header is clear) is a chat message.
 pub fn is_message(frame: &[u8]) -> bool {
-    frame.len() >= HEADER_LEN && frame.starts_with(&MAGIC) && frame[HEADER_LEN - 1] == 4
+    frame.len() >= HEADER_LEN && frame.starts_with(&MAGIC) && frame[HEADER_LEN - 1] == KIND_MESSAGE
 }
 
 /// Several encoded frames (each at most `MAX_FRAME` bytes) in one datagram: the bundle header,

@@ -59,15 +59,17 @@ impl Node {
 
     /// An ack from `f.sender`, on the group or its ring link.
     pub(super) fn on_ack(&mut self, f: Header, ack: Ack, now: Time) {
-        if !self.members.acked(f, ack.frontier, now) {
-            return;
-        }
+        let Some(frontier_moved) = self.members.acked(f, ack.frontier, now) else { return };
+        let known = self.log.known_until(f.sender, f.incarnation);
         // (A stamp from the future is taken as now, as for a heartbeat.)
         self.log.on_beat(f.sender, f.incarnation, ack.msg_seq, f.hlc.min(self.clock.now_hlc()));
         if self.repair.news(&mut self.log, f.sender, f.incarnation, ack.msg_seq, now) {
             self.sync_all(now);
         }
-        self.settle(now);
+        // The marks are worked out again only if this ack moved something they rest on.
+        if frontier_moved || self.log.known_until(f.sender, f.incarnation) > known {
+            self.settle(now);
+        }
         // A peer that has not settled what we have: our frontier may be the one it lacks.
         // Only members that count for the marks are answered (not a stranger's made-up name).
         let settled = self.repair.settled();
