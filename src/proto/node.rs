@@ -555,6 +555,9 @@ impl Node {
             // A stranger, a forged name, or a peer whose view of the ring differs from ours for
             // now (it dials again after a pause, and the views agree within a heartbeat).
             self.count(DropReason::LinkNotNeighbour);
+            // If it answers a dial of ours, that dial is over: when the peer is a neighbour
+            // again it is dialled again (after a pause), not taken as still out.
+            self.links.dial_refused_here(peer, now);
             if let Some(bytes) = self.link_frame(Body::Bye) {
                 self.out.push_back(Output::Link { peer, bytes });
             }

@@ -110,6 +110,15 @@ struct Dial {
     probe: bool,
 }
 
+impl Dial {
+    /// Not out any more: the next try waits for the backoff, which doubles.
+    fn back_off(&mut self, now: Time) {
+        self.in_flight = false;
+        self.next_try = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -271,9 +280,7 @@ impl Links {
     pub fn dial_failed(&mut self, peer: NodeId, now: Time) -> bool {
         match self.dials.get_mut(&peer) {
             Some(d) => {
-                d.in_flight = false;
-                d.next_try = now + d.backoff;
-                d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+                d.back_off(now);
                 std::mem::take(&mut d.probe)
             }
             None => false,
@@ -288,9 +295,16 @@ impl Links {
             backoff: FIRST_BACKOFF,
             probe: false,
         });
-        d.in_flight = false;
-        d.next_try = now + d.backoff;
-        d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+        d.back_off(now);
+    }
+
+    /// A dial of ours to `peer` came up after `peer` stopped being a neighbour, and this node
+    /// closed it: the dial is over, and may be made again after a pause. (Nothing is kept for
+    /// a peer that was not dialled.)
+    pub fn dial_refused_here(&mut self, peer: NodeId, now: Time) {
+        if let Some(d) = self.dials.get_mut(&peer) {
+            d.back_off(now);
+        }
     }
 
     /// This node was paused: the silence on its links was its own, so it counts from `now`.

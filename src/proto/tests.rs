@@ -975,3 +975,41 @@ fn a_notice_on_the_group_that_names_a_higher_life_of_ours_is_only_answered() {
     });
     assert_eq!(beat, Some(Incarnation(T0)), "answered in its own life");
 }
+
+#[test]
+fn a_dial_answered_after_the_ring_moved_on_is_tried_again_when_the_peer_is_a_neighbour_again() {
+    // Seen in CI: a node dialled a neighbour, a closer peer was heard before the link came up,
+    // so the link was refused as no longer a neighbour; when the closer peer died, the first
+    // was a neighbour again, but the dial stayed counted as out and was never made again.
+    let mut a = ring_node(1, 1);
+    let beat_all = |a: &mut Node, peers: &[u64], k: u64, t: u64| {
+        for &p in peers {
+            a.handle_datagram(&frame(p, T0, k, hlc_at(t), ring_beat(&format!("n{p}"))), addr(p as u8), at(t));
+        }
+    };
+    beat_all(&mut a, &[3], 1, 0);
+    a.handle_timer(at(650));
+    assert!(all(&mut a).iter().any(|o| matches!(o, Output::Dial { peer: NodeId(3), .. })));
+    // 2 and 4 are heard: a's neighbours are now 4 and 2, not 3.
+    for k in 0..4u64 {
+        let t = 700 + k * 500;
+        beat_all(&mut a, &[2, 3, 4], k + 2, t);
+        a.handle_timer(at(t + 10));
+    }
+    all(&mut a);
+    assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(4)), next: Some(NodeId(2)) });
+    // The old dial to 3 comes up only now: refused.
+    assert!(!a.handle_link_up(NodeId(3), at(2_300)));
+    assert!(all(&mut a).contains(&Output::Close { peer: NodeId(3) }));
+    // 2 leaves: 3 is a's neighbour again, and a dials it.
+    a.handle_datagram(&frame(2, T0, 10, hlc_at(2_400), Body::Leave), addr(2), at(2_400));
+    let mut dialled = false;
+    for k in 0..4u64 {
+        let t = 2_500 + k * 500;
+        beat_all(&mut a, &[3, 4], k + 10, t);
+        a.handle_timer(at(t + 10));
+        dialled |= all(&mut a).iter().any(|o| matches!(o, Output::Dial { peer: NodeId(3), .. }));
+    }
+    assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(4)), next: Some(NodeId(3)) });
+    assert!(dialled, "3 is dialled again");
+}
