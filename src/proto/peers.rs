@@ -84,30 +84,38 @@ const CLOCK_SAMPLES: usize = 5;
 /// here), and how far its own wall clock is from the group time it uses, as it reports.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PeerClock {
-    samples: std::collections::VecDeque<i64>,
+    /// The last `CLOCK_SAMPLES` samples, in place (no allocation per peer): `len` of them
+    /// are filled, and the next one overwrites `samples[next]`, the oldest once it is full.
+    samples: [i64; CLOCK_SAMPLES],
+    len: u8,
+    next: u8,
     /// Its wall clock minus its group time, as it last reported.
     pub skew_ms: i64,
 }
 
 impl PeerClock {
     pub fn sample(&mut self, offset_ms: i64, skew_ms: i64) {
-        if self.samples.len() >= CLOCK_SAMPLES {
-            self.samples.pop_front();
-        }
-        self.samples.push_back(offset_ms);
+        self.samples[usize::from(self.next)] = offset_ms;
+        self.next = (self.next + 1) % CLOCK_SAMPLES as u8;
+        self.len = (self.len + 1).min(CLOCK_SAMPLES as u8);
         self.skew_ms = skew_ms;
+    }
+
+    fn kept(&mut self) -> &mut [i64] {
+        &mut self.samples[..usize::from(self.len)]
     }
 
     /// Its clock minus ours (median of the recent samples), if it has been heard.
     pub fn offset_ms(&self) -> Option<i64> {
-        let mut v: Vec<i64> = self.samples.iter().copied().collect();
+        let mut v = self.samples;
+        let v = &mut v[..usize::from(self.len)];
         v.sort_unstable();
         v.get(v.len() / 2).copied()
     }
 
     /// Our clock moved by `by_ms`: the samples taken against the old one move the other way.
     pub fn shifted(&mut self, by_ms: i64) {
-        for s in &mut self.samples {
+        for s in self.kept() {
             *s = s.saturating_sub(by_ms);
         }
     }
@@ -134,5 +142,23 @@ mod tests {
             }
         }
         assert!((w.loss() - 0.25).abs() < 0.01, "window forgets old history: {}", w.loss());
+    }
+
+    #[test]
+    fn a_peer_clock_is_the_median_of_its_last_five_samples() {
+        let mut c = PeerClock::default();
+        assert_eq!(c.offset_ms(), None);
+        c.sample(40, 0);
+        assert_eq!(c.offset_ms(), Some(40));
+        for s in [1_000, -3, 7, 9] {
+            c.sample(s, 0);
+        }
+        assert_eq!(c.offset_ms(), Some(9), "of 40, 1000, -3, 7, 9");
+        // Two more: 40 and 1000 fall out.
+        c.sample(2, 0);
+        c.sample(5, 0);
+        assert_eq!(c.offset_ms(), Some(5), "of -3, 7, 9, 2, 5");
+        c.shifted(10);
+        assert_eq!(c.offset_ms(), Some(-5));
     }
 }
