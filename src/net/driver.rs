@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::alarm::Alarm;
 use super::link::{self, Conn, ConnId, Gate, LinkEvent, LinkTx};
 use crate::proto::{
     Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView,
@@ -27,6 +28,9 @@ const RESYNC_ROOM: usize = EVENT_QUEUE / 4;
 const REQUEST_QUEUE: usize = 64;
 /// Datagrams taken per wake-up at most, before the outputs are flushed.
 const RECV_BATCH: usize = 64;
+/// How often the front end gets the peer table and counters, and how late that may come.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+const STATUS_SLACK: Duration = Duration::from_millis(250);
 /// The first pause after a failed accept; it doubles up to a second while accepts fail.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -229,16 +233,13 @@ impl Driver {
         let mut buf = vec![0u8; 65_536];
         let mut accept_paused: Option<tokio::time::Instant> = None;
         let mut accept_backoff = ACCEPT_BACKOFF / 2;
-        let mut status = tokio::time::interval(Duration::from_secs(1));
-        status.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // One timer, moved only when the core's next deadline moves (not made anew per pass).
-        let timer = tokio::time::sleep_until(mono_instant(self.core.next_deadline()));
-        tokio::pin!(timer);
+        // The front end's status comes about once a second, in a wake-up that happens anyway
+        // (or a quarter of a second late, if none does).
+        let mut next_status = tokio::time::Instant::now();
+        // One alarm for the core's next deadline and the status, set only when that moves.
+        let mut alarm = Alarm::new(mono_instant(self.core.next_deadline()));
         loop {
-            let deadline = mono_instant(self.core.next_deadline());
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
+            alarm.set(mono_instant(self.core.next_deadline()).min(next_status + STATUS_SLACK));
             tokio::select! {
                 r = self.sock.recv_from(&mut buf) => {
                     // An error here is an ICMP report on an earlier send: no datagram is lost by
@@ -265,7 +266,8 @@ impl Driver {
                         self.request(req);
                     }
                 }
-                () = &mut timer => self.core.handle_timer(now()),
+                // (The core does only what is due; the status is seen to below.)
+                () = alarm.fired() => self.core.handle_timer(now()),
                 r = async { listener.as_ref().expect("guarded").accept().await }, if listener.is_some() && accept_paused.is_none() => {
                     if let Ok((stream, from)) = r {
                         accept_backoff = ACCEPT_BACKOFF / 2;
@@ -282,11 +284,17 @@ impl Driver {
                     accept_paused = None;
                 }
                 Some(ev) = link_events.recv() => self.on_link_event(ev),
-                _ = status.tick() => {
-                    let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
-                    self.emit(NetEvent::Status { peers, stats });
-                    self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now() });
-                }
+            }
+            // Chores due in a moment are done in this wake-up rather than in one of their own.
+            let n = now();
+            if self.core.due_within_slack(n) {
+                self.core.handle_timer(n);
+            }
+            if tokio::time::Instant::now() >= next_status {
+                next_status = tokio::time::Instant::now() + STATUS_EVERY;
+                let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
+                self.emit(NetEvent::Status { peers, stats });
+                self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now() });
             }
             self.flush().await;
             if self.resync {

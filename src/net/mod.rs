@@ -3,6 +3,7 @@
 
 use std::net::SocketAddrV4;
 
+mod alarm;
 pub mod driver;
 pub mod link;
 pub mod node;

@@ -36,6 +36,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// heartbeat), so an idle node wakes for them only when nothing else wakes it.
 const CHECK_SLACK: Duration = Duration::from_millis(150);
 const SYNC_SLACK: Duration = Duration::from_millis(300);
+/// Heartbeats and link pings go out this much early when the node is awake anyway (a datagram
+/// or a link frame came), rather than waking it again a moment later: an idle node's own sends
+/// ride on what it hears. (Intervals shrink by at most this; silences are never judged early.)
+const SEND_SLACK: Duration = Duration::from_millis(20);
 /// A newcomer's announce is answered by a heartbeat within this.
 const ANSWER_WITHIN: Duration = Duration::from_millis(20);
 /// In groups smaller than this, every member answers a newcomer's announce.
@@ -116,9 +120,10 @@ pub struct Node {
     disputed: std::collections::BTreeMap<NodeId, (Incarnation, Time)>,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
-    /// The time between the last two inputs: longer than a link ping, and this node was not
-    /// listening (stopped, or starved) for part of any silence it sees now.
-    last_gap: Duration,
+    /// The latest input that came after a gap of over two link pings: this node was not
+    /// listening (stopped, or starved) for part of any silence it sees until a ping after it,
+    /// while what waited in its sockets is taken in.
+    stalled_at: Option<Time>,
     /// When a ring neighbour was last told that a newer life in its name is forged.
     forged_life_told: Option<Time>,
     /// When this node last came back from a pause of its own.
@@ -173,7 +178,7 @@ impl Node {
             renewed_at: None,
             disputed: std::collections::BTreeMap::new(),
             last_input: now,
-            last_gap: Duration::ZERO,
+            stalled_at: None,
             forged_life_told: None,
             resumed_at: None,
             clock_known: cfg.clock_wait.is_zero(),
@@ -194,8 +199,14 @@ impl Node {
             self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Step { by_ms } });
         }
         let t = now.mono.max(self.last_input);
-        self.last_gap = t.since(self.last_input);
-        if self.last_gap > self.pause_gap() {
+        let gap = t.since(self.last_input);
+        if gap > self.cfg.link_ping * 2 {
+            // Stalled (starved, or stopped for less than a pause): the links' silence meanwhile
+            // was ours, so they count from now, as after a pause.
+            self.stalled_at = Some(t);
+            self.links.forgive(t);
+        }
+        if gap > self.pause_gap() {
             self.resumed(t);
         }
         self.last_input = t;
@@ -428,11 +439,28 @@ impl Node {
         }
     }
 
-    /// Called at `next_deadline()` (or later): heartbeats, detector checks, ring tending,
-    /// digests, and bare text whose stamper stayed silent.
+    /// Whether `handle_timer` would find work now, taking each chore's slack (heartbeats and
+    /// pings a little early, checks and digests more so). A driver awake for some other input
+    /// asks this and, if so, does the chores in the same wake-up instead of waking again soon.
+    pub fn due_within_slack(&self, now: Now) -> bool {
+        let t = now.mono.max(self.last_input);
+        let soft = [
+            self.timers.get(Timer::Heartbeat).map(|d| d.saturating_sub(SEND_SLACK)),
+            self.timers.get(Timer::Check).map(|d| d.saturating_sub(CHECK_SLACK)),
+            self.timers.get(Timer::Sync).map(|d| d.saturating_sub(SYNC_SLACK)),
+            self.timers.get(Timer::Ack),
+            self.ring_deadline().map(|d| d.saturating_sub(SEND_SLACK)),
+            self.bare.next_deadline(),
+        ];
+        soft.into_iter().flatten().any(|d| d <= t)
+    }
+
+    /// Called at `next_deadline()` (or later, or a little early when `due_within_slack`):
+    /// heartbeats, detector checks, ring tending, digests, and bare text whose stamper stayed
+    /// silent.
     pub fn handle_timer(&mut self, now: Now) {
         let now = self.enter(now);
-        if self.timers.is_due(Timer::Heartbeat, now) {
+        if self.timers.is_due_within(Timer::Heartbeat, now, SEND_SLACK) {
             self.follow_group_clock(now);
             let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
             self.send_beat(announce, now);
@@ -452,7 +480,7 @@ impl Node {
                 self.emit(e);
             }
         }
-        if !self.left && (check || self.ring_deadline().is_some_and(|t| t <= now)) {
+        if !self.left && (check || self.ring_deadline().is_some_and(|t| t <= now + SEND_SLACK)) {
             self.tend_ring(now);
             if check {
                 self.settle(now);

@@ -283,12 +283,16 @@ fn idle_links_ping_and_silent_links_count_as_broken() {
     a.handle_timer(at(450));
     assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { .. })));
     // Then the link is silent for longer than four pings while b's heartbeats go on: broken,
-    // suspect, and a probe dial, not a verdict.
-    for t in [500, 1_000] {
-        a.handle_datagram(&frame(2, T0, t / 500 + 1, hlc_at(t), ring_beat("b")), addr(2), at(t));
+    // suspect, and a probe dial, not a verdict. (The node's timers run as a driver runs them:
+    // a node that hears nothing for longer than two pings stalled, and forgives its links.)
+    let mut out = Vec::new();
+    for t in (500..=1_250).step_by(50) {
+        if t % 500 == 0 {
+            a.handle_datagram(&frame(2, T0, t / 500 + 1, hlc_at(t), ring_beat("b")), addr(2), at(t));
+        }
+        a.handle_timer(at(t));
+        out.extend(all(&mut a));
     }
-    a.handle_timer(at(1_250));
-    let out = all(&mut a);
     assert!(out.contains(&Output::Close { peer: NodeId(2) }), "{out:?}");
     assert!(out.contains(&Output::Event(Event::PeerSuspect { node: NodeId(2), name: "b".into() })));
     assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { .. }))), "{out:?}");
@@ -1012,4 +1016,54 @@ fn a_dial_answered_after_the_ring_moved_on_is_tried_again_when_the_peer_is_a_nei
     }
     assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(4)), next: Some(NodeId(3)) });
     assert!(dialled, "3 is dialled again");
+}
+
+#[test]
+fn a_node_that_stalled_for_under_a_second_does_not_take_its_own_silence_for_a_peers() {
+    // Seen on the LAN: a host stopped for 0.7 s took in one link's frame on waking, then did
+    // its timers at once, before the frames that waited for it from its other neighbour were
+    // read: that neighbour looked silent on its link and on the group, and was declared down.
+    let mut a = ring_node(1, 1);
+    let ping = |from: u64, t: u64| {
+        wire::encode_link(&Frame {
+            sender: NodeId(from),
+            incarnation: Incarnation(T0),
+            seq: Seq(0),
+            hlc: hlc_at(t),
+            body: Body::Ping,
+        })
+        .unwrap()
+    };
+    for k in 0..4u64 {
+        let t = k * 100;
+        for p in [2, 3] {
+            a.handle_datagram(&frame(p, T0, k + 1, hlc_at(t), ring_beat(&format!("n{p}"))), addr(p as u8), at(t));
+        }
+        a.handle_timer(at(t + 5));
+    }
+    assert!(a.handle_link_up(NodeId(2), at(400)) && a.handle_link_up(NodeId(3), at(400)));
+    for t in (450..=1_000).step_by(50) {
+        a.handle_link_frame(NodeId(2), &ping(2, t), at(t));
+        a.handle_link_frame(NodeId(3), &ping(3, t), at(t));
+        if t % 500 == 0 {
+            for p in [2, 3] {
+                a.handle_datagram(&frame(p, T0, t / 100, hlc_at(t), ring_beat(&format!("n{p}"))), addr(p as u8), at(t));
+            }
+        }
+        a.handle_timer(at(t + 1));
+    }
+    all(&mut a);
+    // Stalled from 1,001 to 1,900; then 3's ping is read, the timers run, and only then what 2
+    // sent meanwhile.
+    a.handle_link_frame(NodeId(3), &ping(3, 1_850), at(1_900));
+    a.handle_timer(at(1_900));
+    a.handle_datagram(&frame(2, T0, 20, hlc_at(1_500), ring_beat("n2")), addr(2), at(1_901));
+    a.handle_link_frame(NodeId(2), &ping(2, 1_850), at(1_901));
+    a.handle_timer(at(1_950));
+    let out = all(&mut a);
+    let verdicts: Vec<&Output> =
+        out.iter().filter(|o| matches!(o, Output::Event(Event::PeerDown { .. } | Event::PeerSuspect { .. }))).collect();
+    assert!(verdicts.is_empty(), "{verdicts:?}");
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+    assert_eq!(a.linked().count(), 2, "both links kept");
 }

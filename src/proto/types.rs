@@ -115,6 +115,12 @@ impl Time {
     pub fn since(self, earlier: Time) -> Duration {
         self.0.saturating_sub(earlier.0)
     }
+
+    /// The instant `d` before this one, or the origin.
+    #[must_use]
+    pub fn saturating_sub(self, d: Duration) -> Time {
+        Time(self.0.saturating_sub(d))
+    }
 }
 
 impl std::ops::Add<Duration> for Time {

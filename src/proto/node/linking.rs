@@ -42,7 +42,9 @@ impl Node {
                 self.out.push_back(Output::Dial { peer: n, addr: key.addr() });
             }
         }
-        let (timeout, grace, ping_after) = (self.link_timeout(), self.cfg.heartbeat * 2, self.cfg.link_ping);
+        // A ping due within the slack goes now: the node is awake anyway.
+        let ping_after = self.cfg.link_ping.saturating_sub(super::SEND_SLACK);
+        let (timeout, grace) = (self.link_timeout(), self.cfg.heartbeat * 2);
         for (peer, chore) in self.links.tend(ring, now, timeout, grace, ping_after) {
             match chore {
                 // Silent link: the peer hangs or the path is cut.
@@ -142,9 +144,11 @@ impl Node {
     }
 
     /// This node has been taking input all along lately (not stopped or starved, even briefly):
-    /// a silence it sees now is the peer's, not its own.
+    /// a silence it sees now is the peer's, not its own. After a stall it is not, for a link
+    /// ping: the frames that waited in its sockets meanwhile (read one wake-up at a time, the
+    /// ring links' after the group's) must be taken in before a silence can be judged.
     fn was_listening(&self, now: Time) -> bool {
-        self.last_gap <= self.cfg.link_ping * 2 && !self.just_resumed(now)
+        self.stalled_at.is_none_or(|t| now.since(t) > self.cfg.link_ping) && !self.just_resumed(now)
     }
 
     /// No heartbeat from `peer` for longer than a heartbeat interval and a ping: one lost

@@ -1,0 +1,120 @@
+//! The network task's alarm clock: one deadline, moved often and either way, that wakes the
+//! thread only when it is reached.
+//!
+//! tokio's timers wake the thread early for a timer that was moved later (it fires at the old
+//! time and is put back), and once more for any timer set further ahead than 64 ms (its timer
+//! wheel moves it to a finer level then). An idle node sets such timers all the time, so on
+//! Linux the alarm is a `timerfd`: the kernel wakes the thread once, at the deadline.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// One deadline at a time; `fired` resolves once it has passed.
+pub struct Alarm {
+    at: Option<Instant>,
+    #[cfg(target_os = "linux")]
+    fd: Option<tokio::io::unix::AsyncFd<linux::Timer>>,
+    /// Elsewhere (or if no timerfd could be made), a tokio timer.
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Alarm {
+    /// An alarm set for `at`. Must be made inside the tokio runtime.
+    pub fn new(at: Instant) -> Self {
+        // `AsyncFd::new` is deprecated for types whose fd could be closed while registered
+        // (its replacement is `unsafe`, which this crate forbids). `Timer` owns its fd and
+        // keeps it open until the `AsyncFd` has deregistered it and drops it.
+        #[cfg(target_os = "linux")]
+        #[allow(deprecated)]
+        let fd = linux::Timer::new().and_then(tokio::io::unix::AsyncFd::new).ok();
+        let mut alarm = Alarm {
+            at: None,
+            #[cfg(target_os = "linux")]
+            fd,
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+        };
+        alarm.set(at);
+        alarm
+    }
+
+    /// The alarm goes off at `at` (and not at the time it was set for before).
+    pub fn set(&mut self, at: Instant) {
+        if self.at == Some(at) {
+            return;
+        }
+        self.at = Some(at);
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            // A zero delay would disarm a timerfd: a deadline already passed is one tick away.
+            let d = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
+            if fd.get_ref().arm(d).is_ok() {
+                return;
+            }
+        }
+        if at < self.sleep.deadline() {
+            self.sleep.as_mut().reset(at);
+        } else {
+            // A new timer rather than a later deadline on the old one (see above).
+            self.sleep = Box::pin(tokio::time::sleep_until(at));
+        }
+    }
+
+    /// Resolves when the deadline has passed (now, if it already has). Cancel-safe.
+    pub async fn fired(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(fd) = &self.fd {
+            loop {
+                let Ok(mut ready) = fd.readable().await else { break };
+                match ready.get_inner().expired() {
+                    Ok(true) => return,
+                    Ok(false) => ready.clear_ready(),
+                    Err(_) => break, // cannot happen with a valid timerfd; fall back
+                }
+            }
+        }
+        self.sleep.as_mut().await;
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::time::Duration;
+
+    use nix::errno::Errno;
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+
+    /// A non-blocking timerfd on the monotonic clock (tokio's `Instant` is that clock).
+    pub struct Timer(TimerFd);
+
+    impl Timer {
+        pub fn new() -> io::Result<Self> {
+            let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+            Ok(Timer(TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).map_err(io::Error::from)?))
+        }
+
+        /// Goes off once, `d` from now; replaces any earlier setting (and what it counted).
+        pub fn arm(&self, d: Duration) -> io::Result<()> {
+            let when = Expiration::OneShot(TimeSpec::from_duration(d));
+            self.0.set(when, TimerSetTimeFlags::empty()).map_err(io::Error::from)
+        }
+
+        /// Whether it went off since it was armed (taking that note).
+        pub fn expired(&self) -> io::Result<bool> {
+            match self.0.wait() {
+                Ok(()) => Ok(true),
+                Err(Errno::EAGAIN) => Ok(false),
+                Err(e) => Err(io::Error::from(e)),
+            }
+        }
+    }
+
+    impl AsRawFd for Timer {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0.as_fd().as_raw_fd()
+        }
+    }
+}
