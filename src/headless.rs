@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::UserError;
@@ -22,15 +21,8 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
     let mut node = start_node(&netcfg, cfg).map_err(UserError::from)?;
     let mut out = Printer::new(json);
     let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
-    tokio::spawn(async move {
-        let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = stdin.next_line().await {
-            if line_tx.send(line).await.is_err() {
-                break;
-            }
-        }
-        // End of stdin: the node keeps running (it may be a daemon with stdin on /dev/null).
-    });
+    // At the end of stdin the node keeps running (it may be a daemon with stdin on /dev/null).
+    tokio::spawn(crate::stdin_lines::forward(line_tx));
     let mut term = signal(SignalKind::terminate())?;
     let mut stdin_open = true;
     loop {

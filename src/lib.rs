@@ -15,4 +15,5 @@ pub mod proto;
 pub mod show;
 #[cfg(feature = "testing")]
 pub mod sim;
+mod stdin_lines;
 pub mod tui;

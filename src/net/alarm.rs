@@ -80,34 +80,36 @@ impl Alarm {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io;
-    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
     use std::time::Duration;
 
-    use nix::errno::Errno;
-    use nix::sys::time::TimeSpec;
-    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+    use rustix::io::Errno;
+    use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
     /// A non-blocking timerfd on the monotonic clock (tokio's `Instant` is that clock).
-    pub struct Timer(TimerFd);
+    pub struct Timer(OwnedFd);
 
     impl Timer {
         pub fn new() -> io::Result<Self> {
-            let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
-            Ok(Timer(TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).map_err(io::Error::from)?))
+            let flags = TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC;
+            Ok(Timer(rustix::time::timerfd_create(TimerfdClockId::Monotonic, flags)?))
         }
 
         /// Goes off once, `d` from now; replaces any earlier setting (and what it counted).
         pub fn arm(&self, d: Duration) -> io::Result<()> {
-            let when = Expiration::OneShot(TimeSpec::from_duration(d));
-            self.0.set(when, TimerSetTimeFlags::empty()).map_err(io::Error::from)
+            let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+            let value = Timespec::try_from(d).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+            let spec = Itimerspec { it_interval: zero, it_value: value };
+            rustix::time::timerfd_settime(&self.0, TimerfdTimerFlags::empty(), &spec)?;
+            Ok(())
         }
 
         /// Whether it went off since it was armed (taking that note).
         pub fn expired(&self) -> io::Result<bool> {
-            match self.0.wait() {
-                Ok(()) => Ok(true),
-                Err(Errno::EAGAIN) => Ok(false),
-                Err(e) => Err(io::Error::from(e)),
+            match rustix::io::read(&self.0, &mut [0u8; 8]) {
+                Ok(_) => Ok(true),
+                Err(Errno::AGAIN | Errno::INTR) => Ok(false),
+                Err(e) => Err(e.into()),
             }
         }
     }
