@@ -66,6 +66,31 @@ pub enum Command {
         /// Where to write the key; an existing file is never overwritten.
         path: PathBuf,
     },
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    ///
+    /// For bash: `groupcast completions bash > ~/.local/share/bash-completion/completions/groupcast`;
+    /// for zsh, into a directory on your $fpath as `_groupcast`; for fish:
+    /// `groupcast completions fish > ~/.config/fish/completions/groupcast.fish`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `groupcast man > ~/.local/share/man/man1/groupcast.1`.
+    Man,
+}
+
+/// The completion script for `shell`, as `groupcast completions` prints it.
+pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "groupcast", &mut out);
+    out
+}
+
+/// The manual page, as `groupcast man` prints it.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+    Ok(out)
 }
 
 /// How to reach the group and how the node behaves: the options every command that joins takes.

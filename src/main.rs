@@ -53,6 +53,14 @@ fn main() -> ExitCode {
                 println!("wrote a new group key to {}; give it to every member with --key-file", path.display());
                 Ok(())
             }
+            Some(Command::Completions { shell }) => {
+                std::io::stdout().write_all(&groupcast::cli::completions(shell))?;
+                Ok(())
+            }
+            Some(Command::Man) => {
+                std::io::stdout().write_all(&groupcast::cli::man_page()?)?;
+                Ok(())
+            }
             Some(Command::Send { plain, text, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;
                 let cfg = net.proto_config().map_err(usage)?;
