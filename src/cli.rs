@@ -66,6 +66,21 @@ pub enum Command {
         /// Where to write the key; an existing file is never overwritten.
         path: PathBuf,
     },
+    /// Find out why no peer appears: check the interfaces and routes, join the group for a
+    /// few seconds, and say what was heard (this node itself, peers with loss and whether
+    /// their ring ports answer, old clients), each problem with a one-line fix. Exits 0 only
+    /// when the group works on the chosen interface, 1 when it does not.
+    Doctor {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// How long to listen for peers.
+        #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+        listen: Duration,
+        /// How to reach the group.
+        #[command(flatten)]
+        net: NetArgs,
+    },
     /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
     ///
     /// For bash: `groupcast completions bash > ~/.local/share/bash-completion/completions/groupcast`;

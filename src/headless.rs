@@ -240,6 +240,7 @@ pub fn state_json(s: &Snapshot) -> Value {
         "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
         "sent": s.stats.frames_sent, "bundles_sent": s.stats.bundles_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
         "duplicates": s.stats.duplicates, "clock_held": s.stats.clock_held, "pauses": s.stats.pauses,
+        "own_echoes": s.stats.own_echoes,
         "impersonations": s.stats.impersonations,
         "conflicts": s.stats.conflicts,
         "dropped": s.stats.dropped})

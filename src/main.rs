@@ -12,6 +12,8 @@ use groupcast::headless;
 /// A task panicked: the process ends when its front end sees the node gone, and must not say
 /// it succeeded (a supervisor restarts only what failed).
 static PANICKED: AtomicBool = AtomicBool::new(false);
+/// `groupcast doctor` found that the group does not work here: exit 1.
+static DOCTOR_FOUND_PROBLEMS: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
@@ -53,6 +55,14 @@ fn main() -> ExitCode {
                 println!("wrote a new group key to {}; give it to every member with --key-file", path.display());
                 Ok(())
             }
+            Some(Command::Doctor { json, listen, net }) => {
+                let netcfg = net.net_config().map_err(usage)?;
+                let cfg = net.proto_config().map_err(usage)?;
+                if !groupcast::doctor::run(netcfg, cfg, listen, json).await? {
+                    DOCTOR_FOUND_PROBLEMS.store(true, Ordering::SeqCst);
+                }
+                Ok(())
+            }
             Some(Command::Completions { shell }) => {
                 std::io::stdout().write_all(&groupcast::cli::completions(shell))?;
                 Ok(())
@@ -72,6 +82,9 @@ fn main() -> ExitCode {
     rt.shutdown_background();
     if PANICKED.load(Ordering::SeqCst) {
         return ExitCode::from(101);
+    }
+    if DOCTOR_FOUND_PROBLEMS.load(Ordering::SeqCst) && result.is_ok() {
+        return ExitCode::from(1);
     }
     let Err(report) = result else { return ExitCode::SUCCESS };
     // stderr may be gone too (a closed terminal): never panic over it.

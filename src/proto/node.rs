@@ -970,7 +970,9 @@ impl Node {
             std::cmp::Ordering::Greater => false,
             std::cmp::Ordering::Equal => f.seq <= self.seq && self.sent.may_be(f.seq, f.hlc, self.seq),
         };
-        if !ours {
+        if ours {
+            self.stats.own_echoes += 1;
+        } else {
             self.impersonated(f.incarnation, Some(from), now);
         }
     }

@@ -34,6 +34,9 @@ pub struct Stats {
     pub clock_held: u64,
     /// Times this node was paused (stopped, starved) long enough to judge its peers unfairly.
     pub pauses: u64,
+    /// This node's own frames heard back from the group (multicast loops back on this host):
+    /// none at all means something here drops the group's datagrams (`groupcast doctor`).
+    pub own_echoes: u64,
     /// Frames heard in this node's own name that it never sent (see `Event::Impersonated`).
     pub impersonations: u64,
     /// Messages held in more than one version (one forged; see `Event::Conflict`).

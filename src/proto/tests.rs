@@ -718,6 +718,7 @@ fn a_forger_using_our_name_is_reported_and_our_next_messages_still_count() {
         b.handle_datagram(&d, addr(1), at(1));
     }
     assert_eq!(a.stats().impersonations, 0, "an echo is not a forgery");
+    assert_eq!(a.stats().own_echoes, 1, "but it is counted: the group's datagrams reach this host");
     // Someone sends message 1 in a's name to everyone; b, not knowing better, takes it.
     let forged = frame(
         1,

@@ -1,0 +1,570 @@
+//! `groupcast doctor`: why no peer appears. It looks at the interfaces and routes, joins the
+//! group as a node for a few seconds, and says what it heard: itself (the group's datagrams
+//! reach this host), peers (with loss, and whether their ring ports answer), old clients'
+//! bare text. Each problem comes with a one-line fix. Exit 0 only when the group works on the
+//! chosen interface.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::net::{NetConfig, NetEvent, socket, start_node};
+use crate::proto::{self, Command, DropReason, Event, Snapshot, Status};
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Works.
+    Ok,
+    /// Worth knowing; the group may still work.
+    Warn,
+    /// The group cannot work like this.
+    Fail,
+}
+
+/// One finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub check: &'static str,
+    /// How it came out.
+    pub status: Verdict,
+    /// What was found.
+    pub detail: String,
+    /// What to do about it, if anything.
+    pub fix: Option<String>,
+}
+
+/// An interface as the doctor lists it.
+#[derive(Clone, Debug, Serialize)]
+#[allow(clippy::struct_excessive_bools)] // independent flags of one interface, as `ip link` shows them
+pub struct Iface {
+    /// Its name (eth0).
+    pub name: String,
+    /// Its IPv4 addresses.
+    pub ipv4: Vec<Ipv4Addr>,
+    /// Whether it has IPv6 addresses.
+    pub ipv6: bool,
+    /// Up, with a carrier.
+    pub up: bool,
+    /// It can carry multicast.
+    pub multicast: bool,
+    /// The loopback interface.
+    pub loopback: bool,
+}
+
+/// A peer heard while listening.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerFound {
+    /// Its name.
+    pub name: String,
+    /// Where its datagrams come from.
+    pub addr: SocketAddr,
+    /// Alive, suspect, down or left, at the end.
+    pub status: String,
+    /// Fraction of its frames lost while listening.
+    pub loss: f64,
+    /// Its ring port, and whether a TCP connection to it was accepted.
+    pub ring_port: u16,
+    /// `ok`, `refused`, `no answer`, or `not in the ring`.
+    pub ring: String,
+}
+
+/// Everything the doctor found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The group.
+    pub group: String,
+    /// The interface address used, if one could be chosen.
+    pub iface: Option<Ipv4Addr>,
+    /// Whether the group works on it.
+    pub ok: bool,
+    /// The interfaces of this host.
+    pub interfaces: Vec<Iface>,
+    /// Each finding, in order.
+    pub checks: Vec<Check>,
+    /// Peers heard.
+    pub peers: Vec<PeerFound>,
+    /// Old clients (bare text) heard: address and lines.
+    pub bare_senders: BTreeMap<String, u64>,
+}
+
+impl Report {
+    fn add(&mut self, check: &'static str, status: Verdict, detail: impl Into<String>, fix: Option<String>) {
+        self.checks.push(Check { check, status, detail: detail.into(), fix });
+    }
+}
+
+/// Runs the checks and prints the report (JSON: one object). True if the group works here.
+pub async fn run(netcfg: NetConfig, cfg: proto::Config, listen: Duration, json: bool) -> color_eyre::Result<bool> {
+    let report = examine(&netcfg, cfg, listen).await;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", human(&report));
+    }
+    Ok(report.ok)
+}
+
+/// The checks themselves.
+pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -> Report {
+    let interfaces = interfaces();
+    let mut r = Report {
+        group: netcfg.group.to_string(),
+        iface: None,
+        ok: false,
+        interfaces: interfaces.clone(),
+        checks: Vec::new(),
+        peers: Vec::new(),
+        bare_senders: BTreeMap::new(),
+    };
+    let lan: Vec<&Iface> =
+        interfaces.iter().filter(|i| !i.loopback && i.up && i.multicast && !i.ipv4.is_empty()).collect();
+    let lan_hint = lan.iter().map(|i| format!("{} ({})", i.ipv4[0], i.name)).collect::<Vec<_>>().join(" or ");
+    let given = netcfg.iface.is_some();
+    if lan.is_empty() {
+        let v6_only = interfaces.iter().any(|i| !i.loopback && i.up && i.ipv6 && i.ipv4.is_empty());
+        let detail = if v6_only {
+            "this host's network has IPv6 addresses only; groupcast's groups are IPv4 (IPv6 groups are not supported yet)"
+        } else {
+            "no interface besides loopback is up with an IPv4 address and multicast"
+        };
+        // Given an interface (loopback, to try it on one host), that is what counts below.
+        r.add(
+            "interfaces",
+            if given { Verdict::Warn } else { Verdict::Fail },
+            detail,
+            Some("connect to a LAN (cable or Wi-Fi) with IPv4; to try groupcast on this host alone, pass --iface 127.0.0.1".into()),
+        );
+    } else {
+        r.add("interfaces", Verdict::Ok, format!("can carry multicast: {lan_hint}"), None);
+    }
+    // Where the group's datagrams would go.
+    let default_route = default_route();
+    let iface = match socket::resolve_iface(netcfg.iface.as_deref()) {
+        Ok(a) => socket::iface_in_use(netcfg, a),
+        Err(e) => {
+            r.add(
+                "interface",
+                Verdict::Fail,
+                e.to_string(),
+                Some("pass --iface with a name or address from `ip -4 addr`".into()),
+            );
+            None
+        }
+    };
+    let chosen = iface.and_then(|a| interfaces.iter().find(|i| i.ipv4.contains(&a)));
+    match (iface, chosen) {
+        (Some(a), Some(i)) => judge_iface(&mut r, a, i, given, &lan_hint),
+        (Some(a), None) => r.add("interface", Verdict::Ok, format!("{a}"), None),
+        (None, _) if r.checks.iter().any(|c| c.check == "interface") => {}
+        (None, _) => r.add(
+            "interface",
+            Verdict::Fail,
+            format!("no route to {}: the system cannot pick an interface for the group", netcfg.group.ip()),
+            Some(if lan.is_empty() {
+                "connect to a LAN, or pass --iface 127.0.0.1 to try groupcast on this host alone".into()
+            } else {
+                format!("pass --iface {lan_hint}, or add a default route")
+            }),
+        ),
+    }
+    r.iface = iface;
+    host_checks(&mut r, netcfg, default_route.as_deref());
+    let rp = chosen.and_then(|i| rp_filter(&i.name));
+    // Nothing can be heard if no interface is chosen: the join fails.
+    if r.checks.iter().any(|c| c.status == Verdict::Fail) && iface.is_none() {
+        return r;
+    }
+    let netcfg = NetConfig { iface: iface.map(|a| a.to_string()).or_else(|| netcfg.iface.clone()), ..netcfg.clone() };
+    let mut node = match start_node(&netcfg, cfg) {
+        Ok(n) => n,
+        Err(e) => {
+            r.add("join", Verdict::Fail, e.to_string(), Some("see the message; `ip -4 addr` lists interfaces".into()));
+            return r;
+        }
+    };
+    r.add("join", Verdict::Ok, format!("joined {} as a node for {:.1} s", netcfg.group, listen.as_secs_f64()), None);
+    let bare = bare_text_heard(&mut node, listen).await;
+    let snap = node.snapshot().await;
+    let _ = node.command(Command::Leave).await;
+    let _ = tokio::time::timeout(Duration::from_secs(1), &mut node.task).await;
+    let Some(snap) = snap else {
+        r.add("join", Verdict::Fail, "the node stopped while listening", None);
+        return r;
+    };
+    r.bare_senders = bare;
+    hearing(&mut r, &snap, netcfg.group.port(), rp).await;
+    r.ok = !r.checks.iter().any(|c| c.status == Verdict::Fail);
+    r
+}
+
+/// The default route, the TTL, and signs of a container.
+fn host_checks(r: &mut Report, netcfg: &NetConfig, default_route: Option<&str>) {
+    let given = netcfg.iface.is_some();
+    match default_route {
+        Some(dev) => r.add("default route", Verdict::Ok, format!("via {dev}"), None),
+        None => r.add(
+            "default route",
+            Verdict::Warn,
+            "none: without --iface groupcast cannot pick an interface",
+            (!given).then(|| "pass --iface, or add a default route (ip route add default dev eth0)".into()),
+        ),
+    }
+    if netcfg.ttl == 0 {
+        r.add(
+            "ttl",
+            Verdict::Warn,
+            "TTL 0: the group's datagrams never leave this host",
+            Some("drop --ttl 0 (1 reaches the LAN)".into()),
+        );
+    } else {
+        r.add("ttl", Verdict::Ok, format!("{} (1 stays on the LAN; more crosses that many routers)", netcfg.ttl), None);
+    }
+    if let Some(sign) = container_sign() {
+        r.add("host", Verdict::Warn, sign.0, Some(sign.1.into()));
+    }
+}
+
+/// Listens as a node for `listen`, counting old clients' lines by address.
+async fn bare_text_heard(node: &mut crate::net::NodeHandle, listen: Duration) -> BTreeMap<String, u64> {
+    let mut bare = BTreeMap::new();
+    let end = tokio::time::Instant::now() + listen;
+    loop {
+        tokio::select! {
+            ev = node.events.recv() => match ev {
+                Some(NetEvent::Core(Event::Message { entry, .. })) => {
+                    if let Some(from) = entry.bare_from {
+                        *bare.entry(from.to_string()).or_insert(0u64) += 1;
+                    }
+                }
+                Some(_) => {}
+                None => break,
+            },
+            () = tokio::time::sleep_until(end) => break,
+        }
+    }
+    bare
+}
+
+/// Whether the interface chosen (given, or the route's) can carry the group to the LAN.
+fn judge_iface(r: &mut Report, a: Ipv4Addr, i: &Iface, given: bool, lan_hint: &str) {
+    let why = if given { "given with --iface" } else { "the route to the group" };
+    let vpn = ["tun", "tap", "wg", "ppp", "utun", "zt", "tailscale"].iter().any(|p| i.name.starts_with(p));
+    if i.loopback {
+        r.add(
+            "interface",
+            Verdict::Warn,
+            format!("{a} on {} ({why}): only nodes on this host hear the group", i.name),
+            (!lan_hint.is_empty()).then(|| format!("to reach the LAN pass --iface {lan_hint}")),
+        );
+    } else if vpn || !i.multicast {
+        r.add(
+            "interface",
+            Verdict::Fail,
+            format!(
+                "{a} on {} ({why}) does not carry multicast to the LAN{}",
+                i.name,
+                if vpn { " (a VPN)" } else { "" }
+            ),
+            Some(format!(
+                "pass --iface with a LAN interface{}",
+                if lan_hint.is_empty() { String::new() } else { format!(": {lan_hint}") }
+            )),
+        );
+    } else {
+        r.add("interface", Verdict::Ok, format!("{a} on {} ({why})", i.name), None);
+    }
+}
+
+/// What listening showed: ourselves, peers, their ring ports, old clients, drops.
+async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u8>) {
+    let heard_self = snap.stats.own_echoes > 0;
+    let peers: Vec<_> = snap.peers.iter().filter(|p| p.status != Status::Left).collect();
+    if heard_self {
+        r.add("hears itself", Verdict::Ok, format!("{} of its own datagrams came back", snap.stats.own_echoes), None);
+    } else {
+        let rules = firewall_drops(port);
+        r.add(
+            "hears itself",
+            Verdict::Fail,
+            format!(
+                "none of its own datagrams came back: something on this host drops the group's traffic{}",
+                rules.map_or_else(String::new, |l| format!(" (firewall rule: {l})"))
+            ),
+            Some(format!(
+                "let UDP port {port} in: nft insert rule inet filter input udp dport {port} accept (or: ufw allow {port}/udp)"
+            )),
+        );
+    }
+    for p in &peers {
+        let ring = if p.tcp_port == 0 {
+            "not in the ring".to_string()
+        } else {
+            let to = SocketAddr::new(p.addr.ip(), p.tcp_port);
+            match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(to)).await {
+                Ok(Ok(_)) => "ok".to_string(),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
+                _ => "no answer".to_string(),
+            }
+        };
+        r.peers.push(PeerFound {
+            name: p.name.clone(),
+            addr: p.addr,
+            status: p.status.as_str().to_string(),
+            loss: p.loss,
+            ring_port: p.tcp_port,
+            ring,
+        });
+    }
+    if peers.is_empty() {
+        nobody_heard(r, snap, heard_self, rp_filter);
+    } else {
+        let names: Vec<String> =
+            r.peers.iter().map(|p| format!("{} {} (loss {:.0}%)", p.name, p.addr.ip(), p.loss * 100.0)).collect();
+        r.add("peers", Verdict::Ok, names.join(", "), None);
+        let closed: Vec<String> = r
+            .peers
+            .iter()
+            .filter(|p| p.ring == "refused" || p.ring == "no answer")
+            .map(|p| format!("{} ({})", p.name, p.ring))
+            .collect();
+        if closed.is_empty() {
+            r.add("ring", Verdict::Ok, "every peer's ring port answers", None);
+        } else {
+            r.add(
+                "ring",
+                Verdict::Warn,
+                format!(
+                    "ring port closed on {}: the group works, but repair and fast failure detection need it",
+                    closed.join(", ")
+                ),
+                Some("open the TCP ring port on those hosts (pin it with --ring-port N)".into()),
+            );
+        }
+    }
+    if !r.bare_senders.is_empty() {
+        let who: Vec<String> = r.bare_senders.iter().map(|(a, n)| format!("{a} ({n} lines)")).collect();
+        r.add("old clients", Verdict::Ok, format!("bare text from {}", who.join(", ")), None);
+    }
+}
+
+/// No peer was heard: why that may be.
+fn nobody_heard(r: &mut Report, snap: &Snapshot, heard_self: bool, rp_filter: Option<u8>) {
+    let dropped = |why: DropReason| snap.stats.dropped.get(&why).copied().unwrap_or(0);
+    let sealed_elsewhere = dropped(DropReason::BadKey) + dropped(DropReason::Unsealed);
+    // A peer that dialled our ring port heard our heartbeats (the link is refused while we
+    // have not heard it, and counted).
+    let ring_up = !snap.links.is_empty() || dropped(DropReason::LinkNotNeighbour) > 0;
+    if ring_up {
+        // They heard us (our multicast goes out) and dialled our ring port.
+        let (where_, fix) = if heard_self {
+            ("on the way here", "check the switch's IGMP snooping (it needs a querier) and Wi-Fi client isolation")
+        } else {
+            ("on this host", "let the group's UDP port in (see above)")
+        };
+        r.add(
+            "peers",
+            Verdict::Fail,
+            format!("peers link to this node over TCP, but none of their multicast arrives: inbound multicast is blocked {where_}"),
+            Some(fix.into()),
+        );
+    } else if sealed_elsewhere > 0 {
+        r.add(
+            "peers",
+            Verdict::Warn,
+            format!("{sealed_elsewhere} datagrams sealed with another key (or none): a group with a different --key-file or --label"),
+            Some("use the same --key-file (and --label) as the others".into()),
+        );
+    } else {
+        let mut causes = String::from(
+            "no other groupcast node heard. Likely: no one else runs it on this group; Wi-Fi client isolation; \
+             a switch's IGMP snooping without a querier; a firewall on the other hosts; another --group or port",
+        );
+        if rp_filter == Some(1) {
+            causes.push_str("; strict reverse-path filtering (rp_filter=1) drops senders from other subnets");
+        }
+        r.add(
+            "peers",
+            Verdict::Warn,
+            causes,
+            Some("run groupcast doctor on another host too; both must list each other".into()),
+        );
+    }
+}
+
+/// The report as people read it.
+pub fn human(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "groupcast doctor: group {}", r.group);
+    let _ = writeln!(s, "interfaces:");
+    for i in &r.interfaces {
+        let addrs: Vec<String> = i.ipv4.iter().map(ToString::to_string).collect();
+        let flags =
+            [(i.up, "up"), (!i.up, "down"), (i.multicast, "multicast"), (i.loopback, "loopback"), (i.ipv6, "ipv6")]
+                .iter()
+                .filter(|f| f.0)
+                .map(|f| f.1)
+                .collect::<Vec<_>>()
+                .join(", ");
+        let chosen = r.iface.is_some_and(|a| i.ipv4.contains(&a));
+        let mark = if chosen { "  <- chosen" } else { "" };
+        let addrs = if addrs.is_empty() { "no IPv4".to_string() } else { addrs.join(" ") };
+        let _ = writeln!(s, "  {:<12} {addrs} ({flags}){mark}", i.name);
+    }
+    for c in &r.checks {
+        let mark = match c.status {
+            Verdict::Ok => "ok  ",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "FAIL",
+        };
+        let _ = writeln!(s, "{mark} {:<14} {}", c.check, c.detail);
+        if let Some(fix) = &c.fix {
+            let _ = writeln!(s, "     {:<14} fix: {fix}", "");
+        }
+    }
+    for p in &r.peers {
+        let _ = writeln!(
+            s,
+            "peer {} at {} ({}, loss {:.0}%), ring port {}: {}",
+            p.name,
+            p.addr,
+            p.status,
+            p.loss * 100.0,
+            p.ring_port,
+            p.ring
+        );
+    }
+    let _ = writeln!(
+        s,
+        "{}",
+        if r.ok { "the group works on this interface" } else { "the group does not work here yet: see FAIL above" }
+    );
+    s
+}
+
+/// The host's interfaces, from the address list and each interface's flags in /sys.
+fn interfaces() -> Vec<Iface> {
+    let mut by_name: BTreeMap<String, Iface> = BTreeMap::new();
+    for a in if_addrs::get_if_addrs().unwrap_or_default() {
+        let i = by_name.entry(a.name.clone()).or_insert_with(|| {
+            let flags = sys_flags(&a.name);
+            Iface {
+                name: a.name.clone(),
+                ipv4: Vec::new(),
+                ipv6: false,
+                up: flags.is_none_or(|f| f & IFF_UP != 0),
+                multicast: flags.is_none_or(|f| f & IFF_MULTICAST != 0),
+                loopback: a.is_loopback(),
+            }
+        });
+        match a.ip() {
+            IpAddr::V4(v4) => i.ipv4.push(v4),
+            IpAddr::V6(v6) => i.ipv6 |= !v6.is_loopback(),
+        }
+    }
+    by_name.into_values().collect()
+}
+
+const IFF_UP: u32 = 0x1;
+const IFF_MULTICAST: u32 = 0x1000;
+
+/// An interface's flags (Linux), if readable.
+fn sys_flags(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/flags")).ok()?;
+    u32::from_str_radix(text.trim().trim_start_matches("0x"), 16).ok()
+}
+
+/// The interface of the IPv4 default route (Linux), if there is one.
+fn default_route() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[1] == "00000000").then(|| f[0].to_string())
+    })
+}
+
+/// The strictest reverse-path filter setting for `iface` (0 off, 1 strict, 2 loose).
+fn rp_filter(iface: &str) -> Option<u8> {
+    let read = |p: String| std::fs::read_to_string(p).ok().and_then(|s| s.trim().parse::<u8>().ok());
+    let all = read("/proc/sys/net/ipv4/conf/all/rp_filter".into());
+    let one = read(format!("/proc/sys/net/ipv4/conf/{iface}/rp_filter"));
+    all.max(one)
+}
+
+/// Signs that this host is a container or WSL, where the LAN's multicast often does not arrive.
+fn container_sign() -> Option<(&'static str, &'static str)> {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().to_lowercase();
+    if release.contains("microsoft") || release.contains("wsl") {
+        return Some((
+            "this is WSL: WSL 2's own network (NAT) passes no multicast to the LAN",
+            "set networkingMode=mirrored in %UserProfile%\\.wslconfig, or run groupcast on Windows' side of the LAN",
+        ));
+    }
+    let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    if std::path::Path::new("/.dockerenv").exists() || cgroup.contains("docker") || cgroup.contains("kubepods") {
+        return Some((
+            "this is a container: its own network usually passes no multicast to the LAN",
+            "run the container with --network host",
+        ));
+    }
+    None
+}
+
+/// A firewall rule here that seems to drop the group's port or all input, if one can be read
+/// (`nft list ruleset` needs root; without it nothing is said).
+fn firewall_drops(port: u16) -> Option<String> {
+    let out = std::process::Command::new("nft").args(["list", "ruleset"]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let port = port.to_string();
+    text.lines()
+        .map(str::trim)
+        .find(|l| {
+            (l.contains("drop") || l.contains("reject"))
+                && (l.contains(&port) || (l.contains("udp") && !l.contains("dport")) || l.contains("policy drop"))
+        })
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(checks: Vec<Check>) -> Report {
+        Report {
+            group: "225.0.0.37:12345".into(),
+            iface: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            ok: false,
+            interfaces: vec![Iface {
+                name: "eth0".into(),
+                ipv4: vec![Ipv4Addr::new(10, 0, 0, 2)],
+                ipv6: false,
+                up: true,
+                multicast: true,
+                loopback: false,
+            }],
+            checks,
+            peers: Vec::new(),
+            bare_senders: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_report_marks_the_chosen_interface_and_gives_each_failure_its_fix() {
+        let r = report(vec![Check {
+            check: "hears itself",
+            status: Verdict::Fail,
+            detail: "none came back".into(),
+            fix: Some("let UDP port 12345 in".into()),
+        }]);
+        let text = human(&r);
+        assert!(text.contains("eth0         10.0.0.2 (up, multicast)  <- chosen"), "{text}");
+        assert!(text.contains("FAIL hears itself   none came back"), "{text}");
+        assert!(text.contains("fix: let UDP port 12345 in"), "{text}");
+        assert!(text.ends_with("the group does not work here yet: see FAIL above\n"), "{text}");
+    }
+}
