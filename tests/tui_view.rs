@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use chrono::FixedOffset;
 use groupcast::net::{NetEvent, Ready, Resync};
 use groupcast::proto::{
-    ClockCause, Command, DownReason, DownVia, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq, Stats,
-    Status, Time,
+    ClockCause, Command, DownReason, DownVia, DropReason, Entry, Event, Hlc, Incarnation, NodeId, Now, PeerView, Seq,
+    Stats, Status, Time,
 };
 use groupcast::tui::app::{Action, App, Msg, update};
 use groupcast::tui::view::render;
@@ -385,4 +385,50 @@ fn a_keyed_group_says_so_in_the_header_and_the_log() {
     assert!(screen.contains("a keyed group (key 1a2b3c4d)"), "{screen}");
     let open = draw(&empty((120, 40)), (120, 40));
     assert!(open.lines().next().unwrap().contains("open"));
+}
+
+/// Alone for 12 s, with the node's counters as given.
+fn alone_with(size: (u16, u16), own_echoes: u64, refused: u64) -> App {
+    let mut app = empty(size);
+    let mut stats = Stats { own_echoes, ..Stats::default() };
+    stats.dropped.insert(DropReason::LinkNotNeighbour, refused);
+    update(&mut app, Msg::Tick(Now::synced(t(1_000))));
+    update(&mut app, Msg::Net(NetEvent::Status { peers: Vec::new(), stats }));
+    update(&mut app, Msg::Tick(Now::synced(t(12_000))));
+    app
+}
+
+#[test]
+fn alone_for_ten_seconds_the_screen_says_why_and_points_to_the_doctor() {
+    snap("nobody_here", |size| alone_with(size, 20, 0));
+    snap("deaf_here", |size| alone_with(size, 0, 0));
+    // A small screen has no peers pane: the hint goes to the messages pane.
+    let screen = draw(&alone_with((40, 12), 20, 0), (40, 12));
+    insta::assert_snapshot!("nobody_here_40x12", screen);
+    assert!(screen.contains("groupcast doctor"), "{screen}");
+    // Before ten seconds, and once a peer appears, nothing is said.
+    let mut app = empty((80, 24));
+    update(&mut app, Msg::Tick(Now::synced(t(9_000))));
+    assert!(!draw(&app, (80, 24)).contains("groupcast doctor"));
+    let mut app = alone_with((80, 24), 20, 0);
+    net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: addr(2) });
+    assert!(!draw(&app, (80, 24)).contains("groupcast doctor"));
+}
+
+#[test]
+fn peers_that_dial_in_while_nothing_is_heard_mean_inbound_multicast_is_blocked() {
+    // Refusals counted while there were peers are not a sign.
+    let mut app = empty((120, 40));
+    net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: addr(2) });
+    let mut stats = Stats { own_echoes: 20, ..Stats::default() };
+    stats.dropped.insert(DropReason::LinkNotNeighbour, 2);
+    update(&mut app, Msg::Net(NetEvent::Status { peers: Vec::new(), stats: stats.clone() }));
+    update(&mut app, Msg::Tick(Now::synced(t(1_000))));
+    net(&mut app, Event::PeerDown { node: BOB, name: "bob".into(), reason: DownReason::Left, via: DownVia::Leave });
+    update(&mut app, Msg::Tick(Now::synced(t(12_000))));
+    assert!(draw(&app, (120, 40)).contains("Nobody here yet"));
+    stats.dropped.insert(DropReason::LinkNotNeighbour, 5);
+    update(&mut app, Msg::Net(NetEvent::Status { peers: Vec::new(), stats }));
+    let screen = draw(&app, (120, 40));
+    assert!(screen.contains("Inbound multicast blocked"), "{screen}");
 }

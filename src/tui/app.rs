@@ -187,7 +187,24 @@ pub struct App {
     /// Terminal size, for paging.
     pub size: (u16, u16),
     sys_seq: u64,
+    /// Since when no other member has been listed, and the ring links refused by then (a
+    /// peer dialling us heard us, though we did not hear it).
+    alone: Option<(Time, u64)>,
 }
+
+/// No peer for a while: what the screen says about it (see `App::nobody_here`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alone {
+    /// Nothing heard, not even this node's own datagrams: something here drops the group's port.
+    DeafHere,
+    /// Peers dial this node's ring port (so they hear it), but none of their multicast arrives.
+    InboundBlocked,
+    /// Simply nobody heard: the usual causes, and the doctor.
+    Nobody,
+}
+
+/// How long the screen waits, alone, before it says so.
+pub const ALONE_AFTER: Duration = Duration::from_secs(10);
 
 impl App {
     /// An empty screen at `now`, in the time zone `tz`, on a terminal of `size`.
@@ -218,6 +235,7 @@ impl App {
             tz,
             size,
             sys_seq: 0,
+            alone: None,
         }
     }
 
@@ -247,6 +265,33 @@ impl App {
     /// Peers that are members (alive or suspect).
     pub fn alive_peers(&self) -> usize {
         self.peers.values().filter(|p| p.status.is_member()).count()
+    }
+
+    /// After `ALONE_AFTER` with no other member, why that may be; `None` while there are peers
+    /// (or before the node is up).
+    pub fn nobody_here(&self) -> Option<Alone> {
+        let (since, refused) = self.alone?;
+        if self.now.since(since) < ALONE_AFTER {
+            return None;
+        }
+        let refused_now = self.stats.dropped.get(&proto::DropReason::LinkNotNeighbour).copied().unwrap_or(0);
+        Some(if self.stats.own_echoes == 0 {
+            Alone::DeafHere
+        } else if refused_now > refused {
+            Alone::InboundBlocked
+        } else {
+            Alone::Nobody
+        })
+    }
+
+    /// Starts or ends the time alone, after anything that may change the members.
+    fn track_alone(&mut self) {
+        if self.me.is_none() || self.alive_peers() > 0 {
+            self.alone = None;
+        } else if self.alone.is_none() {
+            let refused = self.stats.dropped.get(&proto::DropReason::LinkNotNeighbour).copied().unwrap_or(0);
+            self.alone = Some((self.now, refused));
+        }
     }
 
     /// Rows a page scroll moves: about the height of the messages pane.
@@ -324,6 +369,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         Msg::Terminal(_) => None,
         Msg::Net(ev) => {
             net(app, ev);
+            app.track_alone();
             None
         }
         Msg::Tick(reading) => {
@@ -331,6 +377,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             app.now = now;
             app.wall = reading.wall;
             app.peers.retain(|_, p| p.status.is_member() || now.since(p.since) < LINGER);
+            app.track_alone();
             None
         }
         Msg::Failed(e) => {

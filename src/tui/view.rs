@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use unicode_width::UnicodeWidthChar;
 
-use super::app::{App, LineKind, LogLine, PeerRow, SystemKind};
+use super::app::{ALONE_AFTER, Alone, App, LineKind, LogLine, PeerRow, SystemKind};
 use crate::proto::{Hlc, NodeId, Status, Time};
 
 /// Below this width or height the peers pane collapses to a count.
@@ -330,6 +330,16 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     if app.lines.is_empty() {
         rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
     }
+    if collapsed_peers && let Some(why) = app.nobody_here() {
+        // No peers pane on a small screen: the hint takes the bottom of the messages.
+        let mut hint = alone_lines(app, why, width, false);
+        if hint.len() + 1 > height {
+            hint = alone_lines(app, why, width, true);
+        }
+        let keep = height.saturating_sub(hint.len());
+        rows.drain(..rows.len().saturating_sub(keep));
+        rows.extend(hint);
+    }
     f.render_widget(Paragraph::new(rows), inner);
 }
 
@@ -401,12 +411,53 @@ fn render_peers(app: &App, f: &mut Frame, area: Rect) {
     for p in app.peers_sorted() {
         lines.extend(peer_lines(app, p, width));
     }
+    if let Some(why) = app.nobody_here() {
+        lines.push(Line::raw(""));
+        lines.extend(alone_lines(app, why, width, false));
+    }
     let more = lines.len().saturating_sub(usize::from(inner.height));
     if more > 0 {
         lines.truncate(usize::from(inner.height).saturating_sub(1));
         lines.push(Line::styled(format!("  … {} more", more.div_ceil(2)), Style::new().fg(Color::DarkGray)));
     }
     f.render_widget(Paragraph::new(lines), inner);
+}
+
+/// What the screen says after some time with no peer: the likely cause, and the doctor
+/// (`brief`: the cause's title and the doctor only, for small screens).
+fn alone_lines(app: &App, why: Alone, width: usize, brief: bool) -> Vec<Line<'static>> {
+    let group = app.me.as_ref().map_or_else(|| "the group".to_string(), |m| m.group.to_string());
+    let port = app.me.as_ref().map_or(12345, |m| m.group.port());
+    let (title, text) = match why {
+        Alone::DeafHere => (
+            "Nothing heard here".to_string(),
+            format!("not even this node's own datagrams came back: a firewall on this host drops UDP port {port}."),
+        ),
+        Alone::InboundBlocked => (
+            "Inbound multicast blocked".to_string(),
+            "peers reach this host over TCP, but none of their multicast arrives.".to_string(),
+        ),
+        Alone::Nobody => (
+            "Nobody here yet".to_string(),
+            format!(
+                "no other node heard on {group} for {} s. If others run groupcast: Wi-Fi client isolation, a VPN \
+                 as the default route, IGMP snooping or a firewall may block multicast.",
+                ALONE_AFTER.as_secs()
+            ),
+        ),
+    };
+    let warn = Style::new().fg(Color::Yellow);
+    let dim = Style::new().fg(Color::Gray);
+    let mut lines = wrap(&[(title, warn.bold())], width, 0);
+    if !brief {
+        lines.extend(wrap(&[(text, dim)], width, 0));
+    }
+    lines.extend(wrap(
+        &[("Run ".into(), dim), ("groupcast doctor".into(), Style::new().bold()), (" to find out.".into(), dim)],
+        width,
+        0,
+    ));
+    lines
 }
 
 fn render_compose(app: &App, f: &mut Frame, area: Rect) {
