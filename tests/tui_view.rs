@@ -432,3 +432,28 @@ fn peers_that_dial_in_while_nothing_is_heard_mean_inbound_multicast_is_blocked()
     let screen = draw(&app, (120, 40));
     assert!(screen.contains("Inbound multicast blocked"), "{screen}");
 }
+
+#[test]
+fn the_help_scrolls_on_a_short_screen_and_f2_leaves_the_mouse_to_the_terminal() {
+    let mut app = empty((80, 16));
+    key(&mut app, KeyCode::F(1));
+    let first = draw(&app, (80, 16));
+    assert!(first.contains("↓ more") && !first.contains("/quit"), "{first}");
+    for _ in 0..10 {
+        key(&mut app, KeyCode::Down);
+    }
+    let last = draw(&app, (80, 16));
+    insta::assert_snapshot!("help_scrolled_80x16", last);
+    assert!(last.contains("/quit") && last.contains("↑ more") && !last.contains("↓ more"), "{last}");
+    key(&mut app, KeyCode::Up);
+    assert!(draw(&app, (80, 16)).contains("↑↓ more"), "one up from the end");
+    key(&mut app, KeyCode::Esc);
+    // F2: the terminal gets the mouse (the loop turns capture off), and the screen says how to
+    // get it back; F2 again takes it back.
+    let off = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE))));
+    assert_eq!(off, Some(Action::Mouse(false)));
+    let screen = draw(&app, (100, 30));
+    assert!(screen.contains("drag to select text"), "{screen}");
+    let on = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE))));
+    assert_eq!(on, Some(Action::Mouse(true)));
+}

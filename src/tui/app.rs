@@ -136,6 +136,8 @@ pub enum Action {
     Send(Command),
     /// Leave the group and close the TUI.
     Quit,
+    /// Take the mouse (wheel scrolling) or leave it to the terminal (selecting text).
+    Mouse(bool),
 }
 
 /// Everything the screen shows.
@@ -174,6 +176,10 @@ pub struct App {
     pub error: Option<String>,
     /// The help (F1) is open.
     pub help: bool,
+    /// Help rows scrolled past (on a screen too short for all of it).
+    pub help_scroll: usize,
+    /// The screen has the mouse (wheel scrolls); off, the terminal selects text (F2).
+    pub mouse: bool,
     /// The monotonic clock, for ages on screen.
     pub now: Time,
     /// The wall clock (time since the UNIX epoch): group time before the node first reports it.
@@ -228,6 +234,8 @@ impl App {
             draft: String::new(),
             error: None,
             help: false,
+            help_scroll: 0,
+            mouse: true,
             now: now.mono,
             wall: now.wall,
             skew_ms: 0,
@@ -393,14 +401,36 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         return Some(Action::Quit);
     }
     if app.help {
-        if matches!(k.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q')) {
-            app.help = false;
+        // As far as the last row at the bottom of the help on this screen (see `render_help`).
+        let len = crate::tui::view::HELP.len();
+        let rows = (len + 4).min(usize::from(app.size.1)).saturating_sub(2);
+        let last = len.saturating_sub(rows);
+        match k.code {
+            KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q') => {
+                app.help = false;
+                app.help_scroll = 0;
+            }
+            KeyCode::Up => app.help_scroll = app.help_scroll.saturating_sub(1),
+            KeyCode::Down => app.help_scroll = (app.help_scroll + 1).min(last),
+            KeyCode::PageUp => app.help_scroll = app.help_scroll.saturating_sub(10),
+            KeyCode::PageDown => app.help_scroll = (app.help_scroll + 10).min(last),
+            _ => {}
         }
         return None;
     }
     let empty = app.input.value().is_empty();
     match k.code {
         KeyCode::F(1) => app.help = true,
+        KeyCode::F(2) => {
+            app.mouse = !app.mouse;
+            let text = if app.mouse {
+                "the mouse wheel scrolls again (F2 leaves the mouse to the terminal, to select text)"
+            } else {
+                "the terminal has the mouse: drag to select text; F2 takes it back for the wheel"
+            };
+            app.system(SystemKind::Info, text.to_string());
+            return Some(Action::Mouse(app.mouse));
+        }
         KeyCode::Esc => {
             app.error = None;
             app.follow();

@@ -122,6 +122,13 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
         for action in actions {
             match action {
                 Action::Quit => return Ok(()),
+                Action::Mouse(on) => {
+                    if on {
+                        execute!(stdout(), EnableMouseCapture)?;
+                    } else {
+                        execute!(stdout(), DisableMouseCapture)?;
+                    }
+                }
                 Action::Send(cmd) => {
                     if let Err(e) = node.command(cmd).await {
                         update(&mut app, Msg::Failed(e.to_string()));

@@ -166,7 +166,7 @@ pub fn render(app: &App, f: &mut Frame) {
         render_footer(f, foot);
     }
     if app.help {
-        render_help(f, area);
+        render_help(app, f, area);
     }
 }
 
@@ -524,6 +524,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
     ("F1", "this help"),
+    ("F2", "let the terminal select text; F2 again: back"),
     ("Ctrl-C", "leave the group and quit"),
     ("/help", "this help"),
     ("/name NEW", "change your name; peers see it"),
@@ -531,19 +532,30 @@ pub const HELP: &[(&str, &str)] = &[
     ("/quit", "leave the group and quit"),
 ];
 
-fn render_help(f: &mut Frame, area: Rect) {
+fn render_help(app: &App, f: &mut Frame, area: Rect) {
     let w = area.width.min(68);
     let h = (HELP.len() as u16 + 4).min(area.height);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     f.render_widget(Clear, popup);
+    // Taller than the screen: it scrolls (↑↓ PgUp PgDn), and says there is more.
+    let rows = usize::from(h.saturating_sub(2));
+    let top = app.help_scroll.min(HELP.len().saturating_sub(rows));
+    let more = match (top > 0, top + rows < HELP.len()) {
+        (true, true) => " ↑↓ more ",
+        (true, false) => " ↑ more ",
+        (false, true) => " ↓ more ",
+        (false, false) => "",
+    };
     let block = Block::bordered()
         .title(" Help ")
+        .title_bottom(Line::from(more).alignment(Alignment::Left))
         .title_bottom(Line::from(" Esc or F1 to close ").alignment(Alignment::Right))
         .border_style(Style::new().fg(Color::Cyan));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
     let lines: Vec<Line> = HELP
         .iter()
+        .skip(top)
         .map(|(k, what)| {
             Line::from(vec![Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()), Span::raw(*what)])
         })
