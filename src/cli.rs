@@ -29,6 +29,30 @@ pub struct Cli {
     /// How to reach the group, for the terminal UI.
     #[command(flatten)]
     pub net: NetArgs,
+    /// The config file to read instead of `$XDG_CONFIG_HOME/groupcast/config.toml` (flags
+    /// override what it says).
+    #[arg(long, value_name = "PATH", env = "GROUPCAST_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The options every joining command takes, and the argument matches they came from
+    /// (to tell a flag given from a default), for the command given.
+    pub fn net_mut<'a>(&'a mut self, matches: &'a clap::ArgMatches) -> Option<(&'a mut NetArgs, &'a clap::ArgMatches)> {
+        match (&mut self.command, matches.subcommand()) {
+            (None, _) => Some((&mut self.net, matches)),
+            (
+                Some(
+                    Command::Node { net, .. }
+                    | Command::Send { net, .. }
+                    | Command::Doctor { net, .. }
+                    | Command::Config { net },
+                ),
+                Some((_, sub)),
+            ) => Some((net, sub)),
+            _ => None,
+        }
+    }
 }
 
 /// The commands other than the terminal UI.
@@ -78,6 +102,13 @@ pub enum Command {
         #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
         listen: Duration,
         /// How to reach the group.
+        #[command(flatten)]
+        net: NetArgs,
+    },
+    /// Print the effective settings and where each came from (default, the config file and
+    /// its line, a flag, the environment).
+    Config {
+        /// Flags to try against the file: they win, as they would for the other commands.
         #[command(flatten)]
         net: NetArgs,
     },

@@ -6,6 +6,7 @@
 //! `output` is what `node` prints; `show` is how values read for people; `error` is how a run ends badly.
 
 pub mod cli;
+pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod headless;

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Parser;
 use groupcast::cli::{Cli, Command};
 use groupcast::error::UserError;
 use groupcast::headless;
@@ -24,7 +23,23 @@ fn main() -> ExitCode {
         PANICKED.store(true, Ordering::SeqCst);
         report(info);
     }));
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // The config file fills in what the command line did not say.
+    let explicit = cli.config.clone();
+    let effective = match cli.net_mut(&matches) {
+        Some((net, m)) => match groupcast::config::apply(net, m, explicit.as_deref()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "groupcast: {e}");
+                return ExitCode::from(UserError::Usage(String::new()).exit_code());
+            }
+        },
+        None => None,
+    };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -60,6 +75,12 @@ fn main() -> ExitCode {
                 let cfg = net.proto_config().map_err(usage)?;
                 if !groupcast::doctor::run(netcfg, cfg, listen, json).await? {
                     DOCTOR_FOUND_PROBLEMS.store(true, Ordering::SeqCst);
+                }
+                Ok(())
+            }
+            Some(Command::Config { .. }) => {
+                if let Some(e) = &effective {
+                    print!("{}", groupcast::config::describe(e));
                 }
                 Ok(())
             }
