@@ -12,6 +12,8 @@ use tokio::time::Instant;
 
 /// One deadline at a time; `fired` resolves once it has passed.
 pub struct Alarm {
+    /// The deadline armed, until it goes off (then `None`: setting the same deadline again
+    /// arms it again, and a deadline in the past goes off at once, as a tokio timer would).
     at: Option<Instant>,
     #[cfg(target_os = "linux")]
     fd: Option<tokio::io::unix::AsyncFd<linux::Timer>>,
@@ -67,13 +69,17 @@ impl Alarm {
             loop {
                 let Ok(mut ready) = fd.readable().await else { break };
                 match ready.get_inner().expired() {
-                    Ok(true) => return,
+                    Ok(true) => {
+                        self.at = None;
+                        return;
+                    }
                     Ok(false) => ready.clear_ready(),
                     Err(_) => break, // cannot happen with a valid timerfd; fall back
                 }
             }
         }
         self.sleep.as_mut().await;
+        self.at = None;
     }
 }
 
@@ -118,5 +124,39 @@ mod linux {
         fn as_raw_fd(&self) -> RawFd {
             self.0.as_fd().as_raw_fd()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits for the alarm, or gives up after `limit` (false).
+    async fn goes_off_within(alarm: &mut Alarm, limit: Duration) -> bool {
+        tokio::time::timeout(limit, alarm.fired()).await.is_ok()
+    }
+
+    #[tokio::test]
+    async fn it_goes_off_at_its_deadline_again_for_a_past_one_and_at_the_earlier_when_moved() {
+        let start = Instant::now();
+        let mut alarm = Alarm::new(start + Duration::from_millis(300));
+        assert!(!goes_off_within(&mut alarm, Duration::from_millis(5)).await, "not before its time");
+        assert!(goes_off_within(&mut alarm, Duration::from_secs(5)).await);
+        assert!(start.elapsed() >= Duration::from_millis(300));
+        // The same deadline, now past, set again: off at once (the driver's core had not moved
+        // it; its work is due), as a tokio timer would.
+        alarm.set(start + Duration::from_millis(300));
+        assert!(goes_off_within(&mut alarm, Duration::from_millis(500)).await);
+        // Moved later, then earlier: the earlier counts.
+        let t = Instant::now();
+        alarm.set(t + Duration::from_secs(60));
+        alarm.set(t + Duration::from_millis(20));
+        assert!(goes_off_within(&mut alarm, Duration::from_secs(5)).await);
+        // Moved earlier, then later: not at the earlier one.
+        let t = Instant::now();
+        alarm.set(t + Duration::from_millis(10));
+        alarm.set(t + Duration::from_secs(1));
+        assert!(!goes_off_within(&mut alarm, Duration::from_millis(150)).await);
+        assert!(goes_off_within(&mut alarm, Duration::from_secs(5)).await);
     }
 }
