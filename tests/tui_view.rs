@@ -15,7 +15,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 
-/// 2026-11-18 10:00:00 UTC.
+/// 2026-11-24 10:00:00 UTC.
 const T0: u64 = 1_795_514_400_000;
 const ME: NodeId = NodeId(0x3fa2_c100_0000_0001);
 const BOB: NodeId = NodeId(0x7b0b_0000_0000_0002);
@@ -456,4 +456,119 @@ fn the_help_scrolls_on_a_short_screen_and_f2_leaves_the_mouse_to_the_terminal() 
     assert!(screen.contains("drag to select text"), "{screen}");
     let on = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::F(2), KeyModifiers::NONE))));
     assert_eq!(on, Some(Action::Mouse(true)));
+}
+
+/// The style of the first cell of the first occurrence of `text` on the screen.
+fn style_of(app: &App, size: (u16, u16), text: &str) -> ratatui::style::Style {
+    let mut term = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+    term.draw(|f| render(app, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    for y in 0..size.1 {
+        let row: String = (0..size.0).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        if let Some(i) = row.find(text) {
+            let x = row[..i].chars().count() as u16;
+            return buf[(x, y)].style();
+        }
+    }
+    panic!("{text:?} not on screen");
+}
+
+#[test]
+fn a_message_that_names_you_stands_out_and_rings_the_bell_when_asked() {
+    let mut app = conversation((100, 30));
+    say(&mut app, 20_000, BOB, "bob", "lunch, Alice?", false);
+    say(&mut app, 21_000, BOB, "bob", "alicean is not a name", false);
+    assert_eq!(style_of(&app, (100, 30), "lunch, Alice?").fg, Some(ratatui::style::Color::LightMagenta));
+    assert_ne!(style_of(&app, (100, 30), "alicean is not").fg, Some(ratatui::style::Color::LightMagenta));
+    // No bell unless asked for; /bell turns it on.
+    let entry = |ms: u64, text: &str| Entry {
+        ts: hlc(ms),
+        node: BOB,
+        incarnation: Incarnation(1),
+        seq: Seq(ms),
+        name: "bob".into(),
+        text: text.into(),
+        bare_from: None,
+    };
+    let quiet = update(
+        &mut app,
+        Msg::Net(NetEvent::Core(Event::Message { entry: entry(22_000, "@alice hi"), own: false, settled: false })),
+    );
+    assert_eq!(quiet, None);
+    typed(&mut app, "/bell");
+    key(&mut app, KeyCode::Enter);
+    let rung = update(
+        &mut app,
+        Msg::Net(NetEvent::Core(Event::Message { entry: entry(23_000, "alice: ping"), own: false, settled: false })),
+    );
+    assert_eq!(rung, Some(Action::Bell));
+    let other = update(
+        &mut app,
+        Msg::Net(NetEvent::Core(Event::Message {
+            entry: entry(24_000, "nothing for you"),
+            own: false,
+            settled: false,
+        })),
+    );
+    assert_eq!(other, None);
+}
+
+#[test]
+fn tab_completes_peer_names_and_cycles_through_them() {
+    let mut app = conversation((100, 30));
+    net(&mut app, Event::PeerUp { node: DAVE, name: "bobby".into(), addr: addr(4) });
+    typed(&mut app, "b");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.value(), "bob: ", "at the start of the line a name gets a colon");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.value(), "bobby: ", "again: the next name");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.value(), "bob: ", "and round again");
+    typed(&mut app, "ask @ca");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.value(), "bob: ask @carol ");
+    typed(&mut app, "zz");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.input.value(), "bob: ask @carol zz", "no such name: nothing changes");
+}
+
+#[test]
+fn me_actions_day_rules_saved_lines_and_your_own_rename_are_shown() {
+    let mut app = conversation((100, 30));
+    typed(&mut app, "/me waves");
+    key(&mut app, KeyCode::Enter);
+    // (The node echoes what was said as an own message.)
+    say(&mut app, 20_000, ME, "alice", "/me waves", true);
+    say(&mut app, 86_400_000, BOB, "bob", "a day later", false);
+    typed(&mut app, "/name alicia");
+    key(&mut app, KeyCode::Enter);
+    let screen = draw(&app, (100, 30));
+    assert!(screen.contains("* alice waves"), "{screen}");
+    assert!(screen.contains(" Wednesday 25 November 2026 "), "a rule where the day changes: {screen}");
+    assert!(screen.contains("you are now alicia"), "{screen}");
+    typed(&mut app, "/save /tmp/chat.jsonl");
+    let saved = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
+    let Some(Action::Save(path, lines)) = saved else { panic!("{saved:?}") };
+    assert_eq!(path, std::path::PathBuf::from("/tmp/chat.jsonl"));
+    let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
+    assert_eq!(last["text"], "a day later");
+    assert_eq!(last["name"], "bob");
+    assert_eq!(
+        lines.lines().count(),
+        app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count()
+    );
+}
+
+#[test]
+fn the_top_of_a_long_log_is_a_full_page_under_a_note_of_what_was_not_kept() {
+    let mut app = empty((80, 24));
+    for i in 0..20_010u64 {
+        say(&mut app, 1_000 + i, BOB, "bob", &format!("line {i}"), false);
+    }
+    assert!(app.lines_dropped > 0);
+    update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::CONTROL))));
+    let screen = draw(&app, (80, 24));
+    let rows: Vec<&str> = screen.lines().collect();
+    assert!(rows[5].contains("older lines not kept"), "{screen}");
+    assert!(rows[18].contains("line "), "a full page, down to the pane's last row: {screen}");
 }

@@ -125,8 +125,10 @@ pub enum Msg {
     Net(NetEvent),
     /// The slow clock tick: ages on screen, lingering peers.
     Tick(Now),
-    /// The network task refused a command.
+    /// The network task refused a command (or a file could not be written).
     Failed(String),
+    /// Something asked of the loop was done (a file saved).
+    Saved(String),
 }
 
 /// What `update` asks of the caller.
@@ -138,6 +140,10 @@ pub enum Action {
     Quit,
     /// Take the mouse (wheel scrolling) or leave it to the terminal (selecting text).
     Mouse(bool),
+    /// Ring the terminal's bell (your name was mentioned, and `/bell` is on).
+    Bell,
+    /// Write these lines (JSON, one per line) to the file; say how it went.
+    Save(std::path::PathBuf, String),
 }
 
 /// Everything the screen shows.
@@ -178,8 +184,12 @@ pub struct App {
     pub help: bool,
     /// Help rows scrolled past (on a screen too short for all of it).
     pub help_scroll: usize,
-    /// The screen has the mouse (wheel scrolls); off, the terminal selects text (F2).
-    pub mouse: bool,
+    /// What the user switched on or off here.
+    pub prefs: Prefs,
+    /// A mention arrived since the loop last looked: ring once.
+    bell_due: bool,
+    /// Tab completion under way: the word's start, the candidates, the one shown.
+    tab: Option<(usize, Vec<String>, usize)>,
     /// The monotonic clock, for ages on screen.
     pub now: Time,
     /// The wall clock (time since the UNIX epoch): group time before the node first reports it.
@@ -196,6 +206,15 @@ pub struct App {
     /// Since when no other member has been listed, and the ring links refused by then (a
     /// peer dialling us heard us, though we did not hear it).
     alone: Option<(Time, u64)>,
+}
+
+/// Switches the user flips in the TUI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prefs {
+    /// The screen has the mouse (wheel scrolls); off, the terminal selects text (F2).
+    pub mouse: bool,
+    /// Ring the bell when a message mentions this node's name (`/bell` toggles).
+    pub bell: bool,
 }
 
 /// No peer for a while: what the screen says about it (see `App::nobody_here`).
@@ -235,7 +254,9 @@ impl App {
             error: None,
             help: false,
             help_scroll: 0,
-            mouse: true,
+            prefs: Prefs { mouse: true, bell: false },
+            bell_due: false,
+            tab: None,
             now: now.mono,
             wall: now.wall,
             skew_ms: 0,
@@ -273,6 +294,33 @@ impl App {
     /// Peers that are members (alive or suspect).
     pub fn alive_peers(&self) -> usize {
         self.peers.values().filter(|p| p.status.is_member()).count()
+    }
+
+    /// Whether a chat line from someone else names this node's user (as a word, any case,
+    /// with or without `@`).
+    pub fn mentions_me(&self, l: &LogLine) -> bool {
+        let LineKind::Chat { own: false, .. } = l.kind else { return false };
+        let Some(me) = &self.me else { return false };
+        mentions(&l.text, &me.name)
+    }
+
+    /// The chat lines, oldest first, as JSON lines (what `/save` writes).
+    pub fn chat_jsonl(&self) -> String {
+        let mut out = String::new();
+        for l in &self.lines {
+            if let LineKind::Chat { node, author, bare, .. } = &l.kind {
+                let from = if *bare { author.clone() } else { node.to_string() };
+                let v = serde_json::json!({
+                    "ts": l.at().to_rfc3339(),
+                    "from": from,
+                    "name": author,
+                    "text": l.text,
+                });
+                out.push_str(&v.to_string());
+                out.push('\n');
+            }
+        }
+        out
     }
 
     /// After `ALONE_AFTER` with no other member, why that may be; `None` while there are peers
@@ -336,6 +384,12 @@ impl App {
     }
 
     fn scroll_down(&mut self, n: usize) {
+        // At the top the screen shows a full first page (lines below the nominal bottom):
+        // moving down starts from the page's real bottom.
+        let len = self.lines.len();
+        if len.saturating_sub(self.scroll) < self.page() {
+            self.scroll = len.saturating_sub(self.page());
+        }
         self.scroll = self.scroll.saturating_sub(n);
         if self.scroll == 0 {
             self.unseen = 0;
@@ -378,7 +432,7 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
         Msg::Net(ev) => {
             net(app, ev);
             app.track_alone();
-            None
+            std::mem::take(&mut app.bell_due).then_some(Action::Bell)
         }
         Msg::Tick(reading) => {
             let now = reading.mono;
@@ -392,7 +446,61 @@ pub fn update(app: &mut App, msg: Msg) -> Option<Action> {
             app.system(SystemKind::Error, e);
             None
         }
+        Msg::Saved(text) => {
+            app.system(SystemKind::Info, text);
+            None
+        }
     }
+}
+
+/// `name` appears in `text` as a word of its own (any case; `@name` counts).
+pub fn mentions(text: &str, name: &str) -> bool {
+    let name = name.trim();
+    if name.is_empty() {
+        return false;
+    }
+    let (text, name) = (text.to_lowercase(), name.to_lowercase());
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    text.match_indices(&name)
+        .any(|(i, _)| !word(text[..i].chars().next_back()) && !word(text[i + name.len()..].chars().next()))
+}
+
+/// Tab: completes the word before the cursor to a peer's name (again: the next one). At the
+/// start of the line the name gets ": ", as chat habits have it.
+fn complete(app: &mut App) {
+    let value: Vec<char> = app.input.value().chars().collect();
+    let cursor = app.input.cursor().min(value.len());
+    let (start, candidates, index) = match app.tab.take() {
+        Some((start, names, i)) if !names.is_empty() => (start, names.clone(), (i + 1) % names.len()),
+        _ => {
+            let start = value[..cursor].iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
+            let word: String = value[start..cursor].iter().collect();
+            let word = word.trim_start_matches('@').to_lowercase();
+            let mut names: Vec<String> = app
+                .peers
+                .values()
+                .filter(|p| p.status.is_member())
+                .map(|p| p.name.clone())
+                .filter(|n| n.to_lowercase().starts_with(&word))
+                .collect();
+            names.sort();
+            names.dedup();
+            if names.is_empty() {
+                return;
+            }
+            (start, names, 0)
+        }
+    };
+    let at = if value.get(start) == Some(&'@') { "@" } else { "" };
+    let suffix = if start == 0 { ": " } else { " " };
+    let name = &candidates[index];
+    // Replace from the word's start to the cursor (a previous completion included).
+    let before: String = value[..start].iter().collect();
+    let after: String = value[cursor..].iter().collect();
+    let inserted = format!("{at}{name}{suffix}");
+    let new_cursor = before.chars().count() + inserted.chars().count();
+    app.input = Input::new(format!("{before}{inserted}{after}")).with_cursor(new_cursor);
+    app.tab = Some((start, candidates, index));
 }
 
 fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
@@ -419,17 +527,21 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         return None;
     }
     let empty = app.input.value().is_empty();
+    if k.code != KeyCode::Tab {
+        app.tab = None;
+    }
     match k.code {
+        KeyCode::Tab => complete(app),
         KeyCode::F(1) => app.help = true,
         KeyCode::F(2) => {
-            app.mouse = !app.mouse;
-            let text = if app.mouse {
+            app.prefs.mouse = !app.prefs.mouse;
+            let text = if app.prefs.mouse {
                 "the mouse wheel scrolls again (F2 leaves the mouse to the terminal, to select text)"
             } else {
                 "the terminal has the mouse: drag to select text; F2 takes it back for the wheel"
             };
             app.system(SystemKind::Info, text.to_string());
-            return Some(Action::Mouse(app.mouse));
+            return Some(Action::Mouse(app.prefs.mouse));
         }
         KeyCode::Esc => {
             app.error = None;
@@ -501,11 +613,32 @@ fn submit(app: &mut App) -> Option<Action> {
                 None
             }
             "quit" | "exit" => Some(Action::Quit),
+            "me" if !arg.is_empty() => {
+                let text = format!("/me {arg}");
+                if let Err(e) = proto::check_message(app.my_name(), &text) {
+                    app.error = Some(e.to_string());
+                    return None;
+                }
+                app.follow();
+                Some(Action::Send(Command::Say(text)))
+            }
+            "bell" => {
+                app.prefs.bell = !app.prefs.bell;
+                let text = if app.prefs.bell {
+                    "the bell rings when a message names you (/bell again: off)"
+                } else {
+                    "no bell for messages that name you"
+                };
+                app.system(SystemKind::Info, text.to_string());
+                None
+            }
+            "save" if !arg.is_empty() => Some(Action::Save(arg.into(), app.chat_jsonl())),
             "name" => match proto::Name::new(arg) {
                 Ok(name) => {
                     if let Some(me) = app.me.as_mut() {
                         me.name = name.to_string();
                     }
+                    app.system(SystemKind::Info, format!("you are now {name}"));
                     Some(Action::Send(Command::Rename(name)))
                 }
                 Err(e) => {
@@ -513,6 +646,10 @@ fn submit(app: &mut App) -> Option<Action> {
                     return None;
                 }
             },
+            "me" | "save" => {
+                app.error = Some(format!("usage: /{word} {}", if word == "me" { "ACTION" } else { "PATH" }));
+                return None;
+            }
             _ => {
                 app.error = Some(format!("unknown command /{word}: try /help"));
                 return None;
@@ -607,7 +744,11 @@ fn core_event(app: &mut App, ev: Event) {
             }
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
-        Event::Message { entry, own, settled } => chat_line(app, &entry, own, settled),
+        Event::Message { entry, own, settled } => {
+            let named = !own && app.prefs.bell && app.me.as_ref().is_some_and(|m| mentions(&entry.text, &m.name));
+            chat_line(app, &entry, own, settled);
+            app.bell_due |= named;
+        }
         Event::Shared { entry, settled } => {
             if settled {
                 app.settled = app.settled.max(Hlc(entry.ts.0.saturating_add(1)));

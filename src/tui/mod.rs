@@ -5,7 +5,7 @@
 pub mod app;
 pub mod view;
 
-use std::io::stdout;
+use std::io::{Write, stdout};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -99,14 +99,17 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
                     // The screen's own lines are timed from the monotonic clock: read it now, not
                     // only on the once-a-second tick, so a line lands after what came before it.
                     update(&mut app, Msg::Tick(net::now()));
-                    update(&mut app, Msg::Net(ev));
+                    actions.extend(update(&mut app, Msg::Net(ev)));
                     // Take what else is waiting, so a flood costs one redraw, not one per packet.
                     for _ in 0..BATCH {
                         match node.events.try_recv() {
-                            Ok(ev) => { update(&mut app, Msg::Net(ev)); }
+                            Ok(ev) => actions.extend(update(&mut app, Msg::Net(ev))),
                             Err(_) => break,
                         }
                     }
+                    // One bell for a batch, however many mentions it held.
+                    let mut rung = false;
+                    actions.retain(|a| a != &Action::Bell || !std::mem::replace(&mut rung, true));
                     dirty = true;
                 }
                 None => return Ok(()),
@@ -122,6 +125,20 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
         for action in actions {
             match action {
                 Action::Quit => return Ok(()),
+                Action::Bell => {
+                    let mut out = stdout();
+                    out.write_all(b"\x07")?;
+                    out.flush()?;
+                }
+                Action::Save(path, lines) => {
+                    let n = lines.lines().count();
+                    let said = match std::fs::write(&path, lines) {
+                        Ok(()) => Msg::Saved(format!("saved {n} messages to {}", path.display())),
+                        Err(e) => Msg::Failed(format!("cannot save to {}: {e}", path.display())),
+                    };
+                    update(&mut app, said);
+                    dirty = true;
+                }
                 Action::Mouse(on) => {
                     if on {
                         execute!(stdout(), EnableMouseCapture)?;

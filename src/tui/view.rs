@@ -281,6 +281,22 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
             } else {
                 ("◌ ".to_string(), Style::new().fg(Color::Yellow))
             };
+            if app.mentions_me(l) {
+                // Your name in someone's line: the line is marked, in the one colour no name
+                // and no status uses.
+                text = Style::new().fg(Color::LightMagenta).add_modifier(Modifier::BOLD);
+            }
+            if let Some(action) = l.text.strip_prefix("/me ") {
+                // `/me waves`: "* alice waves".
+                let text = text.add_modifier(Modifier::ITALIC);
+                return vec![
+                    time,
+                    mark,
+                    ("* ".into(), text),
+                    (author, name),
+                    (format!(" {}", clean_text(action)), text),
+                ];
+            }
             vec![time, mark, (author, name), (": ".into(), Style::default()), (clean_text(&l.text), text)]
         }
         LineKind::System(kind) => {
@@ -314,19 +330,50 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     let inner = block.inner(area);
     f.render_widget(block, area);
     let (width, height) = (usize::from(inner.width), usize::from(inner.height));
-    // Lay out from the bottom of the view upwards, only as many lines as fit.
+    // Lay out from the bottom of the view upwards, only as many lines as fit, with a rule
+    // where the day changes.
     let bottom = app.lines.len().saturating_sub(app.scroll);
+    let day = |l: &LogLine| l.at().to_utc().with_timezone(&app.tz).date_naive();
+    let rule = |l: &LogLine| {
+        let label = format!(" {} ", l.at().to_utc().with_timezone(&app.tz).format("%A %-d %B %Y"));
+        let side = width.saturating_sub(label.chars().count()) / 2;
+        Line::styled(format!("{}{label}{}", "─".repeat(side), "─".repeat(side)), Style::new().fg(Color::DarkGray))
+    };
     let mut rows: Vec<Line> = Vec::new();
-    for l in app.lines.range(..bottom).rev() {
+    let mut reached_first = bottom == 0;
+    for i in (0..bottom).rev() {
+        let l = &app.lines[i];
         let mut wrapped = wrap(&line_spans(app, l), width, 11);
         wrapped.reverse();
         rows.extend(wrapped);
+        if i > 0 && day(&app.lines[i - 1]) != day(l) {
+            rows.push(rule(l));
+        }
+        reached_first = i == 0;
         if rows.len() >= height {
             break;
         }
     }
     rows.truncate(height);
     rows.reverse();
+    if reached_first && rows.len() < height {
+        if app.lines_dropped > 0 {
+            let note = format!("… {} older lines not kept", app.lines_dropped);
+            rows.insert(0, Line::styled(note, Style::new().fg(Color::DarkGray).italic()));
+        }
+        // Scrolled to the top (Ctrl-Home): a full first page, not the oldest line alone.
+        for i in bottom..app.lines.len() {
+            if rows.len() >= height {
+                break;
+            }
+            let l = &app.lines[i];
+            if i > 0 && day(&app.lines[i - 1]) != day(l) {
+                rows.push(rule(l));
+            }
+            rows.extend(wrap(&line_spans(app, l), width, 11));
+        }
+        rows.truncate(height);
+    }
     if app.lines.is_empty() {
         rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
     }
@@ -523,11 +570,15 @@ pub const HELP: &[(&str, &str)] = &[
     ("✓ / ◌", "settled (every live member has it) / pending"),
     ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
+    ("Tab", "complete a peer's name (again: the next one)"),
     ("F1", "this help"),
     ("F2", "let the terminal select text; F2 again: back"),
     ("Ctrl-C", "leave the group and quit"),
     ("/help", "this help"),
     ("/name NEW", "change your name; peers see it"),
+    ("/me ACTION", "say what you do: * alice waves"),
+    ("/bell", "ring the bell when a message names you (again: off)"),
+    ("/save PATH", "write the messages here to PATH (JSON lines)"),
     ("/clear", "clear the messages on this screen only"),
     ("/quit", "leave the group and quit"),
 ];
