@@ -1,8 +1,9 @@
 //! Standard input as lines, for `groupcast node`.
 //!
 //! When stdin is a pipe or a socket (a script feeding the node), it is read on the runtime's
-//! own thread as soon as the kernel says it is readable: a line goes from the pipe to the wire
-//! in one wake-up. tokio's own stdin hands every read to a blocking thread, which then has to
+//! own thread as soon as the kernel says it is readable, never blocking (the pipe is opened
+//! anew non-blocking, so another reader of it cannot leave us waiting): a line goes from the
+//! pipe to the wire in one wake-up. tokio's own stdin hands every read to a blocking thread, which then has to
 //! wake the runtime (two thread switches per line). A terminal, a file or /dev/null is read the
 //! usual way: a terminal's end (Ctrl-D) and a file's data are not announced by readiness.
 
@@ -59,50 +60,79 @@ impl Splitter {
 
 #[cfg(unix)]
 mod polled {
-    use std::io::Stdin;
+    use std::fs::File;
+    use std::io::{ErrorKind, Read};
     use std::os::fd::AsFd;
+    use std::os::unix::fs::OpenOptionsExt;
 
-    use rustix::fs::FileType;
+    use rustix::fs::{FileType, OFlags};
+    use rustix::net::RecvFlags;
     use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
     use tokio::sync::mpsc;
 
     use super::Splitter;
 
-    /// Stdin registered with the runtime, if it is a pipe or a socket.
-    pub fn stdin() -> Option<AsyncFd<Stdin>> {
-        let stdin = std::io::stdin();
-        let stat = rustix::fs::fstat(stdin.as_fd()).ok()?;
-        let kind = FileType::from_raw_mode(stat.st_mode);
-        if !matches!(kind, FileType::Fifo | FileType::Socket) {
-            return None;
-        }
-        // `AsyncFd::new` is deprecated for types whose fd could be closed while registered
-        // (its replacement is `unsafe`, which this crate forbids); fd 0 stays open.
-        #[allow(deprecated)]
-        AsyncFd::with_interest(stdin, Interest::READABLE).ok()
+    /// Stdin, read without ever blocking the thread (the network task runs on it too).
+    pub enum Source {
+        /// A pipe, opened anew non-blocking: a file description of our own, so the flag
+        /// touches no one else who holds the pipe.
+        Pipe(AsyncFd<File>),
+        /// A socket, read with `MSG_DONTWAIT`.
+        Socket(AsyncFd<std::io::Stdin>),
     }
 
-    /// Reads only what the kernel holds (`FIONREAD`), so a read never blocks the thread, and
-    /// takes the end when the writer has closed and nothing is left.
-    pub async fn forward(fd: AsyncFd<Stdin>, tx: mpsc::Sender<String>) {
+    /// Stdin registered with the runtime, if it is a pipe or a socket.
+    pub fn stdin() -> Option<Source> {
+        let stdin = std::io::stdin();
+        let stat = rustix::fs::fstat(stdin.as_fd()).ok()?;
+        // `AsyncFd::new` is deprecated for types whose fd could be closed while registered
+        // (its replacement is `unsafe`, which this crate forbids); these stay open.
+        #[allow(deprecated)]
+        match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Fifo => {
+                let pipe = File::options()
+                    .read(true)
+                    .custom_flags(OFlags::NONBLOCK.bits() as i32)
+                    .open("/proc/self/fd/0")
+                    .ok()?;
+                AsyncFd::with_interest(pipe, Interest::READABLE).ok().map(Source::Pipe)
+            }
+            FileType::Socket => AsyncFd::with_interest(stdin, Interest::READABLE).ok().map(Source::Socket),
+            _ => None,
+        }
+    }
+
+    /// Reads whatever is there each time the kernel says stdin is readable, until its end.
+    pub async fn forward(source: Source, tx: mpsc::Sender<String>) {
         let mut buf = vec![0u8; 64 << 10];
         let mut lines = Splitter::default();
         loop {
-            let Ok(mut ready) = fd.readable().await else { break };
-            let held = rustix::io::ioctl_fionread(ready.get_inner().as_fd()).unwrap_or(0);
-            if held == 0 {
-                if ready.ready().is_read_closed() {
-                    break;
+            let read = match &source {
+                Source::Pipe(fd) => {
+                    let Ok(mut ready) = fd.readable().await else { break };
+                    match ready.try_io(|f| f.get_ref().read(&mut buf)) {
+                        Ok(r) => r,
+                        Err(_would_block) => continue,
+                    }
                 }
-                ready.clear_ready();
-                continue;
-            }
-            let want = usize::try_from(held).unwrap_or(usize::MAX).min(buf.len());
-            let n = match rustix::io::read(ready.get_inner().as_fd(), &mut buf[..want]) {
+                Source::Socket(fd) => {
+                    let Ok(mut ready) = fd.readable().await else { break };
+                    let got = ready.try_io(|s| {
+                        rustix::net::recv(s.get_ref().as_fd(), &mut buf, RecvFlags::DONTWAIT)
+                            .map(|(n, _)| n)
+                            .map_err(std::io::Error::from)
+                    });
+                    match got {
+                        Ok(r) => r,
+                        Err(_would_block) => continue,
+                    }
+                }
+            };
+            let n = match read {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => continue,
                 Err(_) => break,
             };
             for line in lines.push(&buf[..n]) {

@@ -1023,6 +1023,11 @@ impl Node {
     }
 
     fn emit(&mut self, e: Event) {
+        if let Event::PeerUp { node, .. } | Event::PeerAlive { node, .. } = &e {
+            // Back, or cleared: a down notice held against it earlier is spent (else a link
+            // that churns as it comes back would be taken for the crash that notice meant).
+            self.disputed.remove(node);
+        }
         self.out.push_back(Output::Event(e));
     }
 

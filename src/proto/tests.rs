@@ -1068,3 +1068,33 @@ fn a_node_that_stalled_for_under_a_second_does_not_take_its_own_silence_for_a_pe
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
     assert_eq!(a.linked().count(), 2, "both links kept");
 }
+
+#[test]
+fn a_neighbour_that_closed_its_link_while_this_node_stalled_is_not_suspected() {
+    // Seen on the LAN: a host stopped for a second found on waking that its neighbours had
+    // (rightly) taken it for dead and closed their links; it suspected both of them.
+    let mut a = ring_node(1, 1);
+    for k in 0..4u64 {
+        let t = k * 100;
+        a.handle_datagram(&frame(2, T0, k + 1, hlc_at(t), ring_beat("b")), addr(2), at(t));
+        a.handle_timer(at(t + 5));
+    }
+    assert!(a.handle_link_up(NodeId(2), at(400)));
+    for t in (450..=1_000).step_by(50) {
+        a.handle_timer(at(t));
+        if t % 200 == 0 {
+            a.handle_datagram(&frame(2, T0, t / 100, hlc_at(t), ring_beat("b")), addr(2), at(t));
+        }
+    }
+    all(&mut a);
+    // Stalled from 1,000 to 2,000; the first thing it takes in is the closed link.
+    a.handle_link_end(NodeId(2), LinkEnd::Broken, at(2_000));
+    a.handle_datagram(&frame(2, T0, 30, hlc_at(1_900), ring_beat("b")), addr(2), at(2_001));
+    a.handle_timer(at(2_050));
+    let out = all(&mut a);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Event(Event::PeerSuspect { .. } | Event::PeerDown { .. }))),
+        "{out:?}"
+    );
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+}
