@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::UserError;
-use crate::net::{self, NetConfig, NetEvent, new_identity, socket, start_node};
+use crate::net::{self, NetConfig, NetEvent, new_identity, socket};
 use crate::output::{Line, Message, from_of, human_time};
 use crate::proto::log::Key;
 use crate::proto::{self, Command, Event, Hlc, Node, NodeId, Output, Snapshot};
@@ -18,12 +18,21 @@ use crate::show::skew_text;
 
 /// `groupcast node`: a user's mistake comes back as a `UserError`; anything else is unexpected.
 pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> color_eyre::Result<()> {
-    let mut node = start_node(&netcfg, cfg).map_err(UserError::from)?;
     let mut out = Printer::new(json);
+    let mut term = signal(SignalKind::terminate())?;
+    // Started before the network is up (at boot, on a laptop between networks): wait for it.
+    let started = net::start_node_when_up(&netcfg, cfg, |e| {
+        out.print(&Line::Waiting { reason: e.to_string() });
+        out.flush();
+    });
+    let mut node = tokio::select! {
+        n = started => n.map_err(UserError::from)?,
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = term.recv() => return Ok(()),
+    };
     let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
     // At the end of stdin the node keeps running (it may be a daemon with stdin on /dev/null).
     tokio::spawn(crate::stdin_lines::forward(line_tx));
-    let mut term = signal(SignalKind::terminate())?;
     let mut stdin_open = true;
     loop {
         tokio::select! {

@@ -43,6 +43,12 @@ pub enum Line {
         /// How many were dropped.
         dropped: u64,
     },
+    /// The network is not up yet (no route, the interface down or without its address): the
+    /// node waits and joins when it comes.
+    Waiting {
+        /// Why it cannot join yet.
+        reason: String,
+    },
     /// A datagram could not be sent; the node carries on.
     SendFailed {
         /// What the system said.
@@ -324,6 +330,7 @@ impl Line {
             }
             Line::Lagged { dropped } => format!("({dropped} events dropped: output too slow; a resync follows)"),
             Line::SendFailed { error } => format!("cannot send: {error}"),
+            Line::Waiting { reason } => format!("waiting for the network ({reason}); joins when it is up"),
             Line::PeerUp { node, name, addr } => format!("+ {name} ({}) joined from {addr}", short(node)),
             Line::PeerSuspect { node, name } => format!("? {name} ({}) is silent", short(node)),
             Line::PeerAlive { node, name } => format!("+ {name} ({}) is back", short(node)),

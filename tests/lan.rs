@@ -187,3 +187,32 @@ fn user_errors_are_one_line_and_exit_status_two() {
     p.say("/state");
     p.wait_for("state", |v| v["event"] == "state");
 }
+
+#[test]
+fn a_node_started_before_the_network_is_up_waits_and_joins_when_it_comes() {
+    let Some(lan) = Lan::new(3) else { return };
+    let mut peer = lan.host(1).node("host1", &[]);
+    // Host 2's cable is out at boot (no route either); host 3 has its link but no route yet.
+    lan.host(2).set_link(false);
+    assert!(lan.host(3).exec("ip", &["route", "del", "default"]).status.success());
+    let mut early = lan.host(2).spawn_node("host2", &[], &[]);
+    let mut by_name = lan.host(3).spawn_node("host3", &["--iface", "eth0"], &[]);
+    let mut routeless = lan.host(3).spawn_node("host3b", &[], &[]);
+    for p in [&mut early, &mut routeless] {
+        let w = p.wait_for("waiting", |v| v["event"] == "waiting");
+        assert!(w["reason"].as_str().unwrap().contains("cannot join"), "{w}");
+    }
+    // Given the interface by name, host 3 needs no route: it joins at once.
+    by_name.wait_for("ready", |v| v["event"] == "ready");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(early.events("ready").is_empty(), "no join while the network is down");
+    // The networks come up: both join, and the peers see them.
+    lan.host(2).set_link(true);
+    assert!(lan.host(3).exec("ip", &["route", "add", "default", "dev", "eth0"]).status.success());
+    for p in [&mut early, &mut routeless] {
+        p.wait_for_within("ready", Duration::from_secs(5), |v| v["event"] == "ready");
+    }
+    for name in ["host2", "host3", "host3b"] {
+        peer.wait_for(name, |v| v["event"] == "peer_up" && v["name"] == name);
+    }
+}

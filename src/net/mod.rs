@@ -23,5 +23,5 @@ pub struct NetConfig {
 }
 
 pub use driver::{NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};
-pub use node::{new_identity, start_node};
+pub use node::{new_identity, start_node, start_node_when_up};
 pub use socket::{SetupError, resolve_iface};

@@ -32,3 +32,27 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHand
     let core = Node::new(id, inc, cfg, driver::now());
     Ok(driver::spawn(sock, Some(listener), netcfg.group, label, core))
 }
+
+/// Like `start_node`, but while the network is not there yet (the interface down or without
+/// its address, no route for the group) it waits and tries again every second, telling
+/// `waiting` why (once per new reason). Other errors (a typo'd interface, a port in use) end it.
+pub async fn start_node_when_up(
+    netcfg: &NetConfig,
+    cfg: proto::Config,
+    mut waiting: impl FnMut(&SetupError),
+) -> Result<NodeHandle, SetupError> {
+    let mut said = String::new();
+    loop {
+        match start_node(netcfg, cfg.clone()) {
+            Err(e) if e.network_not_up(netcfg.iface.as_deref()) => {
+                let why = e.to_string();
+                if why != said {
+                    waiting(&e);
+                    said = why;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -55,6 +55,26 @@ pub enum SetupError {
     },
 }
 
+impl SetupError {
+    /// The network is not there yet, and may come: the interface is down, has no address
+    /// yet, or there is no route for the group. (`spec`: the `--iface` given, if any; a name
+    /// that no interface has is a mistake, not a wait.)
+    pub fn network_not_up(&self, spec: Option<&str>) -> bool {
+        const ENODEV: i32 = 19;
+        const EADDRNOTAVAIL: i32 = 99;
+        const ENETUNREACH: i32 = 101;
+        match self {
+            SetupError::Join { source, .. } => {
+                matches!(source.raw_os_error(), Some(ENODEV | EADDRNOTAVAIL | ENETUNREACH))
+            }
+            SetupError::UnknownIface(name) => {
+                spec == Some(name.as_str()) && std::path::Path::new("/sys/class/net").join(name).exists()
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The interface address to use: `None` means "let the routing table choose".
 pub fn resolve_iface(spec: Option<&str>) -> Result<Option<Ipv4Addr>, SetupError> {
     let Some(spec) = spec else { return Ok(None) };

@@ -22,7 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::error::UserError;
-use crate::net::{self, NetConfig, NodeHandle, start_node};
+use crate::net::{self, NetConfig, NodeHandle, start_node_when_up};
 use crate::proto::{self, Command};
 use app::{Action, App, Msg, update};
 
@@ -38,7 +38,11 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> color_eyre::Result<()
         return Err(UserError::NoTerminal.into());
     }
     // Join first: a setup error is printed on a normal terminal, as one line.
-    let mut node = start_node(&netcfg, cfg).map_err(UserError::from)?;
+    // Started before the network is up: say so on the plain terminal and wait for it.
+    let waiting = |e: &crate::net::SetupError| {
+        eprintln!("groupcast: waiting for the network ({e}); it joins when the network is up, Ctrl-C quits");
+    };
+    let mut node = start_node_when_up(&netcfg, cfg, waiting).await.map_err(UserError::from)?;
     let mut terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
     let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
     let hook = std::panic::take_hook();

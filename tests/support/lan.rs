@@ -212,6 +212,14 @@ impl Host {
     /// Starts `groupcast node --json` with extra arguments and extra environment for the binary
     /// alone (set through `env`, so `ip` itself runs untouched, e.g. by an `LD_PRELOAD`).
     pub fn node_env(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
+        let mut p = self.spawn_node(name, extra, env);
+        let ready = p.wait_for("ready", |v| v["event"] == "ready");
+        assert_eq!(ready["name"], name);
+        p
+    }
+
+    /// Starts `groupcast node --json` without waiting for it to join.
+    pub fn spawn_node(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let mut args = vec!["node", "--json", "--name", name];
         args.extend_from_slice(extra);
         let mut cmd = Command::new("ip");
@@ -231,10 +239,7 @@ impl Host {
             }
         });
         let stdin = child.stdin.take();
-        let mut p = NodeProc { name: name.to_string(), child, stdin, rx, seen: Vec::new() };
-        let ready = p.wait_for("ready", |v| v["event"] == "ready");
-        assert_eq!(ready["name"], name);
-        p
+        NodeProc { name: name.to_string(), child, stdin, rx, seen: Vec::new() }
     }
 }
 
