@@ -439,7 +439,7 @@ fn the_help_scrolls_on_a_short_screen_and_f2_leaves_the_mouse_to_the_terminal() 
     key(&mut app, KeyCode::F(1));
     let first = draw(&app, (80, 16));
     assert!(first.contains("↓ more") && !first.contains("/quit"), "{first}");
-    for _ in 0..10 {
+    for _ in 0..30 {
         key(&mut app, KeyCode::Down);
     }
     let last = draw(&app, (80, 16));

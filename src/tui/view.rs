@@ -15,17 +15,17 @@ use crate::proto::{Hlc, NodeId, Status, Time};
 const PEERS_MIN_WIDTH: u16 = 70;
 const PEERS_MIN_HEIGHT: u16 = 16;
 
-const PALETTE: [Color; 10] = [
-    Color::Cyan,
-    Color::Magenta,
-    Color::Yellow,
-    Color::LightBlue,
-    Color::LightGreen,
-    Color::LightMagenta,
-    Color::LightCyan,
-    Color::LightRed,
-    Color::Blue,
-    Color::Green,
+/// Names' colours: xterm-256 mid-tones that read on dark and on light backgrounds (contrast
+/// 3:1 or more against both black and white), far apart from each other, and none of them
+/// yellow or red (pending and errors), green (settled, joins) or bright magenta (your name
+/// mentioned). Azure, teal, olive, violet, rust, plum.
+const PALETTE: [Color; 6] = [
+    Color::Indexed(33),
+    Color::Indexed(30),
+    Color::Indexed(64),
+    Color::Indexed(98),
+    Color::Indexed(130),
+    Color::Indexed(96),
 ];
 
 /// A colour that stays the same for a sender on every screen and every run.
@@ -568,6 +568,9 @@ pub const HELP: &[(&str, &str)] = &[
     ("", "  when the line is empty)"),
     ("Mouse wheel", "scroll the messages"),
     ("✓ / ◌", "settled (every live member has it) / pending"),
+    ("peers 2/3", "header: members alive / all known"),
+    ("recv / drop", "header: datagrams taken from the group / refused"),
+    ("", "  (/state in `groupcast node` says why each was refused)"),
     ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
     ("Tab", "complete a peer's name (again: the next one)"),
@@ -648,6 +651,54 @@ mod tests {
         let used: std::collections::BTreeSet<String> =
             (1..=40).map(|i| format!("{:?}", author_color(&format!("10.0.0.{i}:5000")))).collect();
         assert!(used.len() >= 6, "forty senders share only {} colours", used.len());
+    }
+
+    /// The red, green and blue of an xterm-256 colour of the 6×6×6 cube.
+    fn rgb(c: Color) -> [f64; 3] {
+        let Color::Indexed(i @ 16..=231) = c else { panic!("{c:?} is not in the colour cube") };
+        let i = i - 16;
+        let level = |v: u8| if v == 0 { 0.0 } else { 55.0 + 40.0 * f64::from(v) };
+        [level(i / 36), level((i / 6) % 6), level(i % 6)]
+    }
+
+    fn luminance([r, g, b]: [f64; 3]) -> f64 {
+        let ch = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.039_28 { v / 12.92 } else { ((v + 0.055) / 1.055).powf(2.4) }
+        };
+        0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b)
+    }
+
+    #[test]
+    fn names_read_on_dark_and_light_terminals_and_no_two_colours_are_alike() {
+        for c in PALETTE {
+            let l = luminance(rgb(c));
+            let on_white = 1.05 / (l + 0.05);
+            let on_black = (l + 0.05) / 0.05;
+            assert!(
+                on_white >= 3.0 && on_black >= 3.0,
+                "{c:?}: contrast {on_white:.2} on white, {on_black:.2} on black"
+            );
+            // Not red or yellow: the hue is outside 330°–20° and 40°–70°.
+            let [r, g, b] = rgb(c);
+            let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+            let hue = if max - min < 1.0 {
+                0.0
+            } else if (max - r).abs() < 1.0 {
+                (60.0 * (g - b) / (max - min)).rem_euclid(360.0)
+            } else if (max - g).abs() < 1.0 {
+                60.0 * (b - r) / (max - min) + 120.0
+            } else {
+                60.0 * (r - g) / (max - min) + 240.0
+            };
+            assert!(!(hue >= 330.0 || hue <= 20.0 || (40.0..=70.0).contains(&hue)), "{c:?}: hue {hue:.0}°");
+        }
+        for (i, a) in PALETTE.iter().enumerate() {
+            for b in &PALETTE[i + 1..] {
+                let d = rgb(*a).iter().zip(rgb(*b)).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt();
+                assert!(d >= 80.0, "{a:?} and {b:?} are too alike ({d:.0})");
+            }
+        }
     }
 
     #[test]
