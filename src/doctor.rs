@@ -156,6 +156,8 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
             None
         }
     };
+    // A route for the group through an interface without an IPv4 address gives 0.0.0.0.
+    let iface = iface.filter(|a| !a.is_unspecified());
     let chosen = iface.and_then(|a| interfaces.iter().find(|i| i.ipv4.contains(&a)));
     match (iface, chosen) {
         (Some(a), Some(i)) => judge_iface(&mut r, a, i, given, &lan_hint),
@@ -179,7 +181,14 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
     if r.checks.iter().any(|c| c.status == Verdict::Fail) && iface.is_none() {
         return r;
     }
-    let netcfg = NetConfig { iface: iface.map(|a| a.to_string()).or_else(|| netcfg.iface.clone()), ..netcfg.clone() };
+    // Its own ring port (a pinned one may be held by a node of this host), and a name that
+    // says what it is in peers' screens.
+    let netcfg = NetConfig {
+        iface: iface.map(|a| a.to_string()).or_else(|| netcfg.iface.clone()),
+        ring_port: 0,
+        ..netcfg.clone()
+    };
+    let cfg = proto::Config { name: proto::Name::clip(&format!("{} (doctor)", cfg.name)), ..cfg };
     let mut node = match start_node(&netcfg, cfg) {
         Ok(n) => n,
         Err(e) => {
@@ -254,7 +263,14 @@ async fn bare_text_heard(node: &mut crate::net::NodeHandle, listen: Duration) ->
 fn judge_iface(r: &mut Report, a: Ipv4Addr, i: &Iface, given: bool, lan_hint: &str) {
     let why = if given { "given with --iface" } else { "the route to the group" };
     let vpn = ["tun", "tap", "wg", "ppp", "utun", "zt", "tailscale"].iter().any(|p| i.name.starts_with(p));
-    if i.loopback {
+    if !i.up {
+        r.add(
+            "interface",
+            Verdict::Fail,
+            format!("{a} on {} ({why}) is down or has no carrier: a cable out, or Wi-Fi not connected", i.name),
+            Some(format!("connect {} (ip link set {} up, if it is switched off)", i.name, i.name)),
+        );
+    } else if i.loopback {
         r.add(
             "interface",
             Verdict::Warn,
@@ -287,16 +303,18 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
     if heard_self {
         r.add("hears itself", Verdict::Ok, format!("{} of its own datagrams came back", snap.stats.own_echoes), None);
     } else {
-        let rules = firewall_drops(port);
+        let rule = firewall_drops(port);
+        let detail = format!(
+            "none of its own datagrams came back: something on this host drops the group's traffic{}",
+            rule.as_ref().map_or_else(String::new, |(l, at)| format!(" (firewall rule in {at}: {l})"))
+        );
+        let chain = rule.map_or_else(|| "inet filter input".to_string(), |(_, at)| at);
         r.add(
             "hears itself",
             Verdict::Fail,
-            format!(
-                "none of its own datagrams came back: something on this host drops the group's traffic{}",
-                rules.map_or_else(String::new, |l| format!(" (firewall rule: {l})"))
-            ),
+            detail,
             Some(format!(
-                "let UDP port {port} in: nft insert rule inet filter input udp dport {port} accept (or: ufw allow {port}/udp)"
+                "let UDP port {port} in: nft insert rule {chain} udp dport {port} accept (or: ufw allow {port}/udp)"
             )),
         );
     }
@@ -323,9 +341,20 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
     if peers.is_empty() {
         nobody_heard(r, snap, heard_self, rp_filter);
     } else {
+        let here: Vec<IpAddr> = r.interfaces.iter().flat_map(|i| i.ipv4.iter().map(|a| IpAddr::V4(*a))).collect();
+        key_checks(r, snap, r.peers.iter().any(|p| !here.contains(&p.addr.ip())));
         let names: Vec<String> =
             r.peers.iter().map(|p| format!("{} {} (loss {:.0}%)", p.name, p.addr.ip(), p.loss * 100.0)).collect();
-        r.add("peers", Verdict::Ok, names.join(", "), None);
+        if r.peers.iter().all(|p| here.contains(&p.addr.ip())) {
+            r.add(
+                "peers",
+                Verdict::Warn,
+                format!("only nodes on this host: {}; none from another host was heard", names.join(", ")),
+                Some("run groupcast doctor on another host too; both must list each other".into()),
+            );
+        } else {
+            r.add("peers", Verdict::Ok, names.join(", "), None);
+        }
         let closed: Vec<String> = r
             .peers
             .iter()
@@ -352,10 +381,43 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
     }
 }
 
+/// Datagrams of a group this node cannot read: a keyed group here without our key, or ours
+/// keyed differently (a failure when nobody else was heard; noise beside a working group).
+fn key_checks(r: &mut Report, snap: &Snapshot, heard_peers: bool) {
+    let dropped = |why: DropReason| snap.stats.dropped.get(&why).copied().unwrap_or(0);
+    let verdict = if heard_peers { Verdict::Warn } else { Verdict::Fail };
+    let (keyed_here, bad_key, open) =
+        (dropped(DropReason::Sealed), dropped(DropReason::BadKey), dropped(DropReason::Unsealed));
+    if keyed_here > 0 {
+        r.add(
+            "key",
+            verdict,
+            format!("{keyed_here} datagrams sealed with a group key: a keyed group is here, and this node has no key"),
+            Some("ask its members for the key file and pass --key-file PATH (and --label if they use one)".into()),
+        );
+    } else if bad_key > 0 {
+        r.add(
+            "key",
+            verdict,
+            format!("{bad_key} datagrams sealed with another key or label: a group keyed differently"),
+            Some("use the same --key-file (and --label) as the others".into()),
+        );
+    }
+    if open > 0 {
+        r.add(
+            "key",
+            Verdict::Warn,
+            format!("{open} datagrams without a seal: open nodes on this group, which cannot talk with a keyed one"),
+            None,
+        );
+    }
+}
+
 /// No peer was heard: why that may be.
 fn nobody_heard(r: &mut Report, snap: &Snapshot, heard_self: bool, rp_filter: Option<u8>) {
     let dropped = |why: DropReason| snap.stats.dropped.get(&why).copied().unwrap_or(0);
-    let sealed_elsewhere = dropped(DropReason::BadKey) + dropped(DropReason::Unsealed);
+    let sealed = dropped(DropReason::Sealed) + dropped(DropReason::BadKey);
+    key_checks(r, snap, false);
     // A peer that dialled our ring port heard our heartbeats (the link is refused while we
     // have not heard it, and counted).
     let ring_up = !snap.links.is_empty() || dropped(DropReason::LinkNotNeighbour) > 0;
@@ -372,13 +434,8 @@ fn nobody_heard(r: &mut Report, snap: &Snapshot, heard_self: bool, rp_filter: Op
             format!("peers link to this node over TCP, but none of their multicast arrives: inbound multicast is blocked {where_}"),
             Some(fix.into()),
         );
-    } else if sealed_elsewhere > 0 {
-        r.add(
-            "peers",
-            Verdict::Warn,
-            format!("{sealed_elsewhere} datagrams sealed with another key (or none): a group with a different --key-file or --label"),
-            Some("use the same --key-file (and --label) as the others".into()),
-        );
+    } else if sealed > 0 {
+        // Said under "key" (see `key_checks`).
     } else {
         let mut causes = String::from(
             "no other groupcast node heard. Likely: no one else runs it on this group; Wi-Fi client isolation; \
@@ -453,11 +510,15 @@ fn interfaces() -> Vec<Iface> {
     for a in if_addrs::get_if_addrs().unwrap_or_default() {
         let i = by_name.entry(a.name.clone()).or_insert_with(|| {
             let flags = sys_flags(&a.name);
+            // Up means up with a carrier (a cable in, Wi-Fi associated): the flag alone says
+            // only that it was switched on.
+            let oper = std::fs::read_to_string(format!("/sys/class/net/{}/operstate", a.name)).unwrap_or_default();
+            let carrier = !matches!(oper.trim(), "down" | "lowerlayerdown" | "notpresent");
             Iface {
                 name: a.name.clone(),
                 ipv4: Vec::new(),
                 ipv6: false,
-                up: flags.is_none_or(|f| f & IFF_UP != 0),
+                up: flags.is_none_or(|f| f & IFF_UP != 0) && carrier,
                 multicast: flags.is_none_or(|f| f & IFF_MULTICAST != 0),
                 loopback: a.is_loopback(),
             }
@@ -515,19 +576,26 @@ fn container_sign() -> Option<(&'static str, &'static str)> {
     None
 }
 
-/// A firewall rule here that seems to drop the group's port or all input, if one can be read
-/// (`nft list ruleset` needs root; without it nothing is said).
-fn firewall_drops(port: u16) -> Option<String> {
+/// A firewall rule here that seems to drop the group's port or all input, with the family,
+/// table and chain it is in, if one can be read (`nft list ruleset` needs root; without it
+/// nothing is said).
+fn firewall_drops(port: u16) -> Option<(String, String)> {
     let out = std::process::Command::new("nft").args(["list", "ruleset"]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let port = port.to_string();
-    text.lines()
-        .map(str::trim)
-        .find(|l| {
-            (l.contains("drop") || l.contains("reject"))
-                && (l.contains(&port) || (l.contains("udp") && !l.contains("dport")) || l.contains("policy drop"))
-        })
-        .map(str::to_string)
+    let (mut table, mut chain) = (String::new(), String::new());
+    for l in text.lines().map(str::trim) {
+        if let Some(t) = l.strip_prefix("table ") {
+            table = t.trim_end_matches('{').trim().to_string(); // "inet fw"
+        } else if let Some(c) = l.strip_prefix("chain ") {
+            chain = c.trim_end_matches('{').trim().to_string();
+        } else if (l.contains("drop") || l.contains("reject"))
+            && (l.contains(&port) || (l.contains("udp") && !l.contains("dport")) || l.contains("policy drop"))
+        {
+            return Some((l.to_string(), format!("{table} {chain}")));
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -342,7 +342,12 @@ impl Line {
             Line::Message(m) => {
                 // A multi-line message keeps its lines together, indented under the first; no
                 // other line break (a name's, a CR) survives the cleaning.
-                format!("{}: {}", clean(&m.name, false), clean(&m.text, true).replace('\n', "\n    "))
+                let text = clean(&m.text, true).replace('\n', "\n    ");
+                match text.strip_prefix("/me ") {
+                    // `/me waves` from a chat user: "* alice waves".
+                    Some(action) => format!("* {} {action}", clean(&m.name, false)),
+                    None => format!("{}: {text}", clean(&m.name, false)),
+                }
             }
             Line::Shared { text, name, .. } => format!("shared message is now {text:?} (from {name})"),
             Line::Settled { upto, count } => format!("{count} more messages settled (up to {upto})"),

@@ -70,6 +70,10 @@ fn a_host_whose_inbound_udp_is_dropped_is_told_to_let_the_port_in() {
     let heard = check(&r, "hears itself");
     assert_eq!(heard["status"], "fail", "{r}");
     assert!(heard["detail"].as_str().unwrap().contains("udp dport 12345 drop"), "names the rule: {heard}");
+    assert!(
+        heard["fix"].as_str().unwrap().contains("nft insert rule inet fw in udp dport 12345 accept"),
+        "in its chain: {heard}"
+    );
     assert!(heard["fix"].as_str().unwrap().contains("udp dport 12345 accept"), "{heard}");
     // The peer's ring link still came up: the doctor says inbound multicast is what fails.
     let peers = check(&r, "peers");
@@ -112,4 +116,39 @@ fn a_host_with_only_loopback_or_only_ipv6_is_told_what_is_missing() {
     let (code, r) = doctor(&lan, 2, &[]);
     assert_eq!(code, Some(1), "{r}");
     assert!(check(&r, "interfaces")["detail"].as_str().unwrap().contains("IPv6 addresses only"), "{r}");
+}
+
+#[test]
+fn a_keyed_group_a_busy_ring_port_and_a_cable_without_carrier_are_each_named() {
+    let Some(lan) = Lan::new(3) else { return };
+    // A keyed group on hosts 2 and 3 (key file readable by its owner only).
+    let key_path = std::env::temp_dir().join(format!("groupcast-doctor-key-{}", std::process::id()));
+    let _ = std::fs::remove_file(&key_path);
+    let key_s = key_path.to_str().unwrap();
+    assert!(lan.host(2).run(&["keygen", key_s]).status.success());
+    let _keyed: Vec<NodeProc> =
+        [2, 3].iter().map(|&i| lan.host(i).node(&format!("host{i}"), &["--key-file", key_s])).collect();
+    // Host 1 runs an open node on a pinned ring port, then the doctor with the same settings.
+    let _own = lan.host(1).node("host1", &["--ring-port", "40000"]);
+    let (code, r) = doctor(&lan, 1, &["--ring-port", "40000"]);
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(check(&r, "join")["status"], "ok", "the doctor takes a ring port of its own: {r}");
+    let key = check(&r, "key");
+    assert_eq!(key["status"], "fail", "{r}");
+    assert!(key["detail"].as_str().unwrap().contains("keyed group is here"), "{key}");
+    assert!(key["fix"].as_str().unwrap().contains("--key-file"), "{key}");
+    assert!(check(&r, "peers")["detail"].as_str().unwrap().contains("only nodes on this host"), "{r}");
+    // With the key it works, and host 1's own open node is not taken for a LAN peer.
+    let (code, r) = doctor(&lan, 1, &["--key-file", key_s]);
+    assert_eq!(code, Some(0), "{r}");
+    // Host 3's cable is out at the switch: its eth0 is up but has no carrier.
+    let bridge = lan.host(3).ns.replace("-h3", "-br");
+    assert!(
+        std::process::Command::new("ip").args(["-n", &bridge, "link", "set", "v3", "down"]).status().unwrap().success()
+    );
+    let (code, r) = doctor(&lan, 3, &["--key-file", key_s]);
+    assert_eq!(code, Some(1), "{r}");
+    let iface = check(&r, "interface");
+    assert!(iface["detail"].as_str().unwrap().contains("no carrier"), "{iface}");
+    let _ = std::fs::remove_file(&key_path);
 }

@@ -572,3 +572,23 @@ fn the_top_of_a_long_log_is_a_full_page_under_a_note_of_what_was_not_kept() {
     assert!(rows[5].contains("older lines not kept"), "{screen}");
     assert!(rows[18].contains("line "), "a full page, down to the pane's last row: {screen}");
 }
+
+#[test]
+fn a_double_slash_sends_a_slash_line_and_a_keyed_group_nearby_is_named_when_alone() {
+    let mut app = conversation((100, 30));
+    typed(&mut app, "//etc/hosts is broken");
+    let sent = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
+    assert_eq!(sent, Some(Action::Send(Command::Say("/etc/hosts is broken".into()))));
+    typed(&mut app, "/save ~/chat.jsonl");
+    let saved = update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE))));
+    let Some(Action::Save(path, _)) = saved else { panic!("{saved:?}") };
+    assert!(path.is_absolute() && path.ends_with("chat.jsonl") && !path.starts_with("~"), "{path:?}");
+    // Alone, hearing only sealed datagrams: a keyed group is here.
+    let mut app = empty((100, 30));
+    let mut stats = Stats { own_echoes: 20, ..Stats::default() };
+    stats.dropped.insert(DropReason::Sealed, 12);
+    update(&mut app, Msg::Net(NetEvent::Status { peers: Vec::new(), stats }));
+    update(&mut app, Msg::Tick(Now::synced(t(12_000))));
+    let screen = draw(&app, (100, 30));
+    assert!(screen.contains("A keyed group is here"), "{screen}");
+}

@@ -23,6 +23,12 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHand
     let iface = socket::resolve_iface(netcfg.iface.as_deref())?;
     let sock = socket::open_member(netcfg, iface)?;
     let in_use = socket::iface_in_use(netcfg, iface);
+    if in_use.is_some_and(|a| a.is_unspecified()) {
+        // The route for the group goes through an interface without an IPv4 address (yet).
+        const EADDRNOTAVAIL: i32 = 99;
+        let source = std::io::Error::from_raw_os_error(EADDRNOTAVAIL);
+        return Err(SetupError::Join { group: netcfg.group, iface: "the default route".into(), source });
+    }
     let listener = socket::open_ring_listener(in_use, netcfg.ring_port)?;
     // Peers place us in the ring by the address our datagrams come from and this port.
     let ip = in_use.unwrap_or(Ipv4Addr::UNSPECIFIED);

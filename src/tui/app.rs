@@ -224,6 +224,8 @@ pub enum Alone {
     DeafHere,
     /// Peers dial this node's ring port (so they hear it), but none of their multicast arrives.
     InboundBlocked,
+    /// Datagrams sealed with a key this node does not have (or another key): a keyed group.
+    KeyedGroup,
     /// Simply nobody heard: the usual causes, and the doctor.
     Nobody,
 }
@@ -331,8 +333,14 @@ impl App {
             return None;
         }
         let refused_now = self.stats.dropped.get(&proto::DropReason::LinkNotNeighbour).copied().unwrap_or(0);
+        let sealed = [proto::DropReason::Sealed, proto::DropReason::BadKey]
+            .iter()
+            .map(|r| self.stats.dropped.get(r).copied().unwrap_or(0))
+            .sum::<u64>();
         Some(if self.stats.own_echoes == 0 {
             Alone::DeafHere
+        } else if sealed > 0 {
+            Alone::KeyedGroup
         } else if refused_now > refused {
             Alone::InboundBlocked
         } else {
@@ -600,7 +608,12 @@ fn submit(app: &mut App) -> Option<Action> {
         app.input.reset();
         return None;
     }
-    if let Some(cmd) = line.trim().strip_prefix('/') {
+    // `//text` sends `/text` (a line that starts with a slash but is not a command).
+    let line = match line.strip_prefix("//") {
+        Some(rest) => format!("/{rest}"),
+        None => line,
+    };
+    if let Some(cmd) = line.trim().strip_prefix('/').filter(|_| !app.input.value().starts_with("//")) {
         let (word, arg) = cmd.split_once(' ').map_or((cmd, ""), |(w, a)| (w, a.trim()));
         let action = match word {
             "help" => {
@@ -632,7 +645,13 @@ fn submit(app: &mut App) -> Option<Action> {
                 app.system(SystemKind::Info, text.to_string());
                 None
             }
-            "save" if !arg.is_empty() => Some(Action::Save(arg.into(), app.chat_jsonl())),
+            "save" if !arg.is_empty() => {
+                let path = match (arg.strip_prefix("~/"), std::env::var_os("HOME")) {
+                    (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
+                    _ => std::path::PathBuf::from(arg),
+                };
+                Some(Action::Save(path, app.chat_jsonl()))
+            }
             "name" => match proto::Name::new(arg) {
                 Ok(name) => {
                     if let Some(me) = app.me.as_mut() {
