@@ -592,3 +592,31 @@ fn a_double_slash_sends_a_slash_line_and_a_keyed_group_nearby_is_named_when_alon
     let screen = draw(&app, (100, 30));
     assert!(screen.contains("A keyed group is here"), "{screen}");
 }
+
+#[test]
+fn ctrl_f_finds_older_lines_and_shows_each_match() {
+    let mut app = conversation((100, 30));
+    for i in 0..60 {
+        say(&mut app, 10_000 + i * 1000, BOB, "bob", &format!("filler {i}"), false);
+    }
+    assert!(!draw(&app, (100, 30)).contains("is the build green"), "scrolled out of view");
+    update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL))));
+    typed(&mut app, "GREEN");
+    let screen = draw(&app, (100, 30));
+    assert!(screen.contains("green here since the last merge"), "the newest match is shown: {screen}");
+    assert!(screen.contains("2 matching lines") && screen.contains("find: GREEN"), "{screen}");
+    let style = style_of(&app, (100, 30), "green here since");
+    assert!(style.add_modifier.contains(ratatui::style::Modifier::REVERSED), "the match stands out");
+    key(&mut app, KeyCode::Enter);
+    assert!(draw(&app, (100, 30)).contains("morning all, is the build green?"), "Enter: the older match");
+    key(&mut app, KeyCode::Down);
+    let back = style_of(&app, (100, 30), "green here since");
+    assert!(back.add_modifier.contains(ratatui::style::Modifier::REVERSED), "↓: the newer one again");
+    key(&mut app, KeyCode::Esc);
+    let screen = draw(&app, (100, 30));
+    assert!(screen.contains("Compose") && !screen.contains("find:"), "{screen}");
+    assert!(screen.contains("green here since"), "Esc leaves the view where the search was");
+    // Typing goes to the compose box again.
+    typed(&mut app, "x");
+    assert_eq!(app.input.value(), "x");
+}

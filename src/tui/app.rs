@@ -186,6 +186,8 @@ pub struct App {
     pub help_scroll: usize,
     /// What the user switched on or off here.
     pub prefs: Prefs,
+    /// Searching the messages (Ctrl-F), if under way.
+    pub search: Option<Search>,
     /// A mention arrived since the loop last looked: ring once.
     bell_due: bool,
     /// Tab completion under way: the word's start, the candidates, the one shown.
@@ -206,6 +208,17 @@ pub struct App {
     /// Since when no other member has been listed, and the ring links refused by then (a
     /// peer dialling us heard us, though we did not hear it).
     alone: Option<(Time, u64)>,
+}
+
+/// A search of the messages: what is sought, and the line shown (an index into `lines`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Search {
+    /// The text sought (any case), in the author's name or the line.
+    pub query: String,
+    /// The matching line shown, if any matches.
+    pub hit: Option<usize>,
+    /// How many lines match.
+    pub matches: usize,
 }
 
 /// Switches the user flips in the TUI.
@@ -257,6 +270,7 @@ impl App {
             help: false,
             help_scroll: 0,
             prefs: Prefs { mouse: true, bell: false },
+            search: None,
             bell_due: false,
             tab: None,
             now: now.mono,
@@ -534,6 +548,14 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         }
         return None;
     }
+    if app.search.is_some() {
+        search_key(app, k);
+        return None;
+    }
+    if ctrl && k.code == KeyCode::Char('f') {
+        app.search = Some(Search::default());
+        return None;
+    }
     let empty = app.input.value().is_empty();
     if k.code != KeyCode::Tab {
         app.tab = None;
@@ -570,6 +592,56 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
         }
     }
     None
+}
+
+/// Whether a line matches a search (any case, in the text or the author's name).
+fn matches(l: &LogLine, query: &str) -> bool {
+    let q = query.to_lowercase();
+    let author = match &l.kind {
+        LineKind::Chat { author, .. } => author.as_str(),
+        LineKind::System(_) => "",
+    };
+    !q.is_empty() && (l.text.to_lowercase().contains(&q) || author.to_lowercase().contains(&q))
+}
+
+/// Keys while searching: typing refines the search (the newest match is shown), Enter, ↑ or
+/// Ctrl-F go to the next older match, ↓ to the next newer one, Esc ends it where it is.
+fn search_key(app: &mut App, k: KeyEvent) {
+    let Some(mut search) = app.search.take() else { return };
+    let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
+    let older = |app: &App, before: usize, q: &str| (0..before).rev().find(|&i| matches(&app.lines[i], q));
+    let newer = |app: &App, after: usize, q: &str| (after + 1..app.lines.len()).find(|&i| matches(&app.lines[i], q));
+    match k.code {
+        KeyCode::Esc => return,
+        KeyCode::Enter | KeyCode::Up => {
+            let from = search.hit.unwrap_or(app.lines.len());
+            search.hit = older(app, from, &search.query).or(search.hit);
+        }
+        KeyCode::Char('f') if ctrl => {
+            let from = search.hit.unwrap_or(app.lines.len());
+            search.hit = older(app, from, &search.query).or(search.hit);
+        }
+        KeyCode::Down => {
+            if let Some(h) = search.hit {
+                search.hit = newer(app, h, &search.query).or(Some(h));
+            }
+        }
+        KeyCode::Backspace => {
+            search.query.pop();
+            search.hit = older(app, app.lines.len(), &search.query);
+        }
+        KeyCode::Char(c) if !ctrl => {
+            search.query.push(c);
+            search.hit = older(app, app.lines.len(), &search.query);
+        }
+        _ => {}
+    }
+    search.matches = app.lines.iter().filter(|l| matches(l, &search.query)).count();
+    if let Some(h) = search.hit {
+        // The match at the bottom of the view.
+        app.scroll = app.lines.len() - 1 - h;
+    }
+    app.search = Some(search);
 }
 
 /// Up (`back`) and Down through sent lines; what was being typed comes back at the bottom.

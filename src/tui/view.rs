@@ -262,6 +262,17 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
+/// Line `i` of the messages, the search's match shown reversed.
+fn spans_at(app: &App, i: usize) -> Vec<(String, Style)> {
+    let mut spans = line_spans(app, &app.lines[i]);
+    if app.search.as_ref().is_some_and(|s| s.hit == Some(i)) {
+        for (_, style) in spans.iter_mut().skip(1) {
+            *style = style.add_modifier(Modifier::REVERSED);
+        }
+    }
+    spans
+}
+
 fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
     let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
     match &l.kind {
@@ -343,7 +354,7 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
     let mut reached_first = bottom == 0;
     for i in (0..bottom).rev() {
         let l = &app.lines[i];
-        let mut wrapped = wrap(&line_spans(app, l), width, 11);
+        let mut wrapped = wrap(&spans_at(app, i), width, 11);
         wrapped.reverse();
         rows.extend(wrapped);
         if i > 0 && day(&app.lines[i - 1]) != day(l) {
@@ -370,7 +381,7 @@ fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) 
             if i > 0 && day(&app.lines[i - 1]) != day(l) {
                 rows.push(rule(l));
             }
-            rows.extend(wrap(&line_spans(app, l), width, 11));
+            rows.extend(wrap(&spans_at(app, i), width, 11));
         }
         rows.truncate(height);
     }
@@ -512,6 +523,23 @@ fn alone_lines(app: &App, why: Alone, width: usize, brief: bool) -> Vec<Line<'st
 }
 
 fn render_compose(app: &App, f: &mut Frame, area: Rect) {
+    if let Some(search) = &app.search {
+        let found = match (search.hit, search.matches) {
+            (_, 0) if search.query.is_empty() => "type to search the messages".to_string(),
+            (_, 0) => "no match".to_string(),
+            (_, n) => format!("{n} matching lines · Enter/↑ older · ↓ newer · Esc done"),
+        };
+        let block = Block::bordered()
+            .title(" Search ")
+            .border_style(Style::new().fg(Color::Cyan))
+            .title_bottom(Line::styled(format!(" {found} "), Style::new().fg(Color::Cyan)).right_aligned());
+        let inner = block.inner(area);
+        f.render_widget(block, area);
+        let line =
+            Line::from(vec![Span::styled("find: ", Style::new().fg(Color::Cyan)), Span::raw(clean(&search.query))]);
+        f.render_widget(Paragraph::new(line), inner);
+        return;
+    }
     let mut block = Block::new().borders(Borders::ALL).title(" Compose ");
     if let Some(e) = &app.error {
         block = block
@@ -578,6 +606,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
     ("Tab", "complete a peer's name (again: the next one)"),
+    ("Ctrl-F", "search the messages (Enter/↑ older, ↓ newer, Esc)"),
     ("F1", "this help"),
     ("F2", "let the terminal select text; F2 again: back"),
     ("Ctrl-C", "leave the group and quit"),
