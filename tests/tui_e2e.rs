@@ -64,11 +64,59 @@ fn three_tuis_chat_see_each_other_and_see_one_quit_and_one_die() {
 fn setup_errors_leave_a_clean_terminal_and_one_line() {
     let Some(lan) = Lan::new(1) else { return };
     let h = lan.host(1);
-    assert!(h.exec("ip", &["route", "del", "default"]).status.success());
-    // In a real terminal: the error is one line on the normal screen, and the shell carries on.
-    let screen = Screen::run_then_show(h, &["--name", "x"], 250, 10);
+    // In a real terminal: a mistake is one line on the normal screen, and the shell carries on.
+    let screen = Screen::run_then_show(h, &["--name", "x", "--iface", "nosuch0"], 250, 10);
     let text = screen.wait_for("exit=2");
     let said: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with("exit=")).collect();
     assert_eq!(said.len(), 1, "one line:\n{text}");
     assert!(said[0].starts_with("groupcast: ") && said[0].contains("--iface"), "{text}");
+    // No route yet (a laptop between networks): it says it waits, and opens when the route comes.
+    assert!(h.exec("ip", &["route", "del", "default"]).status.success());
+    let screen = Screen::open(h, &["--name", "y"], 120, 30);
+    screen.wait_for("waiting for the network");
+    assert!(h.exec("ip", &["route", "add", "default", "dev", "eth0"]).status.success());
+    screen.wait_for("Compose");
+}
+
+#[test]
+fn names_complete_with_tab_a_mention_stands_out_and_ctrl_f_finds_it() {
+    if !tmux::available() {
+        return;
+    }
+    let Some(lan) = Lan::new(2) else { return };
+    let alice = Screen::open(lan.host(1), &["--name", "alice"], 100, 30);
+    let bob = Screen::open(lan.host(2), &["--name", "bob"], 100, 30);
+    bob.wait_for("● alice");
+    alice.wait_for("● bob");
+    // Bob types "al", Tab: "alice: ", and says something to her.
+    bob.type_text("al");
+    bob.key("Tab");
+    bob.wait_until("the completed name", |s| s.contains("› alice: "));
+    bob.type_text("lunch at noon?");
+    bob.key("Enter");
+    alice.wait_for("bob: alice: lunch at noon?");
+    // On alice's screen the line that names her is bold bright magenta (colour 13; tmux writes
+    // it as 38;5;13 or 95).
+    let ansi = alice.ansi();
+    // (The last such row: the first is the shared message pane's.)
+    let line = ansi.lines().rfind(|l| l.contains("lunch at noon?")).expect("the line");
+    let magenta = |l: &str| l.contains("38;5;13m") || l.contains("[95m");
+    assert!(line.contains("\u{1b}[1m") && magenta(line), "not marked as naming her: {line:?}");
+    // The same line from bob's side, which does not name bob, is not.
+    bob.wait_for("bob: alice: lunch at noon?");
+    let theirs = bob.ansi();
+    let own = theirs.lines().rfind(|l| l.contains("lunch at noon?")).unwrap_or_else(|| panic!("{theirs}"));
+    assert!(!magenta(own), "{own:?}");
+    // Alice says more, then finds the question again with Ctrl-F.
+    for i in 0..30 {
+        alice.type_text(&format!("filler {i}"));
+        alice.key("Enter");
+    }
+    alice.wait_for("filler 29");
+    alice.key("C-f");
+    alice.type_text("noon");
+    let found = alice.wait_until("the search's match", |s| s.contains("1 matching line"));
+    assert!(found.contains("lunch at noon?") && found.contains("find: noon"), "{found}");
+    alice.key("Escape");
+    alice.wait_until("the compose box back", |s| s.contains("Compose") && !s.contains("find:"));
 }

@@ -527,7 +527,9 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
         let found = match (search.hit, search.matches) {
             (_, 0) if search.query.is_empty() => "type to search the messages".to_string(),
             (_, 0) => "no match".to_string(),
-            (_, n) => format!("{n} matching lines · Enter/↑ older · ↓ newer · Esc done"),
+            (_, n) => {
+                format!("{n} matching line{} · Enter/↑ older · ↓ newer · Esc done", if n == 1 { "" } else { "s" })
+            }
         };
         let block = Block::bordered()
             .title(" Search ")
