@@ -166,10 +166,11 @@ fn state_digests_agree_across_hosts_after_a_burst() {
 fn user_errors_are_one_line_and_exit_status_two() {
     let Some(lan) = Lan::new(1) else { return };
     let h = lan.host(1);
-    // Drop the default route: now there is no interface to join a group on.
+    // Drop the default route: now there is no interface to send to a group on (a node would
+    // wait for the network; `send` says what to do).
     assert!(h.exec("ip", &["route", "del", "default"]).status.success());
     let cases: [(&[&str], &str); 4] = [
-        (&["node"], "--iface"),
+        (&["send", "x"], "--iface"),
         (&["node", "--group", "10.1.2.3:5000"], "not a multicast address"),
         (&["node", "--iface", "nosuchif0"], "no interface named"),
         (&["send", "--group", "225.0.0.37", "x"], "ADDR:PORT"),
