@@ -62,7 +62,8 @@ fn a_killed_host_is_reported_down() {
     victim.signal("-KILL");
     let killed = Instant::now();
     for p in &mut nodes {
-        p.wait_for("peer_suspect", |v| v["event"] == "peer_suspect" && v["node"] == id.as_str());
+        // (A suspicion may come first; a neighbour whose probe is refused at once, or that was
+        // itself starved a moment ago, reports the crash without one.)
         let down = p.wait_for("peer_down", |v| v["event"] == "peer_down" && v["node"] == id.as_str());
         // Silent (the ring may not have formed yet), or confirmed gone by a ring neighbour.
         let why = (down["reason"].as_str().unwrap_or_default(), down["via"].as_str().unwrap_or_default());

@@ -129,13 +129,16 @@ impl Node {
         if !self.members.status(peer).is_some_and(crate::proto::Status::is_member) {
             return;
         }
-        if self.just_resumed(now) || !self.was_listening(now) {
-            // The peer gave up on us while we were stopped or starved (for a pause, or less):
-            // no sign against it. The ring is tended again as usual, and dials the link back if
-            // it is ours to dial.
+        if self.just_resumed(now) {
+            // The peer gave up on us while we were stopped: no sign against it. The ring is
+            // tended again as usual, and dials the link back if it is ours to dial.
             return;
         }
-        if let Some(e) = self.members.suspect(peer, now) {
+        // Starved or stopped for less than a pause, the peer may have given up on us: no
+        // suspicion, but the probe all the same (a refused dial still means its process is gone).
+        if self.was_listening(now)
+            && let Some(e) = self.members.suspect(peer, now)
+        {
             self.emit(e);
         }
         if let Some(key) = self.ring_key_of(peer) {
