@@ -121,8 +121,12 @@ pub enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff), e.g. `groupcast man > ~/.local/share/man/man1/groupcast.1`.
-    Man,
+    /// Print the manual page (roff), e.g. `groupcast man > ~/.local/share/man/man1/groupcast.1`;
+    /// `groupcast man doctor` prints groupcast-doctor(1), and so on for each command.
+    Man {
+        /// The command whose page to print (none: groupcast(1)).
+        command: Option<String>,
+    },
 }
 
 /// The completion script for `shell`, as `groupcast completions` prints it.
@@ -132,11 +136,20 @@ pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     out
 }
 
-/// The manual page, as `groupcast man` prints it.
-pub fn man_page() -> std::io::Result<Vec<u8>> {
+/// The manual page, as `groupcast man [COMMAND]` prints it; `None` if there is no such command.
+pub fn man_page(command: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let page = match command {
+        None => top,
+        Some(name) => {
+            let Some(sub) = top.find_subcommand(name) else { return Ok(None) };
+            // Named as the top page refers to it: groupcast-doctor(1).
+            sub.clone().name(format!("groupcast-{name}")).version(env!("CARGO_PKG_VERSION"))
+        }
+    };
     let mut out = Vec::new();
-    clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
-    Ok(out)
+    clap_mangen::Man::new(page).render(&mut out)?;
+    Ok(Some(out))
 }
 
 /// How to reach the group and how the node behaves: the options every command that joins takes.

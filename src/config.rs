@@ -155,6 +155,24 @@ pub fn apply(net: &mut NetArgs, matches: &ArgMatches, explicit: Option<&Path>) -
     Ok(Effective { found: text.is_some(), path, settings })
 }
 
+/// A value's error, as the flag checks word it (`--ttl 300 is out of range`), told against
+/// the config file's line when the file gave that value.
+pub fn blame(e: &Effective, err: &str) -> String {
+    let from_file = e.settings.iter().find_map(|s| {
+        let flag = format!("--{}", s.key.replace('_', "-"));
+        match s.source {
+            Source::File(line) if err.starts_with(&flag) => Some((flag, s.key, line)),
+            _ => None,
+        }
+    });
+    match (from_file, &e.path) {
+        (Some((flag, key, line)), Some(path)) => {
+            format!("config file {}, line {line}: {key}{}", path.display(), &err[flag.len()..])
+        }
+        _ => err.to_string(),
+    }
+}
+
 /// `~/x` as the user means it.
 fn expand_home(p: &str) -> PathBuf {
     match (p.strip_prefix("~/"), std::env::var_os("HOME")) {

@@ -14,6 +14,28 @@ static PANICKED: AtomicBool = AtomicBool::new(false);
 /// `groupcast doctor` found that the group does not work here: exit 1.
 static DOCTOR_FOUND_PROBLEMS: AtomicBool = AtomicBool::new(false);
 
+/// The command line, with the config file filling in what it did not say (a broken file is one
+/// line and exit 2).
+fn command_line() -> Result<(Cli, Option<groupcast::config::Effective>), ExitCode> {
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let explicit = cli.config.clone();
+    let effective = match cli.net_mut(&matches) {
+        Some((net, m)) => match groupcast::config::apply(net, m, explicit.as_deref()) {
+            Ok(e) => Some(e),
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "groupcast: {e}");
+                return Err(ExitCode::from(UserError::Usage(String::new()).exit_code()));
+            }
+        },
+        None => None,
+    };
+    Ok((cli, effective))
+}
+
 fn main() -> ExitCode {
     if let Err(e) = color_eyre::install() {
         eprintln!("groupcast: {e}");
@@ -23,22 +45,9 @@ fn main() -> ExitCode {
         PANICKED.store(true, Ordering::SeqCst);
         report(info);
     }));
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
-    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
-    };
-    // The config file fills in what the command line did not say.
-    let explicit = cli.config.clone();
-    let effective = match cli.net_mut(&matches) {
-        Some((net, m)) => match groupcast::config::apply(net, m, explicit.as_deref()) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                let _ = writeln!(std::io::stderr(), "groupcast: {e}");
-                return ExitCode::from(UserError::Usage(String::new()).exit_code());
-            }
-        },
-        None => None,
+    let (cli, effective) = match command_line() {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
     };
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -48,7 +57,10 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        let usage = UserError::Usage;
+        // A bad value is told against the config file's line when the file gave it.
+        let usage = |e: String| {
+            UserError::Usage(effective.as_ref().map_or_else(|| e.clone(), |eff| groupcast::config::blame(eff, &e)))
+        };
         match cli.command {
             None => {
                 let netcfg = cli.net.net_config().map_err(usage)?;
@@ -78,7 +90,10 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Some(Command::Config { .. }) => {
+            Some(Command::Config { net }) => {
+                // The values must make a working node, as for the other commands.
+                net.net_config().map_err(usage)?;
+                net.proto_config().map_err(usage)?;
                 if let Some(e) = &effective {
                     print!("{}", groupcast::config::describe(e));
                 }
@@ -88,10 +103,15 @@ fn main() -> ExitCode {
                 std::io::stdout().write_all(&groupcast::cli::completions(shell))?;
                 Ok(())
             }
-            Some(Command::Man) => {
-                std::io::stdout().write_all(&groupcast::cli::man_page()?)?;
-                Ok(())
-            }
+            Some(Command::Man { command }) => match groupcast::cli::man_page(command.as_deref())? {
+                Some(page) => {
+                    std::io::stdout().write_all(&page)?;
+                    Ok(())
+                }
+                None => {
+                    Err(usage(format!("no command {:?}: try groupcast --help", command.unwrap_or_default())).into())
+                }
+            },
             Some(Command::Send { plain, text, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;
                 let cfg = net.proto_config().map_err(usage)?;

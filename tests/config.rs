@@ -57,6 +57,8 @@ fn a_broken_file_is_one_clear_error_with_its_line() {
         ("key", "name = \"dave\"\n\ncolour = 3\n", "unknown field `colour`"),
         ("syntax", "name = \"dave\n", "line 1"),
         ("value", "heartbeat = \"soon\"\n", "line 1: heartbeat: not a duration"),
+        ("range", "name = \"dave\"\nttl = 300\n", "line 2: ttl 300 is out of range"),
+        ("group", "group = \"239.1.2.3\"\n", "line 1: group \"239.1.2.3\" is not ADDR:PORT"),
     ] {
         let home = config_home(tag, text);
         let out = run(&home, &["config"]);

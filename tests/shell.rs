@@ -66,3 +66,16 @@ fn the_manual_page_describes_the_commands_and_options() {
         assert!(page.contains(word), "no {word} in the page");
     }
 }
+
+#[test]
+fn each_command_has_the_page_the_main_page_points_to() {
+    let main = groupcast(&["man"]);
+    for cmd in ["node", "send", "doctor", "config", "keygen"] {
+        assert!(main.contains(&format!("groupcast\\-{cmd}(1)")), "the main page names groupcast-{cmd}(1)");
+        let page = groupcast(&["man", cmd]);
+        assert!(page.contains(&format!(".TH groupcast-{cmd} 1")), "{cmd}: {page}");
+    }
+    assert!(groupcast(&["man", "doctor"]).contains("\\-\\-listen"));
+    let out = Command::new(BIN).args(["man", "nosuch"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
