@@ -290,8 +290,9 @@ impl Driver {
             if self.core.due_within_slack(n) {
                 self.core.handle_timer(n);
             }
-            if tokio::time::Instant::now() >= next_status {
-                next_status = tokio::time::Instant::now() + STATUS_EVERY;
+            let at = mono_instant(n.mono);
+            if at >= next_status {
+                next_status = at + STATUS_EVERY;
                 let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
                 self.emit(NetEvent::Status { peers, stats });
                 self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now() });

@@ -595,13 +595,12 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
 }
 
 /// Whether a line matches a search (any case, in the text or the author's name).
-fn matches(l: &LogLine, query: &str) -> bool {
-    let q = query.to_lowercase();
+fn matches(l: &LogLine, lowered: &str) -> bool {
     let author = match &l.kind {
         LineKind::Chat { author, .. } => author.as_str(),
         LineKind::System(_) => "",
     };
-    !q.is_empty() && (l.text.to_lowercase().contains(&q) || author.to_lowercase().contains(&q))
+    !lowered.is_empty() && (l.text.to_lowercase().contains(lowered) || author.to_lowercase().contains(lowered))
 }
 
 /// Keys while searching: typing refines the search (the newest match is shown), Enter, ↑ or
@@ -609,34 +608,29 @@ fn matches(l: &LogLine, query: &str) -> bool {
 fn search_key(app: &mut App, k: KeyEvent) {
     let Some(mut search) = app.search.take() else { return };
     let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
-    let older = |app: &App, before: usize, q: &str| (0..before).rev().find(|&i| matches(&app.lines[i], q));
-    let newer = |app: &App, after: usize, q: &str| (after + 1..app.lines.len()).find(|&i| matches(&app.lines[i], q));
     match k.code {
         KeyCode::Esc => return,
-        KeyCode::Enter | KeyCode::Up => {
-            let from = search.hit.unwrap_or(app.lines.len());
-            search.hit = older(app, from, &search.query).or(search.hit);
-        }
-        KeyCode::Char('f') if ctrl => {
-            let from = search.hit.unwrap_or(app.lines.len());
-            search.hit = older(app, from, &search.query).or(search.hit);
-        }
-        KeyCode::Down => {
-            if let Some(h) = search.hit {
-                search.hit = newer(app, h, &search.query).or(Some(h));
-            }
-        }
         KeyCode::Backspace => {
             search.query.pop();
-            search.hit = older(app, app.lines.len(), &search.query);
+            search.hit = None;
         }
         KeyCode::Char(c) if !ctrl => {
             search.query.push(c);
-            search.hit = older(app, app.lines.len(), &search.query);
+            search.hit = None;
         }
         _ => {}
     }
-    search.matches = app.lines.iter().filter(|l| matches(l, &search.query)).count();
+    let q = search.query.to_lowercase();
+    let older = |before: usize| (0..before).rev().find(|&i| matches(&app.lines[i], &q));
+    search.hit = match (k.code, search.hit) {
+        // A new query: its newest match.
+        (_, None) => older(app.lines.len()),
+        (KeyCode::Enter | KeyCode::Up, Some(h)) => older(h).or(Some(h)),
+        (KeyCode::Char('f'), Some(h)) if ctrl => older(h).or(Some(h)),
+        (KeyCode::Down, Some(h)) => (h + 1..app.lines.len()).find(|&i| matches(&app.lines[i], &q)).or(Some(h)),
+        (_, hit) => hit,
+    };
+    search.matches = app.lines.iter().filter(|l| matches(l, &q)).count();
     if let Some(h) = search.hit {
         // The match at the bottom of the view.
         app.scroll = app.lines.len() - 1 - h;
