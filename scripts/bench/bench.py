@@ -11,7 +11,10 @@ How each figure is taken (all stamps are CLOCK_MONOTONIC, which every namespace 
 * Latency: `driver pace` writes lines "L SEQ NS" into the sending node's stdin at 200/s; each
   receiving node's stdout goes through `driver stamp`, which stamps every line as it is read. The
   latency of a message is the receiver's stamp minus NS. The raw baseline stamps in the datagram
-  and at the return of recv(). Both leave out the first 10 messages and combine the two receivers
+  and at the return of recv(). A second raw figure puts the raw pair between the same pipes:
+  `raw line-send` reads the pacer's lines from stdin and sends each as it is read, `raw line-recv`
+  writes each datagram to stdout as a line, stamped by `driver stamp` (the original C client and
+  server's shape). Both leave out the first 10 messages and combine the two receivers
   the same way: p50 is the mean of their medians, p99 the larger of their 99th percentiles.
 * Zero-loss ingest: 2 s of traffic at a rate R from h1 to h2 and h3; R passes if the sender kept
   up (achieved >= 95% of R) and every message reached both receivers within 2 s of the last send.
@@ -360,6 +363,57 @@ def latency_raw(cfg, hosts):
             "lost": sum(r["lost"] for r in res)}
 
 
+def latency_raw_lines(cfg, hosts, tag):
+    """The raw pair between the same pipes as groupcast: the pacer writes into `raw line-send`'s
+    stdin, each `raw line-recv`'s stdout goes through `driver stamp` into a file."""
+    recvs, files = [], []
+    try:
+        for h in hosts[1:3]:
+            path = os.path.join(cfg.work, f"{tag}-h{h.i}.lines")
+            out = open(path, "wb")
+            stamp = spawn([cfg.driver, "stamp"], stdin=subprocess.PIPE, stdout=out)
+            out.close()
+            p = spawn(h.cmd([cfg.raw, "line-recv", "--iface", h.ip]), stdout=stamp.stdin, stderr=subprocess.PIPE,
+                      text=True)
+            stamp.stdin.close()
+            if json.loads(p.stderr.readline()).get("ready") is not True:
+                raise RuntimeError("raw line-recv did not start")
+            recvs.append((p, stamp))
+            files.append(path)
+        r, w = os.pipe()
+        sender = spawn(hosts[0].cmd([cfg.raw, "line-send", "--iface", hosts[0].ip]), stdin=r)
+        os.close(r)
+        prefix = "L"
+        p = spawn([cfg.driver, "pace", "--count", str(LAT_COUNT), "--rate", str(LAT_RATE), "--prefix", prefix],
+                  stdout=w, stderr=subprocess.PIPE)
+        p.communicate()
+        os.close(w)
+        sender.wait(timeout=5)
+
+        def lines(path):
+            with open(path, "rb") as f:
+                got = []
+                for line in f.read().splitlines():
+                    parts = line.split()
+                    if len(parts) == 4 and parts[1] == prefix.encode():
+                        got.append((int(parts[0]), int(parts[2]), int(parts[3])))
+                return got
+
+        wait_until(lambda: all(len(lines(f)) >= LAT_COUNT for f in files), 5, 0.1)
+        per_node, lost = [], 0
+        for f in files:
+            got = lines(f)
+            lost += LAT_COUNT - len({seq for _, seq, _ in got})
+            per_node.append([(st - sent) / 1e3 for st, seq, sent in got if seq >= LAT_SKIP])
+        return {"p50": statistics.mean(percentile(v, 50) for v in per_node),
+                "p99": max(percentile(v, 99) for v in per_node), "lost": lost}
+    finally:
+        for p, stamp in recvs:
+            p.terminate()
+            p.wait()
+            stamp.wait()
+
+
 def latency_gc(cfg, hosts, tag):
     nodes = start_group(cfg, hosts[0:3], tag)
     try:
@@ -632,11 +686,16 @@ def main():
             for r in range(cfg.rounds):
                 raw = latency_raw(cfg, hosts)
                 log(f"  raw       p50 {raw['p50']:.0f} µs  p99 {raw['p99']:.0f} µs  lost {raw['lost']}")
+                piped = latency_raw_lines(cfg, hosts, f"rawl{r}")
+                log(f"  raw lines p50 {piped['p50']:.0f} µs  p99 {piped['p99']:.0f} µs  lost {piped['lost']}")
                 gc = latency_gc(cfg, hosts, f"lat{r}")
                 log(f"  groupcast p50 {gc['p50']:.0f} µs  p99 {gc['p99']:.0f} µs  lost {gc['lost']}")
                 for side, v in (("raw", raw), ("gc", gc)):
                     add("lat50", side, v["p50"])
                     add("lat99", side, v["p99"])
+                for side, v in (("raw", piped), ("gc", gc)):
+                    add("lat50_lines", side, v["p50"])
+                    add("lat99_lines", side, v["p99"])
 
         if want("ingest"):
             log(f"zero-loss ingest, {INGEST_SECONDS:.0f} s per probe, h1 -> h2, h3")
@@ -751,6 +810,8 @@ def main():
 ROWS = [
     ("lat50", "one-way latency p50, 200 msg/s", "us", "≤ 2× raw", lambda g, r: g <= 2 * r),
     ("lat99", "one-way latency p99, 200 msg/s", "us", "≤ 2× raw", lambda g, r: g <= 2 * r),
+    ("lat50_lines", "… p50 against raw between the same pipes", "us", "(informative)", None),
+    ("lat99_lines", "… p99 against raw between the same pipes", "us", "(informative)", None),
     ("ingest", "zero-loss ingest, 1 sender → 2 receivers", "rate", "≥ 50% of raw", lambda g, r: g >= 0.5 * r),
     ("cpu", "receiver CPU at 1,000 msg/s (% of a core)", "pct", "≤ 2× raw", lambda g, r: g <= 2 * r),
     ("idle_cpu", "idle headless node, 4 peers: CPU", "pct", "≤ 0.15%", lambda g, r: g <= 0.15),

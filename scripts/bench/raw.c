@@ -19,6 +19,17 @@
  *       asks for a 4 MiB receive buffer by default, as groupcast's does (the kernel caps it at
  *       net.core.rmem_max), so neither side gets more room for bursts than the other.
  *
+ *   raw line-send --iface ADDR [--group ADDR:PORT]
+ *       The original C client's shape: reads lines from stdin and multicasts each as one datagram
+ *       (the text, no newline) as soon as read() brings it in, until end of input.
+ *
+ *   raw line-recv --iface ADDR [--group ADDR:PORT]
+ *       The original C server's shape: joins the group, prints {"ready":true} to stderr, then
+ *       writes every datagram it receives to stdout as one line (one write() per datagram),
+ *       until killed. With line-send this is the least a program can do between the same pipes
+ *       groupcast is measured through (a line written into the sender's stdin until it is read
+ *       from the receiver's stdout).
+ *
  * Every network namespace on a machine shares its clocks, so a stamp taken by the sender in one
  * namespace and read by the receiver in another is a one-way latency.
  *
@@ -82,7 +93,9 @@ static void usage(void) {
     fprintf(stderr,
             "usage: raw send --iface ADDR --count N --rate R [--size B] [--deadline S] [--group ADDR:PORT]\n"
             "       raw recv --iface ADDR --count N [--idle S] [--timeout S] [--skip K] [--rcvbuf B]\n"
-            "                [--group ADDR:PORT]\n");
+            "                [--group ADDR:PORT]\n"
+            "       raw line-send --iface ADDR [--group ADDR:PORT]   (stdin lines -> datagrams)\n"
+            "       raw line-recv --iface ADDR [--group ADDR:PORT]   (datagrams -> stdout lines)\n");
     exit(2);
 }
 
@@ -119,7 +132,7 @@ static void parse(int argc, char **argv, struct opts *o) {
             o->port = (uint16_t)atoi(colon + 1);
         } else usage();
     }
-    if (!o->iface || o->count <= 0 || o->rate <= 0) usage();
+    if (!o->iface || (o->count <= 0 && strncmp(argv[1], "line-", 5)) || o->rate <= 0) usage();
     if (o->size < (int)sizeof(struct stamp)) o->size = sizeof(struct stamp);
     if (o->size > MAX_SIZE) o->size = MAX_SIZE;
 }
@@ -163,14 +176,33 @@ static struct in_addr guard(const char *iface) {
     return a;
 }
 
-static int do_send(const struct opts *o) {
-    struct in_addr ifa = guard(o->iface);
+/* A multicast socket that sends on the LAN interface: TTL 1, no loopback of its own datagrams. */
+static int sender_socket(struct in_addr ifa) {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     if (fd < 0) die("socket");
     unsigned char ttl = 1, loop = 0;
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa)) die("IP_MULTICAST_IF");
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl)) die("IP_MULTICAST_TTL");
     if (setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop)) die("IP_MULTICAST_LOOP");
+    return fd;
+}
+
+/* A socket bound to the group's port and joined to the group on the LAN interface. */
+static int receiver_socket(const struct opts *o, struct in_addr ifa) {
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) die("SO_REUSEADDR");
+    if (o->rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf)) die("SO_RCVBUF");
+    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr = o->group};
+    if (bind(fd, (struct sockaddr *)&me, sizeof me)) die("bind");
+    struct ip_mreq mreq = {.imr_multiaddr = o->group, .imr_interface = ifa};
+    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq)) die("IP_ADD_MEMBERSHIP");
+    return fd;
+}
+
+static int do_send(const struct opts *o) {
+    int fd = sender_socket(guard(o->iface));
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr = o->group};
 
     unsigned char buf[MAX_SIZE] = {0};
@@ -200,6 +232,43 @@ static int do_send(const struct opts *o) {
     return 0;
 }
 
+static int do_line_send(const struct opts *o) {
+    int fd = sender_socket(guard(o->iface));
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr = o->group};
+    static char buf[1 << 16];
+    size_t have = 0;
+    for (;;) {
+        ssize_t n = read(0, buf + have, sizeof buf - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        have += (size_t)n;
+        size_t start = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (buf[i] != '\n') continue;
+            size_t len = i - start > MAX_SIZE ? MAX_SIZE : i - start;
+            sendto(fd, buf + start, len, 0, (struct sockaddr *)&to, sizeof to);
+            start = i + 1;
+        }
+        memmove(buf, buf + start, have - start);
+        have -= start;
+        if (have == sizeof buf) have = 0; /* a line longer than the buffer: dropped */
+    }
+    return 0;
+}
+
+static int do_line_recv(const struct opts *o) {
+    int fd = receiver_socket(o, guard(o->iface));
+    fprintf(stderr, "{\"ready\":true}\n");
+    char buf[MAX_SIZE + 2];
+    for (;;) {
+        ssize_t n = recv(fd, buf, MAX_SIZE, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) die("recv");
+        buf[n] = '\n';
+        if (write(1, buf, (size_t)n + 1) < 0) return 0;
+    }
+}
+
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
@@ -213,17 +282,7 @@ static double cpu_s(void) {
 }
 
 static int do_recv(const struct opts *o) {
-    struct in_addr ifa = guard(o->iface);
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) die("socket");
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) die("SO_REUSEADDR");
-    if (o->rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o->rcvbuf, sizeof o->rcvbuf)) die("SO_RCVBUF");
-    struct sockaddr_in me = {.sin_family = AF_INET, .sin_port = htons(o->port), .sin_addr = o->group};
-    if (bind(fd, (struct sockaddr *)&me, sizeof me)) die("bind");
-    struct ip_mreq mreq = {.imr_multiaddr = o->group, .imr_interface = ifa};
-    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof mreq)) die("IP_ADD_MEMBERSHIP");
-
+    int fd = receiver_socket(o, guard(o->iface));
     unsigned char *seen = calloc((size_t)o->count, 1);
     uint64_t *lat = calloc((size_t)o->count, sizeof *lat);
     if (!seen || !lat) die("calloc");
@@ -294,5 +353,7 @@ int main(int argc, char **argv) {
     parse(argc, argv, &o);
     if (!strcmp(argv[1], "send")) return do_send(&o);
     if (!strcmp(argv[1], "recv")) return do_recv(&o);
+    if (!strcmp(argv[1], "line-send")) return do_line_send(&o);
+    if (!strcmp(argv[1], "line-recv")) return do_line_recv(&o);
     usage();
 }
