@@ -112,7 +112,15 @@ mod polled {
                 Source::Pipe(fd) => {
                     let Ok(mut ready) = fd.readable().await else { break };
                     match ready.try_io(|f| f.get_ref().read(&mut buf)) {
-                        Ok(r) => r,
+                        Ok(r) => {
+                            // A pipe read short of the buffer took all there was: the next
+                            // read would only say so (a syscall per line, before it is sent).
+                            // What arrives later is announced by the kernel anew.
+                            if matches!(r, Ok(n) if n > 0 && n < buf.len()) {
+                                ready.clear_ready();
+                            }
+                            r
+                        }
                         Err(_would_block) => continue,
                     }
                 }
