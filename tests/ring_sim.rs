@@ -538,3 +538,75 @@ fn acks_from_a_made_up_member_are_not_answered() {
         assert!(sent <= 5, "node {i} sent {sent} frames in answer to a stranger's acks");
     }
 }
+
+/// Datagrams node `i` took in per second over the next `s` simulated seconds.
+fn heard_per_second(sim: &mut Sim, i: usize, s: u64) -> f64 {
+    let before = sim.nodes[i].node.stats().frames_received;
+    sim.run_for(secs(s));
+    (sim.nodes[i].node.stats().frames_received - before) as f64 / s as f64
+}
+
+#[test]
+fn what_each_node_hears_a_second_stays_bounded_as_the_group_grows_without_false_suspicions() {
+    // The group grows in steps, the last one large, so each member's heartbeat interval changes
+    // (500 ms, 1 s, 2.5 s) while its peers watch it: a peer's new rhythm must not look like a
+    // silence.
+    let mut sim = Sim::new(71, Medium::default());
+    let mut rates = Vec::new();
+    for (step, joining) in [20, 20, 60].into_iter().enumerate() {
+        for k in 0..joining {
+            sim.add_node(Config { name: Name::clip(&format!("s{step}n{k}")), ..ring_cfg() });
+        }
+        sim.run_for(secs(10));
+        rates.push((sim.up().len(), heard_per_second(&mut sim, 0, 20)));
+    }
+    let (small, large) = (rates[0], rates[2]);
+    assert_eq!((small.0, large.0), (20, 100));
+    // Without pacing, 100 nodes beating every 500 ms are 198 datagrams a second to each.
+    assert!(small.1 >= 30.0, "20 nodes heartbeat at the configured rate: {rates:?}");
+    assert!(large.1 <= 1.3 * small.1, "five times the group, about the same to hear: {rates:?}");
+    assert_ring(&sim);
+    let up: BTreeSet<usize> = sim.up().into_iter().collect();
+    for &i in &up {
+        assert_eq!(sim.members_of(i).len(), 99, "node {i} lists every other");
+        let bad: Vec<&Event> = sim.nodes[i]
+            .events
+            .iter()
+            .map(|(_, e)| e)
+            .filter(|e| matches!(e, Event::PeerSuspect { .. } | Event::PeerDown { .. }))
+            .collect();
+        assert!(bad.is_empty(), "node {i} suspected a live peer as the group grew: {bad:?}");
+    }
+    // And they still say so: the interval each node sends is the one it keeps.
+    let interval = sim.nodes[5].node.beat_interval();
+    assert_eq!(interval, Duration::from_millis(2500), "100 hosts beat at 5 × 500 ms");
+}
+
+#[test]
+fn a_frozen_node_in_a_large_paced_group_is_down_everywhere_within_a_few_seconds() {
+    let mut sim = Sim::new(72, Medium::default());
+    sim.add_nodes(60, &ring_cfg());
+    sim.run_for(secs(20));
+    assert_eq!(sim.nodes[0].node.beat_interval(), Duration::from_millis(1500));
+    for round in 0..2 {
+        let victim = 17 + round * 20;
+        let id = sim.id(victim);
+        let at = sim.now;
+        sim.freeze(victim);
+        sim.run_for(secs(6));
+        let mut slowest = Duration::ZERO;
+        for i in sim.up() {
+            if i == victim {
+                continue;
+            }
+            let (t, _, _) =
+                sim.first_down(i, id).unwrap_or_else(|| panic!("round {round}: node {i} never saw it down"));
+            slowest = slowest.max(t.since(at));
+        }
+        // A heartbeat interval (1.5 s here) and the link's silence, with room.
+        assert!(slowest <= secs(4), "round {round}: down everywhere after {slowest:?}");
+        sim.thaw(victim);
+        sim.run_for(secs(10));
+        assert_eq!(sim.members_of(0).len(), 59, "round {round}: the thawed node is back");
+    }
+}

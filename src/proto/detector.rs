@@ -47,17 +47,49 @@ pub struct PhiDetector {
     /// Latest second-hand sign of life (a ring neighbour heard it): silence counts from here
     /// when it is later than the last heartbeat, but it adds no interval sample.
     evidence: Time,
+    /// The interval the peer said it keeps (ms): in a large group, whose heartbeats are slow,
+    /// the silence tolerated on top of the mean is at least two of them, so one or two lost
+    /// ones are no more alarming than in a small one.
+    expected_ms: f32,
 }
 
 impl PhiDetector {
     /// Starts with the peer's advertised interval as the estimate (mean = interval,
     /// std-dev = interval / 4), as Akka seeds its detector.
     pub fn new(now: Time, expected: Duration) -> Self {
-        let mut d = PhiDetector { intervals_ms: VecDeque::new(), sum: 0.0, sum_sq: 0.0, last: now, evidence: now };
         let m = expected.as_secs_f64() * 1000.0;
+        let mut d = PhiDetector {
+            intervals_ms: VecDeque::new(),
+            sum: 0.0,
+            sum_sq: 0.0,
+            last: now,
+            evidence: now,
+            expected_ms: m as f32,
+        };
         d.push(m - m / 4.0, usize::MAX);
         d.push(m + m / 4.0, usize::MAX);
         d
+    }
+
+    /// The peer's advertised interval changed (its group grew or shrank): the gaps learnt are
+    /// scaled to the new rhythm, so the spread they learnt (lost heartbeats, jitter) carries
+    /// over in proportion.
+    pub fn rescale(&mut self, expected: Duration) {
+        let new = expected.as_secs_f64() * 1000.0;
+        let old = f64::from(self.expected_ms);
+        if old <= 0.0 {
+            return;
+        }
+        let f = new / old;
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for g in &mut self.intervals_ms {
+            *g = (f64::from(*g) * f) as f32;
+            let v = f64::from(*g);
+            sum += v;
+            sum_sq += v * v;
+        }
+        (self.sum, self.sum_sq) = (sum, sum_sq);
+        self.expected_ms = new as f32;
     }
 
     fn push(&mut self, ms: f64, window: usize) {
@@ -82,7 +114,7 @@ impl PhiDetector {
     pub fn heartbeat(&mut self, now: Time, cfg: &DetectorConfig) {
         let gap = now.since(self.last).as_secs_f64() * 1000.0;
         self.last = now;
-        if self.phi_of(gap, cfg) < cfg.suspect_phi {
+        if self.phi_of(gap, cfg, 0.0) < cfg.suspect_phi {
             self.push(gap, cfg.window);
         }
     }
@@ -111,11 +143,22 @@ impl PhiDetector {
     /// Suspicion level now: 1 means a 10% chance the peer is still alive and was merely slow,
     /// 2 means 1%, 8 means one in 10^8.
     pub fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
-        self.phi_of(now.since(self.last()).as_secs_f64() * 1000.0, cfg)
+        self.phi_paced(now, cfg, Duration::ZERO)
     }
 
-    fn phi_of(&self, elapsed_ms: f64, cfg: &DetectorConfig) -> f64 {
-        let mean = self.mean_ms() + cfg.acceptable_pause.as_secs_f64() * 1000.0;
+    /// `phi`, for a peer that may be heartbeating as slowly as `paced` (the interval the group's
+    /// size calls for, as this node sees it; zero when that is the configured one): a peer
+    /// whose group grew slows down step by step, and the heartbeats saying so can be lost.
+    pub fn phi_paced(&self, now: Time, cfg: &DetectorConfig, paced: Duration) -> f64 {
+        self.phi_of(now.since(self.last()).as_secs_f64() * 1000.0, cfg, paced.as_secs_f64() * 1000.0)
+    }
+
+    fn phi_of(&self, elapsed_ms: f64, cfg: &DetectorConfig, paced_ms: f64) -> f64 {
+        // In a paced group (see `phi_paced`) two heartbeats at the slower of the two rhythms
+        // may go missing before the silence counts; otherwise the configured pause alone.
+        let slowest = if paced_ms > 0.0 { f64::from(self.expected_ms).max(paced_ms) } else { 0.0 };
+        let pause = (cfg.acceptable_pause.as_secs_f64() * 1000.0).max(2.0 * slowest);
+        let mean = self.mean_ms() + pause;
         let std = self.std_dev_ms().max(cfg.min_std_dev.as_secs_f64() * 1000.0);
         phi(elapsed_ms, mean, std)
     }

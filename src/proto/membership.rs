@@ -30,6 +30,9 @@ use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, 
 const LEAVE_AHEAD: u64 = 64;
 /// A peer never linked stays out of the ring this long after a failed dial (doubling after each).
 const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
+/// Heartbeat intervals a peer may claim, in ms: anything outside is taken as the nearest bound.
+const MIN_INTERVAL_MS: u32 = 10;
+const MAX_INTERVAL_MS: u32 = 60_000;
 
 /// The header fields of a received frame that membership needs.
 #[derive(Clone, Copy)]
@@ -76,9 +79,18 @@ pub(super) struct Peer {
     /// The peers its last heartbeat said it hears on its ring links, and when that arrived.
     links: Vec<NodeId>,
     links_at: Time,
+    /// Its heartbeat interval, as its last heartbeat said (ms): groups that grow beat slower.
+    interval_ms: u32,
+    /// The interval its failure detector was last started from (ms).
+    seeded_ms: u32,
 }
 
 impl Peer {
+    /// Its heartbeat interval, as it last said: silences of this peer are judged against it.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.interval_ms))
+    }
+
     pub fn incarnation(&self) -> Incarnation {
         self.incarnation
     }
@@ -158,8 +170,10 @@ pub(super) struct Members {
     detector: DetectorConfig,
     max_peers: usize,
     forget_after: Duration,
-    /// A peer silent this long may be replaced by a new life on its host under its name.
-    quiet: Duration,
+    /// The heartbeat interval the group's size calls for, as this node sees it, when that is
+    /// longer than the configured one (else zero): peers may already beat this slowly (see
+    /// `PhiDetector::phi_paced`).
+    paced: Duration,
 }
 
 impl Members {
@@ -170,8 +184,19 @@ impl Members {
             detector: cfg.detector,
             max_peers: cfg.max_peers,
             forget_after: cfg.forget_after,
-            quiet: cfg.heartbeat * 2,
+            paced: Duration::ZERO,
         }
+    }
+
+    /// The heartbeat interval this node's view of the group calls for (see `paced`).
+    pub fn set_paced(&mut self, paced: Duration) {
+        self.paced = paced;
+    }
+
+    /// The slowest heartbeat interval in the group as this node knows it: the one its view of
+    /// the group calls for, or one a member says it keeps.
+    pub fn slowest_beat(&self) -> Duration {
+        self.peers.values().filter(|p| p.status.is_member()).map(Peer::interval).fold(self.paced, Duration::max)
     }
 
     pub fn get(&self, node: NodeId) -> Option<&Peer> {
@@ -180,6 +205,13 @@ impl Members {
 
     pub fn status(&self, node: NodeId) -> Option<Status> {
         self.peers.get(&node).map(|p| p.status)
+    }
+
+    /// Hosts (addresses) with a confirmed member on them: how many heartbeat on the group, as
+    /// far as pacing goes (a crowd of made-up members from one address counts once).
+    pub fn hosts(&self) -> usize {
+        let ips: BTreeSet<IpAddr> = self.peers.values().filter(|p| p.counts()).map(|p| p.addr.ip()).collect();
+        ips.len()
     }
 
     /// Ids of the peers counted as members (alive or suspect).
@@ -214,10 +246,10 @@ impl Members {
 
     /// The peers known to be in the ring for real: those this node holds links with, those
     /// their heartbeats say they hear on their links, and so on around the ring (only reports
-    /// newer than `fresh` count). Something that heartbeats steadily but that no one can link
+    /// made within `fresh` of the reporter's heartbeats count). Something that heartbeats steadily but that no one can link
     /// with, or that only made-up peers claim to hear, never gets in, so it cannot hold back
     /// anyone's settled marks, not only its would-be neighbours'.
-    pub fn attested(&self, linked: impl Iterator<Item = NodeId>, now: Time, fresh: Duration) -> BTreeSet<NodeId> {
+    pub fn attested(&self, linked: impl Iterator<Item = NodeId>, now: Time, fresh: u32) -> BTreeSet<NodeId> {
         let mut seen: BTreeSet<NodeId> = BTreeSet::new();
         let mut queue: Vec<NodeId> = linked.filter(|n| self.peers.contains_key(n)).collect();
         while let Some(n) = queue.pop() {
@@ -226,7 +258,7 @@ impl Members {
             }
             if let Some(p) = self.peers.get(&n)
                 && p.status.is_member()
-                && now.since(p.links_at) <= fresh
+                && now.since(p.links_at) <= p.interval() * fresh
             {
                 queue.extend(p.links.iter().copied().filter(|m| !seen.contains(m) && self.peers.contains_key(m)));
             }
@@ -237,7 +269,7 @@ impl Members {
     /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
     /// another address that it was heard from lately: that is someone else using its id.
     pub fn source_ok(&self, f: Header, from: SocketAddr, now: Time) -> bool {
-        self.peers.get(&f.sender).is_none_or(|p| p.addr == from || now.since(p.last_seen) >= self.quiet)
+        self.peers.get(&f.sender).is_none_or(|p| p.addr == from || now.since(p.last_seen) >= p.interval() * 2)
     }
 
     /// A ring link with `node` works: it is confirmed.
@@ -369,7 +401,8 @@ impl Members {
 
     /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.
     pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
-        let interval = Duration::from_millis(u64::from(beat.interval_ms.clamp(10, 60_000)));
+        let interval_ms = beat.interval_ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+        let interval = Duration::from_millis(u64::from(interval_ms));
         let name = Name::clip(&beat.name).to_string();
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status, p.left_seq));
         let mut heard = Heard::Known;
@@ -401,8 +434,15 @@ impl Members {
         }
         if let Some(p) = self.peers.get_mut(&f.sender) {
             p.detector.heartbeat(now, &self.detector);
+            p.interval_ms = interval_ms;
+            if interval_ms.abs_diff(p.seeded_ms) > p.seeded_ms / 8 {
+                // Its rhythm changed (its group grew or shrank): the gaps learnt at the old
+                // one would make the new one look like silence, or hide a real one.
+                p.detector.rescale(interval);
+                p.seeded_ms = interval_ms;
+            }
             p.last_seen = now;
-            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= self.quiet / 2 {
+            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= p.interval() {
                 // Heartbeats from one address over a heartbeat interval: a node, not one
                 // forged datagram.
                 p.confirmed = true;
@@ -462,6 +502,8 @@ impl Members {
             failed_dials: 0,
             links: Vec::new(),
             links_at: now,
+            interval_ms,
+            seeded_ms: interval_ms,
         };
         self.peers.insert(f.sender, peer);
         self.changed = true;
@@ -497,7 +539,9 @@ impl Members {
             return None;
         }
         p.detector.vouch(at);
-        if p.status == Status::Suspect && p.detector.phi(now, &self.detector) < self.detector.suspect_phi {
+        if p.status == Status::Suspect
+            && p.detector.phi_paced(now, &self.detector, self.paced) < self.detector.suspect_phi
+        {
             p.status = Status::Alive;
             p.since = now;
             return Some(Event::PeerAlive { node, name: p.name.clone() });
@@ -540,7 +584,7 @@ impl Members {
         for p in self.peers.values() {
             let verdict = match p.status {
                 Status::Alive | Status::Suspect => {
-                    let phi = p.detector.phi(now, &self.detector);
+                    let phi = p.detector.phi_paced(now, &self.detector, self.paced);
                     if phi >= self.detector.down_phi {
                         Some(Verdict::Down)
                     } else if phi >= self.detector.suspect_phi && p.status == Status::Alive {
@@ -615,7 +659,7 @@ impl Members {
                     && p.status.is_member()
                     && p.name == name
                     && p.incarnation < inc
-                    && (p.status == Status::Suspect || now.since(p.detector.last()) > self.quiet)
+                    && (p.status == Status::Suspect || now.since(p.detector.last()) > p.interval() * 2)
             })
             .map(|p| p.id)
             .collect();

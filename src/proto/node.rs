@@ -44,6 +44,14 @@ const SEND_SLACK: Duration = Duration::from_millis(20);
 const ANSWER_WITHIN: Duration = Duration::from_millis(20);
 /// In groups smaller than this, every member answers a newcomer's announce.
 const ANSWER_ALL_BELOW: usize = 16;
+/// Up to this many hosts, a node heartbeats at the configured interval; in a larger group the
+/// interval grows in proportion, so the heartbeats each node hears a second stay at most this
+/// many per interval configured (40 a second with the default 500 ms), however large the group.
+/// Failures of ring neighbours are still caught by the links' pings, and a node's silence on the
+/// group is judged against the interval it last said it keeps.
+const PACED_ABOVE_HOSTS: usize = 20;
+/// The heartbeat interval grows by at most this factor from one heartbeat to the next.
+const BEAT_GROWTH: f64 = 1.5;
 /// The ring is looked at no more often than this.
 const RING_MIN_GAP: Duration = Duration::from_millis(5);
 /// Bytes of messages one repair reply carries at most (more follow on request).
@@ -103,6 +111,8 @@ pub struct Node {
     stats: Stats,
     started: Time,
     announces_sent: usize,
+    /// The heartbeat interval in force (see `beat_interval`).
+    beat_every: Duration,
     timers: TimerTable,
     left: bool,
     links: Links,
@@ -161,6 +171,7 @@ impl Node {
             stats: Stats::default(),
             started: now,
             announces_sent: 0,
+            beat_every: cfg.heartbeat,
             timers: {
                 let mut t = TimerTable::default();
                 for timer in [Timer::Heartbeat, Timer::Check, Timer::Sync] {
@@ -216,6 +227,21 @@ impl Node {
     /// Longer than the driver ever waits between timer calls: a gap like this is our pause.
     fn pause_gap(&self) -> Duration {
         (self.cfg.heartbeat * 2).max(Duration::from_millis(1500))
+    }
+
+    /// How often this node heartbeats now: the configured interval, longer in a group of more
+    /// than `PACED_ABOVE_HOSTS` hosts (see there), and never over a minute. It grows by at most
+    /// half from one heartbeat to the next, so a peer that missed the heartbeat saying so is not
+    /// taken aback by the longer silence (it shrinks at once: a shorter one alarms no one).
+    pub fn beat_interval(&self) -> Duration {
+        self.beat_every
+    }
+
+    /// The interval the group's size calls for.
+    fn paced_interval(&self) -> Duration {
+        let hosts = self.members.hosts() + 1;
+        let stretch = (hosts as f64 / PACED_ABOVE_HOSTS as f64).max(1.0);
+        self.cfg.heartbeat.mul_f64(stretch).min(Duration::from_secs(60)).max(self.cfg.heartbeat)
     }
 
     /// This node's id.
@@ -463,10 +489,13 @@ impl Node {
         if self.timers.is_due_within(Timer::Heartbeat, now, SEND_SLACK) {
             self.follow_group_clock(now);
             let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
+            let want = self.paced_interval();
+            self.beat_every = want.min(self.beat_every.mul_f64(BEAT_GROWTH));
+            self.members.set_paced(if want > self.cfg.heartbeat { want } else { Duration::ZERO });
             self.send_beat(announce, now);
             let next = match ANNOUNCE_OFFSETS_MS.get(self.announces_sent) {
                 Some(&ms) => self.started + Duration::from_millis(ms),
-                None => now + self.cfg.heartbeat,
+                None => now + self.beat_interval(),
             };
             self.timers.set(Timer::Heartbeat, next);
         }
@@ -926,7 +955,7 @@ impl Node {
             skew_ms: self.clock.skew_ms(),
             name: self.cfg.name.to_string(),
             msg_seq: self.msg_seq,
-            interval_ms: self.cfg.heartbeat.as_millis().min(u128::from(u32::MAX)) as u32,
+            interval_ms: self.beat_interval().as_millis().min(u128::from(u32::MAX)) as u32,
             tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
             frontier: self.repair.frontier(),
             links,

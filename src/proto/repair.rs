@@ -60,12 +60,20 @@ impl Repair {
         self.holes.retain(|k, _| holed.contains(k));
         let mut ev = Vec::new();
         for (node, inc) in holed {
-            if members.get(node).is_some_and(|p| p.is_member_in(inc)) {
+            let known = members.get(node);
+            if known.is_some_and(|p| p.is_member_in(inc)) {
                 self.holes.remove(&(node, inc));
                 continue;
             }
+            // A down origin may have been cut off and be about to be heard again (within a
+            // heartbeat or two of the healing; slow ones in a large group), and one not in the
+            // table at all may be one not heard yet (a newcomer in a large group hears most
+            // members only at their next heartbeats): its holes are given up only after a few
+            // heartbeat intervals (the slowest this node's view of the group calls for or that
+            // a member says it keeps).
+            let grace = HOLE_GRACE + members.slowest_beat() * if known.is_none() { 4 } else { 2 };
             let since = *self.holes.entry((node, inc)).or_insert(now);
-            if now.since(since) < HOLE_GRACE {
+            if now.since(since) < grace {
                 continue;
             }
             self.holes.remove(&(node, inc));

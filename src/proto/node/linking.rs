@@ -76,7 +76,8 @@ impl Node {
         let watched: Vec<(NodeId, Time)> = self.silent_links.iter().map(|(p, t)| (*p, *t)).collect();
         for (peer, since) in watched {
             let member = self.members.status(peer).is_some_and(crate::proto::Status::is_member);
-            if !member || self.links.ids().any(|l| l == peer) || now.since(since) > self.cfg.heartbeat * 4 {
+            let interval = self.members.get(peer).map_or(self.cfg.heartbeat, crate::proto::membership::Peer::interval);
+            if !member || self.links.ids().any(|l| l == peer) || now.since(since) > interval * 4 {
                 self.silent_links.remove(&peer);
             } else if self.silent_on_the_group(peer, now) && self.was_listening(now) {
                 self.silent_links.remove(&peer);
@@ -91,7 +92,7 @@ impl Node {
         self.silent_links
             .keys()
             .filter_map(|p| self.members.get(*p))
-            .map(|p| p.last_seen() + self.cfg.heartbeat + self.cfg.link_ping + tick)
+            .map(|p| p.last_seen() + p.interval() + self.cfg.link_ping + tick)
             .min()
     }
 
@@ -155,10 +156,10 @@ impl Node {
         self.stalled_at.is_none_or(|t| now.since(t) > self.cfg.link_ping) && !self.just_resumed(now)
     }
 
-    /// No heartbeat from `peer` for longer than a heartbeat interval and a ping: one lost
+    /// No heartbeat from `peer` for longer than its heartbeat interval and a ping: one lost
     /// heartbeat (one in five at 20% loss) is not enough, two in a row are.
     fn silent_on_the_group(&self, peer: NodeId, now: Time) -> bool {
-        self.members.get(peer).is_some_and(|p| now.since(p.last_seen()) > self.cfg.heartbeat + self.cfg.link_ping)
+        self.members.get(peer).is_some_and(|p| now.since(p.last_seen()) > p.interval() + self.cfg.link_ping)
     }
 
     /// A probe dial was refused: the peer's process is gone. Tell everyone.

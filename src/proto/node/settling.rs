@@ -89,8 +89,7 @@ impl Node {
         }
         let before = self.repair.frontier();
         // Once linked, the settled marks wait only for peers the ring vouches for.
-        let attested = (self.links.ids().next().is_some())
-            .then(|| self.members.attested(self.links.ids(), now, self.cfg.heartbeat * 3));
+        let attested = (self.links.ids().next().is_some()).then(|| self.members.attested(self.links.ids(), now, 3));
         if let Some(e) = self.repair.update_settled(self.clock.now_hlc(), &self.members, attested.as_ref(), &self.log) {
             self.emit(e);
         }
