@@ -1,6 +1,6 @@
 //! Command-line definitions (clap) and their translation into plain configuration.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -155,10 +155,11 @@ pub fn man_page(command: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {
 /// How to reach the group and how the node behaves: the options every command that joins takes.
 #[derive(Debug, Clone, Args)]
 pub struct NetArgs {
-    /// Multicast group and port.
+    /// Multicast group and port: IPv4 (225.0.0.37:12345) or IPv6 (`[ff15::37]:12345`; a
+    /// link-local group such as `[ff12::37]:12345` needs --iface).
     #[arg(long, value_name = "ADDR:PORT", default_value = "225.0.0.37:12345")]
     pub group: String,
-    /// Interface to join the group on: an IPv4 address or an interface name (eth0).
+    /// Interface to join the group on: an address or an interface name (eth0).
     /// Default: the interface of the route to the group.
     #[arg(long, value_name = "ADDRESS|NAME")]
     pub iface: Option<String>,
@@ -206,6 +207,11 @@ pub struct NetArgs {
     /// two groups that share a key stay apart.
     #[arg(long, value_name = "TEXT", requires = "key_file")]
     pub label: Option<String>,
+    /// Keep the conversation in PATH (JSON lines, as /save writes them): the terminal UI shows
+    /// what it holds when it opens and adds every message; `groupcast node` adds every message
+    /// it prints. A message already kept is never added twice. (send and doctor ignore it.)
+    #[arg(long, value_name = "PATH")]
+    pub history: Option<PathBuf>,
 }
 
 /// "500ms", "2s", "1.5s", "1m"; a bare number is milliseconds.
@@ -228,25 +234,57 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn check_group_v4(ip: Ipv4Addr) -> Result<(), String> {
+    if !ip.is_multicast() {
+        return Err(format!(
+            "--group {ip} is not a multicast address: use one in 224.0.0.0/4, for example 225.0.0.37:12345"
+        ));
+    }
+    if ip.octets()[..3] == [224, 0, 0] {
+        return Err(format!(
+            "--group {ip}: 224.0.0.0/24 is reserved for routing protocols on the local link; \
+             use an address in 225.0.0.0 to 239.255.255.255, for example 225.0.0.37:12345"
+        ));
+    }
+    Ok(())
+}
+
+/// An IPv6 group must be a transient one (`ff1X::`, not a permanent address IANA gives out,
+/// such as `ff02::1` for all nodes) of link-local scope or wider.
+fn check_group_v6(ip: Ipv6Addr) -> Result<(), String> {
+    let first = ip.segments()[0];
+    if !ip.is_multicast() {
+        return Err(format!(
+            "--group [{ip}] is not a multicast address: use one in ff00::/8, for example [ff15::37]:12345"
+        ));
+    }
+    if first & 0x0010 == 0 {
+        return Err(format!(
+            "--group [{ip}] is a permanent, assigned multicast address; use a transient one (ff1X::), \
+             for example [ff15::37]:12345, or [ff12::37]:12345 on one link"
+        ));
+    }
+    if first & 0x000f < 2 {
+        return Err(format!(
+            "--group [{ip}] never leaves this host (interface-local scope); use [ff12::37]:12345 for one \
+             link or [ff15::37]:12345 for a site"
+        ));
+    }
+    Ok(())
+}
+
 impl NetArgs {
     /// The network settings, or one line saying what is wrong.
     pub fn net_config(&self) -> Result<NetConfig, String> {
-        let group: SocketAddrV4 = self
-            .group
-            .parse()
-            .map_err(|_| format!("--group {:?} is not ADDR:PORT (for example 225.0.0.37:12345)", self.group))?;
-        if !group.ip().is_multicast() {
-            return Err(format!(
-                "--group {} is not a multicast address: use one in 224.0.0.0/4, for example 225.0.0.37:12345",
-                group.ip()
-            ));
-        }
-        if group.ip().octets()[..3] == [224, 0, 0] {
-            return Err(format!(
-                "--group {}: 224.0.0.0/24 is reserved for routing protocols on the local link; \
-                 use an address in 225.0.0.0 to 239.255.255.255, for example 225.0.0.37:12345",
-                group.ip()
-            ));
+        let group: SocketAddr = self.group.parse().map_err(|_| {
+            format!(
+                "--group {:?} is not ADDR:PORT (for example 225.0.0.37:12345, or [ff15::37]:12345 for IPv6)",
+                self.group
+            )
+        })?;
+        match group {
+            SocketAddr::V4(g) => check_group_v4(*g.ip())?,
+            SocketAddr::V6(g) => check_group_v6(*g.ip())?,
         }
         if group.port() == 0 {
             return Err("--group needs a port other than 0".into());

@@ -5,7 +5,7 @@
 //! chosen interface.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -48,6 +48,8 @@ pub struct Iface {
     pub ipv4: Vec<Ipv4Addr>,
     /// Whether it has IPv6 addresses.
     pub ipv6: bool,
+    /// Its IPv6 addresses (global and unique-local first, link-local last).
+    pub ipv6_addrs: Vec<Ipv6Addr>,
     /// Up, with a carrier.
     pub up: bool,
     /// It can carry multicast.
@@ -73,13 +75,24 @@ pub struct PeerFound {
     pub ring: String,
 }
 
+impl Iface {
+    /// Its addresses of the group's family (IPv4 or IPv6).
+    pub fn addrs_for(&self, group: SocketAddr) -> Vec<IpAddr> {
+        if group.is_ipv4() {
+            self.ipv4.iter().map(|a| IpAddr::V4(*a)).collect()
+        } else {
+            self.ipv6_addrs.iter().map(|a| IpAddr::V6(*a)).collect()
+        }
+    }
+}
+
 /// Everything the doctor found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     /// The group.
     pub group: String,
     /// The interface address used, if one could be chosen.
-    pub iface: Option<Ipv4Addr>,
+    pub iface: Option<IpAddr>,
     /// Whether the group works on it.
     pub ok: bool,
     /// The interfaces of this host.
@@ -121,44 +134,27 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
         peers: Vec::new(),
         bare_senders: BTreeMap::new(),
     };
-    let lan: Vec<&Iface> =
-        interfaces.iter().filter(|i| !i.loopback && i.up && i.multicast && !i.ipv4.is_empty()).collect();
-    let lan_hint = lan.iter().map(|i| format!("{} ({})", i.ipv4[0], i.name)).collect::<Vec<_>>().join(" or ");
+    let group = netcfg.group;
+    let v4 = group.is_ipv4();
     let given = netcfg.iface.is_some();
-    if lan.is_empty() {
-        let v6_only = interfaces.iter().any(|i| !i.loopback && i.up && i.ipv6 && i.ipv4.is_empty());
-        let detail = if v6_only {
-            "this host's network has IPv6 addresses only; groupcast's groups are IPv4 (IPv6 groups are not supported yet)"
-        } else {
-            "no interface besides loopback is up with an IPv4 address and multicast"
-        };
-        // Given an interface (loopback, to try it on one host), that is what counts below.
-        r.add(
-            "interfaces",
-            if given { Verdict::Warn } else { Verdict::Fail },
-            detail,
-            Some("connect to a LAN (cable or Wi-Fi) with IPv4; to try groupcast on this host alone, pass --iface 127.0.0.1".into()),
-        );
-    } else {
-        r.add("interfaces", Verdict::Ok, format!("can carry multicast: {lan_hint}"), None);
-    }
+    let (lan, lan_hint) = lan_interfaces(&mut r, &interfaces, group, given);
     // Where the group's datagrams would go.
     let default_route = default_route();
-    let iface = match socket::resolve_iface(netcfg.iface.as_deref()) {
+    let iface = match socket::resolve_iface(netcfg.iface.as_deref(), group) {
         Ok(a) => socket::iface_in_use(netcfg, a),
         Err(e) => {
             r.add(
                 "interface",
                 Verdict::Fail,
                 e.to_string(),
-                Some("pass --iface with a name or address from `ip -4 addr`".into()),
+                Some("pass --iface with a name or address from `ip addr`".into()),
             );
             None
         }
     };
-    // A route for the group through an interface without an IPv4 address gives 0.0.0.0.
+    // A route for the group through an interface without an address gives 0.0.0.0.
     let iface = iface.filter(|a| !a.is_unspecified());
-    let chosen = iface.and_then(|a| interfaces.iter().find(|i| i.ipv4.contains(&a)));
+    let chosen = iface.and_then(|a| interfaces.iter().find(|i| i.addrs_for(group).contains(&a)));
     match (iface, chosen) {
         (Some(a), Some(i)) => judge_iface(&mut r, a, i, given, &lan_hint),
         (Some(a), None) => r.add("interface", Verdict::Ok, format!("{a}"), None),
@@ -168,7 +164,10 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
             Verdict::Fail,
             format!("no route to {}: the system cannot pick an interface for the group", netcfg.group.ip()),
             Some(if lan.is_empty() {
-                "connect to a LAN, or pass --iface 127.0.0.1 to try groupcast on this host alone".into()
+                format!(
+                    "connect to a LAN, or pass --iface {} to try groupcast on this host alone",
+                    if v4 { "127.0.0.1" } else { "::1" }
+                )
             } else {
                 format!("pass --iface {lan_hint}, or add a default route")
             }),
@@ -176,7 +175,8 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
     }
     r.iface = iface;
     host_checks(&mut r, netcfg, default_route.as_deref());
-    let rp = chosen.and_then(|i| rp_filter(&i.name));
+    // (Reverse-path filtering is IPv4's.)
+    let rp = chosen.filter(|_| v4).and_then(|i| rp_filter(&i.name));
     // Nothing can be heard if no interface is chosen: the join fails.
     if r.checks.iter().any(|c| c.status == Verdict::Fail) && iface.is_none() {
         return r;
@@ -209,6 +209,44 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
     hearing(&mut r, &snap, netcfg.group.port(), rp).await;
     r.ok = !r.checks.iter().any(|c| c.status == Verdict::Fail);
     r
+}
+
+/// The interfaces that can carry the group to a LAN, and a hint naming them for fixes; says
+/// so, or what is missing.
+fn lan_interfaces<'a>(
+    r: &mut Report,
+    interfaces: &'a [Iface],
+    group: SocketAddr,
+    given: bool,
+) -> (Vec<&'a Iface>, String) {
+    let v4 = group.is_ipv4();
+    let lan: Vec<&Iface> =
+        interfaces.iter().filter(|i| !i.loopback && i.up && i.multicast && !i.addrs_for(group).is_empty()).collect();
+    let lan_hint =
+        lan.iter().map(|i| format!("{} ({})", i.addrs_for(group)[0], i.name)).collect::<Vec<_>>().join(" or ");
+    if lan.is_empty() {
+        let v6_only = interfaces.iter().any(|i| !i.loopback && i.up && i.ipv6 && i.ipv4.is_empty());
+        let (detail, fix) = if v4 && v6_only {
+            (
+                "this host's network has IPv6 addresses only, and the group is IPv4".to_string(),
+                "use an IPv6 group: --group [ff15::37]:12345 (every member passes the same one)".to_string(),
+            )
+        } else {
+            let family = if v4 { "IPv4" } else { "IPv6" };
+            (
+                format!("no interface besides loopback is up with an {family} address and multicast"),
+                format!(
+                    "connect to a LAN (cable or Wi-Fi) with {family}; to try groupcast on this host alone, pass --iface {}",
+                    if v4 { "127.0.0.1" } else { "::1" }
+                ),
+            )
+        };
+        // Given an interface (loopback, to try it on one host), that is what counts below.
+        r.add("interfaces", if given { Verdict::Warn } else { Verdict::Fail }, detail, Some(fix));
+    } else {
+        r.add("interfaces", Verdict::Ok, format!("can carry multicast: {lan_hint}"), None);
+    }
+    (lan, lan_hint)
 }
 
 /// The default route, the TTL, and signs of a container.
@@ -260,7 +298,7 @@ async fn bare_text_heard(node: &mut crate::net::NodeHandle, listen: Duration) ->
 }
 
 /// Whether the interface chosen (given, or the route's) can carry the group to the LAN.
-fn judge_iface(r: &mut Report, a: Ipv4Addr, i: &Iface, given: bool, lan_hint: &str) {
+fn judge_iface(r: &mut Report, a: IpAddr, i: &Iface, given: bool, lan_hint: &str) {
     let why = if given { "given with --iface" } else { "the route to the group" };
     let vpn = ["tun", "tap", "wg", "ppp", "utun", "zt", "tailscale"].iter().any(|p| i.name.starts_with(p));
     if !i.up {
@@ -341,7 +379,11 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
     if peers.is_empty() {
         nobody_heard(r, snap, heard_self, rp_filter);
     } else {
-        let here: Vec<IpAddr> = r.interfaces.iter().flat_map(|i| i.ipv4.iter().map(|a| IpAddr::V4(*a))).collect();
+        let here: Vec<IpAddr> = r
+            .interfaces
+            .iter()
+            .flat_map(|i| i.ipv4.iter().map(|a| IpAddr::V4(*a)).chain(i.ipv6_addrs.iter().map(|a| IpAddr::V6(*a))))
+            .collect();
         key_checks(r, snap, r.peers.iter().any(|p| !here.contains(&p.addr.ip())));
         let names: Vec<String> =
             r.peers.iter().map(|p| format!("{} {} (loss {:.0}%)", p.name, p.addr.ip(), p.loss * 100.0)).collect();
@@ -460,7 +502,8 @@ pub fn human(r: &Report) -> String {
     let _ = writeln!(s, "groupcast doctor: group {}", r.group);
     let _ = writeln!(s, "interfaces:");
     for i in &r.interfaces {
-        let addrs: Vec<String> = i.ipv4.iter().map(ToString::to_string).collect();
+        let addrs: Vec<String> =
+            i.ipv4.iter().map(ToString::to_string).chain(i.ipv6_addrs.iter().map(ToString::to_string)).collect();
         let flags =
             [(i.up, "up"), (!i.up, "down"), (i.multicast, "multicast"), (i.loopback, "loopback"), (i.ipv6, "ipv6")]
                 .iter()
@@ -468,9 +511,12 @@ pub fn human(r: &Report) -> String {
                 .map(|f| f.1)
                 .collect::<Vec<_>>()
                 .join(", ");
-        let chosen = r.iface.is_some_and(|a| i.ipv4.contains(&a));
+        let chosen = r.iface.is_some_and(|a| match a {
+            IpAddr::V4(a) => i.ipv4.contains(&a),
+            IpAddr::V6(a) => i.ipv6_addrs.contains(&a),
+        });
         let mark = if chosen { "  <- chosen" } else { "" };
-        let addrs = if addrs.is_empty() { "no IPv4".to_string() } else { addrs.join(" ") };
+        let addrs = if addrs.is_empty() { "no address".to_string() } else { addrs.join(" ") };
         let _ = writeln!(s, "  {:<12} {addrs} ({flags}){mark}", i.name);
     }
     for c in &r.checks {
@@ -518,6 +564,7 @@ fn interfaces() -> Vec<Iface> {
                 name: a.name.clone(),
                 ipv4: Vec::new(),
                 ipv6: false,
+                ipv6_addrs: Vec::new(),
                 up: flags.is_none_or(|f| f & IFF_UP != 0) && carrier,
                 multicast: flags.is_none_or(|f| f & IFF_MULTICAST != 0),
                 loopback: a.is_loopback(),
@@ -525,8 +572,14 @@ fn interfaces() -> Vec<Iface> {
         });
         match a.ip() {
             IpAddr::V4(v4) => i.ipv4.push(v4),
-            IpAddr::V6(v6) => i.ipv6 |= !v6.is_loopback(),
+            IpAddr::V6(v6) => {
+                i.ipv6 |= !v6.is_loopback() && !v6.is_unicast_link_local();
+                i.ipv6_addrs.push(v6);
+            }
         }
+    }
+    for i in by_name.values_mut() {
+        i.ipv6_addrs.sort_by_key(Ipv6Addr::is_unicast_link_local);
     }
     by_name.into_values().collect()
 }
@@ -605,12 +658,13 @@ mod tests {
     fn report(checks: Vec<Check>) -> Report {
         Report {
             group: "225.0.0.37:12345".into(),
-            iface: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            iface: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))),
             ok: false,
             interfaces: vec![Iface {
                 name: "eth0".into(),
                 ipv4: vec![Ipv4Addr::new(10, 0, 0, 2)],
                 ipv6: false,
+                ipv6_addrs: Vec::new(),
                 up: true,
                 multicast: true,
                 loopback: false,

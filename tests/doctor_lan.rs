@@ -115,7 +115,9 @@ fn a_host_with_only_loopback_or_only_ipv6_is_told_what_is_missing() {
     assert!(h.exec("ip", &["-6", "addr", "add", "fd00:231::2/64", "dev", "eth0", "nodad"]).status.success());
     let (code, r) = doctor(&lan, 2, &[]);
     assert_eq!(code, Some(1), "{r}");
-    assert!(check(&r, "interfaces")["detail"].as_str().unwrap().contains("IPv6 addresses only"), "{r}");
+    let ifaces = check(&r, "interfaces");
+    assert!(ifaces["detail"].as_str().unwrap().contains("IPv6 addresses only"), "{r}");
+    assert!(ifaces["fix"].as_str().unwrap().contains("--group [ff15::37]:12345"), "{r}");
 }
 
 #[test]

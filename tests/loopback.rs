@@ -2,7 +2,7 @@
 //! TTL 0 (asserted before anything is sent), so no datagram can leave this host. Several nodes
 //! share one host and one port, and each ignores its own echo.
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
 use groupcast::net::NetConfig;
@@ -11,14 +11,14 @@ use groupcast::net::{self, NetEvent, NodeHandle, socket};
 use groupcast::proto::{Command, Config, DownReason, DownVia, Event, Name, Node, NodeId};
 
 fn loopback_node(port: u16, name: &str) -> NodeHandle {
-    let cfg =
-        NetConfig { group: SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port), iface: None, ttl: 0, ring_port: 0 };
-    let iface = Some(Ipv4Addr::LOCALHOST);
+    let group = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(225, 0, 0, 37), port));
+    let cfg = NetConfig { group, iface: None, ttl: 0, ring_port: 0 };
+    let iface = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let sock = socket::open_member(&cfg, iface).expect("join on loopback");
     let s2 = socket2::SockRef::from(&sock);
     assert_eq!(s2.multicast_if_v4().unwrap(), Ipv4Addr::LOCALHOST, "loopback only");
     assert_eq!(s2.multicast_ttl_v4().unwrap(), 0, "TTL 0: never beyond this host");
-    let listener = socket::open_ring_listener(iface, 0).expect("ring listener");
+    let listener = socket::open_ring_listener(iface, 0, group).expect("ring listener");
     let ring_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port())));
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, Config { name: Name::clip(name), ring_addr, ..Config::default() }, net::now());

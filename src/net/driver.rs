@@ -1,7 +1,7 @@
 //! The network task: owns the socket, reads the clock, and drives the protocol core. Front ends
 //! talk to it over bounded channels: `Request`s in, `NetEvent`s out.
 
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -93,7 +93,7 @@ pub struct Ready {
     /// Its name.
     pub name: String,
     /// The multicast group joined.
-    pub group: SocketAddrV4,
+    pub group: SocketAddr,
     /// The interface address in use (given, or chosen by the routing table).
     pub iface: String,
     /// The group key's fingerprint in a keyed group; `None` in an open one.
@@ -173,19 +173,24 @@ impl NodeHandle {
 pub fn spawn(
     sock: UdpSocket,
     listener: Option<TcpListener>,
-    group: SocketAddrV4,
+    group: SocketAddr,
     iface: String,
     core: Node,
 ) -> NodeHandle {
     let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
     let key = core.config().key.as_ref().map(|k| k.fingerprint().to_string());
-    let ready = Ready { node: core.id(), name: core.name().to_string(), group, iface, key };
+    // Shown without the interface index an IPv6 group carries as its scope (`iface` names it).
+    let shown = match group {
+        SocketAddr::V6(g) => SocketAddr::V6(std::net::SocketAddrV6::new(*g.ip(), g.port(), 0, 0)),
+        v4 @ SocketAddr::V4(_) => v4,
+    };
+    let ready = Ready { node: core.id(), name: core.name().to_string(), group: shown, iface, key };
     let task = tokio::spawn(async move {
         let (link_tx, link_rx) = mpsc::channel(EVENT_QUEUE);
         let mut d = Driver {
             sock,
-            group: SocketAddr::V4(group),
+            group,
             core,
             events: ev_tx,
             lagged: 0,
@@ -348,6 +353,8 @@ impl Driver {
                 Output::Event(e) => self.emit(NetEvent::Core(e)),
                 Output::Dial { peer, addr } => {
                     let c = self.conn(Some(peer), None);
+                    // A link-local neighbour is reached over the group's interface.
+                    let addr = super::socket::scoped(addr, self.group);
                     tokio::spawn(link::dial(addr, c, self.link_events.clone()));
                 }
                 Output::Link { peer, bytes } => {

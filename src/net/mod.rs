@@ -1,7 +1,7 @@
 //! The only place with sockets and clocks: multicast socket setup, node start-up, the task that
 //! drives the core, and the TCP ring links. Both front ends (`tui`, `headless`) start nodes here.
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 mod alarm;
 pub mod driver;
@@ -12,9 +12,9 @@ pub mod socket;
 /// Where and how to reach the group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetConfig {
-    /// The multicast group's address and port.
-    pub group: SocketAddrV4,
-    /// An IPv4 address or an interface name; `None` lets the routing table choose.
+    /// The multicast group's address and port, IPv4 or IPv6.
+    pub group: SocketAddr,
+    /// An address or an interface name; `None` lets the routing table choose.
     pub iface: Option<String>,
     /// Multicast TTL: how many routers the group's datagrams may cross.
     pub ttl: u32,

@@ -1,7 +1,7 @@
 //! Node start-up, for both front ends: a fresh identity, the group joined, the ring listener
 //! opened, and the network task started.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::driver::{self, NodeHandle};
 use super::{NetConfig, SetupError, socket};
@@ -20,23 +20,24 @@ pub fn new_identity() -> (NodeId, Incarnation) {
 
 /// Joins the group, opens the ring listener, and starts the network task.
 pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHandle, SetupError> {
-    let iface = socket::resolve_iface(netcfg.iface.as_deref())?;
+    let iface = socket::resolve_iface(netcfg.iface.as_deref(), netcfg.group)?;
     let sock = socket::open_member(netcfg, iface)?;
     let in_use = socket::iface_in_use(netcfg, iface);
     if in_use.is_some_and(|a| a.is_unspecified()) {
-        // The route for the group goes through an interface without an IPv4 address (yet).
+        // The route for the group goes through an interface without an address (yet).
         const EADDRNOTAVAIL: i32 = 99;
         let source = std::io::Error::from_raw_os_error(EADDRNOTAVAIL);
         return Err(SetupError::Join { group: netcfg.group, iface: "the default route".into(), source });
     }
-    let listener = socket::open_ring_listener(in_use, netcfg.ring_port)?;
+    let group = socket::scoped_group(netcfg.group, in_use);
+    let listener = socket::open_ring_listener(in_use, netcfg.ring_port, group)?;
     // Peers place us in the ring by the address our datagrams come from and this port.
-    let ip = in_use.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    cfg.ring_addr = Some(SocketAddr::from((ip, listener.local_addr()?.port())));
+    let ip = listener.local_addr()?.ip();
+    cfg.ring_addr = Some(SocketAddr::new(ip, listener.local_addr()?.port()));
     let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, cfg, driver::now());
-    Ok(driver::spawn(sock, Some(listener), netcfg.group, label, core))
+    Ok(driver::spawn(sock, Some(listener), group, label, core))
 }
 
 /// Like `start_node`, but while the network is not there yet (the interface down or without
