@@ -14,6 +14,7 @@
 //! label = "team"
 //! log_size = 10000
 //! log_bytes = 16777216
+//! history = "~/.local/share/groupcast/history.jsonl"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ struct Keys {
     label: Option<Spanned<String>>,
     log_size: Option<Spanned<usize>>,
     log_bytes: Option<Spanned<usize>>,
+    history: Option<Spanned<String>>,
 }
 
 /// Where a setting's value came from.
@@ -149,6 +151,9 @@ pub fn apply(net: &mut NetArgs, matches: &ArgMatches, explicit: Option<&Path>) -
     take!("label", label, |v| Ok::<_, String>(Some(v)), opt);
     take!("log_size", log_size, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
     take!("log_bytes", log_bytes, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
+    take!("history", history, |v| Ok::<_, String>(Some(expand_home(&v))), |v: &Option<PathBuf>| {
+        v.as_ref().map_or_else(|| "(none: the conversation is not kept)".into(), |p| p.display().to_string())
+    });
     if net.label.is_some() && net.key_file.is_none() {
         return Err("label is set but key_file is not: a label only means something in a keyed group".into());
     }

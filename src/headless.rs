@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::error::UserError;
+use crate::history::{History, Kept};
 use crate::net::{self, NetConfig, NetEvent, new_identity, socket};
 use crate::output::{Line, Message, from_of, human_time};
 use crate::proto::log::Key;
@@ -17,8 +17,19 @@ use crate::proto::{self, Command, Event, Hlc, Node, NodeId, Output, Snapshot};
 use crate::show::skew_text;
 
 /// `groupcast node`: a user's mistake comes back as a `UserError`; anything else is unexpected.
-pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> color_eyre::Result<()> {
+pub async fn run_node(
+    netcfg: NetConfig,
+    cfg: proto::Config,
+    json: bool,
+    history: Option<std::path::PathBuf>,
+) -> color_eyre::Result<()> {
     let mut out = Printer::new(json);
+    // The conversation kept across runs: opened first, so a wrong path is one line and exit 2.
+    let mut history = match &history {
+        Some(p) => Some(History::open(p).map_err(UserError::Usage)?.history),
+        None => None,
+    };
+    let mut kept = Vec::new();
     let mut term = signal(SignalKind::terminate())?;
     // Started before the network is up (at boot, on a laptop between networks): wait for it.
     let started = net::start_node_when_up(&netcfg, cfg, |e| {
@@ -40,11 +51,20 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
                 Some(ev) => {
                     // Everything already waiting goes out in one write.
                     out.event(&ev);
+                    keep(&mut kept, &ev, history.is_some());
                     for _ in 0..BATCH {
                         let Ok(ev) = node.events.try_recv() else { break };
                         out.event(&ev);
+                        keep(&mut kept, &ev, history.is_some());
                     }
                     out.flush();
+                    let added = history.as_mut().map(|h| h.add(kept.iter()));
+                    kept.clear();
+                    if let Some(Err(e)) = added {
+                        // Said once; the node runs on without it.
+                        out.error(&format!("{e}; the conversation is no longer kept"));
+                        history = None;
+                    }
                 }
                 None => break,
             },
@@ -76,6 +96,18 @@ pub async fn run_node(netcfg: NetConfig, cfg: proto::Config, json: bool) -> colo
     }
     out.flush();
     Ok(())
+}
+
+/// The messages of `ev` for the history file (when there is one).
+fn keep(kept: &mut Vec<Kept>, ev: &NetEvent, keeping: bool) {
+    if !keeping {
+        return;
+    }
+    match ev {
+        NetEvent::Core(Event::Message { entry, .. }) => kept.push(Kept::of(entry)),
+        NetEvent::Resync(r) => kept.extend(r.entries.iter().map(Kept::of)),
+        _ => {}
+    }
 }
 
 /// Events printed in one write at most: everything the network task can have queued.
@@ -155,7 +187,7 @@ async fn handle_line(node: &net::NodeHandle, out: &Printer, line: String) -> Flo
 
 /// `groupcast send`: a user's mistake comes back as a `UserError`; anything else is unexpected.
 pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain: bool) -> color_eyre::Result<()> {
-    let iface = net::resolve_iface(netcfg.iface.as_deref()).map_err(UserError::from)?;
+    let iface = net::resolve_iface(netcfg.iface.as_deref(), netcfg.group).map_err(UserError::from)?;
     let sock = socket::open_sender(&netcfg, iface).map_err(UserError::from)?;
     let datagram = if plain {
         if cfg.key.is_some() {
@@ -188,7 +220,7 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
             })
             .ok_or(UserError::Message(proto::CommandError::Empty))?
     };
-    let group = SocketAddr::V4(netcfg.group);
+    let group = socket::scoped_group(netcfg.group, iface);
     // A stamped frame goes out twice, as a guard against one lost datagram: receivers drop the
     // copy by its sequence number. Bare text cannot be de-duplicated, so it goes once.
     let copies = if plain { 1 } else { 2 };

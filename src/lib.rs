@@ -10,6 +10,7 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod headless;
+pub mod history;
 pub mod keyfile;
 pub mod net;
 pub mod output;

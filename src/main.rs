@@ -65,14 +65,14 @@ fn main() -> ExitCode {
             None => {
                 let netcfg = cli.net.net_config().map_err(usage)?;
                 let cfg = cli.net.proto_config().map_err(usage)?;
-                groupcast::tui::run(netcfg, cfg).await
+                groupcast::tui::run(netcfg, cfg, cli.net.history.clone()).await
             }
             Some(Command::Node { json, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;
                 let cfg = net.proto_config().map_err(usage)?;
                 // A task of its own, not the runtime's main future: the runtime then wakes it
                 // from the network task without an extra poll of the sockets per event.
-                match tokio::spawn(headless::run_node(netcfg, cfg, json)).await {
+                match tokio::spawn(headless::run_node(netcfg, cfg, json, net.history.clone())).await {
                     Ok(r) => r,
                     Err(e) => Err(color_eyre::eyre::eyre!("the node's task ended: {e}")),
                 }

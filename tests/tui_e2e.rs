@@ -120,3 +120,67 @@ fn names_complete_with_tab_a_mention_stands_out_and_ctrl_f_finds_it() {
     alice.key("Escape");
     alice.wait_until("the compose box back", |s| s.contains("Compose") && !s.contains("find:"));
 }
+
+#[test]
+fn history_keeps_the_conversation_across_restarts_once_and_the_tui_shows_it() {
+    if !tmux::available() {
+        return;
+    }
+    let Some(lan) = Lan::new(2) else { return };
+    let dir = std::env::temp_dir().join(format!("groupcast-history-e2e-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let path = dir.to_str().unwrap().to_string();
+    let kept = |texts: &[&str]| {
+        let text = std::fs::read_to_string(&dir).unwrap_or_default();
+        let got: Vec<String> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["text"].as_str().unwrap().to_string())
+            .collect();
+        got == texts
+    };
+    let wait_kept = |texts: &[&str]| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !kept(texts) {
+            assert!(Instant::now() < end, "history holds {:?}, wanted {texts:?}", std::fs::read_to_string(&dir));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // bob talks; alice's node keeps what it hears.
+    let mut bob = lan.host(2).node("bob", &[]);
+    let mut alice = lan.host(1).node("alice", &["--history", &path]);
+    alice.wait_for("bob", |v| v["event"] == "peer_up");
+    for t in ["one", "two", "three"] {
+        bob.say(t);
+    }
+    wait_kept(&["one", "two", "three"]);
+    // Four runs of alice; bob says one more line while she is away each time. Each new run
+    // gets the whole conversation repaired from bob, and keeps only what it did not have.
+    let mut said = vec!["one", "two", "three"];
+    for (run, line) in ["four", "five", "six"].into_iter().enumerate() {
+        alice.signal("-TERM");
+        assert_eq!(alice.wait_exit(Duration::from_secs(5)), Some(0), "run {run}");
+        bob.say(line);
+        said.push(line);
+        alice = lan.host(1).node("alice", &["--history", &path]);
+        alice.wait_for(line, |v| v["event"] == "message" && v["text"] == line);
+        wait_kept(&said);
+    }
+    alice.signal("-TERM");
+    alice.wait_exit(Duration::from_secs(5));
+    // The TUI opens on the kept conversation, says where it came from, and does not show the
+    // messages twice when the group repairs them in.
+    let screen = Screen::open(lan.host(1), &["--name", "alice", "--history", &path], 120, 30);
+    let text = screen.wait_for("6 earlier messages from");
+    assert!(text.contains("bob: one") && text.contains("bob: six"), "{text}");
+    screen.wait_for("● bob");
+    bob.say("seven");
+    let text = screen.wait_for("bob: seven");
+    assert_eq!(text.matches("bob: six").count(), 1, "{text}");
+    said.push("seven");
+    wait_kept(&said);
+    // A path that cannot be written is one line and exit 2.
+    let out = lan.host(1).run(&["node", "--history", "/proc/nope/history"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--history /proc/nope/history"));
+    let _ = std::fs::remove_file(&dir);
+}

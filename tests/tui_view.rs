@@ -620,3 +620,24 @@ fn ctrl_f_finds_older_lines_and_shows_each_match() {
     typed(&mut app, "x");
     assert_eq!(app.input.value(), "x");
 }
+
+#[test]
+fn on_a_40x12_screen_the_help_wraps_every_line_and_scrolls_through_all_of_it() {
+    let size = (40, 12);
+    let mut app = empty(size);
+    key(&mut app, KeyCode::F(1));
+    insta::assert_snapshot!("help_40x12", draw(&app, size));
+    // Scrolled to the end one row at a time, every word of every entry was on screen.
+    let mut seen = String::new();
+    for _ in 0..200 {
+        seen.push_str(&draw(&app, size));
+        key(&mut app, KeyCode::Down);
+    }
+    let last = draw(&app, size);
+    assert!(last.contains("/quit") && !last.contains("↓ more"), "{last}");
+    for (k, what) in groupcast::tui::view::HELP {
+        for word in k.split_whitespace().chain(what.split_whitespace()) {
+            assert!(seen.contains(word), "{word:?} of {k:?} never shown at 40×12");
+        }
+    }
+}

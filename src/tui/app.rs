@@ -1,6 +1,7 @@
 //! The TUI's model and `update()`: everything the screen shows, changed only by messages.
 //! Nothing here draws or does I/O; actions for the network task are returned to the caller.
 
+use crate::history::Kept;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -208,6 +209,8 @@ pub struct App {
     /// Since when no other member has been listed, and the ring links refused by then (a
     /// peer dialling us heard us, though we did not hear it).
     alone: Option<(Time, u64)>,
+    /// With `--history`: messages shown since the loop last took them, for the file.
+    pub to_keep: Option<Vec<Kept>>,
 }
 
 /// A search of the messages: what is sought, and the line shown (an index into `lines`).
@@ -281,7 +284,38 @@ impl App {
             size,
             sys_seq: 0,
             alone: None,
+            to_keep: None,
         }
+    }
+
+    /// `--history`: the messages kept from earlier runs go on the screen, with a line saying
+    /// where they came from; from now on every message shown is handed to the file too.
+    pub fn kept_earlier(&mut self, earlier: &[Kept], from: &std::path::Path, skipped: usize) {
+        for k in earlier {
+            let (node, author, bare) = (k.key.1, k.author.clone(), k.bare);
+            let own = false; // this run's id is new: earlier lines of ours are shown as anyone's
+            self.insert_line(LogLine {
+                key: k.key,
+                kind: LineKind::Chat { node, author, own, bare },
+                text: k.text.clone(),
+            });
+        }
+        self.to_keep = Some(Vec::new());
+        let unreadable = if skipped == 0 {
+            String::new()
+        } else {
+            format!(" ({skipped} lines there were not messages and were left out)")
+        };
+        let text = if earlier.is_empty() {
+            format!("keeping the conversation in {}{unreadable}", from.display())
+        } else {
+            format!(
+                "{} earlier messages from {}; new ones are kept there too{unreadable}",
+                earlier.len(),
+                from.display()
+            )
+        };
+        self.system(SystemKind::Info, text);
     }
 
     /// Group time now, from the node's last report and the monotonic clock since (before the
@@ -324,15 +358,9 @@ impl App {
     pub fn chat_jsonl(&self) -> String {
         let mut out = String::new();
         for l in &self.lines {
-            if let LineKind::Chat { node, author, bare, .. } = &l.kind {
-                let from = if *bare { author.clone() } else { node.to_string() };
-                let v = serde_json::json!({
-                    "ts": l.at().to_rfc3339(),
-                    "from": from,
-                    "name": author,
-                    "text": l.text,
-                });
-                out.push_str(&v.to_string());
+            if let LineKind::Chat { author, bare, .. } = &l.kind {
+                let k = Kept { key: l.key, author: author.clone(), bare: *bare, text: l.text.clone() };
+                out.push_str(&k.line());
                 out.push('\n');
             }
         }
@@ -532,9 +560,7 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
     }
     if app.help {
         // As far as the last row at the bottom of the help on this screen (see `render_help`).
-        let len = crate::tui::view::HELP.len();
-        let rows = (len + 4).min(usize::from(app.size.1)).saturating_sub(2);
-        let last = len.saturating_sub(rows);
+        let last = crate::tui::view::help_last_scroll(app.size);
         match k.code {
             KeyCode::Esc | KeyCode::F(1) | KeyCode::Enter | KeyCode::Char('q') => {
                 app.help = false;
@@ -914,6 +940,9 @@ fn chat_line(app: &mut App, entry: &Entry, own: bool, settled: bool) {
         text: entry.text.clone(),
     };
     app.insert_line(line);
+    if let Some(keep) = app.to_keep.as_mut() {
+        keep.push(Kept::of(entry));
+    }
 }
 
 /// The node's group time moved by `by_ms` to agree with the group: lines this screen stamped

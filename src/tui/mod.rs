@@ -22,9 +22,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::time::Instant;
 
 use crate::error::UserError;
+use crate::history::{self, History};
 use crate::net::{self, NetConfig, NodeHandle, start_node_when_up};
 use crate::proto::{self, Command};
 use app::{Action, App, Msg, update};
+use std::path::PathBuf;
 
 /// At most this many redraws a second; only when something changed.
 const FRAME: Duration = Duration::from_millis(16);
@@ -33,10 +35,15 @@ const BATCH: usize = 2048;
 
 /// Runs the terminal UI until the user quits or the terminal goes away. A user's mistake comes
 /// back as a `UserError`; anything else is unexpected.
-pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> color_eyre::Result<()> {
+pub async fn run(netcfg: NetConfig, cfg: proto::Config, history: Option<PathBuf>) -> color_eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(UserError::NoTerminal.into());
     }
+    // The conversation kept across runs: a path that cannot be read or written is one line.
+    let kept = match &history {
+        Some(p) => Some(History::open(p).map_err(UserError::Usage)?),
+        None => None,
+    };
     // Join first: a setup error is printed on a normal terminal, as one line.
     // Started before the network is up: say so on the plain terminal and wait for it.
     let waiting = |e: &crate::net::SetupError| {
@@ -50,7 +57,7 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config) -> color_eyre::Result<()
         let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
         hook(info);
     }));
-    let result = event_loop(&mut terminal, &mut node).await;
+    let result = event_loop(&mut terminal, &mut node, kept).await;
     // Leave the group first, whatever ended the loop: if the terminal is gone (window closed,
     // SSH dropped) peers must still hear the leave. The task stops once the leave is sent.
     let _ = node.command(Command::Leave).await;
@@ -72,10 +79,18 @@ fn terminal_gone(e: &std::io::Error) -> bool {
     matches!(e.kind(), BrokenPipe | UnexpectedEof | NotConnected | WriteZero) || e.raw_os_error() == Some(5) // EIO
 }
 
-async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> std::io::Result<()> {
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    node: &mut NodeHandle,
+    kept: Option<history::Opened>,
+) -> std::io::Result<()> {
     let size = terminal.size()?;
     let tz = *chrono::Local::now().offset();
     let mut app = App::new(net::now(), tz, (size.width, size.height));
+    let mut history = kept.map(|k| {
+        app.kept_earlier(&k.earlier, k.history.path(), k.skipped);
+        k.history
+    });
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = signal(SignalKind::terminate())?;
@@ -110,6 +125,20 @@ async fn event_loop(terminal: &mut DefaultTerminal, node: &mut NodeHandle) -> st
                             Ok(ev) => actions.extend(update(&mut app, Msg::Net(ev))),
                             Err(_) => break,
                         }
+                    }
+                    // What the batch showed goes to the history file in one write.
+                    let failed = match (history.as_mut(), app.to_keep.as_mut()) {
+                        (Some(h), Some(keep)) => {
+                            let r = h.add(keep.iter());
+                            keep.clear();
+                            r.err()
+                        }
+                        _ => None,
+                    };
+                    if let Some(e) = failed {
+                        app.to_keep = None;
+                        history = None;
+                        update(&mut app, Msg::Failed(format!("{e}; the conversation is no longer kept")));
                     }
                     // One bell for a batch, however many mentions it held.
                     let mut rung = false;

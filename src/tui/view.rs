@@ -622,15 +622,50 @@ pub const HELP: &[(&str, &str)] = &[
     ("/quit", "leave the group and quit"),
 ];
 
+/// The help's width on a screen `screen_width` wide, borders included.
+pub fn help_width(screen_width: u16) -> u16 {
+    screen_width.min(68)
+}
+
+/// The help's rows inside a popup `inner` cells wide: a key and what it does on one row when
+/// there is room, else the key on its row and what it does wrapped under it, never cut.
+pub fn help_lines(inner: usize) -> Vec<Line<'static>> {
+    let key = Style::new().fg(Color::Cyan).bold();
+    let mut out = Vec::new();
+    for (k, what) in HELP {
+        if inner >= 19 + what.chars().count() || inner >= 60 {
+            out.extend(wrap(&[(format!(" {k:<18}"), key), ((*what).to_string(), Style::default())], inner, 19));
+        } else {
+            if !k.is_empty() {
+                out.push(Line::from(Span::styled(format!(" {k}"), key)));
+            }
+            out.extend(wrap(
+                &[("   ".to_string(), Style::default()), (what.trim().to_string(), Style::default())],
+                inner,
+                3,
+            ));
+        }
+    }
+    out
+}
+
+/// How far the help scrolls on a screen of `size`: its last row at the bottom.
+pub fn help_last_scroll(size: (u16, u16)) -> usize {
+    let len = help_lines(usize::from(help_width(size.0).saturating_sub(2))).len();
+    let rows = (len + 4).min(usize::from(size.1)).saturating_sub(2);
+    len.saturating_sub(rows)
+}
+
 fn render_help(app: &App, f: &mut Frame, area: Rect) {
-    let w = area.width.min(68);
-    let h = (HELP.len() as u16 + 4).min(area.height);
+    let w = help_width(area.width);
+    let lines = help_lines(usize::from(w.saturating_sub(2)));
+    let h = (lines.len() as u16 + 4).min(area.height);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     f.render_widget(Clear, popup);
     // Taller than the screen: it scrolls (↑↓ PgUp PgDn), and says there is more.
     let rows = usize::from(h.saturating_sub(2));
-    let top = app.help_scroll.min(HELP.len().saturating_sub(rows));
-    let more = match (top > 0, top + rows < HELP.len()) {
+    let top = app.help_scroll.min(lines.len().saturating_sub(rows));
+    let more = match (top > 0, top + rows < lines.len()) {
         (true, true) => " ↑↓ more ",
         (true, false) => " ↑ more ",
         (false, true) => " ↓ more ",
@@ -643,14 +678,8 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
         .border_style(Style::new().fg(Color::Cyan));
     let inner = block.inner(popup);
     f.render_widget(block, popup);
-    let lines: Vec<Line> = HELP
-        .iter()
-        .skip(top)
-        .map(|(k, what)| {
-            Line::from(vec![Span::styled(format!(" {k:<18}"), Style::new().fg(Color::Cyan).bold()), Span::raw(*what)])
-        })
-        .collect();
-    f.render_widget(Paragraph::new(lines), inner);
+    let shown: Vec<Line> = lines.into_iter().skip(top).collect();
+    f.render_widget(Paragraph::new(shown), inner);
 }
 
 #[cfg(test)]

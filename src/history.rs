@@ -1,0 +1,198 @@
+//! `--history PATH`: the conversation kept across runs, one JSON object a line (the shape
+//! `/save` writes, with the message's place in the log added so a message is never kept twice).
+//!
+//! ```json
+//! {"ts":"2026-11-27T06:40:01.123Z","from":"9f3c…","name":"alice","text":"hi","hlc":…,"node":"9f3c…","seq":1}
+//! ```
+//!
+//! The terminal UI shows what the file holds when it opens, then adds every message it shows;
+//! `groupcast node` adds every message it prints. A message the group repairs into a node that
+//! already kept it (a restart: the group still holds the same messages) is not added again.
+//! The file is made readable by its owner only. Lines that do not parse are skipped and counted.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use crate::proto::types::Key;
+use crate::proto::{Entry, Hlc, NodeId, Seq};
+
+/// Messages read back from the file at most (the newest are kept).
+pub const MAX_LOADED: usize = 20_000;
+
+/// One kept message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kept {
+    /// Its place in the log: stamp, stamping node, number.
+    pub key: Key,
+    /// Who to show as the author (a name, or an old client's `IP:port`).
+    pub author: String,
+    /// From an old client.
+    pub bare: bool,
+    /// What was said.
+    pub text: String,
+}
+
+impl Kept {
+    /// A message of the log, as kept.
+    pub fn of(e: &Entry) -> Kept {
+        Kept { key: e.key(), author: e.author(), bare: e.bare_from.is_some(), text: e.text.clone() }
+    }
+
+    /// Its JSON line (no newline).
+    pub fn line(&self) -> String {
+        let (hlc, node, seq) = self.key;
+        let from = if self.bare { self.author.clone() } else { node.to_string() };
+        serde_json::json!({
+            "ts": hlc.to_rfc3339(),
+            "from": from,
+            "name": self.author,
+            "text": self.text,
+            "hlc": hlc.0,
+            "node": node.to_string(),
+            "seq": seq.0,
+            "bare": self.bare,
+        })
+        .to_string()
+    }
+
+    /// A line of the file, if it is one of ours.
+    fn parse(line: &str) -> Option<Kept> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let hlc = Hlc(v["hlc"].as_u64()?);
+        let node = NodeId(u64::from_str_radix(v["node"].as_str()?, 16).ok()?);
+        let seq = Seq(v["seq"].as_u64()?);
+        Some(Kept {
+            key: (hlc, node, seq),
+            author: v["name"].as_str()?.to_string(),
+            bare: v["bare"].as_bool().unwrap_or(false),
+            text: v["text"].as_str()?.to_string(),
+        })
+    }
+}
+
+/// The history file, open for adding.
+pub struct History {
+    path: PathBuf,
+    file: File,
+    /// Keys already in the file (read back, or added in this run).
+    kept: HashSet<Key>,
+}
+
+/// What opening found.
+pub struct Opened {
+    /// The file, ready for adding.
+    pub history: History,
+    /// Its messages, oldest first (the newest `MAX_LOADED`).
+    pub earlier: Vec<Kept>,
+    /// Lines that were not messages of ours (cut short by a crash, edited by hand).
+    pub skipped: usize,
+}
+
+impl History {
+    /// Reads the file (missing: empty) and opens it for adding, made if need be, readable by
+    /// its owner only. An error is one line naming the file.
+    pub fn open(path: &Path) -> Result<Opened, String> {
+        let said = |e: std::io::Error| format!("--history {}: {e}", path.display());
+        let mut earlier = Vec::new();
+        let mut skipped = 0;
+        match File::open(path) {
+            Ok(f) => {
+                for line in BufReader::new(f).lines() {
+                    let line = line.map_err(said)?;
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match Kept::parse(&line) {
+                        Some(k) => earlier.push(k),
+                        None => skipped += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(said(e)),
+        }
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(path).map_err(said)?;
+        earlier.sort_by_key(|k| k.key);
+        earlier.dedup_by_key(|k| k.key);
+        let kept = earlier.iter().map(|k| k.key).collect();
+        let cut = earlier.len().saturating_sub(MAX_LOADED);
+        earlier.drain(..cut);
+        Ok(Opened { history: History { path: path.to_path_buf(), file, kept }, earlier, skipped })
+    }
+
+    /// Adds the messages not kept yet, in one write. An error names the file.
+    pub fn add<'a>(&mut self, messages: impl IntoIterator<Item = &'a Kept>) -> Result<(), String> {
+        let mut out = String::new();
+        for k in messages {
+            if self.kept.insert(k.key) {
+                out.push_str(&k.line());
+                out.push('\n');
+            }
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(out.as_bytes()).map_err(|e| format!("cannot add to {}: {e}", self.path.display()))
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Incarnation;
+
+    fn entry(ms: u64, node: u64, seq: u64, text: &str) -> Entry {
+        Entry {
+            ts: Hlc::from_unix(std::time::Duration::from_millis(ms)),
+            node: NodeId(node),
+            incarnation: Incarnation(1),
+            seq: Seq(seq),
+            name: "alice".into(),
+            text: text.into(),
+            bare_from: None,
+        }
+    }
+
+    #[test]
+    fn messages_are_kept_once_across_runs_and_read_back_in_log_order() {
+        let dir = std::env::temp_dir().join(format!("groupcast-history-test-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let (a, b) = (entry(2_000, 7, 2, "second"), entry(1_000, 7, 1, "first"));
+        let mut h = History::open(&dir).unwrap();
+        assert!(h.earlier.is_empty());
+        h.history.add(&[Kept::of(&a), Kept::of(&b)]).unwrap();
+        drop(h);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "owner only");
+        }
+        // A line cut short by a crash, and one from elsewhere.
+        std::fs::OpenOptions::new().append(true).open(&dir).unwrap().write_all(b"{\"ts\":\n[1,2]\n").unwrap();
+        let mut h = History::open(&dir).unwrap();
+        assert_eq!(h.skipped, 2);
+        let texts: Vec<&str> = h.earlier.iter().map(|k| k.text.as_str()).collect();
+        assert_eq!(texts, ["first", "second"]);
+        assert_eq!(h.earlier[0].key, b.key());
+        // The same messages again (the group repairs them into the new run): not added twice.
+        h.history.add(&[Kept::of(&b), Kept::of(&a), Kept::of(&entry(3_000, 8, 1, "third"))]).unwrap();
+        let text = std::fs::read_to_string(&dir).unwrap();
+        assert_eq!(text.matches("\"first\"").count(), 1);
+        assert_eq!(text.matches("\"third\"").count(), 1);
+        let h = History::open(&dir).unwrap();
+        assert_eq!(h.earlier.len(), 3);
+        let _ = std::fs::remove_file(&dir);
+    }
+}
