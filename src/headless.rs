@@ -33,7 +33,8 @@ pub async fn run_node(
     let mut term = signal(SignalKind::terminate())?;
     // Started before the network is up (at boot, on a laptop between networks): wait for it.
     let started = net::start_node_when_up(&netcfg, cfg, |e| {
-        out.print(&Line::Waiting { reason: e.to_string() });
+        let hint = socket::family_hint(netcfg.group).map_or_else(String::new, |h| format!("; {h}"));
+        out.print(&Line::Waiting { reason: format!("{e}{hint}") });
         out.flush();
     });
     let mut node = tokio::select! {

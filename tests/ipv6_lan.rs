@@ -103,6 +103,11 @@ fn a_site_scope_ipv6_group_lists_rings_carries_messages_and_sees_a_crash() {
     assert_eq!(report["iface"], "fd00:231::4", "{report}");
     let peers: Vec<&str> = report["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(peers.contains(&"host1") && peers.contains(&"host2"), "{report}");
+    // A node started for the (default) IPv4 group on an IPv6-only host waits, and says which
+    // group would work.
+    let mut lost = lan.host(4).spawn_node("v4", &[], &[]);
+    let waiting = lost.wait_for("waiting", |v| v["event"] == "waiting");
+    assert!(waiting["reason"].as_str().unwrap().contains("--group '[ff15::37]:12345'"), "{waiting}");
 }
 
 #[test]

@@ -124,6 +124,20 @@ pub fn resolve_iface(spec: Option<&str>, group: SocketAddr) -> Result<Option<IpA
     mine.first().copied().map(Some).ok_or_else(|| SetupError::UnknownIface(spec.to_string(), family(group.ip())))
 }
 
+/// Why the network may never come for an IPv4 group: this host has IPv6 addresses only (on
+/// anything but loopback). Says what to use instead.
+pub fn family_hint(group: SocketAddr) -> Option<String> {
+    if !group.is_ipv4() {
+        return None;
+    }
+    let addrs = if_addrs::get_if_addrs().ok()?;
+    let v4 = addrs.iter().any(|i| !i.is_loopback() && i.ip().is_ipv4());
+    let v6 = addrs.iter().any(|i| !i.is_loopback() && matches!(i.ip(), IpAddr::V6(a) if !a.is_unicast_link_local()));
+    (!v4 && v6).then(|| {
+        "this host has IPv6 addresses only: use an IPv6 group, --group '[ff15::37]:12345' on every member".to_string()
+    })
+}
+
 /// The index of the interface holding `ip` (IPv6 joins and link-local addresses need it).
 pub fn iface_index(ip: IpAddr) -> Option<u32> {
     if_addrs::get_if_addrs().ok()?.into_iter().find(|i| i.ip() == ip).and_then(|i| i.index)

@@ -46,8 +46,13 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config, history: Option<PathBuf>
     };
     // Join first: a setup error is printed on a normal terminal, as one line.
     // Started before the network is up: say so on the plain terminal and wait for it.
+    let group = netcfg.group;
     let waiting = |e: &crate::net::SetupError| {
-        eprintln!("groupcast: waiting for the network ({e}); it joins when the network is up, Ctrl-C quits");
+        let hint = net::socket::family_hint(group).map_or_else(String::new, |h| format!("; {h}"));
+        eprintln!(
+            "groupcast: waiting for the network ({e}{hint}); it joins when the network is up, Ctrl-C quits \
+             (`groupcast doctor` says why)"
+        );
     };
     let mut node = start_node_when_up(&netcfg, cfg, waiting).await.map_err(UserError::from)?;
     let mut terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
