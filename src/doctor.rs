@@ -139,7 +139,7 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
     let given = netcfg.iface.is_some();
     let (lan, lan_hint) = lan_interfaces(&mut r, &interfaces, group, given);
     // Where the group's datagrams would go.
-    let default_route = default_route();
+    let default_route = if v4 { default_route() } else { default_route_v6() };
     let iface = match socket::resolve_iface(netcfg.iface.as_deref(), group) {
         Ok(a) => socket::iface_in_use(netcfg, a),
         Err(e) => {
@@ -159,17 +159,27 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
         (Some(a), Some(i)) => judge_iface(&mut r, a, i, given, &lan_hint),
         (Some(a), None) => r.add("interface", Verdict::Ok, format!("{a}"), None),
         (None, _) if r.checks.iter().any(|c| c.check == "interface") => {}
+        (None, _) if socket::link_local_group(group) => r.add(
+            "interface",
+            Verdict::Fail,
+            format!("the group {group} is link-local: it needs the link named"),
+            Some(if lan.is_empty() {
+                "pass --iface eth0 (the LAN interface)".into()
+            } else {
+                format!("pass --iface {lan_hint}")
+            }),
+        ),
+        (None, _) if socket::family_hint(group).is_some() => {} // said under "interfaces"
         (None, _) => r.add(
             "interface",
             Verdict::Fail,
             format!("no route to {}: the system cannot pick an interface for the group", netcfg.group.ip()),
-            Some(if lan.is_empty() {
-                format!(
-                    "connect to a LAN, or pass --iface {} to try groupcast on this host alone",
-                    if v4 { "127.0.0.1" } else { "::1" }
-                )
-            } else {
-                format!("pass --iface {lan_hint}, or add a default route")
+            Some(match (lan.is_empty(), v4) {
+                (true, true) => {
+                    "connect to a LAN, or pass --iface 127.0.0.1 to try groupcast on this host alone".into()
+                }
+                (true, false) => "connect to a LAN with IPv6".into(),
+                (false, _) => format!("pass --iface {lan_hint}, or add a default route"),
             }),
         ),
     }
@@ -206,7 +216,7 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
         return r;
     };
     r.bare_senders = bare;
-    hearing(&mut r, &snap, netcfg.group.port(), rp).await;
+    hearing(&mut r, &snap, socket::scoped_group(netcfg.group, iface), rp).await;
     r.ok = !r.checks.iter().any(|c| c.status == Verdict::Fail);
     r
 }
@@ -258,7 +268,10 @@ fn host_checks(r: &mut Report, netcfg: &NetConfig, default_route: Option<&str>) 
             "default route",
             Verdict::Warn,
             "none: without --iface groupcast cannot pick an interface",
-            (!given).then(|| "pass --iface, or add a default route (ip route add default dev eth0)".into()),
+            (!given).then(|| {
+                let ip = if netcfg.group.is_ipv4() { "ip" } else { "ip -6" };
+                format!("pass --iface, or add a default route ({ip} route add default dev eth0)")
+            }),
         ),
     }
     if netcfg.ttl == 0 {
@@ -335,7 +348,8 @@ fn judge_iface(r: &mut Report, a: IpAddr, i: &Iface, given: bool, lan_hint: &str
 }
 
 /// What listening showed: ourselves, peers, their ring ports, old clients, drops.
-async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u8>) {
+async fn hearing(r: &mut Report, snap: &Snapshot, group: SocketAddr, rp_filter: Option<u8>) {
+    let port = group.port();
     let heard_self = snap.stats.own_echoes > 0;
     let peers: Vec<_> = snap.peers.iter().filter(|p| p.status != Status::Left).collect();
     if heard_self {
@@ -360,7 +374,8 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
         let ring = if p.tcp_port == 0 {
             "not in the ring".to_string()
         } else {
-            let to = SocketAddr::new(p.addr.ip(), p.tcp_port);
+            // (A link-local peer is reached over the group's interface.)
+            let to = socket::scoped(SocketAddr::new(p.addr.ip(), p.tcp_port), group);
             match tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(to)).await {
                 Ok(Ok(_)) => "ok".to_string(),
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => "refused".to_string(),
@@ -418,7 +433,8 @@ async fn hearing(r: &mut Report, snap: &Snapshot, port: u16, rp_filter: Option<u
         }
     }
     if !r.bare_senders.is_empty() {
-        let who: Vec<String> = r.bare_senders.iter().map(|(a, n)| format!("{a} ({n} lines)")).collect();
+        let who: Vec<String> =
+            r.bare_senders.iter().map(|(a, n)| format!("{a} ({n} line{})", if *n == 1 { "" } else { "s" })).collect();
         r.add("old clients", Verdict::Ok, format!("bare text from {}", who.join(", ")), None);
     }
 }
@@ -599,6 +615,16 @@ fn default_route() -> Option<String> {
     table.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
         (f.len() > 2 && f[1] == "00000000").then(|| f[0].to_string())
+    })
+}
+
+/// The interface of the IPv6 default route, if there is one (`/proc/net/ipv6_route`: a
+/// destination of all zeros with prefix length 0).
+fn default_route_v6() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/ipv6_route").ok()?;
+    table.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo").then(|| f[9].to_string())
     })
 }
 

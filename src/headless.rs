@@ -26,7 +26,13 @@ pub async fn run_node(
     let mut out = Printer::new(json);
     // The conversation kept across runs: opened first, so a wrong path is one line and exit 2.
     let mut history = match &history {
-        Some(p) => Some(History::open(p).map_err(UserError::Usage)?.history),
+        Some(p) => {
+            let opened = History::open(p).map_err(UserError::Usage)?;
+            if let Some(note) = opened.note() {
+                out.error(&note);
+            }
+            opened.history
+        }
         None => None,
     };
     let mut kept = Vec::new();
@@ -230,7 +236,7 @@ pub async fn run_send(netcfg: NetConfig, cfg: proto::Config, text: String, plain
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
         if let Err(e) = sock.send_to(&datagram, group).await {
-            let why = socket::unreachable_hint(&e, iface).unwrap_or_else(|| format!("cannot send: {e}"));
+            let why = socket::unreachable_hint(&e, iface, netcfg.group).unwrap_or_else(|| format!("cannot send: {e}"));
             return Err(UserError::Send(why).into());
         }
     }

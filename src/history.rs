@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::proto::types::Key;
@@ -82,48 +82,68 @@ pub struct History {
 
 /// What opening found.
 pub struct Opened {
-    /// The file, ready for adding.
-    pub history: History,
+    /// The file, ready for adding; `None` if another groupcast is adding to it (two would keep
+    /// every message twice): its messages are still read.
+    pub history: Option<History>,
     /// Its messages, oldest first (the newest `MAX_LOADED`).
     pub earlier: Vec<Kept>,
     /// Lines that were not messages of ours (cut short by a crash, edited by hand).
     pub skipped: usize,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+impl Opened {
+    /// What the user should know about the file beyond its messages, if anything.
+    pub fn note(&self) -> Option<String> {
+        let mut notes = Vec::new();
+        if self.history.is_none() {
+            notes.push("another groupcast is keeping the conversation there: this one only reads it".to_string());
+        }
+        if self.skipped > 0 {
+            notes.push(format!("{} lines there were not messages and were left out", self.skipped));
+        }
+        (!notes.is_empty()).then(|| format!("history file {}: {}", self.path.display(), notes.join("; ")))
+    }
 }
 
 impl History {
-    /// Reads the file (missing: empty) and opens it for adding, made if need be, readable by
-    /// its owner only. An error is one line naming the file.
+    /// Reads the file (missing: empty) and opens it for adding, made if need be (and its
+    /// directory), readable by its owner only. An error is one line naming the file.
     pub fn open(path: &Path) -> Result<Opened, String> {
-        let said = |e: std::io::Error| format!("--history {}: {e}", path.display());
-        let mut earlier = Vec::new();
-        let mut skipped = 0;
-        match File::open(path) {
-            Ok(f) => {
-                for line in BufReader::new(f).lines() {
-                    let line = line.map_err(said)?;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match Kept::parse(&line) {
-                        Some(k) => earlier.push(k),
-                        None => skipped += 1,
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(said(e)),
+        let said = |e: std::io::Error| format!("history file {}: {e}", path.display());
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(said)?;
         }
         let mut opts = OpenOptions::new();
         opts.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let file = opts.open(path).map_err(said)?;
+        let mut file = opts.open(path).map_err(said)?;
+        // One writer at a time: a second groupcast on the same file (a second terminal with the
+        // same config) reads it but does not add to it.
+        let alone = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
+        let mut text = String::new();
+        File::open(path).and_then(|mut f| f.read_to_string(&mut text)).map_err(said)?;
+        let mut earlier = Vec::new();
+        let mut skipped = 0;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            match Kept::parse(line) {
+                Some(k) => earlier.push(k),
+                None => skipped += 1,
+            }
+        }
+        // A last line cut short (a crash, a full disk) must not swallow the next one.
+        if alone && !text.is_empty() && !text.ends_with('\n') {
+            file.write_all(b"\n").map_err(said)?;
+        }
         earlier.sort_by_key(|k| k.key);
         earlier.dedup_by_key(|k| k.key);
         let kept = earlier.iter().map(|k| k.key).collect();
         let cut = earlier.len().saturating_sub(MAX_LOADED);
         earlier.drain(..cut);
-        Ok(Opened { history: History { path: path.to_path_buf(), file, kept }, earlier, skipped })
+        let history = alone.then(|| History { path: path.to_path_buf(), file, kept });
+        Ok(Opened { history, earlier, skipped, path: path.to_path_buf() })
     }
 
     /// Adds the messages not kept yet, in one write. An error names the file.
@@ -171,7 +191,7 @@ mod tests {
         let (a, b) = (entry(2_000, 7, 2, "second"), entry(1_000, 7, 1, "first"));
         let mut h = History::open(&dir).unwrap();
         assert!(h.earlier.is_empty());
-        h.history.add(&[Kept::of(&a), Kept::of(&b)]).unwrap();
+        h.history.as_mut().unwrap().add(&[Kept::of(&a), Kept::of(&b)]).unwrap();
         drop(h);
         #[cfg(unix)]
         {
@@ -179,20 +199,26 @@ mod tests {
             let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "owner only");
         }
-        // A line cut short by a crash, and one from elsewhere.
-        std::fs::OpenOptions::new().append(true).open(&dir).unwrap().write_all(b"{\"ts\":\n[1,2]\n").unwrap();
+        // A line from elsewhere, and one cut short by a crash (no newline after it).
+        std::fs::OpenOptions::new().append(true).open(&dir).unwrap().write_all(b"[1,2]\n{\"ts\":").unwrap();
         let mut h = History::open(&dir).unwrap();
         assert_eq!(h.skipped, 2);
+        assert!(h.note().unwrap().contains("2 lines there were not messages"));
+        // A second groupcast on the same file reads it but does not add to it.
+        let second = History::open(&dir).unwrap();
+        assert!(second.history.is_none() && second.earlier.len() == 2);
+        assert!(second.note().unwrap().contains("another groupcast"));
         let texts: Vec<&str> = h.earlier.iter().map(|k| k.text.as_str()).collect();
         assert_eq!(texts, ["first", "second"]);
         assert_eq!(h.earlier[0].key, b.key());
         // The same messages again (the group repairs them into the new run): not added twice.
-        h.history.add(&[Kept::of(&b), Kept::of(&a), Kept::of(&entry(3_000, 8, 1, "third"))]).unwrap();
+        h.history.as_mut().unwrap().add(&[Kept::of(&b), Kept::of(&a), Kept::of(&entry(3_000, 8, 1, "third"))]).unwrap();
         let text = std::fs::read_to_string(&dir).unwrap();
         assert_eq!(text.matches("\"first\"").count(), 1);
         assert_eq!(text.matches("\"third\"").count(), 1);
+        drop((h, second));
         let h = History::open(&dir).unwrap();
-        assert_eq!(h.earlier.len(), 3);
+        assert_eq!(h.earlier.len(), 3, "the torn line did not take the next one with it");
         let _ = std::fs::remove_file(&dir);
     }
 }

@@ -101,6 +101,8 @@ fn a_site_scope_ipv6_group_lists_rings_carries_messages_and_sees_a_crash() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert_eq!(report["iface"], "fd00:231::4", "{report}");
+    let route = report["checks"].as_array().unwrap().iter().find(|c| c["check"] == "default route").unwrap();
+    assert_eq!(route["status"], "ok", "the IPv6 default route is seen: {route}");
     let peers: Vec<&str> = report["peers"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert!(peers.contains(&"host1") && peers.contains(&"host2"), "{report}");
     // A node started for the (default) IPv4 group on an IPv6-only host waits, and says which
@@ -125,6 +127,10 @@ fn a_link_local_group_needs_its_interface_and_links_the_ring_over_link_local_add
     let out = lan.host(1).run(&["send", "--group", "[ff02::1]:12345", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("[ff15::37]:12345"));
+    // Loopback carries no IPv6 multicast: said at once, with what to use on one host.
+    let out = lan.host(1).run(&["send", "--group", "[ff15::37]:12345", "--iface", "lo", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--iface 127.0.0.1"));
     let args = ["--group", "[ff12::37]:12345", "--iface", "eth0"];
     let mut nodes: Vec<NodeProc> = (1..=3).map(|i| lan.host(i).node(&format!("host{i}"), &args)).collect();
     meshed_and_ringed(&mut nodes);
@@ -135,5 +141,36 @@ fn a_link_local_group_needs_its_interface_and_links_the_ring_over_link_local_add
     nodes[1].say("on the link");
     for i in [0, 2] {
         nodes[i].wait_for("the message", |v| is_message(v, "on the link"));
+    }
+    // An old client's bare text, heard by all three: stamped once for the group (the address a
+    // node hears it from and the one a peer's frame names must compare equal), so every log
+    // holds it once and the logs agree.
+    let out =
+        lan.host(1).run(&["send", "--plain", "--group", "[ff12::37]:12345", "--iface", "eth0", "bare on the link"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for p in &mut nodes {
+        p.wait_for("the bare text", |v| is_message(v, "bare on the link"));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let mut digests = Vec::new();
+    for p in &mut nodes {
+        let copies = p.events("message").iter().filter(|v| is_message(v, "bare on the link")).count();
+        assert_eq!(copies, 1, "{}: the bare text once", p.name);
+        digests.push(p.state()["log_digest"].clone());
+    }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+    // The doctor reaches the peers' ring ports over the link (scoped to its interface).
+    let out =
+        lan.host(1).run(&["doctor", "--json", "--group", "[ff12::37]:12345", "--iface", "eth0", "--listen", "2s"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let rings: Vec<(&str, &str)> = report["peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["ring"].as_str().unwrap()))
+        .collect();
+    for host in ["host2", "host3"] {
+        assert!(rings.contains(&(host, "ok")), "{rings:?}");
     }
 }

@@ -178,9 +178,18 @@ fn history_keeps_the_conversation_across_restarts_once_and_the_tui_shows_it() {
     assert_eq!(text.matches("bob: six").count(), 1, "{text}");
     said.push("seven");
     wait_kept(&said);
+    // A second groupcast on the same file (a second terminal with the same config) reads it
+    // but does not add to it: nothing is kept twice.
+    let mut second = lan.host(1).node("alice2", &["--history", &path]);
+    bob.say("eight");
+    second.wait_for("eight", |v| v["event"] == "message" && v["text"] == "eight");
+    said.push("eight");
+    wait_kept(&said);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(kept(&said), "{:?}", std::fs::read_to_string(&dir));
     // A path that cannot be written is one line and exit 2.
     let out = lan.host(1).run(&["node", "--history", "/proc/nope/history"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--history /proc/nope/history"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("history file /proc/nope/history"));
     let _ = std::fs::remove_file(&dir);
 }

@@ -250,14 +250,14 @@ impl Driver {
                     // An error here is an ICMP report on an earlier send: no datagram is lost by
                     // it, so there is nothing to do but carry on.
                     if let Ok((n, from)) = r {
-                        self.core.handle_datagram(&buf[..n], from, now());
+                        self.core.handle_datagram(&buf[..n], super::socket::unscoped(from), now());
                         // Whatever else is waiting is taken in the same wake-up, then flushed once.
                         for _ in 1..RECV_BATCH {
                             if self.events.capacity() < EVENT_QUEUE / 2 {
                                 break; // the front end is behind (see below)
                             }
                             let Ok((n, from)) = self.sock.try_recv_from(&mut buf) else { break };
-                            self.core.handle_datagram(&buf[..n], from, now());
+                            self.core.handle_datagram(&buf[..n], super::socket::unscoped(from), now());
                         }
                     }
                 }

@@ -31,6 +31,11 @@ pub enum SetupError {
         /// Its family.
         group_family: &'static str,
     },
+    /// IPv6 multicast on the loopback interface (Linux has no route for it there).
+    #[error(
+        "IPv6 groups do not work on loopback (--iface {0}); to try groupcast on one host use an IPv4 group with --iface 127.0.0.1"
+    )]
+    V6Loopback(IpAddr),
     /// A link-local IPv6 group with no interface to scope it to.
     #[error("the group {0} is link-local: name the link with --iface (for example --iface eth0)")]
     NeedsIface(SocketAddr),
@@ -110,6 +115,9 @@ pub fn resolve_iface(spec: Option<&str>, group: SocketAddr) -> Result<Option<IpA
                 group_family: family(group.ip()),
             });
         }
+        if addr.is_ipv6() && addr.is_loopback() {
+            return Err(SetupError::V6Loopback(addr));
+        }
         return Ok(Some(addr));
     }
     let addrs = if_addrs::get_if_addrs().map_err(SetupError::Socket)?;
@@ -121,7 +129,11 @@ pub fn resolve_iface(spec: Option<&str>, group: SocketAddr) -> Result<Option<IpA
         .collect();
     // Link-local addresses last.
     mine.sort_by_key(|a| matches!(a, IpAddr::V6(v) if v.is_unicast_link_local()));
-    mine.first().copied().map(Some).ok_or_else(|| SetupError::UnknownIface(spec.to_string(), family(group.ip())))
+    match mine.first() {
+        Some(a) if a.is_ipv6() && a.is_loopback() => Err(SetupError::V6Loopback(*a)),
+        Some(a) => Ok(Some(*a)),
+        None => Err(SetupError::UnknownIface(spec.to_string(), family(group.ip()))),
+    }
 }
 
 /// Why the network may never come for an IPv4 group: this host has IPv6 addresses only (on
@@ -144,7 +156,7 @@ pub fn iface_index(ip: IpAddr) -> Option<u32> {
 }
 
 /// Whether an IPv6 group is link-local in scope (`ff12::`, `ff02::`): it needs an interface.
-fn link_local_group(group: SocketAddr) -> bool {
+pub fn link_local_group(group: SocketAddr) -> bool {
     matches!(group, SocketAddr::V6(g) if g.ip().segments()[0] & 0x000f == 2)
 }
 
@@ -157,6 +169,16 @@ pub fn scoped_group(group: SocketAddr, iface: Option<IpAddr>) -> SocketAddr {
             SocketAddr::V6(SocketAddrV6::new(*g.ip(), g.port(), 0, index))
         }
         v4 @ SocketAddr::V4(_) => v4,
+    }
+}
+
+/// `addr` without an IPv6 scope: a datagram's source as the node keeps it. Every peer of a
+/// link-local group is on the group's one interface, so the scope says nothing, and an address
+/// must compare equal however it was learnt (heard, or named in a peer's frame).
+pub fn unscoped(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(a) if a.scope_id() != 0 => SocketAddr::V6(SocketAddrV6::new(*a.ip(), a.port(), 0, 0)),
+        other => other,
     }
 }
 
@@ -282,14 +304,18 @@ pub fn open_sender(cfg: &NetConfig, iface: Option<IpAddr>) -> Result<tokio::net:
 }
 
 /// Sending failed in a way that means the group cannot be reached from here at all.
-pub fn unreachable_hint(e: &io::Error, iface: Option<IpAddr>) -> Option<String> {
+pub fn unreachable_hint(e: &io::Error, iface: Option<IpAddr>, group: SocketAddr) -> Option<String> {
     const ENODEV: i32 = 19;
     const ENETUNREACH: i32 = 101;
     match e.raw_os_error() {
-        Some(ENODEV | ENETUNREACH) => Some(format!(
-            "cannot send to the group via {}: {e}. Pick an interface with --iface (for example --iface 127.0.0.1)",
-            iface_label(iface)
-        )),
+        Some(ENODEV | ENETUNREACH) => Some(match family_hint(group) {
+            Some(hint) => format!("cannot send to the group via {}: {e}; {hint}", iface_label(iface)),
+            None => format!(
+                "cannot send to the group via {}: {e}. Pick an interface with --iface (for example --iface {})",
+                iface_label(iface),
+                if group.is_ipv4() { "127.0.0.1" } else { "eth0" }
+            ),
+        }),
         _ => None,
     }
 }

@@ -290,7 +290,7 @@ impl App {
 
     /// `--history`: the messages kept from earlier runs go on the screen, with a line saying
     /// where they came from; from now on every message shown is handed to the file too.
-    pub fn kept_earlier(&mut self, earlier: &[Kept], from: &std::path::Path, skipped: usize) {
+    pub fn kept_earlier(&mut self, earlier: &[Kept], from: &std::path::Path, note: Option<String>, keeping: bool) {
         for k in earlier {
             let (node, author, bare) = (k.key.1, k.author.clone(), k.bare);
             let own = false; // this run's id is new: earlier lines of ours are shown as anyone's
@@ -300,22 +300,20 @@ impl App {
                 text: k.text.clone(),
             });
         }
-        self.to_keep = Some(Vec::new());
-        let unreadable = if skipped == 0 {
-            String::new()
-        } else {
-            format!(" ({skipped} lines there were not messages and were left out)")
-        };
-        let text = if earlier.is_empty() {
-            format!("keeping the conversation in {}{unreadable}", from.display())
-        } else {
-            format!(
-                "{} earlier messages from {}; new ones are kept there too{unreadable}",
-                earlier.len(),
-                from.display()
-            )
+        if keeping {
+            self.to_keep = Some(Vec::new());
+        }
+        let text = match (earlier.is_empty(), keeping) {
+            (true, _) => format!("keeping the conversation in {}", from.display()),
+            (false, true) => {
+                format!("{} earlier messages from {}; new ones are kept there too", earlier.len(), from.display())
+            }
+            (false, false) => format!("{} earlier messages from {}", earlier.len(), from.display()),
         };
         self.system(SystemKind::Info, text);
+        if let Some(note) = note {
+            self.system(SystemKind::Error, note);
+        }
     }
 
     /// Group time now, from the node's last report and the monotonic clock since (before the

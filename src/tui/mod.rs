@@ -78,6 +78,24 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config, history: Option<PathBuf>
     }
 }
 
+/// The messages shown since the last call go to the history file; if it cannot be written,
+/// the screen says so once and keeps nothing more.
+fn keep_history(app: &mut App, history: &mut Option<History>) {
+    let failed = match (history.as_mut(), app.to_keep.as_mut()) {
+        (Some(h), Some(keep)) => {
+            let r = h.add(keep.iter());
+            keep.clear();
+            r.err()
+        }
+        _ => None,
+    };
+    if let Some(e) = failed {
+        app.to_keep = None;
+        *history = None;
+        update(app, Msg::Failed(format!("{e}; the conversation is no longer kept")));
+    }
+}
+
 /// Errors that mean the terminal itself is gone (hung up, closed), not a fault.
 fn terminal_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{BrokenPipe, NotConnected, UnexpectedEof, WriteZero};
@@ -92,10 +110,11 @@ async fn event_loop(
     let size = terminal.size()?;
     let tz = *chrono::Local::now().offset();
     let mut app = App::new(net::now(), tz, (size.width, size.height));
-    let mut history = kept.map(|k| {
-        app.kept_earlier(&k.earlier, k.history.path(), k.skipped);
+    let history = kept.map(|k| {
+        app.kept_earlier(&k.earlier, &k.path, k.note(), k.history.is_some());
         k.history
     });
+    let mut history = history.flatten();
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut term = signal(SignalKind::terminate())?;
@@ -132,19 +151,7 @@ async fn event_loop(
                         }
                     }
                     // What the batch showed goes to the history file in one write.
-                    let failed = match (history.as_mut(), app.to_keep.as_mut()) {
-                        (Some(h), Some(keep)) => {
-                            let r = h.add(keep.iter());
-                            keep.clear();
-                            r.err()
-                        }
-                        _ => None,
-                    };
-                    if let Some(e) = failed {
-                        app.to_keep = None;
-                        history = None;
-                        update(&mut app, Msg::Failed(format!("{e}; the conversation is no longer kept")));
-                    }
+                    keep_history(&mut app, &mut history);
                     // One bell for a batch, however many mentions it held.
                     let mut rung = false;
                     actions.retain(|a| a != &Action::Bell || !std::mem::replace(&mut rung, true));
