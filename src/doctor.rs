@@ -246,8 +246,9 @@ fn lan_interfaces<'a>(
             (
                 format!("no interface besides loopback is up with an {family} address and multicast"),
                 format!(
-                    "connect to a LAN (cable or Wi-Fi) with {family}; to try groupcast on this host alone, pass --iface {}",
-                    if v4 { "127.0.0.1" } else { "::1" }
+                    "connect to a LAN (cable or Wi-Fi) with {family}; to try groupcast on this host alone, pass --iface \
+                     127.0.0.1{}",
+                    if v4 { "" } else { " with the IPv4 group (loopback carries no IPv6 multicast)" }
                 ),
             )
         };

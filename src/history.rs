@@ -123,8 +123,11 @@ impl History {
         // One writer at a time: a second groupcast on the same file (a second terminal with the
         // same config) reads it but does not add to it.
         let alone = rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
-        let mut text = String::new();
-        File::open(path).and_then(|mut f| f.read_to_string(&mut text)).map_err(said)?;
+        // Bytes, not text: a line cut in the middle of a character (a crash, or the writer
+        // seen mid-write by a reader) is one bad line, not an unreadable file.
+        let mut bytes = Vec::new();
+        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(said)?;
+        let text = String::from_utf8_lossy(&bytes);
         let mut earlier = Vec::new();
         let mut skipped = 0;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {

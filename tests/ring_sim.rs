@@ -610,3 +610,44 @@ fn a_frozen_node_in_a_large_paced_group_is_down_everywhere_within_a_few_seconds(
         assert_eq!(sim.members_of(0).len(), 59, "round {round}: the thawed node is back");
     }
 }
+
+#[test]
+fn a_crowd_of_made_up_members_does_not_slow_the_groups_heartbeats() {
+    use groupcast::proto::wire::{self, Beat, Body, Frame};
+    use groupcast::proto::{Hlc, Incarnation, Seq};
+    // Ten real nodes; an attacker heartbeats for 300 made-up members from 300 addresses, each
+    // claiming a 10 ms interval and a ring port, for ten seconds.
+    let mut sim = Sim::new(73, Medium::default());
+    sim.add_nodes(10, &ring_cfg());
+    sim.run_for(secs(3));
+    let all: Vec<usize> = sim.up();
+    for round in 0..20u64 {
+        for k in 0..300u64 {
+            let from: std::net::SocketAddr = format!("10.9.{}.{}:12345", k / 200, k % 200 + 1).parse().unwrap();
+            let wall = sim.reading(0).wall;
+            let beat = Beat {
+                time_ms: wall.as_millis() as u64,
+                skew_ms: 0,
+                name: format!("fake{k}"),
+                msg_seq: Seq(0),
+                interval_ms: 10,
+                tcp_port: 7000,
+                frontier: Hlc(0),
+                links: Vec::new(),
+            };
+            let f = Frame {
+                sender: NodeId(0xf000 + k),
+                incarnation: Incarnation(1),
+                seq: Seq(round + 1),
+                hlc: Hlc::from_unix(wall),
+                body: Body::Heartbeat(beat),
+            };
+            sim.inject(from, &wire::encode(&f).unwrap(), &all);
+        }
+        sim.run_for(Duration::from_millis(500));
+    }
+    for i in all {
+        assert!(sim.members_of(i).len() > 100, "node {i} lists the crowd (it cannot tell yet)");
+        assert_eq!(sim.nodes[i].node.beat_interval(), Duration::from_millis(500), "node {i} kept its pace");
+    }
+}

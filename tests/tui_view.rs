@@ -641,3 +641,14 @@ fn on_a_40x12_screen_the_help_wraps_every_line_and_scrolls_through_all_of_it() {
         }
     }
 }
+
+#[test]
+fn a_long_ipv6_peer_address_fits_its_row_beside_when_it_was_heard() {
+    let mut app = empty((100, 30));
+    let v6: SocketAddr = "[fd00:231:ffff:ffff:ffff:ffff:ffff:2]:12345".parse().unwrap();
+    net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: v6 });
+    let screen = draw(&app, (100, 30));
+    let row = screen.lines().find(|l| l.contains("fd00:231")).expect("the address row");
+    assert!(row.contains("now"), "the last-heard age stays on the row: {row}");
+    assert!(row.contains('…') || row.contains("fd00:231:ffff:ffff:ffff:ffff:ffff:2"), "{row}");
+}

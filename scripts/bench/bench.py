@@ -22,7 +22,8 @@ How each figure is taken (all stamps are CLOCK_MONOTONIC, which every namespace 
   between half and twice the previous round's figure. Groupcast nodes are started afresh for
   every probe. Hosts h4 and h5 are unplugged from the bridge for the three-host figures.
 * CPU at 1,000 msg/s: the receivers' CPU time over 10 s of traffic, as % of one core (the mean of
-  the two receivers). CPU time is the sum over threads of /proc/PID/task/*/schedstat (ns) when no
+  the two receivers). A second raw figure is the raw pair between the same pipes (see latency):
+  its receiver also writes each datagram to its stdout, as a node writes each message. CPU time is the sum over threads of /proc/PID/task/*/schedstat (ns) when no
   thread came or went in the window, otherwise utime+stime from /proc/PID/stat (10 ms ticks).
 * Idle: five nodes, nothing said; CPU % and wake-ups per second (voluntary + involuntary context
   switches summed over /proc/PID/task/*/status) of each over 20 s; the median node is reported.
@@ -363,9 +364,10 @@ def latency_raw(cfg, hosts):
             "lost": sum(r["lost"] for r in res)}
 
 
-def latency_raw_lines(cfg, hosts, tag):
-    """The raw pair between the same pipes as groupcast: the pacer writes into `raw line-send`'s
-    stdin, each `raw line-recv`'s stdout goes through `driver stamp` into a file."""
+def raw_lines(cfg, hosts, tag, count, rate):
+    """The raw pair between the same pipes as groupcast: the pacer writes `count` lines at `rate`
+    into `raw line-send`'s stdin, each `raw line-recv`'s stdout goes through `driver stamp` into a
+    file. Returns each receiver's (stamp, seq, sent) lines and its CPU use over the run."""
     recvs, files = [], []
     try:
         for h in hosts[1:3]:
@@ -384,7 +386,8 @@ def latency_raw_lines(cfg, hosts, tag):
         sender = spawn(hosts[0].cmd([cfg.raw, "line-send", "--iface", hosts[0].ip]), stdin=r)
         os.close(r)
         prefix = "L"
-        p = spawn([cfg.driver, "pace", "--count", str(LAT_COUNT), "--rate", str(LAT_RATE), "--prefix", prefix],
+        before = [Usage(p.pid) for p, _ in recvs]
+        p = spawn([cfg.driver, "pace", "--count", str(count), "--rate", str(rate), "--prefix", prefix],
                   stdout=w, stderr=subprocess.PIPE)
         p.communicate()
         os.close(w)
@@ -399,19 +402,26 @@ def latency_raw_lines(cfg, hosts, tag):
                         got.append((int(parts[0]), int(parts[2]), int(parts[3])))
                 return got
 
-        wait_until(lambda: all(len(lines(f)) >= LAT_COUNT for f in files), 5, 0.1)
-        per_node, lost = [], 0
-        for f in files:
-            got = lines(f)
-            lost += LAT_COUNT - len({seq for _, seq, _ in got})
-            per_node.append([(st - sent) / 1e3 for st, seq, sent in got if seq >= LAT_SKIP])
-        return {"p50": statistics.mean(percentile(v, 50) for v in per_node),
-                "p99": max(percentile(v, 99) for v in per_node), "lost": lost}
+        wait_until(lambda: all(len(lines(f)) >= count for f in files), 5, 0.1)
+        time.sleep(0.05)
+        after = [Usage(p.pid) for p, _ in recvs]
+        got = [lines(f) for f in files]
+        return got, cpu_summary(before, after, [len(g) for g in got], None)
     finally:
         for p, stamp in recvs:
             p.terminate()
             p.wait()
             stamp.wait()
+
+
+def latency_raw_lines(cfg, hosts, tag):
+    got, _ = raw_lines(cfg, hosts, tag, LAT_COUNT, LAT_RATE)
+    per_node, lost = [], 0
+    for g in got:
+        lost += LAT_COUNT - len({seq for _, seq, _ in g})
+        per_node.append([(st - sent) / 1e3 for st, seq, sent in g if seq >= LAT_SKIP])
+    return {"p50": statistics.mean(percentile(v, 50) for v in per_node),
+            "p99": max(percentile(v, 99) for v in per_node), "lost": lost}
 
 
 def latency_gc(cfg, hosts, tag):
@@ -723,6 +733,11 @@ def main():
                     f"(received {gc['received']}, exact {gc['exact']})")
                 add("cpu", "raw", raw["pct"])
                 add("cpu", "gc", gc["pct"])
+                _, lines_cpu = raw_lines(cfg, hosts, f"cpul{r}", CPU_RATE * CPU_SECONDS, CPU_RATE)
+                log(f"  raw lines {lines_cpu['pct']:.2f}% of a core, {lines_cpu['us_per_msg']:.1f} µs/msg "
+                    f"(received {lines_cpu['received']}, exact {lines_cpu['exact']})")
+                add("cpu_lines", "raw", lines_cpu["pct"])
+                add("cpu_lines", "gc", gc["pct"])
 
         if want("settle"):
             log("settled everywhere after the last send, 20 messages at 200/s into h1, three hosts")
@@ -814,6 +829,7 @@ ROWS = [
     ("lat99_lines", "… p99 against raw between the same pipes", "us", "(informative)", None),
     ("ingest", "zero-loss ingest, 1 sender → 2 receivers", "rate", "≥ 50% of raw", lambda g, r: g >= 0.5 * r),
     ("cpu", "receiver CPU at 1,000 msg/s (% of a core)", "pct", "≤ 2× raw", lambda g, r: g <= 2 * r),
+    ("cpu_lines", "… against raw printing each datagram as a line", "pct", "(informative)", None),
     ("idle_cpu", "idle headless node, 4 peers: CPU", "pct", "≤ 0.15%", lambda g, r: g <= 0.15),
     ("idle_wake", "idle headless node, 4 peers: wake-ups", "per_s", "≤ 25/s", lambda g, r: g <= 25),
     ("frozen", "frozen (SIGSTOP) host → down everywhere", "s", "≤ 1 s", lambda g, r: g <= 1),

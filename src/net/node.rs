@@ -30,9 +30,14 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHand
         return Err(SetupError::Join { group: netcfg.group, iface: "the default route".into(), source });
     }
     let group = socket::scoped_group(netcfg.group, in_use);
-    let listener = socket::open_ring_listener(in_use, netcfg.ring_port, group)?;
-    // Peers place us in the ring by the address our datagrams come from and this port.
-    let ip = listener.local_addr()?.ip();
+    // Peers place us in the ring by the address our datagrams come from and this port. On IPv4
+    // that is the interface's address; on IPv6 the kernel picks the source among the
+    // interface's addresses (a temporary one, maybe): the listener takes any of them, and the
+    // ring address is the one a datagram to the group goes out from.
+    let (listen_on, source) =
+        if group.is_ipv6() { (None, socket::source_for(group, in_use)) } else { (in_use, in_use) };
+    let listener = socket::open_ring_listener(listen_on, netcfg.ring_port, group)?;
+    let ip = source.unwrap_or(listener.local_addr()?.ip());
     cfg.ring_addr = Some(SocketAddr::new(ip, listener.local_addr()?.port()));
     let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
     let (id, inc) = new_identity();

@@ -193,6 +193,18 @@ pub fn scoped(addr: SocketAddr, group: SocketAddr) -> SocketAddr {
     }
 }
 
+/// The source address a datagram to the (scoped) IPv6 group goes out from, sent on the
+/// interface of `iface`: what peers see. (Connecting a UDP socket only consults the routing
+/// table and the address selection; it sends nothing.)
+pub fn source_for(group: SocketAddr, iface: Option<IpAddr>) -> Option<IpAddr> {
+    let sock = Socket::new(domain(group), Type::DGRAM, Some(Protocol::UDP)).ok()?;
+    if let (SocketAddr::V6(_), Some(index)) = (group, iface.and_then(iface_index)) {
+        sock.set_multicast_if_v6(index).ok()?;
+    }
+    sock.connect(&group.into()).ok()?;
+    sock.local_addr().ok()?.as_socket().map(|a| a.ip())
+}
+
 fn unspecified(group: SocketAddr) -> IpAddr {
     if group.is_ipv4() { IpAddr::V4(Ipv4Addr::UNSPECIFIED) } else { IpAddr::V6(Ipv6Addr::UNSPECIFIED) }
 }

@@ -170,6 +170,9 @@ pub(super) struct Members {
     detector: DetectorConfig,
     max_peers: usize,
     forget_after: Duration,
+    /// The configured heartbeat interval: a peer is confirmed by heartbeats over at least this
+    /// long, whatever interval it claims.
+    base: Duration,
     /// The heartbeat interval the group's size calls for, as this node sees it, when that is
     /// longer than the configured one (else zero): peers may already beat this slowly (see
     /// `PhiDetector::phi_paced`).
@@ -185,6 +188,7 @@ impl Members {
             max_peers: cfg.max_peers,
             forget_after: cfg.forget_after,
             paced: Duration::ZERO,
+            base: cfg.heartbeat,
         }
     }
 
@@ -196,7 +200,7 @@ impl Members {
     /// The slowest heartbeat interval in the group as this node knows it: the one its view of
     /// the group calls for, or one a member says it keeps.
     pub fn slowest_beat(&self) -> Duration {
-        self.peers.values().filter(|p| p.status.is_member()).map(Peer::interval).fold(self.paced, Duration::max)
+        self.peers.values().filter(|p| p.counts()).map(Peer::interval).fold(self.paced, Duration::max)
     }
 
     pub fn get(&self, node: NodeId) -> Option<&Peer> {
@@ -207,10 +211,13 @@ impl Members {
         self.peers.get(&node).map(|p| p.status)
     }
 
-    /// Hosts (addresses) with a confirmed member on them: how many heartbeat on the group, as
-    /// far as pacing goes (a crowd of made-up members from one address counts once).
-    pub fn hosts(&self) -> usize {
-        let ips: BTreeSet<IpAddr> = self.peers.values().filter(|p| p.counts()).map(|p| p.addr.ip()).collect();
+    /// Hosts (addresses) with a confirmed member among `attested` (the members known to be in
+    /// the ring for real, see `attested`): how many heartbeat on the group, as far as pacing
+    /// goes. Made-up members, never linked by anyone, do not count, and a crowd from one
+    /// address counts once.
+    pub fn hosts_among(&self, attested: &BTreeSet<NodeId>) -> usize {
+        let ips: BTreeSet<IpAddr> =
+            attested.iter().filter_map(|n| self.peers.get(n)).filter(|p| p.counts()).map(|p| p.addr.ip()).collect();
         ips.len()
     }
 
@@ -442,7 +449,7 @@ impl Members {
                 p.seeded_ms = interval_ms;
             }
             p.last_seen = now;
-            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= p.interval() {
+            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= p.interval().max(self.base) {
                 // Heartbeats from one address over a heartbeat interval: a node, not one
                 // forged datagram.
                 p.confirmed = true;

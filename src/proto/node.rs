@@ -238,8 +238,9 @@ impl Node {
     }
 
     /// The interval the group's size calls for.
-    fn paced_interval(&self) -> Duration {
-        let hosts = self.members.hosts() + 1;
+    fn paced_interval(&self, now: Time) -> Duration {
+        let attested = self.members.attested(self.links.ids(), now, 3);
+        let hosts = self.members.hosts_among(&attested) + 1;
         let stretch = (hosts as f64 / PACED_ABOVE_HOSTS as f64).max(1.0);
         self.cfg.heartbeat.mul_f64(stretch).min(Duration::from_secs(60)).max(self.cfg.heartbeat)
     }
@@ -489,7 +490,7 @@ impl Node {
         if self.timers.is_due_within(Timer::Heartbeat, now, SEND_SLACK) {
             self.follow_group_clock(now);
             let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
-            let want = self.paced_interval();
+            let want = self.paced_interval(now);
             self.beat_every = want.min(self.beat_every.mul_f64(BEAT_GROWTH));
             self.members.set_paced(if want > self.cfg.heartbeat { want } else { Duration::ZERO });
             self.send_beat(announce, now);

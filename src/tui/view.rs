@@ -444,8 +444,17 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         Some(note) => format!("{note} {when}"),
         None => when,
     };
-    let addr = p.addr.to_string();
-    let pad = width.saturating_sub(2 + addr.len() + when.chars().count());
+    // Too long for the row (an IPv6 address): without the port (every node sends from the
+    // group's), then cut.
+    let mut addr = p.addr.to_string();
+    let room = width.saturating_sub(3 + when.chars().count());
+    if addr.chars().count() > room {
+        addr = p.addr.ip().to_string();
+    }
+    if addr.chars().count() > room {
+        addr = format!("{}…", addr.chars().take(room.saturating_sub(1)).collect::<String>());
+    }
+    let pad = width.saturating_sub(2 + addr.chars().count() + when.chars().count());
     let second =
         Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
     [first, second]
