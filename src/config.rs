@@ -130,7 +130,6 @@ pub fn apply(net: &mut NetArgs, matches: &ArgMatches, explicit: Option<&Path>) -
             settings.push(Setting { key: $key, value: $show(&net.$field), source: src });
         }};
     }
-    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     take!("name", name, |v| Ok::<_, String>(Some(v)), |v: &Option<String>| v
         .clone()
         .unwrap_or_else(|| "(host name)".into()));
@@ -148,7 +147,9 @@ pub fn apply(net: &mut NetArgs, matches: &ArgMatches, explicit: Option<&Path>) -
     take!("key_file", key_file, |v| Ok::<_, String>(Some(expand_home(&v))), |v: &Option<PathBuf>| {
         v.as_ref().map_or_else(|| "(none: an open group)".into(), |p| p.display().to_string())
     });
-    take!("label", label, |v| Ok::<_, String>(Some(v)), opt);
+    take!("label", label, |v| Ok::<_, String>(Some(v)), |v: &Option<String>| v
+        .clone()
+        .unwrap_or_else(|| "(the group's ADDR:PORT)".into()));
     take!("log_size", log_size, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
     take!("log_bytes", log_bytes, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
     take!("history", history, |v| Ok::<_, String>(Some(expand_home(&v))), |v: &Option<PathBuf>| {
