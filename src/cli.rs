@@ -207,6 +207,13 @@ pub struct NetArgs {
     /// two groups that share a key stay apart.
     #[arg(long, value_name = "TEXT", requires = "key_file")]
     pub label: Option<String>,
+    /// The terminal UI rings the bell when a message names you, from the start (/bell toggles).
+    #[arg(long)]
+    pub bell: bool,
+    /// Colours in the terminal UI: on, or off (the terminal's own colours only; also when
+    /// NO_COLOR is set).
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
+    pub colours: String,
     /// Keep the conversation in PATH (JSON lines, as /save writes them): the terminal UI shows
     /// what it holds when it opens and adds every message; `groupcast node` adds every message
     /// it prints. A message already kept is never added twice. (send and doctor ignore it.)

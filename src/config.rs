@@ -15,6 +15,8 @@
 //! log_size = 10000
 //! log_bytes = 16777216
 //! history = "~/.local/share/groupcast/history.jsonl"
+//! bell = true
+//! colours = "off"
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -41,6 +43,8 @@ struct Keys {
     log_size: Option<Spanned<usize>>,
     log_bytes: Option<Spanned<usize>>,
     history: Option<Spanned<String>>,
+    bell: Option<Spanned<bool>>,
+    colours: Option<Spanned<String>>,
 }
 
 /// Where a setting's value came from.
@@ -152,6 +156,13 @@ pub fn apply(net: &mut NetArgs, matches: &ArgMatches, explicit: Option<&Path>) -
         .unwrap_or_else(|| "(the group's ADDR:PORT)".into()));
     take!("log_size", log_size, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
     take!("log_bytes", log_bytes, |v| Ok::<_, String>(v), |v: &usize| v.to_string());
+    take!("bell", bell, |v| Ok::<_, String>(v), |v: &bool| if *v { "on".into() } else { "off".into() });
+    take!(
+        "colours",
+        colours,
+        |v| if v == "on" || v == "off" { Ok(v) } else { Err(format!("{v:?} is not on or off")) },
+        |v: &String| v.clone()
+    );
     take!("history", history, |v| Ok::<_, String>(Some(expand_home(&v))), |v: &Option<PathBuf>| {
         v.as_ref().map_or_else(|| "(none: the conversation is not kept)".into(), |p| p.display().to_string())
     });

@@ -65,7 +65,9 @@ fn main() -> ExitCode {
             None => {
                 let netcfg = cli.net.net_config().map_err(usage)?;
                 let cfg = cli.net.proto_config().map_err(usage)?;
-                groupcast::tui::run(netcfg, cfg, cli.net.history.clone()).await
+                let colours = cli.net.colours == "on" && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+                let prefs = groupcast::tui::app::Prefs { mouse: true, bell: cli.net.bell, colours };
+                groupcast::tui::run(netcfg, cfg, cli.net.history.clone(), prefs).await
             }
             Some(Command::Node { json, net }) => {
                 let netcfg = net.net_config().map_err(usage)?;

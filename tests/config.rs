@@ -75,3 +75,18 @@ fn a_broken_file_is_one_clear_error_with_its_line() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/groupcast.toml"));
 }
+
+#[test]
+fn the_bell_colours_and_history_come_from_the_file_too() {
+    let home = config_home("prefs", "bell = true\ncolours = \"off\"\nhistory = \"~/chat.jsonl\"\n");
+    let out = run(&home, &["config", "--bell"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(row(&text, "bell").contains("on") && row(&text, "bell").ends_with("--bell"), "{text}");
+    assert!(row(&text, "colours").contains("off") && row(&text, "colours").ends_with("config file, line 2"), "{text}");
+    assert!(row(&text, "history").contains("chat.jsonl") && !row(&text, "history").contains('~'), "{text}");
+    let home = config_home("badcolours", "colours = \"purple\"\n");
+    let out = run(&home, &["config"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: colours: \"purple\" is not on or off"));
+}

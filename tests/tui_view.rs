@@ -652,3 +652,23 @@ fn a_long_ipv6_peer_address_fits_its_row_beside_when_it_was_heard() {
     assert!(row.contains("now"), "the last-heard age stays on the row: {row}");
     assert!(row.contains('…') || row.contains("fd00:231:ffff:ffff:ffff:ffff:ffff:2"), "{row}");
 }
+
+#[test]
+fn with_colours_off_the_screen_uses_the_terminals_own_colours_only() {
+    let size = (100, 30);
+    let coloured = |app: &App| {
+        let mut term = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+        term.draw(|f| render(app, f)).unwrap();
+        term.backend()
+            .buffer()
+            .content
+            .iter()
+            .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
+            .count()
+    };
+    let mut app = conversation(size);
+    assert!(coloured(&app) > 50, "names, marks and borders are coloured by default");
+    app.prefs.colours = false;
+    assert_eq!(coloured(&app), 0);
+    assert_eq!(draw(&app, size), draw(&conversation(size), size), "the same text");
+}

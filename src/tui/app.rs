@@ -231,6 +231,9 @@ pub struct Prefs {
     pub mouse: bool,
     /// Ring the bell when a message mentions this node's name (`/bell` toggles).
     pub bell: bool,
+    /// Colours on screen (`--colours off`, `colours = "off"` in the config file, or `NO_COLOR`:
+    /// the terminal's own colours only).
+    pub colours: bool,
 }
 
 /// No peer for a while: what the screen says about it (see `App::nobody_here`).
@@ -272,7 +275,7 @@ impl App {
             error: None,
             help: false,
             help_scroll: 0,
-            prefs: Prefs { mouse: true, bell: false },
+            prefs: Prefs { mouse: true, bell: false, colours: true },
             search: None,
             bell_due: false,
             tab: None,

@@ -35,7 +35,12 @@ const BATCH: usize = 2048;
 
 /// Runs the terminal UI until the user quits or the terminal goes away. A user's mistake comes
 /// back as a `UserError`; anything else is unexpected.
-pub async fn run(netcfg: NetConfig, cfg: proto::Config, history: Option<PathBuf>) -> color_eyre::Result<()> {
+pub async fn run(
+    netcfg: NetConfig,
+    cfg: proto::Config,
+    history: Option<PathBuf>,
+    prefs: app::Prefs,
+) -> color_eyre::Result<()> {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         return Err(UserError::NoTerminal.into());
     }
@@ -62,7 +67,7 @@ pub async fn run(netcfg: NetConfig, cfg: proto::Config, history: Option<PathBuf>
         let _ = execute!(stdout(), DisableMouseCapture, DisableBracketedPaste);
         hook(info);
     }));
-    let result = event_loop(&mut terminal, &mut node, kept).await;
+    let result = event_loop(&mut terminal, &mut node, kept, prefs).await;
     // Leave the group first, whatever ended the loop: if the terminal is gone (window closed,
     // SSH dropped) peers must still hear the leave. The task stops once the leave is sent.
     let _ = node.command(Command::Leave).await;
@@ -106,10 +111,12 @@ async fn event_loop(
     terminal: &mut DefaultTerminal,
     node: &mut NodeHandle,
     kept: Option<history::Opened>,
+    prefs: app::Prefs,
 ) -> std::io::Result<()> {
     let size = terminal.size()?;
     let tz = *chrono::Local::now().offset();
     let mut app = App::new(net::now(), tz, (size.width, size.height));
+    app.prefs = prefs;
     let history = kept.map(|k| {
         app.kept_earlier(&k.earlier, &k.path, k.note(), k.history.is_some());
         k.history

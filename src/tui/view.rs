@@ -168,6 +168,14 @@ pub fn render(app: &App, f: &mut Frame) {
     if app.help {
         render_help(app, f, area);
     }
+    if !app.prefs.colours {
+        // Monochrome (`colours = "off"`, or NO_COLOR): the terminal's own colours everywhere;
+        // bold, dim and reverse still tell things apart.
+        for cell in &mut f.buffer_mut().content {
+            cell.set_fg(Color::Reset);
+            cell.set_bg(Color::Reset);
+        }
+    }
 }
 
 fn render_header(app: &App, f: &mut Frame, area: Rect) {
