@@ -211,7 +211,7 @@ pub struct NetArgs {
     #[arg(long)]
     pub bell: bool,
     /// Colours in the terminal UI: on, or off (the terminal's own colours only; also when
-    /// NO_COLOR is set).
+    /// `NO_COLOR` is set).
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = ["on", "off"])]
     pub colours: String,
     /// Keep the conversation in PATH (JSON lines, as /save writes them): the terminal UI shows
