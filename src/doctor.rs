@@ -184,7 +184,8 @@ pub async fn examine(netcfg: &NetConfig, cfg: proto::Config, listen: Duration) -
         ),
     }
     r.iface = iface;
-    host_checks(&mut r, netcfg, default_route.as_deref());
+    // (On an IPv6-only host an IPv4 default route is beside the point: said under "interfaces".)
+    host_checks(&mut r, netcfg, default_route.as_deref(), socket::family_hint(group).is_none());
     // (Reverse-path filtering is IPv4's.)
     let rp = chosen.filter(|_| v4).and_then(|i| rp_filter(&i.name));
     // Nothing can be heard if no interface is chosen: the join fails.
@@ -260,10 +261,11 @@ fn lan_interfaces<'a>(
     (lan, lan_hint)
 }
 
-/// The default route, the TTL, and signs of a container.
-fn host_checks(r: &mut Report, netcfg: &NetConfig, default_route: Option<&str>) {
+/// The default route (if worth checking), the TTL, and signs of a container.
+fn host_checks(r: &mut Report, netcfg: &NetConfig, default_route: Option<&str>, check_route: bool) {
     let given = netcfg.iface.is_some();
     match default_route {
+        _ if !check_route => {}
         Some(dev) => r.add("default route", Verdict::Ok, format!("via {dev}"), None),
         None => r.add(
             "default route",

@@ -39,8 +39,9 @@ pub async fn run_node(
     let mut term = signal(SignalKind::terminate())?;
     // Started before the network is up (at boot, on a laptop between networks): wait for it.
     let started = net::start_node_when_up(&netcfg, cfg, |e| {
-        let hint = socket::family_hint(netcfg.group).map_or_else(String::new, |h| format!("; {h}"));
-        out.print(&Line::Waiting { reason: format!("{e}{hint}") });
+        // On an IPv6-only host the IPv4 group will never come: that is the one thing to say.
+        let reason = socket::family_hint(netcfg.group).unwrap_or_else(|| e.to_string());
+        out.print(&Line::Waiting { reason });
         out.flush();
     });
     let mut node = tokio::select! {

@@ -53,9 +53,10 @@ pub async fn run(
     // Started before the network is up: say so on the plain terminal and wait for it.
     let group = netcfg.group;
     let waiting = |e: &crate::net::SetupError| {
-        let hint = net::socket::family_hint(group).map_or_else(String::new, |h| format!("; {h}"));
+        // On an IPv6-only host the IPv4 group will never come: that is the one thing to say.
+        let why = net::socket::family_hint(group).unwrap_or_else(|| e.to_string());
         eprintln!(
-            "groupcast: waiting for the network ({e}{hint}); it joins when the network is up, Ctrl-C quits \
+            "groupcast: waiting for the network ({why}); it joins when the network is up, Ctrl-C quits \
              (`groupcast doctor` says why)"
         );
     };
