@@ -163,11 +163,6 @@ impl History {
         }
         self.file.write_all(out.as_bytes()).map_err(|e| format!("cannot add to {}: {e}", self.path.display()))
     }
-
-    /// Where it is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 #[cfg(test)]

@@ -119,6 +119,11 @@ impl PhiDetector {
         }
     }
 
+    /// The interval its gaps are scaled to (ms): the peer's, as it last said it.
+    pub fn expected_ms(&self) -> u32 {
+        self.expected_ms as u32
+    }
+
     /// The last sign of life, first- or second-hand.
     pub fn last(&self) -> Time {
         self.last.max(self.evidence)
@@ -287,5 +292,24 @@ mod tests {
         let d = fed(&(0..1000).map(|i| i * 500).collect::<Vec<_>>(), &cfg);
         assert_eq!(d.intervals_ms.len(), 10);
         assert!((d.mean_ms() - 500.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_peer_whose_interval_grows_is_judged_by_its_new_rhythm_once_rescaled() {
+        let cfg = DetectorConfig::default();
+        let times: Vec<u64> = (0..40).map(|i| i * 500).collect();
+        let last = 39 * 500;
+        let kept = fed(&times, &cfg);
+        let mut rescaled = kept.clone();
+        rescaled.rescale(Duration::from_millis(2500));
+        assert_eq!(rescaled.expected_ms(), 2500);
+        assert!((rescaled.mean_ms() - 2500.0).abs() < 1.0, "gaps scaled: {}", rescaled.mean_ms());
+        // One new gap of 2.5 s, with no pacing of our own to lean on.
+        let silence = at(last + 2500);
+        assert!(rescaled.phi(silence, &cfg) < cfg.suspect_phi);
+        assert!(kept.phi(silence, &cfg) >= cfg.down_phi, "the old rhythm would call it down");
+        // Rescaled back, the faster rhythm is judged as fast again.
+        rescaled.rescale(Duration::from_millis(500));
+        assert!((rescaled.mean_ms() - 500.0).abs() < 1.0);
     }
 }

@@ -81,8 +81,6 @@ pub(super) struct Peer {
     links_at: Time,
     /// Its heartbeat interval, as its last heartbeat said (ms): groups that grow beat slower.
     interval_ms: u32,
-    /// The interval its failure detector was last started from (ms).
-    seeded_ms: u32,
 }
 
 impl Peer {
@@ -442,11 +440,11 @@ impl Members {
         if let Some(p) = self.peers.get_mut(&f.sender) {
             p.detector.heartbeat(now, &self.detector);
             p.interval_ms = interval_ms;
-            if interval_ms.abs_diff(p.seeded_ms) > p.seeded_ms / 8 {
+            let scaled_to = p.detector.expected_ms();
+            if interval_ms.abs_diff(scaled_to) > scaled_to / 8 {
                 // Its rhythm changed (its group grew or shrank): the gaps learnt at the old
                 // one would make the new one look like silence, or hide a real one.
                 p.detector.rescale(interval);
-                p.seeded_ms = interval_ms;
             }
             p.last_seen = now;
             if !p.confirmed && p.addr == from && now.since(p.first_heard) >= p.interval().max(self.base) {
@@ -510,7 +508,6 @@ impl Members {
             links: Vec::new(),
             links_at: now,
             interval_ms,
-            seeded_ms: interval_ms,
         };
         self.peers.insert(f.sender, peer);
         self.changed = true;

@@ -59,6 +59,7 @@ impl Repair {
         let holed: Vec<_> = log.holes().collect();
         self.holes.retain(|k, _| holed.contains(k));
         let mut ev = Vec::new();
+        let slowest = if holed.is_empty() { Duration::ZERO } else { members.slowest_beat() };
         for (node, inc) in holed {
             let known = members.get(node);
             if known.is_some_and(|p| p.is_member_in(inc)) {
@@ -71,7 +72,7 @@ impl Repair {
             // members only at their next heartbeats): its holes are given up only after a few
             // heartbeat intervals (the slowest this node's view of the group calls for or that
             // a member says it keeps).
-            let grace = HOLE_GRACE + members.slowest_beat() * if known.is_none() { 4 } else { 2 };
+            let grace = HOLE_GRACE + slowest * if known.is_none() { 4 } else { 2 };
             let since = *self.holes.entry((node, inc)).or_insert(now);
             if now.since(since) < grace {
                 continue;
