@@ -36,7 +36,9 @@ pub async fn run_node(
         None => None,
     };
     let mut kept = Vec::new();
+    // Listened for once, not anew on every pass of the loop (which costs a registration each).
     let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     // Started before the network is up (at boot, on a laptop between networks): wait for it.
     let started = net::start_node_when_up(&netcfg, cfg, |e| {
         // On an IPv6-only host the IPv4 group will never come: that is the one thing to say.
@@ -46,12 +48,15 @@ pub async fn run_node(
     });
     let mut node = tokio::select! {
         n = started => n.map_err(UserError::from)?,
-        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = int.recv() => return Ok(()),
         _ = term.recv() => return Ok(()),
     };
-    let (line_tx, mut lines) = tokio::sync::mpsc::channel::<String>(64);
-    // At the end of stdin the node keeps running (it may be a daemon with stdin on /dev/null).
-    tokio::spawn(crate::stdin_lines::forward(line_tx));
+    let (input_tx, mut input) = tokio::sync::mpsc::channel::<Input>(64);
+    // Chat lines go from the stdin task straight to the node; what this loop has to do (report
+    // refusals, run a command line) comes here. At the end of stdin the node keeps running (it
+    // may be a daemon with stdin on /dev/null).
+    let requests = node.requests.clone();
+    tokio::spawn(crate::stdin_lines::forward(async move |lines: Vec<String>| feed(&requests, &input_tx, lines).await));
     let mut stdin_open = true;
     loop {
         tokio::select! {
@@ -76,23 +81,22 @@ pub async fn run_node(
                 }
                 None => break,
             },
-            line = lines.recv(), if stdin_open => match line {
-                Some(line) => {
-                    // Lines already read go to the node together (see `handle_lines`).
-                    let mut batch = vec![line];
-                    while batch.len() < LINE_BATCH {
-                        let Ok(line) = lines.try_recv() else { break };
-                        batch.push(line);
-                    }
-                    let flow = handle_lines(&node, &out, batch).await;
+            got = input.recv(), if stdin_open => match got {
+                Some(Input::Answers(answers)) => {
+                    report(&out, answers).await;
+                    out.flush();
+                }
+                Some(Input::Command(line, done)) => {
+                    let flow = handle_line(&node, &out, line).await;
                     out.flush();
                     if flow == Flow::Quit {
                         break;
                     }
+                    let _ = done.send(());
                 }
                 None => stdin_open = false,
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = int.recv() => break,
             _ = term.recv() => break,
         }
     }
@@ -127,13 +131,27 @@ enum Flow {
     Quit,
 }
 
-/// Lines of stdin taken together at most.
-const LINE_BATCH: usize = 64;
+/// The node's answers to chat lines, to be reported (a refusal is printed).
+type Answers = Vec<tokio::sync::oneshot::Receiver<Result<(), proto::CommandError>>>;
 
-/// Lines in order. Messages are handed to the node without waiting for each answer, so a burst
-/// costs one wake-up of the node and leaves in bundled datagrams; the answers (a refusal is
-/// printed) are read before a command line or the next batch.
-async fn handle_lines(node: &net::NodeHandle, out: &Printer, lines: Vec<String>) -> Flow {
+/// What the stdin task leaves to the main loop.
+enum Input {
+    /// Answers to chat lines already handed to the node.
+    Answers(Answers),
+    /// A command line (`/state`, `/name`, `/quit`); `done` once it has run.
+    Command(String, tokio::sync::oneshot::Sender<()>),
+}
+
+/// The lines of one read of stdin, in order, in the stdin task. Chat lines go to the node
+/// without waiting for each answer, so a burst costs one wake-up of the node and leaves in
+/// bundled datagrams; their answers go to the main loop. A command line waits for the main
+/// loop to run it (after the answers before it), so nothing said after `/name` overtakes it.
+/// False once the node or the main loop is gone.
+async fn feed(
+    requests: &tokio::sync::mpsc::Sender<net::Request>,
+    main: &tokio::sync::mpsc::Sender<Input>,
+    lines: Vec<String>,
+) -> bool {
     let mut answers = Vec::new();
     for line in lines {
         let trimmed = line.trim();
@@ -141,19 +159,24 @@ async fn handle_lines(node: &net::NodeHandle, out: &Printer, lines: Vec<String>)
             continue;
         }
         if !trimmed.starts_with('/') {
-            answers.push(node.send_command(Command::Say(line)).await);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            // If the node is gone, `tx` is dropped with the request and `rx` reports it.
+            let _ = requests.send(net::Request::Command(Command::Say(line), tx)).await;
+            answers.push(rx);
             continue;
         }
-        report(out, std::mem::take(&mut answers)).await;
-        if handle_line(node, out, line).await == Flow::Quit {
-            return Flow::Quit;
+        if !answers.is_empty() && main.send(Input::Answers(std::mem::take(&mut answers))).await.is_err() {
+            return false;
+        }
+        let (done, ran) = tokio::sync::oneshot::channel();
+        if main.send(Input::Command(line, done)).await.is_err() || ran.await.is_err() {
+            return false;
         }
     }
-    report(out, answers).await;
-    Flow::Go
+    answers.is_empty() || main.send(Input::Answers(answers)).await.is_ok()
 }
 
-async fn report(out: &Printer, answers: Vec<tokio::sync::oneshot::Receiver<Result<(), proto::CommandError>>>) {
+async fn report(out: &Printer, answers: Answers) {
     for a in answers {
         if let Err(e) = a.await.unwrap_or(Err(proto::CommandError::Left)) {
             out.error(&e.to_string());

@@ -7,25 +7,22 @@
 //! wake the runtime (two thread switches per line). A terminal, a file or /dev/null is read the
 //! usual way: a terminal's end (Ctrl-D) and a file's data are not announced by readiness.
 
-use tokio::sync::mpsc;
-
-/// Reads stdin to its end, sending each line (without its `\n` or `\r\n`; invalid UTF-8
-/// replaced, not the end of reading) until the receiver goes away.
-pub async fn forward(tx: mpsc::Sender<String>) {
+/// Reads stdin to its end, handing `take` the lines of each read (without their `\n` or
+/// `\r\n`; invalid UTF-8 replaced, not the end of reading) until it says to stop. `take` runs
+/// in this task: a line reaches the node without waking another task first.
+pub async fn forward(mut take: impl AsyncFnMut(Vec<String>) -> bool) {
     use tokio::io::AsyncBufReadExt;
     #[cfg(unix)]
     if let Some(fd) = polled::stdin() {
-        polled::forward(fd, tx).await;
+        polled::forward(fd, take).await;
         return;
     }
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).split(b'\n');
     let mut lines = Splitter::default();
     while let Ok(Some(mut bytes)) = stdin.next_segment().await {
         bytes.push(b'\n');
-        for line in lines.push(&bytes) {
-            if tx.send(line).await.is_err() {
-                return;
-            }
+        if !take(lines.push(&bytes)).await {
+            return;
         }
     }
 }
@@ -69,7 +66,6 @@ mod polled {
     use rustix::net::RecvFlags;
     use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
-    use tokio::sync::mpsc;
 
     use super::Splitter;
 
@@ -104,7 +100,7 @@ mod polled {
     }
 
     /// Reads whatever is there each time the kernel says stdin is readable, until its end.
-    pub async fn forward(source: Source, tx: mpsc::Sender<String>) {
+    pub async fn forward(source: Source, mut take: impl AsyncFnMut(Vec<String>) -> bool) {
         let mut buf = vec![0u8; 64 << 10];
         let mut lines = Splitter::default();
         loop {
@@ -143,14 +139,13 @@ mod polled {
                 Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => continue,
                 Err(_) => break,
             };
-            for line in lines.push(&buf[..n]) {
-                if tx.send(line).await.is_err() {
-                    return;
-                }
+            let got = lines.push(&buf[..n]);
+            if !got.is_empty() && !take(got).await {
+                return;
             }
         }
         if let Some(last) = lines.finish() {
-            let _ = tx.send(last).await;
+            take(vec![last]).await;
         }
     }
 }

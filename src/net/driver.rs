@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::alarm::Alarm;
 use super::link::{self, Conn, ConnId, Gate, LinkEvent, LinkTx};
+use super::recv::{self, Batch, Took};
 use crate::proto::{
     Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView,
     Snapshot, Stats, Time,
@@ -27,7 +28,7 @@ const EVENT_QUEUE: usize = 4096;
 const RESYNC_ROOM: usize = EVENT_QUEUE / 4;
 const REQUEST_QUEUE: usize = 64;
 /// Datagrams taken per wake-up at most, before the outputs are flushed.
-const RECV_BATCH: usize = 64;
+const RECV_PER_WAKE: usize = 64;
 /// How often the front end gets the peer table and counters, and how late that may come.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 const STATUS_SLACK: Duration = Duration::from_millis(250);
@@ -151,15 +152,6 @@ impl NodeHandle {
         rx.await.unwrap_or(Err(CommandError::Left))
     }
 
-    /// Hands a command to the node without waiting for its answer: the answer comes on the
-    /// returned receiver (a closed one: the node has left).
-    pub async fn send_command(&self, cmd: Command) -> oneshot::Receiver<Result<(), CommandError>> {
-        let (tx, rx) = oneshot::channel();
-        // If the node is gone, `tx` is dropped with the request and `rx` reports it.
-        let _ = self.requests.send(Request::Command(cmd, tx)).await;
-        rx
-    }
-
     /// A snapshot of the node, or `None` if its task has ended.
     pub async fn snapshot(&self) -> Option<Snapshot> {
         let (tx, rx) = oneshot::channel();
@@ -235,7 +227,7 @@ impl Driver {
         listener: Option<TcpListener>,
         mut link_events: mpsc::Receiver<LinkEvent>,
     ) {
-        let mut buf = vec![0u8; 65_536];
+        let mut batch = Batch::default();
         let mut accept_paused: Option<tokio::time::Instant> = None;
         let mut accept_backoff = ACCEPT_BACKOFF / 2;
         // The front end's status comes about once a second, in a wake-up that happens anyway
@@ -246,21 +238,7 @@ impl Driver {
         loop {
             alarm.set(mono_instant(self.core.next_deadline()).min(next_status + STATUS_SLACK));
             tokio::select! {
-                r = self.sock.recv_from(&mut buf) => {
-                    // An error here is an ICMP report on an earlier send: no datagram is lost by
-                    // it, so there is nothing to do but carry on.
-                    if let Ok((n, from)) = r {
-                        self.core.handle_datagram(&buf[..n], super::socket::unscoped(from), now());
-                        // Whatever else is waiting is taken in the same wake-up, then flushed once.
-                        for _ in 1..RECV_BATCH {
-                            if self.events.capacity() < EVENT_QUEUE / 2 {
-                                break; // the front end is behind (see below)
-                            }
-                            let Ok((n, from)) = self.sock.try_recv_from(&mut buf) else { break };
-                            self.core.handle_datagram(&buf[..n], super::socket::unscoped(from), now());
-                        }
-                    }
-                }
+                r = self.sock.readable() => if r.is_ok() { self.take_datagrams(&mut batch) },
                 req = requests.recv() => {
                     let Some(req) = req else { break };
                     self.request(req);
@@ -324,6 +302,25 @@ impl Driver {
             }
         })
         .await;
+    }
+
+    /// Whatever is waiting on the socket, a batch at a time, up to `RECV_PER_WAKE`: the outputs
+    /// are flushed once for all of it.
+    fn take_datagrams(&mut self, batch: &mut Batch) {
+        for _ in 0..RECV_PER_WAKE / recv::BATCH {
+            if self.events.capacity() < EVENT_QUEUE / 2 {
+                break; // the front end is behind (see `run`)
+            }
+            // An error here is an ICMP report on an earlier send: no datagram is lost by it,
+            // so there is nothing to do but carry on.
+            let took = batch.read(&self.sock).unwrap_or(Took::Nothing);
+            for (bytes, from) in batch.datagrams() {
+                self.core.handle_datagram(bytes, super::socket::unscoped(from), now());
+            }
+            if took != Took::More {
+                break;
+            }
+        }
     }
 
     fn request(&mut self, req: Request) {

@@ -7,6 +7,7 @@ mod alarm;
 pub mod driver;
 pub mod link;
 pub mod node;
+mod recv;
 pub mod socket;
 
 /// Where and how to reach the group.

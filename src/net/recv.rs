@@ -1,0 +1,120 @@
+//! Datagrams taken from the group's socket several at a time.
+//!
+//! On Linux one `recvmmsg` takes everything waiting, up to a batch. When it brings back fewer
+//! than it had room for, the socket was empty: its readiness is cleared there and then, so a
+//! lone datagram costs one system call, not a second one only to hear `EAGAIN` (a read that
+//! found nothing, on the way to printing every message). Elsewhere, `recv_from` until the
+//! socket is empty.
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagrams taken per system call at most. With `MAX_BUNDLED` messages in each and two
+/// events per message this stays under the room the network task keeps in the front end's
+/// queue before it reads more (half of `EVENT_QUEUE`).
+pub const BATCH: usize = 8;
+/// Room for one datagram: the largest UDP payload, so nothing is ever cut short.
+const DATAGRAM: usize = 65_536;
+
+/// Buffers for one batch and what the last read put in them.
+pub struct Batch {
+    bufs: Vec<Box<[u8]>>,
+    /// Which buffer, how many bytes, from where.
+    got: Vec<(usize, usize, SocketAddr)>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        // Zeroed allocations of this size are mapped lazily: only pages a datagram was written
+        // to become resident.
+        Batch { bufs: (0..BATCH).map(|_| vec![0u8; DATAGRAM].into_boxed_slice()).collect(), got: Vec::new() }
+    }
+}
+
+/// What one read found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Took {
+    /// Some datagrams, and the socket is empty now (its readiness cleared).
+    Drained,
+    /// A whole batch: there may be more.
+    More,
+    /// Nothing was waiting.
+    Nothing,
+}
+
+impl Batch {
+    /// Takes the datagrams waiting on `sock`, up to a batch, without waiting.
+    #[cfg(target_os = "linux")]
+    pub fn read(&mut self, sock: &UdpSocket) -> io::Result<Took> {
+        self.got.clear();
+        let mut drained = false;
+        let r = sock.try_io(Interest::READABLE, || {
+            if self.fill(sock)? < BATCH {
+                // A short batch emptied the socket: telling tokio "would block" clears its
+                // readiness (only as of the read: a datagram that arrives later is announced anew).
+                drained = true;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => Ok(Took::More),
+            Err(_) if drained => Ok(Took::Drained),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Took::Nothing),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The datagrams of the last read, in the order they arrived.
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+        self.got.iter().map(|&(i, n, from)| (&self.bufs[i][..n], from))
+    }
+
+    /// One `recvmmsg`: how many datagrams it took.
+    #[cfg(target_os = "linux")]
+    fn fill(&mut self, sock: &UdpSocket) -> io::Result<usize> {
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, recvmmsg};
+
+        let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        let taken = recvmmsg(sock.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
+            .map_err(io::Error::from)?;
+        let mut count = 0;
+        for (i, m) in taken.enumerate() {
+            count += 1;
+            let from = m.address.and_then(|a| match a.family() {
+                Some(nix::sys::socket::AddressFamily::Inet) => a.as_sockaddr_in().map(|a| SocketAddr::from(*a)),
+                Some(nix::sys::socket::AddressFamily::Inet6) => a.as_sockaddr_in6().map(|a| SocketAddr::from(*a)),
+                _ => None,
+            });
+            // A datagram without an IP source cannot come from the group's socket; skipped.
+            if let Some(from) = from {
+                self.got.push((i, m.bytes, from));
+            }
+        }
+        Ok(count)
+    }
+
+    /// Takes the datagrams waiting on `sock`, up to a batch, without waiting.
+    #[cfg(not(target_os = "linux"))]
+    pub fn read(&mut self, sock: &UdpSocket) -> io::Result<Took> {
+        self.got.clear();
+        for (i, buf) in self.bufs.iter_mut().enumerate() {
+            match sock.try_recv_from(buf) {
+                Ok((n, from)) => self.got.push((i, n, from)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(if self.got.is_empty() { Took::Nothing } else { Took::Drained });
+                }
+                Err(e) if self.got.is_empty() => return Err(e),
+                Err(_) => return Ok(Took::More),
+            }
+        }
+        Ok(Took::More)
+    }
+}
