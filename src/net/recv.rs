@@ -118,3 +118,62 @@ impl Batch {
         Ok(Took::More)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A unicast pair on loopback (nothing leaves the machine).
+    async fn pair() -> (UdpSocket, UdpSocket) {
+        let rx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        assert!(rx.local_addr().unwrap().ip().is_loopback());
+        tx.connect(rx.local_addr().unwrap()).await.unwrap();
+        (rx, tx)
+    }
+
+    #[tokio::test]
+    async fn a_burst_comes_in_whole_batches_in_order_then_the_socket_reads_as_empty() {
+        let (rx, tx) = pair().await;
+        let n = 2 * BATCH + 3;
+        for i in 0..n {
+            tx.send(format!("datagram {i}").as_bytes()).await.unwrap();
+        }
+        rx.readable().await.unwrap();
+        let mut batch = Batch::default();
+        let mut got = Vec::new();
+        let mut reads = Vec::new();
+        loop {
+            let took = batch.read(&rx).unwrap();
+            got.extend(batch.datagrams().map(|(b, from)| {
+                assert_eq!(from, tx.local_addr().unwrap());
+                String::from_utf8(b.to_vec()).unwrap()
+            }));
+            reads.push(took);
+            if reads.last() != Some(&Took::More) {
+                break;
+            }
+        }
+        assert_eq!(got, (0..n).map(|i| format!("datagram {i}")).collect::<Vec<_>>());
+        assert_eq!(reads, [Took::More, Took::More, Took::Drained]);
+        // Nothing is left.
+        assert_eq!(batch.read(&rx).unwrap(), Took::Nothing);
+        assert_eq!(batch.datagrams().count(), 0);
+        // And a datagram that comes later is announced again.
+        tx.send(b"later").await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.readable()).await.unwrap().unwrap();
+        assert_eq!(batch.read(&rx).unwrap(), Took::Drained);
+        assert_eq!(batch.datagrams().map(|(b, _)| b.to_vec()).collect::<Vec<_>>(), [b"later".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn a_datagram_of_the_largest_size_is_not_cut_short() {
+        let (rx, tx) = pair().await;
+        let big = vec![7u8; 65_507]; // the largest IPv4 UDP payload
+        tx.send(&big).await.unwrap();
+        rx.readable().await.unwrap();
+        let mut batch = Batch::default();
+        assert_eq!(batch.read(&rx).unwrap(), Took::Drained);
+        assert_eq!(batch.datagrams().next().map(|(b, _)| b.len()), Some(big.len()));
+    }
+}
