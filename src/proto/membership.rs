@@ -162,7 +162,10 @@ enum Verdict {
 
 /// The peer table and the rules it is kept by.
 pub(super) struct Members {
-    peers: BTreeMap<NodeId, Peer>,
+    /// Boxed: a B-tree keeps room for eleven entries in each of its nodes, most of it unused
+    /// after inserts in random order; a pointer leaves that room small (a group of 1,000 keeps
+    /// 999 peers in each node).
+    peers: BTreeMap<NodeId, Box<Peer>>,
     /// Membership changed since the ring was last worked out.
     changed: bool,
     detector: DetectorConfig,
@@ -198,11 +201,11 @@ impl Members {
     /// The slowest heartbeat interval in the group as this node knows it: the one its view of
     /// the group calls for, or one a member says it keeps.
     pub fn slowest_beat(&self) -> Duration {
-        self.peers.values().filter(|p| p.counts()).map(Peer::interval).fold(self.paced, Duration::max)
+        self.peers.values().filter(|p| p.counts()).map(|p| p.interval()).fold(self.paced, Duration::max)
     }
 
     pub fn get(&self, node: NodeId) -> Option<&Peer> {
-        self.peers.get(&node)
+        self.peers.get(&node).map(|p| &**p)
     }
 
     pub fn status(&self, node: NodeId) -> Option<Status> {
@@ -226,7 +229,7 @@ impl Members {
 
     /// Members that take part in the ring, with their place in it.
     pub fn ring_keys(&self) -> impl Iterator<Item = RingKey> + '_ {
-        self.peers.values().filter(|p| p.status.is_member()).filter_map(Peer::ring_key)
+        self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.ring_key())
     }
 
     /// Confirmed members in the ring, each with its life and its reported frontier: whose
@@ -509,7 +512,7 @@ impl Members {
             links_at: now,
             interval_ms,
         };
-        self.peers.insert(f.sender, peer);
+        self.peers.insert(f.sender, Box::new(peer));
         self.changed = true;
         ev.push(Event::PeerUp { node: f.sender, name, addr: from });
         Heard::New

@@ -73,26 +73,31 @@ const BUNDLE_LOOKAHEAD: usize = 256;
 /// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
 const MAX_BARE_RANK: u32 = 4;
 
-/// The stamps of the last `SENT_MEMORY` multicast frames sent, by frame number.
+/// The stamps of the last `SENT_MEMORY` multicast frames sent, by frame number. The slots
+/// grow with the frames sent (a node that has sent a few keeps a few: simulations of a
+/// thousand nodes would otherwise start with 64 KiB each).
+#[derive(Default)]
 struct SentFrames {
     slots: Vec<(Seq, Hlc)>,
 }
 
-impl Default for SentFrames {
-    fn default() -> Self {
-        SentFrames { slots: vec![(Seq(0), Hlc(0)); SENT_MEMORY] }
-    }
-}
-
 impl SentFrames {
+    fn slot(seq: Seq) -> usize {
+        (seq.0 % SENT_MEMORY as u64) as usize
+    }
+
     fn record(&mut self, seq: Seq, hlc: Hlc) {
-        self.slots[(seq.0 % SENT_MEMORY as u64) as usize] = (seq, hlc);
+        let i = Self::slot(seq);
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, (Seq(0), Hlc(0)));
+        }
+        self.slots[i] = (seq, hlc);
     }
 
     /// Could frame `seq` stamped `hlc` be one we sent (our highest being `latest`)? Frames too
     /// old to remember are given the benefit of the doubt.
     fn may_be(&self, seq: Seq, hlc: Hlc, latest: Seq) -> bool {
-        latest.0 - seq.0 >= SENT_MEMORY as u64 || self.slots[(seq.0 % SENT_MEMORY as u64) as usize] == (seq, hlc)
+        latest.0 - seq.0 >= SENT_MEMORY as u64 || self.slots.get(Self::slot(seq)) == Some(&(seq, hlc))
     }
 }
 
