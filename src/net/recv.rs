@@ -79,19 +79,21 @@ impl Batch {
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
 
-        use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrLike, SockaddrStorage, recvmmsg};
+        use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage, recvmmsg};
 
         let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
-        let mut slices: Vec<[IoSliceMut<'_>; 1]> = self.bufs.iter_mut().map(|b| [IoSliceMut::new(b)]).collect();
+        let mut bufs = self.bufs.iter_mut();
+        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
+            std::array::from_fn(|_| [IoSliceMut::new(bufs.next().expect("BATCH buffers"))]);
         let taken = recvmmsg(sock.as_raw_fd(), &mut headers, slices.iter_mut(), MsgFlags::MSG_DONTWAIT, None)
             .map_err(io::Error::from)?;
         let mut count = 0;
         for (i, m) in taken.enumerate() {
             count += 1;
-            let from = m.address.and_then(|a| match a.family() {
-                Some(nix::sys::socket::AddressFamily::Inet) => a.as_sockaddr_in().map(|a| SocketAddr::from(*a)),
-                Some(nix::sys::socket::AddressFamily::Inet6) => a.as_sockaddr_in6().map(|a| SocketAddr::from(*a)),
-                _ => None,
+            let from = m.address.and_then(|a| {
+                a.as_sockaddr_in()
+                    .map(|v4| SocketAddr::from(*v4))
+                    .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6)))
             });
             // A datagram without an IP source cannot come from the group's socket; skipped.
             if let Some(from) = from {
