@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::detector::{DetectorConfig, PhiDetector};
@@ -33,6 +34,9 @@ const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
 /// Heartbeat intervals a peer may claim, in ms: anything outside is taken as the nearest bound.
 const MIN_INTERVAL_MS: u32 = 10;
 const MAX_INTERVAL_MS: u32 = 60_000;
+/// A ring report (the links a peer's heartbeat says it hears) counts as fresh for this many of
+/// the reporter's heartbeat intervals (see `Members::attested`).
+const REPORT_FRESH_FOR: u32 = 3;
 
 /// The header fields of a received frame that membership needs.
 #[derive(Clone, Copy)]
@@ -84,6 +88,34 @@ pub(super) struct Peer {
 }
 
 impl Peer {
+    /// A peer first heard in `f`, a heartbeat or an announce from `from`.
+    fn new(f: Header, beat: &Beat, name: String, from: SocketAddr, interval_ms: u32, now: Time) -> Peer {
+        Peer {
+            id: f.sender,
+            incarnation: f.incarnation,
+            name,
+            addr: from,
+            status: Status::Alive,
+            last_seen: now,
+            since: now,
+            detector: PhiDetector::new(now, Duration::from_millis(u64::from(interval_ms))),
+            loss: LossWindow::new(f.seq),
+            tcp_port: beat.tcp_port,
+            frontier: beat.frontier,
+            clock: PeerClock::default(),
+            confirmed: false,
+            first_heard: now,
+            left_seq: None,
+            refused_port: 0,
+            linked: false,
+            unlinkable_until: None,
+            failed_dials: 0,
+            links: Vec::new(),
+            links_at: now,
+            interval_ms,
+        }
+    }
+
     /// Its heartbeat interval, as it last said: silences of this peer are judged against it.
     pub fn interval(&self) -> Duration {
         Duration::from_millis(u64::from(self.interval_ms))
@@ -117,6 +149,13 @@ impl Peer {
             port: self.tcp_port,
             node: self.id,
         })
+    }
+
+    /// Until when its ring report counts (see `Members::attested`), if it does now: a member
+    /// whose last report is fresh.
+    fn report_fresh_until(&self, now: Time) -> Option<Time> {
+        let until = self.links_at + self.interval() * REPORT_FRESH_FOR;
+        (self.status.is_member() && now <= until).then_some(until)
     }
 
     /// A member that counts for the settled marks and the group clock.
@@ -168,6 +207,15 @@ pub(super) struct Members {
     peers: BTreeMap<NodeId, Box<Peer>>,
     /// Membership changed since the ring was last worked out.
     changed: bool,
+    /// The address of every peer in the table, as `ip_key`s, sorted: a newcomer at an address
+    /// no one else has cannot be a restart (see `replace_restarted`), and most are. Four bytes a
+    /// peer (a group of 1,000 keeps 999 in each node).
+    ip_keys: Vec<u32>,
+    /// Bumped by every change that can alter the attested set (see `attested`).
+    generation: u64,
+    /// The attested set as last worked out: at 1,000 peers it is a walk through them all, and
+    /// it is asked for at every check and every ack.
+    attested: Option<Attested>,
     detector: DetectorConfig,
     max_peers: usize,
     forget_after: Duration,
@@ -180,11 +228,35 @@ pub(super) struct Members {
     paced: Duration,
 }
 
+/// An address in four bytes: an IPv4 address itself, an IPv6 one folded (two addresses may then
+/// share a key, which only costs a look through the table).
+fn ip_key(ip: IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(a) => u32::from(a),
+        IpAddr::V6(a) => {
+            let x = u128::from(a);
+            (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)
+        }
+    }
+}
+
+/// The attested set worked out at some `generation` of the table, from these links of ours; it
+/// holds until `until`, when the first ring report it rests on goes stale.
+struct Attested {
+    generation: u64,
+    linked: Vec<NodeId>,
+    until: Time,
+    set: Arc<BTreeSet<NodeId>>,
+}
+
 impl Members {
     pub fn new(cfg: &Config) -> Self {
         Members {
             peers: BTreeMap::new(),
             changed: true,
+            ip_keys: Vec::new(),
+            generation: 0,
+            attested: None,
             detector: cfg.detector,
             max_peers: cfg.max_peers,
             forget_after: cfg.forget_after,
@@ -246,32 +318,66 @@ impl Members {
 
     /// `node`'s heartbeat says it hears these peers on its ring links.
     pub fn links_heard(&mut self, node: NodeId, links: Vec<NodeId>, now: Time) {
-        if let Some(p) = self.peers.get_mut(&node) {
-            p.links = links;
-            p.links_at = now;
+        let Some(p) = self.peers.get_mut(&node) else { return };
+        let before = p.report_fresh_until(now);
+        let same = p.links == links;
+        p.links = links;
+        p.links_at = now;
+        let after = p.report_fresh_until(now);
+        self.report_changed(before, after, same);
+    }
+
+    /// A peer's ring report changed from counting until `before` to counting until `after`
+    /// (`None`: not counting), its links the `same` or not: the attested set worked out before
+    /// stands if the peer counts as it did (only its freshness may now end sooner).
+    fn report_changed(&mut self, before: Option<Time>, after: Option<Time>, same: bool) {
+        if before.is_some() != after.is_some() || (!same && after.is_some()) {
+            self.generation += 1;
+        } else if let (Some(until), Some(a)) = (after, &mut self.attested) {
+            a.until = a.until.min(until);
         }
     }
 
-    /// The peers known to be in the ring for real: those this node holds links with, those
-    /// their heartbeats say they hear on their links, and so on around the ring (only reports
-    /// made within `fresh` of the reporter's heartbeats count). Something that heartbeats steadily but that no one can link
-    /// with, or that only made-up peers claim to hear, never gets in, so it cannot hold back
-    /// anyone's settled marks, not only its would-be neighbours'.
-    pub fn attested(&self, linked: impl Iterator<Item = NodeId>, now: Time, fresh: u32) -> BTreeSet<NodeId> {
+    /// The peers known to be in the ring for real: those this node holds links with (`linked`),
+    /// those their heartbeats say they hear on their links, and so on around the ring (only
+    /// reports made within `REPORT_FRESH_FOR` of the reporter's heartbeat intervals count).
+    /// Something that heartbeats steadily but that no one can link with, or that only made-up
+    /// peers claim to hear, never gets in, so it cannot hold back anyone's settled marks, not
+    /// only its would-be neighbours'. Kept from one call to the next while nothing it rests on
+    /// changed.
+    pub fn attested(&mut self, linked: impl Iterator<Item = NodeId>, now: Time) -> Arc<BTreeSet<NodeId>> {
+        let mut linked: Vec<NodeId> = linked.collect();
+        linked.sort_unstable();
+        if let Some(a) = &self.attested
+            && a.generation == self.generation
+            && a.linked == linked
+            && now <= a.until
+        {
+            return a.set.clone();
+        }
+        let (seen, until) = self.walk(&linked, now);
+        let set = Arc::new(seen);
+        self.attested = Some(Attested { generation: self.generation, linked, until, set: set.clone() });
+        set
+    }
+
+    /// The attested set worked out afresh, and until when it holds if nothing changes.
+    fn walk(&self, linked: &[NodeId], now: Time) -> (BTreeSet<NodeId>, Time) {
         let mut seen: BTreeSet<NodeId> = BTreeSet::new();
-        let mut queue: Vec<NodeId> = linked.filter(|n| self.peers.contains_key(n)).collect();
+        let mut until = Time(Duration::MAX);
+        let mut queue: Vec<NodeId> = linked.iter().copied().filter(|n| self.peers.contains_key(n)).collect();
         while let Some(n) = queue.pop() {
             if !seen.insert(n) {
                 continue;
             }
             if let Some(p) = self.peers.get(&n)
-                && p.status.is_member()
-                && now.since(p.links_at) <= p.interval() * fresh
+                && let Some(fresh_until) = p.report_fresh_until(now)
             {
+                until = until.min(fresh_until);
                 queue.extend(p.links.iter().copied().filter(|m| !seen.contains(m) && self.peers.contains_key(m)));
             }
         }
-        seen
+        (seen, until)
     }
 
     /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
@@ -290,7 +396,10 @@ impl Members {
             p.linked = true;
             p.failed_dials = 0;
             p.unlinkable_until = None;
-            self.changed |= !counted;
+            if !counted {
+                self.changed = true;
+                self.generation += 1;
+            }
         }
     }
 
@@ -305,10 +414,12 @@ impl Members {
             p.failed_dials = p.failed_dials.saturating_add(1);
             p.unlinkable_until = Some(now + wait);
             self.changed = true;
+            self.generation += 1;
         }
         if refused && p.refused_port != p.tcp_port {
             p.refused_port = p.tcp_port;
             self.changed = true;
+            self.generation += 1;
         }
     }
 
@@ -435,14 +546,17 @@ impl Members {
                 p.clock = PeerClock::default();
             }
             Some((inc, _, _)) if f.incarnation > inc => {
-                self.peers.remove(&f.sender);
+                self.remove(f.sender);
                 self.changed = true;
+                self.generation += 1;
             }
             _ => {}
         }
         if let Some(p) = self.peers.get_mut(&f.sender) {
             p.detector.heartbeat(now, &self.detector);
+            let report_before = p.report_fresh_until(now);
             p.interval_ms = interval_ms;
+            let report_after = p.report_fresh_until(now);
             let scaled_to = p.detector.expected_ms();
             if interval_ms.abs_diff(scaled_to) > scaled_to / 8 {
                 // Its rhythm changed (its group grew or shrank): the gaps learnt at the old
@@ -455,22 +569,30 @@ impl Members {
                 // forged datagram.
                 p.confirmed = true;
                 self.changed = true;
+                self.generation += 1;
             }
             if p.addr != from {
                 // Its place in the ring is its address: a move re-forms the ring.
-                p.addr = from;
+                let was = std::mem::replace(&mut p.addr, from).ip();
                 self.changed = true;
+                self.generation += 1;
+                if was != from.ip() {
+                    Self::unindex(&mut self.ip_keys, was);
+                    Self::index(&mut self.ip_keys, from.ip());
+                }
             }
             p.frontier = p.frontier.max(beat.frontier);
             if p.tcp_port != beat.tcp_port {
                 p.tcp_port = beat.tcp_port;
                 self.changed = true;
+                self.generation += 1;
             }
             let (node, old_status) = (p.id, p.status);
             if p.name != name {
                 let old = std::mem::replace(&mut p.name, name.clone());
                 ev.push(Event::PeerRenamed { node, old, new: name.clone() });
             }
+            self.report_changed(report_before, report_after, true);
             match old_status {
                 Status::Suspect => {
                     self.set_status(node, Status::Alive, now);
@@ -488,32 +610,11 @@ impl Members {
             return Heard::Full;
         }
         self.replace_restarted(&name, from, f.incarnation, now, ev);
-        let peer = Peer {
-            id: f.sender,
-            incarnation: f.incarnation,
-            name: name.clone(),
-            addr: from,
-            status: Status::Alive,
-            last_seen: now,
-            since: now,
-            detector: PhiDetector::new(now, interval),
-            loss: LossWindow::new(f.seq),
-            tcp_port: beat.tcp_port,
-            frontier: beat.frontier,
-            clock: PeerClock::default(),
-            confirmed: false,
-            first_heard: now,
-            left_seq: None,
-            refused_port: 0,
-            linked: false,
-            unlinkable_until: None,
-            failed_dials: 0,
-            links: Vec::new(),
-            links_at: now,
-            interval_ms,
-        };
+        let peer = Peer::new(f, beat, name.clone(), from, interval_ms, now);
         self.peers.insert(f.sender, Box::new(peer));
+        Self::index(&mut self.ip_keys, from.ip());
         self.changed = true;
+        self.generation += 1;
         ev.push(Event::PeerUp { node: f.sender, name, addr: from });
         Heard::New
     }
@@ -535,6 +636,7 @@ impl Members {
         p.since = now;
         p.left_seq = Some(f.seq);
         self.changed = true;
+        self.generation += 1;
         Leave::Left(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
     }
 
@@ -585,6 +687,7 @@ impl Members {
                 // Time to try it in the ring again.
                 p.unlinkable_until = None;
                 self.changed = true;
+                self.generation += 1;
             }
         }
         let mut verdicts = Vec::new();
@@ -610,7 +713,7 @@ impl Members {
         for (node, verdict) in verdicts {
             let e = match verdict {
                 Verdict::Forget => {
-                    self.peers.remove(&node);
+                    self.remove(node);
                     Some(Event::PeerRemoved { node })
                 }
                 Verdict::Down => self.mark_down(node, DownReason::Timeout, DownVia::Heartbeat, now),
@@ -648,6 +751,7 @@ impl Members {
         if let Some(p) = self.peers.get_mut(&node) {
             if p.status.is_member() != status.is_member() {
                 self.changed = true;
+                self.generation += 1;
             }
             p.status = status;
             p.since = now;
@@ -657,6 +761,9 @@ impl Members {
     /// A new life of a node on the same host under the same name replaces the old entry, once
     /// the old one has gone quiet (two nodes may share a host and a name while both live).
     fn replace_restarted(&mut self, name: &str, from: SocketAddr, inc: Incarnation, now: Time, ev: &mut Vec<Event>) {
+        if self.ip_keys.binary_search(&ip_key(from.ip())).is_err() {
+            return; // no one else there
+        }
         let old: Vec<NodeId> = self
             .peers
             .values()
@@ -675,6 +782,25 @@ impl Members {
         }
     }
 
+    /// Drops `node` from the table.
+    fn remove(&mut self, node: NodeId) {
+        if let Some(p) = self.peers.remove(&node) {
+            Self::unindex(&mut self.ip_keys, p.addr.ip());
+            self.generation += 1;
+        }
+    }
+
+    fn index(keys: &mut Vec<u32>, ip: IpAddr) {
+        let k = ip_key(ip);
+        keys.insert(keys.partition_point(|&x| x < k), k);
+    }
+
+    fn unindex(keys: &mut Vec<u32>, ip: IpAddr) {
+        if let Ok(i) = keys.binary_search(&ip_key(ip)) {
+            keys.remove(i);
+        }
+    }
+
     /// Makes room in a full table: forgets the longest-gone down or left peer, or else the
     /// member never confirmed that was heard from longest ago (one forged datagram, likely).
     fn forget_one(&mut self, ev: &mut Vec<Event>) -> bool {
@@ -682,9 +808,97 @@ impl Members {
         let gone =
             gone.or_else(|| self.peers.values().filter(|p| !p.confirmed).min_by_key(|p| p.last_seen).map(|p| p.id));
         if let Some(node) = gone {
-            self.peers.remove(&node);
+            self.remove(node);
             ev.push(Event::PeerRemoved { node });
         }
         gone.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    fn header(sender: NodeId, seq: u64) -> Header {
+        Header { sender, incarnation: Incarnation(1), seq: Seq(seq), hlc: Hlc(0) }
+    }
+
+    fn beat(i: usize, interval_ms: u32) -> Beat {
+        Beat {
+            time_ms: 0,
+            skew_ms: 0,
+            name: format!("n{i}"),
+            msg_seq: Seq(0),
+            interval_ms,
+            tcp_port: 7000,
+            frontier: Hlc(0),
+            links: Vec::new(),
+        }
+    }
+
+    /// The attested set kept from call to call is always the one worked out afresh, through
+    /// heartbeats at changing intervals, ring reports that change or only repeat, reports
+    /// going stale, peers suspected, down, left, forgotten and back, and our own links moving.
+    #[test]
+    fn kept_attested_set_is_always_the_fresh_one() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let cfg = Config { forget_after: Duration::from_secs(5), ..Config::default() };
+            let mut m = Members::new(&cfg);
+            let ids: Vec<NodeId> = (1..=12).map(NodeId).collect();
+            let addr = |i: usize| SocketAddr::from(([10, 0, 0, i as u8 + 1], 12345));
+            let mut now = Time(Duration::from_secs(100));
+            let mut seq = 0;
+            let mut ours: Vec<NodeId> = vec![ids[0]];
+            let (mut kept, mut recomputed) = (0, 0);
+            for _ in 0..3_000 {
+                now = now + Duration::from_millis(rng.random_range(0..400));
+                let i = rng.random_range(0..ids.len());
+                let id = ids[i];
+                seq += 1;
+                match rng.random_range(0..100) {
+                    0..40 => {
+                        let interval = [100, 200, 500, 1_000][rng.random_range(0..4)];
+                        // Now and then from another host's address (a move).
+                        let from = if rng.random_bool(0.05) { addr(rng.random_range(0..ids.len())) } else { addr(i) };
+                        m.beat(header(id, seq), &beat(i, interval), from, now, &mut Vec::new());
+                    }
+                    40..70 => {
+                        // Mostly the same report again; sometimes a new one.
+                        let links = if rng.random_bool(0.7) {
+                            vec![ids[(i + 1) % ids.len()], ids[(i + ids.len() - 1) % ids.len()]]
+                        } else {
+                            (0..rng.random_range(0..3)).map(|_| ids[rng.random_range(0..ids.len())]).collect()
+                        };
+                        m.links_heard(id, links, now);
+                    }
+                    70..75 => drop(m.suspect(id, now)),
+                    75..79 => drop(m.mark_down(id, DownReason::Timeout, DownVia::Heartbeat, now)),
+                    79..81 => drop(m.left(header(id, seq + 1_000_000), now)),
+                    81..86 => drop(m.check(now)),
+                    86..89 => ours = (0..rng.random_range(0..3)).map(|_| ids[rng.random_range(0..ids.len())]).collect(),
+                    _ => {}
+                }
+                let generation = m.generation;
+                let before = m.attested.as_ref().map(|a| a.set.clone());
+                let got = m.attested(ours.iter().copied(), now);
+                let mut sorted = ours.clone();
+                sorted.sort_unstable();
+                let (fresh, _) = m.walk(&sorted, now);
+                assert_eq!(*got, fresh, "seed {seed}: the kept set is stale");
+                let mut keys: Vec<u32> = m.peers.values().map(|p| ip_key(p.addr.ip())).collect();
+                keys.sort_unstable();
+                assert_eq!(m.ip_keys, keys, "seed {seed}: the index of addresses is off");
+                if before.is_some_and(|b| Arc::ptr_eq(&b, &got)) && m.generation == generation {
+                    kept += 1;
+                } else {
+                    recomputed += 1;
+                }
+            }
+            // The case the cache is for happens, and so does working it out again.
+            assert!(kept > 500 && recomputed > 100, "seed {seed}: kept {kept}, worked out {recomputed}");
+        }
     }
 }

@@ -32,6 +32,10 @@ const MAX_HELD_SAYS: usize = 1024;
 /// How often the failure detectors and the settled marks are looked at between heartbeats. The
 /// ring is looked at when its links want it (`Links::next_deadline`) or the members changed.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
+/// In a paced group (see `PACED_ABOVE_HOSTS`), whose silences are judged against slower
+/// heartbeats, checks come in proportion to the pace, up to this far apart: each walks the
+/// whole peer table, a thousand peers at a thousand members.
+const CHECK_EVERY_PACED_MAX: Duration = Duration::from_secs(2);
 /// Checks and digests are done this much early when the node is awake anyway (for a ping, a
 /// heartbeat), so an idle node wakes for them only when nothing else wakes it.
 const CHECK_SLACK: Duration = Duration::from_millis(150);
@@ -242,9 +246,16 @@ impl Node {
         self.beat_every
     }
 
+    /// How often the detectors and the settled marks are looked at: `CHECK_EVERY`, longer in
+    /// proportion in a paced group (up to `CHECK_EVERY_PACED_MAX`).
+    fn check_every(&self) -> Duration {
+        let stretch = self.beat_every.as_secs_f64() / self.cfg.heartbeat.as_secs_f64();
+        CHECK_EVERY.mul_f64(stretch.max(1.0)).min(CHECK_EVERY_PACED_MAX)
+    }
+
     /// The interval the group's size calls for.
-    fn paced_interval(&self, now: Time) -> Duration {
-        let attested = self.members.attested(self.links.ids(), now, 3);
+    fn paced_interval(&mut self, now: Time) -> Duration {
+        let attested = self.members.attested(self.links.ids(), now);
         let hosts = self.members.hosts_among(&attested) + 1;
         let stretch = (hosts as f64 / PACED_ABOVE_HOSTS as f64).max(1.0);
         self.cfg.heartbeat.mul_f64(stretch).min(Duration::from_secs(60)).max(self.cfg.heartbeat)
@@ -510,7 +521,7 @@ impl Node {
         }
         let check = self.timers.is_due_within(Timer::Check, now, CHECK_SLACK);
         if check {
-            self.timers.set(Timer::Check, now + CHECK_EVERY);
+            self.timers.set(Timer::Check, now + self.check_every());
             for e in self.members.check(now) {
                 self.emit(e);
             }

@@ -89,8 +89,9 @@ impl Node {
         }
         let before = self.repair.frontier();
         // Once linked, the settled marks wait only for peers the ring vouches for.
-        let attested = (self.links.ids().next().is_some()).then(|| self.members.attested(self.links.ids(), now, 3));
-        if let Some(e) = self.repair.update_settled(self.clock.now_hlc(), &self.members, attested.as_ref(), &self.log) {
+        let attested = (self.links.ids().next().is_some()).then(|| self.members.attested(self.links.ids(), now));
+        if let Some(e) = self.repair.update_settled(self.clock.now_hlc(), &self.members, attested.as_deref(), &self.log)
+        {
             self.emit(e);
         }
         let after = self.repair.frontier();
