@@ -821,8 +821,8 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    fn header(sender: NodeId, seq: u64) -> Header {
-        Header { sender, incarnation: Incarnation(1), seq: Seq(seq), hlc: Hlc(0) }
+    fn header(sender: NodeId, incarnation: u64, seq: u64) -> Header {
+        Header { sender, incarnation: Incarnation(incarnation), seq: Seq(seq), hlc: Hlc(0) }
     }
 
     fn beat(i: usize, interval_ms: u32) -> Beat {
@@ -850,20 +850,26 @@ mod tests {
             let ids: Vec<NodeId> = (1..=12).map(NodeId).collect();
             let addr = |i: usize| SocketAddr::from(([10, 0, 0, i as u8 + 1], 12345));
             let mut now = Time(Duration::from_secs(100));
-            let mut seq = 0;
+            // Each peer's life and the number of its latest frame.
+            let mut lives = vec![(1u64, 0u64); ids.len()];
             let mut ours: Vec<NodeId> = vec![ids[0]];
-            let (mut kept, mut recomputed) = (0, 0);
+            let (mut kept, mut recomputed, mut left) = (0, 0, 0);
             for _ in 0..3_000 {
                 now = now + Duration::from_millis(rng.random_range(0..400));
                 let i = rng.random_range(0..ids.len());
                 let id = ids[i];
-                seq += 1;
+                if rng.random_bool(0.01) {
+                    lives[i] = (lives[i].0 + 1, 0); // it restarts: a new life
+                }
+                lives[i].1 += 1;
+                let (inc, seq) = lives[i];
                 match rng.random_range(0..100) {
                     0..40 => {
                         let interval = [100, 200, 500, 1_000][rng.random_range(0..4)];
                         // Now and then from another host's address (a move).
                         let from = if rng.random_bool(0.05) { addr(rng.random_range(0..ids.len())) } else { addr(i) };
-                        m.beat(header(id, seq), &beat(i, interval), from, now, &mut Vec::new());
+                        m.frame_seen(header(id, inc, seq));
+                        m.beat(header(id, inc, seq), &beat(i, interval), from, now, &mut Vec::new());
                     }
                     40..70 => {
                         // Mostly the same report again; sometimes a new one.
@@ -876,11 +882,12 @@ mod tests {
                     }
                     70..75 => drop(m.suspect(id, now)),
                     75..79 => drop(m.mark_down(id, DownReason::Timeout, DownVia::Heartbeat, now)),
-                    79..81 => drop(m.left(header(id, seq + 1_000_000), now)),
+                    79..81 => drop(m.left(header(id, inc, seq), now)),
                     81..86 => drop(m.check(now)),
                     86..89 => ours = (0..rng.random_range(0..3)).map(|_| ids[rng.random_range(0..ids.len())]).collect(),
                     _ => {}
                 }
+                left += usize::from(m.status(id) == Some(Status::Left));
                 let generation = m.generation;
                 let before = m.attested.as_ref().map(|a| a.set.clone());
                 let got = m.attested(ours.iter().copied(), now);
@@ -899,6 +906,7 @@ mod tests {
             }
             // The case the cache is for happens, and so does working it out again.
             assert!(kept > 500 && recomputed > 100, "seed {seed}: kept {kept}, worked out {recomputed}");
+            assert!(left > 0, "seed {seed}: no peer ever left");
         }
     }
 }
