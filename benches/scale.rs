@@ -4,11 +4,14 @@
 //! runs until its heartbeats have slowed to what its size calls for (larger groups beat slower),
 //! and 30 simulated seconds more: it prints how many datagrams each node took in a second then.
 //!
+//! A group larger than the peer table (1,024 by default) is run the same way; each node then
+//! lists as many peers as its table holds, and counts the heartbeats of the others as dropped.
+//!
 //! `cargo bench --bench scale` (1,000 nodes), `cargo bench --bench scale -- 2000` (any N).
 
 use std::time::{Duration, Instant};
 
-use groupcast::proto::Config;
+use groupcast::proto::{Config, DropReason};
 use groupcast::sim::{Medium, Sim};
 
 /// Peak resident memory of this process, from /proc (Linux), in MiB.
@@ -27,6 +30,8 @@ fn main() {
     sim.add_nodes(n, &cfg);
     let step = Duration::from_millis(10);
     let mut simulated = Duration::ZERO;
+    // What each node can list: every other, or as many as its table holds.
+    let full = (n - 1).min(cfg.max_peers);
     loop {
         sim.run_for(step);
         simulated += step;
@@ -35,9 +40,16 @@ fn main() {
         for node in &mut sim.nodes {
             node.events.clear();
         }
-        let all = (0..n).all(|i| sim.members_of(i).len() == n - 1);
+        let all = (0..n).all(|i| sim.members_of(i).len() == full);
+        if simulated.as_millis().is_multiple_of(1000) {
+            eprintln!("  {:.0} s simulated, {:.1} s wall", simulated.as_secs_f64(), started.elapsed().as_secs_f64());
+        }
         if all || simulated >= Duration::from_secs(10) {
-            let verdict = if all { "every node lists every other" } else { "NOT every node lists every other" };
+            let verdict = match (all, full == n - 1) {
+                (true, true) => "every node lists every other".to_string(),
+                (true, false) => format!("every node lists {full} peers (its table is full)"),
+                (false, _) => format!("NOT every node lists {full} peers"),
+            };
             println!(
                 "{n} nodes: {verdict} after {:.2} s simulated; {:.1} s wall, {} datagrams delivered, peak memory {} MiB",
                 simulated.as_secs_f64(),
@@ -59,8 +71,18 @@ fn main() {
         for node in &mut sim.nodes {
             node.events.clear();
         }
-        // What the size calls for: 500 ms up to 20 hosts, in proportion beyond (to 90%).
-        let target_ms = 500 * (n as u128).max(20) / 20;
+        let mut beats: Vec<u128> = sim.nodes.iter().map(|s| s.node.beat_interval().as_millis()).collect();
+        beats.sort_unstable();
+        eprintln!(
+            "  {ramped} s: heartbeats every {} ms (median; {}-{}), {:.1} s wall",
+            beats[n / 2],
+            beats[0],
+            beats[n - 1],
+            ramp.elapsed().as_secs_f64()
+        );
+        // What the size calls for: 500 ms up to 20 hosts, in proportion beyond (to 90%); the
+        // hosts a node counts are those in its table.
+        let target_ms = 500 * (full as u128 + 1).max(20) / 20;
         if sim.nodes[0].node.beat_interval() == before && before.as_millis() * 10 >= target_ms * 9 {
             break;
         }
@@ -70,7 +92,9 @@ fn main() {
         sim.nodes[0].node.beat_interval().as_millis(),
         ramp.elapsed().as_secs_f64()
     );
-    let before: Vec<u64> = sim.nodes.iter().map(|s| s.node.stats().frames_received).collect();
+    let refused =
+        |s: &groupcast::sim::SimNode| s.node.stats().dropped.get(&DropReason::PeerTableFull).copied().unwrap_or(0);
+    let before: Vec<(u64, u64)> = sim.nodes.iter().map(|s| (s.node.stats().frames_received, refused(s))).collect();
     let (steady, wall) = (30, Instant::now());
     for _ in 0..steady {
         sim.run_for(Duration::from_secs(1));
@@ -78,20 +102,21 @@ fn main() {
             node.events.clear();
         }
     }
-    let mut rates: Vec<f64> = sim
-        .nodes
-        .iter()
-        .zip(&before)
-        .map(|(s, b)| (s.node.stats().frames_received - b) as f64 / f64::from(steady))
-        .collect();
-    rates.sort_by(f64::total_cmp);
+    let per_second = |f: &dyn Fn(&groupcast::sim::SimNode, &(u64, u64)) -> u64| {
+        let mut v: Vec<f64> = sim.nodes.iter().zip(&before).map(|(s, b)| f(s, b) as f64 / f64::from(steady)).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let rates = per_second(&|s, b| s.node.stats().frames_received - b.0);
+    let refusals = per_second(&|s, b| refused(s) - b.1);
     println!(
         "then {steady} s simulated in {:.1} s wall: each node took in {:.1} datagrams a second (median; max {:.1}), \
-         heartbeating every {} ms; peak memory {} MiB",
+         heartbeating every {} ms; {:.1} a second refused by a full table (median); peak memory {} MiB",
         wall.elapsed().as_secs_f64(),
         rates[rates.len() / 2],
         rates[rates.len() - 1],
         sim.nodes[0].node.beat_interval().as_millis(),
+        refusals[refusals.len() / 2],
         peak_mib().map_or("unknown".to_string(), |m| m.to_string()),
     );
 }

@@ -786,13 +786,17 @@ impl Node {
     // ---- heartbeats ---------------------------------------------------------------------
 
     fn on_beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) {
-        // A stamp from the future (forged, or a clock far ahead) is taken as now: it must not
-        // hold this origin's frontier until real time catches up with it.
-        self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc.min(self.clock.now_hlc()));
         let mut ev = Vec::new();
         let heard = self.members.beat(f, beat, from, now, &mut ev);
         for e in ev {
             self.emit(e);
+        }
+        if heard != Heard::Full {
+            // A stamp from the future (forged, or a clock far ahead) is taken as now: it must
+            // not hold this origin's frontier until real time catches up with it. (One the
+            // table left out is not recorded: the log's records of origins are bounded too,
+            // and a group larger than the table would have them turn over at every heartbeat.)
+            self.log.on_beat(f.sender, f.incarnation, beat.msg_seq, f.hlc.min(self.clock.now_hlc()));
         }
         match heard {
             Heard::Stale => return,

@@ -785,10 +785,40 @@ fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
         a.handle_datagram(&frame(n, T0, 1, hlc_at(0), beat("ghost")), addr(66), at(0));
     }
     assert_eq!(a.snapshot().peers.len(), 8);
-    a.handle_datagram(&frame(2, T0, 1, hlc_at(10), beat("real")), addr(2), at(10));
+    // The made-up entries have two heartbeat intervals to be heard again; then, never heard
+    // again, they make room: the real node is listed at its heartbeat after that.
+    for (k, t) in [10u64, 510, 1_010].into_iter().enumerate() {
+        a.handle_datagram(&frame(2, T0, k as u64 + 1, hlc_at(t), beat("real")), addr(2), at(t));
+    }
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "admitted");
     assert_eq!(a.snapshot().peers.len(), 8, "a forged entry made room");
-    assert_eq!(dropped(&a, DropReason::PeerTableFull), 0);
+    assert_eq!(dropped(&a, DropReason::PeerTableFull), 2, "its first two heartbeats were counted");
+}
+
+#[test]
+fn a_group_larger_than_the_table_keeps_the_members_it_holds() {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    // Thirty members heartbeat every 500 ms; the first eight heard fill the table.
+    for round in 0..12u64 {
+        let t = round * 500;
+        for n in 2..32u64 {
+            a.handle_datagram(&frame(n, T0, round + 1, hlc_at(t), beat("m")), addr(n as u8), at(t + n));
+        }
+        a.handle_timer(at(t + 40));
+    }
+    let listed: Vec<NodeId> = a.snapshot().peers.iter().map(|p| p.node).collect();
+    assert_eq!(listed, (2..10).map(NodeId).collect::<Vec<_>>(), "the first eight stay");
+    let out = all(&mut a);
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::PeerRemoved { .. }))), "no one was pushed out");
+    assert!(a.snapshot().peers.iter().all(|p| p.status == Status::Alive));
+    // Every heartbeat of the 22 left out is counted, none hidden.
+    assert_eq!(dropped(&a, DropReason::PeerTableFull), 22 * 12);
+    // One of the eight leaves: the next newcomer gets its place.
+    a.handle_datagram(&frame(5, T0, 13, hlc_at(6_000), Body::Leave), addr(5), at(6_000));
+    a.handle_datagram(&frame(40, T0, 1, hlc_at(6_010), beat("new")), addr(40), at(6_010));
+    assert_eq!(a.peer_status(NodeId(40)), Some(Status::Alive), "admitted in the leaver's place");
+    assert_eq!(a.peer_status(NodeId(5)), None, "the leaver was forgotten to make room");
 }
 
 #[test]
