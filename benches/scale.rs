@@ -73,8 +73,9 @@ fn main() {
         }
         let mut beats: Vec<u128> = sim.nodes.iter().map(|s| s.node.beat_interval().as_millis()).collect();
         beats.sort_unstable();
+        let fast = beats.iter().filter(|&&b| b * 2 < beats[n / 2]).count();
         eprintln!(
-            "  {ramped} s: heartbeats every {} ms (median; {}-{}), {:.1} s wall",
+            "  {ramped} s: heartbeats every {} ms (median; {}-{}; {fast} nodes under half the median), {:.1} s wall",
             beats[n / 2],
             beats[0],
             beats[n - 1],
