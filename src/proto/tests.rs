@@ -796,6 +796,33 @@ fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
 }
 
 #[test]
+fn made_up_peers_heard_twice_keep_a_newcomer_out_only_until_they_are_down() {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    // Eight made-up peers, each heard twice (as a node's first heartbeats would be), then silent.
+    for (k, t) in [0u64, 500].into_iter().enumerate() {
+        for n in 100..108 {
+            a.handle_datagram(&frame(n, T0, k as u64 + 1, hlc_at(t), beat("ghost")), addr(66), at(t));
+        }
+    }
+    // A real node heartbeats every 500 ms from 1 s on.
+    let mut listed_at = None;
+    for k in 0..40u64 {
+        let t = 1_000 + k * 500;
+        a.handle_datagram(&frame(2, T0, k + 1, hlc_at(t), beat("real")), addr(2), at(t));
+        if a.peer_status(NodeId(2)).is_some() {
+            listed_at = Some(t);
+            break;
+        }
+        a.handle_timer(at(t + 250));
+    }
+    let listed_at = listed_at.expect("the real node is listed once the made-up ones are down");
+    assert!(listed_at <= 6_000, "listed at {listed_at} ms");
+    assert_eq!(a.snapshot().peers.len(), 8);
+    assert!(dropped(&a, DropReason::PeerTableFull) >= 1, "kept out for a while, and counted");
+}
+
+#[test]
 fn a_group_larger_than_the_table_keeps_the_members_it_holds() {
     let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
     let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
