@@ -34,6 +34,11 @@ const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
 /// Heartbeat intervals a peer may claim, in ms: anything outside is taken as the nearest bound.
 const MIN_INTERVAL_MS: u32 = 10;
 const MAX_INTERVAL_MS: u32 = 60_000;
+/// A newcomer in a full table is not forgotten for the next one until this many configured
+/// heartbeat intervals after it was first heard, time to be heard again and confirmed (see
+/// `Members::forget_one`). The configured interval, not the one a peer claims: a made-up peer
+/// claiming a minute would otherwise hold its place for minutes.
+const YOUNG_FOR_BEATS: u32 = 2;
 /// A ring report (the links a peer's heartbeat says it hears) counts as fresh for this many of
 /// the reporter's heartbeat intervals (see `Members::attested`).
 const REPORT_FRESH_FOR: u32 = 3;
@@ -213,10 +218,11 @@ pub(super) struct Members {
     ip_keys: Vec<u32>,
     /// Bumped by every change that can alter the attested set (see `attested`).
     generation: u64,
-    /// The table was full with nothing to forget at this `generation` (see `forget_one`): until
-    /// something changes, a newcomer is refused without a look through the table (in a group
-    /// larger than the table, every heartbeat of a member it leaves out would cost one).
-    no_room: Option<u64>,
+    /// The table was full with nothing to forget at this `generation`, and will be until this
+    /// time at least (see `forget_one`): a newcomer is refused without a look through the table
+    /// meanwhile (in a group larger than the table, every heartbeat of a member it leaves out
+    /// would cost one).
+    no_room: Option<(u64, Time)>,
     /// The attested set as last worked out: at 1,000 peers it is a walk through them all, and
     /// it is asked for at every check and every ack.
     attested: Option<Attested>,
@@ -611,8 +617,11 @@ impl Members {
             }
             return heard;
         }
-        if self.peers.len() >= self.max_peers && (self.no_room == Some(self.generation) || !self.forget_one(ev)) {
-            return Heard::Full;
+        if self.peers.len() >= self.max_peers {
+            let full = self.no_room.is_some_and(|(g, until)| g == self.generation && now < until);
+            if full || !self.forget_one(now, ev) {
+                return Heard::Full;
+            }
         }
         self.replace_restarted(&name, from, f.incarnation, now, ev);
         let peer = Peer::new(f, beat, name.clone(), from, interval_ms, now);
@@ -807,19 +816,27 @@ impl Members {
     }
 
     /// Makes room in a full table: forgets the longest-gone down or left peer, or else the
-    /// member never confirmed that was heard from longest ago (one forged datagram, likely).
-    /// When there is nothing to forget, notes so: there is none until a change of `generation`
-    /// (a member going down or leaving, a new entry; confirmation is never undone).
-    fn forget_one(&mut self, ev: &mut Vec<Event>) -> bool {
+    /// member never confirmed that was heard from longest ago (one forged datagram, likely),
+    /// once it has had `YOUNG_FOR_BEATS` heartbeat intervals to be confirmed. So in a group
+    /// larger than the table the members it holds stay, rather than each newcomer pushing out
+    /// the one before it before either could be confirmed; and a flood of made-up peers keeps a
+    /// real newcomer out for that long at most. When there is nothing to forget, notes until when
+    /// there cannot be, short of a change of `generation` (a member going down or leaving, a new
+    /// entry; confirmation is never undone).
+    fn forget_one(&mut self, now: Time, ev: &mut Vec<Event>) -> bool {
+        let young_for = self.base * YOUNG_FOR_BEATS;
         let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
-        let gone =
-            gone.or_else(|| self.peers.values().filter(|p| !p.confirmed).min_by_key(|p| p.last_seen).map(|p| p.id));
+        let unconfirmed = || self.peers.values().filter(|p| !p.confirmed);
+        let gone = gone.or_else(|| {
+            unconfirmed().filter(|p| now.since(p.first_heard) >= young_for).min_by_key(|p| p.last_seen).map(|p| p.id)
+        });
         if let Some(node) = gone {
             self.remove(node);
             ev.push(Event::PeerRemoved { node });
             return true;
         }
-        self.no_room = Some(self.generation);
+        let until = unconfirmed().map(|p| p.first_heard + young_for).min().unwrap_or(Time(Duration::MAX));
+        self.no_room = Some((self.generation, until));
         false
     }
 }

@@ -785,10 +785,55 @@ fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
         a.handle_datagram(&frame(n, T0, 1, hlc_at(0), beat("ghost")), addr(66), at(0));
     }
     assert_eq!(a.snapshot().peers.len(), 8);
-    a.handle_datagram(&frame(2, T0, 1, hlc_at(10), beat("real")), addr(2), at(10));
+    // The made-up entries have two heartbeat intervals to be confirmed; then, never heard again,
+    // they make room: the real node is listed at its heartbeat after that.
+    for (k, t) in [10u64, 510, 1_010].into_iter().enumerate() {
+        a.handle_datagram(&frame(2, T0, k as u64 + 1, hlc_at(t), beat("real")), addr(2), at(t));
+    }
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "admitted");
     assert_eq!(a.snapshot().peers.len(), 8, "a forged entry made room");
-    assert_eq!(dropped(&a, DropReason::PeerTableFull), 0);
+    assert_eq!(dropped(&a, DropReason::PeerTableFull), 2, "its first two heartbeats were counted");
+}
+
+#[test]
+fn made_up_peers_claiming_a_slow_heartbeat_keep_a_newcomer_out_no_longer() {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    // Eight made-up peers, each heard twice, claiming a minute between heartbeats.
+    for (k, t) in [0u64, 10].into_iter().enumerate() {
+        for n in 100..108 {
+            let mut b = beat("ghost");
+            if let Body::Heartbeat(x) = &mut b {
+                x.interval_ms = 60_000;
+            }
+            a.handle_datagram(&frame(n, T0, k as u64 + 1, hlc_at(t), b), addr(66), at(t));
+        }
+    }
+    for (k, t) in [500u64, 1_000, 1_500].into_iter().enumerate() {
+        a.handle_datagram(&frame(2, T0, k as u64 + 1, hlc_at(t), beat("real")), addr(2), at(t));
+    }
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "listed within two heartbeat intervals");
+}
+
+#[test]
+fn a_group_larger_than_the_table_keeps_the_members_it_holds() {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    // Thirty members heartbeat every 500 ms, heard in the same order each time: the first
+    // eight fill the table, and the rest do not push them out before they are confirmed.
+    for round in 0..12u64 {
+        let t = round * 500;
+        for n in 2..32u64 {
+            a.handle_datagram(&frame(n, T0, round + 1, hlc_at(t), beat("m")), addr(n as u8), at(t + n));
+        }
+        a.handle_timer(at(t + 40));
+    }
+    let listed: Vec<NodeId> = a.snapshot().peers.iter().map(|p| p.node).collect();
+    assert_eq!(listed, (2..10).map(NodeId).collect::<Vec<_>>(), "the first eight stay");
+    let out = all(&mut a);
+    assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::PeerRemoved { .. }))), "no one was pushed out");
+    // Every heartbeat of the 22 left out is counted, none hidden.
+    assert_eq!(dropped(&a, DropReason::PeerTableFull), 22 * 12);
 }
 
 #[test]
