@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use groupcast::proto::{Config, DropReason};
+use groupcast::proto::{Config, DropReason, Event};
 use groupcast::sim::{Medium, Sim};
 
 /// Peak resident memory of this process, from /proc (Linux), in MiB.
@@ -97,9 +97,12 @@ fn main() {
         |s: &groupcast::sim::SimNode| s.node.stats().dropped.get(&DropReason::PeerTableFull).copied().unwrap_or(0);
     let before: Vec<(u64, u64)> = sim.nodes.iter().map(|s| (s.node.stats().frames_received, refused(s))).collect();
     let (steady, wall) = (30, Instant::now());
+    // Peers dropped from a table meanwhile (to make room for another, in a full one).
+    let mut forgotten = 0;
     for _ in 0..steady {
         sim.run_for(Duration::from_secs(1));
         for node in &mut sim.nodes {
+            forgotten += node.events.iter().filter(|(_, e)| matches!(e, Event::PeerRemoved { .. })).count();
             node.events.clear();
         }
     }
@@ -112,7 +115,8 @@ fn main() {
     let refusals = per_second(&|s, b| refused(s) - b.1);
     println!(
         "then {steady} s simulated in {:.1} s wall: each node took in {:.1} datagrams a second (median; max {:.1}), \
-         heartbeating every {} ms; {:.1} a second refused by a full table (median); peak memory {} MiB",
+         heartbeating every {} ms; {:.1} a second refused by a full table (median), {forgotten} peers forgotten; \
+         peak memory {} MiB",
         wall.elapsed().as_secs_f64(),
         rates[rates.len() / 2],
         rates[rates.len() - 1],
