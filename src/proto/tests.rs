@@ -777,10 +777,27 @@ fn a_phantom_neighbour_leaves_the_ring_when_its_dial_fails_and_never_holds_settl
     assert!(a.settled() >= hlc_at(1250), "settled moves on without the phantom: {:?}", a.settled());
 }
 
+/// A node whose peer table holds eight.
+fn table_of_eight() -> Node {
+    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
+    Node::new(NodeId(1), Incarnation(T0), cfg, at(0))
+}
+
+/// Peers `ids` (at 10.0.0.id) heartbeat every 500 ms for `rounds` rounds from time 0, heard in
+/// the order of their ids; the node's timer runs after each round.
+fn beat_rounds(a: &mut Node, ids: std::ops::Range<u64>, rounds: u64) {
+    for round in 0..rounds {
+        let t = round * 500;
+        for n in ids.clone() {
+            a.handle_datagram(&frame(n, T0, round + 1, hlc_at(t), beat("m")), addr(n as u8), at(t + n));
+        }
+        a.handle_timer(at(t + 40));
+    }
+}
+
 #[test]
 fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
-    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
-    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    let mut a = table_of_eight();
     for n in 100..108 {
         a.handle_datagram(&frame(n, T0, 1, hlc_at(0), beat("ghost")), addr(66), at(0));
     }
@@ -797,8 +814,7 @@ fn a_table_full_of_forged_peers_still_admits_a_real_new_node() {
 
 #[test]
 fn made_up_peers_claiming_a_slow_heartbeat_keep_a_newcomer_out_no_longer() {
-    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
-    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    let mut a = table_of_eight();
     // Eight made-up peers, each heard twice, claiming a minute between heartbeats.
     for (k, t) in [0u64, 10].into_iter().enumerate() {
         for n in 100..108 {
@@ -817,17 +833,10 @@ fn made_up_peers_claiming_a_slow_heartbeat_keep_a_newcomer_out_no_longer() {
 
 #[test]
 fn a_group_larger_than_the_table_keeps_the_members_it_holds() {
-    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
-    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    let mut a = table_of_eight();
     // Thirty members heartbeat every 500 ms, heard in the same order each time: the first
     // eight fill the table, and the rest do not push them out before they are confirmed.
-    for round in 0..12u64 {
-        let t = round * 500;
-        for n in 2..32u64 {
-            a.handle_datagram(&frame(n, T0, round + 1, hlc_at(t), beat("m")), addr(n as u8), at(t + n));
-        }
-        a.handle_timer(at(t + 40));
-    }
+    beat_rounds(&mut a, 2..32, 12);
     let listed: Vec<NodeId> = a.snapshot().peers.iter().map(|p| p.node).collect();
     assert_eq!(listed, (2..10).map(NodeId).collect::<Vec<_>>(), "the first eight stay");
     let out = all(&mut a);
@@ -838,16 +847,9 @@ fn a_group_larger_than_the_table_keeps_the_members_it_holds() {
 
 #[test]
 fn a_table_full_of_confirmed_members_refuses_newcomers_until_one_goes() {
-    let cfg = Config { name: Name::clip("a"), clock_wait: Duration::ZERO, max_peers: 8, ..Config::default() };
-    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    let mut a = table_of_eight();
     // Eight members heartbeat for 1.5 s: confirmed. Twenty more heartbeat too; the table is full.
-    for round in 0..4u64 {
-        let t = round * 500;
-        for n in 2..10u64 {
-            a.handle_datagram(&frame(n, T0, round + 1, hlc_at(t), beat("m")), addr(n as u8), at(t + n));
-        }
-        a.handle_timer(at(t + 40));
-    }
+    beat_rounds(&mut a, 2..10, 4);
     for round in 0..5u64 {
         let t = 1_600 + round * 10;
         for n in 20..40u64 {
