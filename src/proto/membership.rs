@@ -218,7 +218,11 @@ pub(super) struct Members {
     ip_keys: Vec<u32>,
     /// Bumped by every change that can alter the attested set (see `attested`).
     generation: u64,
-    /// The table was full with nothing to forget at this `generation`, and will be until this
+    /// Bumped by every change that can give `forget_one` something to forget: an entry added
+    /// or removed, a member going down or leaving. Not by what only moves the attested set
+    /// (reports, confirmations, moves), which changes at nearly every heartbeat.
+    roster: u64,
+    /// The table was full with nothing to forget at this `roster`, and will be until this
     /// time at least (see `forget_one`): a newcomer is refused without a look through the table
     /// meanwhile (in a group larger than the table, every heartbeat of a member it leaves out
     /// would cost one).
@@ -266,6 +270,7 @@ impl Members {
             changed: true,
             ip_keys: Vec::new(),
             generation: 0,
+            roster: 0,
             no_room: None,
             attested: None,
             detector: cfg.detector,
@@ -618,7 +623,7 @@ impl Members {
             return heard;
         }
         if self.peers.len() >= self.max_peers {
-            let full = self.no_room.is_some_and(|(g, until)| g == self.generation && now < until);
+            let full = self.no_room.is_some_and(|(r, until)| r == self.roster && now < until);
             if full || !self.forget_one(now, ev) {
                 return Heard::Full;
             }
@@ -629,6 +634,7 @@ impl Members {
         Self::index(&mut self.ip_keys, from.ip());
         self.changed = true;
         self.generation += 1;
+        self.roster += 1;
         ev.push(Event::PeerUp { node: f.sender, name, addr: from });
         Heard::New
     }
@@ -651,6 +657,7 @@ impl Members {
         p.left_seq = Some(f.seq);
         self.changed = true;
         self.generation += 1;
+        self.roster += 1;
         Leave::Left(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
     }
 
@@ -766,6 +773,7 @@ impl Members {
             if p.status.is_member() != status.is_member() {
                 self.changed = true;
                 self.generation += 1;
+                self.roster += 1;
             }
             p.status = status;
             p.since = now;
@@ -801,6 +809,7 @@ impl Members {
         if let Some(p) = self.peers.remove(&node) {
             Self::unindex(&mut self.ip_keys, p.addr.ip());
             self.generation += 1;
+            self.roster += 1;
         }
     }
 
@@ -821,23 +830,28 @@ impl Members {
     /// larger than the table the members it holds stay, rather than each newcomer pushing out
     /// the one before it before either could be confirmed; and a flood of made-up peers keeps a
     /// real newcomer out for that long at most. When there is nothing to forget, notes until when
-    /// there cannot be, short of a change of `generation` (a member going down or leaving, a new
+    /// there cannot be, short of a change of `roster` (a member going down or leaving, a new
     /// entry; confirmation is never undone).
     fn forget_one(&mut self, now: Time, ev: &mut Vec<Event>) -> bool {
-        let young_for = self.base * YOUNG_FOR_BEATS;
-        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
-        let unconfirmed = || self.peers.values().filter(|p| !p.confirmed);
-        let gone = gone.or_else(|| {
-            unconfirmed().filter(|p| now.since(p.first_heard) >= young_for).min_by_key(|p| p.last_seen).map(|p| p.id)
-        });
-        if let Some(node) = gone {
+        if let Some(node) = self.forgettable(now) {
             self.remove(node);
             ev.push(Event::PeerRemoved { node });
             return true;
         }
-        let until = unconfirmed().map(|p| p.first_heard + young_for).min().unwrap_or(Time(Duration::MAX));
-        self.no_room = Some((self.generation, until));
+        let young_for = self.base * YOUNG_FOR_BEATS;
+        let until = self.peers.values().filter(|p| !p.confirmed).map(|p| p.first_heard + young_for).min();
+        self.no_room = Some((self.roster, until.unwrap_or(Time(Duration::MAX))));
         false
+    }
+
+    /// The peer `forget_one` would forget now, if any (a walk through the table).
+    fn forgettable(&self, now: Time) -> Option<NodeId> {
+        let young_for = self.base * YOUNG_FOR_BEATS;
+        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
+        gone.or_else(|| {
+            let old_enough = |p: &Peer| !p.confirmed && now.since(p.first_heard) >= young_for;
+            self.peers.values().filter(|p| old_enough(p)).min_by_key(|p| p.last_seen).map(|p| p.id)
+        })
     }
 }
 
@@ -933,6 +947,67 @@ mod tests {
             // The case the cache is for happens, and so does working it out again.
             assert!(kept > 500 && recomputed > 100, "seed {seed}: kept {kept}, worked out {recomputed}");
             assert!(left > 0, "seed {seed}: no peer ever left");
+        }
+    }
+
+    /// A full table refuses a newcomer without a look through it only while a look would find
+    /// nothing to forget: after any sequence of heartbeats (from members and from newcomers),
+    /// ring reports (which change the attested set at nearly every heartbeat, and must not
+    /// keep the refusal from being looked at again), suspicions, downs, leaves and checks.
+    #[test]
+    fn a_full_table_refuses_without_a_look_only_when_a_look_would_refuse() {
+        for seed in 0..20 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let cfg = Config { max_peers: 6, forget_after: Duration::from_secs(5), ..Config::default() };
+            let mut m = Members::new(&cfg);
+            let ids: Vec<NodeId> = (1..=14).map(NodeId).collect();
+            let addr = |i: usize| SocketAddr::from(([10, 0, 0, i as u8 + 1], 12345));
+            let mut now = Time(Duration::from_secs(100));
+            let mut seqs = vec![0u64; ids.len()];
+            let (mut without_a_look, mut forgotten, mut refused_after_a_look) = (0, 0, 0);
+            for _ in 0..4_000 {
+                now = now + Duration::from_millis(rng.random_range(0..300));
+                // Mostly the same few peers, so that some are confirmed and fill the table.
+                let i = if rng.random_bool(0.7) { rng.random_range(0..8) } else { rng.random_range(0..ids.len()) };
+                let id = ids[i];
+                seqs[i] += 1;
+                match rng.random_range(0..100) {
+                    0..55 => {
+                        let f = header(id, 1, seqs[i]);
+                        let newcomer = m.peers.len() >= m.max_peers && !m.peers.contains_key(&id);
+                        let cached = m.no_room.is_some_and(|(r, until)| r == m.roster && now < until);
+                        let fresh = m.forgettable(now);
+                        m.frame_seen(f);
+                        let mut ev = Vec::new();
+                        let heard = m.beat(f, &beat(i, 500), addr(i), now, &mut ev);
+                        if newcomer && cached {
+                            assert_eq!(fresh, None, "seed {seed}: refused without a look, yet {fresh:?} could go");
+                            assert_eq!(heard, Heard::Full);
+                            without_a_look += 1;
+                        } else if newcomer && fresh.is_some() {
+                            assert_eq!(heard, Heard::New, "seed {seed}: room was to be made");
+                            assert!(!m.peers.contains_key(&fresh.expect("some")), "seed {seed}: not the one forgotten");
+                            forgotten += 1;
+                        } else if newcomer {
+                            assert_eq!(heard, Heard::Full);
+                            refused_after_a_look += 1;
+                        }
+                    }
+                    55..80 => {
+                        let links = (0..rng.random_range(0..3)).map(|_| ids[rng.random_range(0..ids.len())]).collect();
+                        m.links_heard(id, links, now);
+                    }
+                    80..84 => drop(m.suspect(id, now)),
+                    84..87 => drop(m.mark_down(id, DownReason::Timeout, DownVia::Heartbeat, now)),
+                    87..89 => drop(m.left(header(id, 1, seqs[i]), now)),
+                    _ => drop(m.check(now)),
+                }
+            }
+            // Each way a newcomer can be met happens.
+            assert!(
+                without_a_look > 100 && forgotten > 20 && refused_after_a_look > 20,
+                "seed {seed}: {without_a_look} refused without a look, {refused_after_a_look} after one, {forgotten} made room"
+            );
         }
     }
 }
