@@ -368,7 +368,11 @@ impl Printer {
     /// One line, as JSON or for people.
     fn print(&self, line: &Line) {
         if self.json {
-            self.line(&serde_json::to_string(line).unwrap_or_default());
+            // Straight into the buffered output: no string of its own for each line.
+            let mut out = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if serde_json::to_writer(&mut *out, line).is_ok() {
+                let _ = out.write_all(b"\n");
+            }
         } else if line.for_people() {
             self.line(&format!("{}: {line}", human_time(line, &ctime_now())));
         }

@@ -66,8 +66,8 @@ impl Alarm {
     pub async fn fired(&mut self) {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
-            loop {
-                let Ok(mut ready) = fd.readable().await else { break };
+            // The fd's own waker slot, not a waiter list entry made and unmade each time.
+            while let Ok(mut ready) = std::future::poll_fn(|cx| fd.poll_read_ready(cx)).await {
                 match ready.get_inner().expired() {
                     Ok(true) => {
                         self.at = None;

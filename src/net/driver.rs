@@ -238,7 +238,8 @@ impl Driver {
         loop {
             alarm.set(mono_instant(self.core.next_deadline()).min(next_status + STATUS_SLACK));
             tokio::select! {
-                r = self.sock.readable() => if r.is_ok() { self.take_datagrams(&mut batch) },
+                // The socket's own waker slot, not a waiter list entry made and unmade each pass.
+                r = std::future::poll_fn(|cx| self.sock.poll_recv_ready(cx)) => if r.is_ok() { self.take_datagrams(&mut batch) },
                 req = requests.recv() => {
                     let Some(req) = req else { break };
                     self.request(req);
