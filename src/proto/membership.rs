@@ -953,7 +953,8 @@ mod tests {
     /// A full table refuses a newcomer without a look through it only while a look would find
     /// nothing to forget: after any sequence of heartbeats (from members and from newcomers),
     /// ring reports (which change the attested set at nearly every heartbeat, and must not
-    /// keep the refusal from being looked at again), suspicions, downs, leaves and checks.
+    /// keep the refusal from being looked at again), suspicions, vouches, downs, leaves, new
+    /// lives, restarts under the same name on the same host, and checks.
     #[test]
     fn a_full_table_refuses_without_a_look_only_when_a_look_would_refuse() {
         for seed in 0..20 {
@@ -961,25 +962,32 @@ mod tests {
             let cfg = Config { max_peers: 6, forget_after: Duration::from_secs(5), ..Config::default() };
             let mut m = Members::new(&cfg);
             let ids: Vec<NodeId> = (1..=14).map(NodeId).collect();
-            let addr = |i: usize| SocketAddr::from(([10, 0, 0, i as u8 + 1], 12345));
+            // The last two share the host and name of the first two (a restart, to the table).
+            let host = |i: usize| if i >= 12 { i - 12 } else { i };
+            let addr = |i: usize| SocketAddr::from(([10, 0, 0, host(i) as u8 + 1], 12345));
             let mut now = Time(Duration::from_secs(100));
-            let mut seqs = vec![0u64; ids.len()];
+            // Each peer's life and the number of its latest frame.
+            let mut lives = vec![(1u64, 0u64); ids.len()];
             let (mut without_a_look, mut forgotten, mut refused_after_a_look) = (0, 0, 0);
             for _ in 0..4_000 {
                 now = now + Duration::from_millis(rng.random_range(0..300));
                 // Mostly the same few peers, so that some are confirmed and fill the table.
                 let i = if rng.random_bool(0.7) { rng.random_range(0..8) } else { rng.random_range(0..ids.len()) };
                 let id = ids[i];
-                seqs[i] += 1;
+                if rng.random_bool(0.01) {
+                    lives[i] = (lives[i].0 + 1, 0); // a new life
+                }
+                lives[i].1 += 1;
+                let (inc, seq) = lives[i];
                 match rng.random_range(0..100) {
                     0..55 => {
-                        let f = header(id, 1, seqs[i]);
+                        let f = header(id, inc, seq);
                         let newcomer = m.peers.len() >= m.max_peers && !m.peers.contains_key(&id);
                         let cached = m.no_room.is_some_and(|(r, until)| r == m.roster && now < until);
                         let fresh = m.forgettable(now);
                         m.frame_seen(f);
                         let mut ev = Vec::new();
-                        let heard = m.beat(f, &beat(i, 500), addr(i), now, &mut ev);
+                        let heard = m.beat(f, &beat(host(i), 500), addr(i), now, &mut ev);
                         if newcomer && cached {
                             assert_eq!(fresh, None, "seed {seed}: refused without a look, yet {fresh:?} could go");
                             assert_eq!(heard, Heard::Full);
@@ -998,8 +1006,9 @@ mod tests {
                         m.links_heard(id, links, now);
                     }
                     80..84 => drop(m.suspect(id, now)),
-                    84..87 => drop(m.mark_down(id, DownReason::Timeout, DownVia::Heartbeat, now)),
-                    87..89 => drop(m.left(header(id, 1, seqs[i]), now)),
+                    84..87 => drop(m.vouch(id, now, now)),
+                    87..90 => drop(m.mark_down(id, DownReason::Timeout, DownVia::Heartbeat, now)),
+                    90..92 => drop(m.left(header(id, inc, seq), now)),
                     _ => drop(m.check(now)),
                 }
             }
