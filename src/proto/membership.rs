@@ -564,7 +564,6 @@ impl Members {
             Some((inc, _, _)) if f.incarnation > inc => {
                 self.remove(f.sender);
                 self.changed = true;
-                self.generation += 1;
             }
             _ => {}
         }
@@ -849,8 +848,8 @@ impl Members {
         let young_for = self.base * YOUNG_FOR_BEATS;
         let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
         gone.or_else(|| {
-            let old_enough = |p: &Peer| !p.confirmed && now.since(p.first_heard) >= young_for;
-            self.peers.values().filter(|p| old_enough(p)).min_by_key(|p| p.last_seen).map(|p| p.id)
+            let old_enough = self.peers.values().filter(|p| !p.confirmed && now.since(p.first_heard) >= young_for);
+            old_enough.min_by_key(|p| p.last_seen).map(|p| p.id)
         })
     }
 }
