@@ -107,8 +107,8 @@ fn sent(i: usize) -> Entry {
         node: NodeId(node),
         incarnation: Incarnation(1),
         seq: Seq((i / ORIGINS) as u64 + 1),
-        name: format!("peer-{node}"),
-        text: format!("a chat line of a fairly typical length, number {i}"),
+        name: format!("peer-{node}").into(),
+        text: format!("a chat line of a fairly typical length, number {i}").into(),
         bare_from: None,
     }
 }

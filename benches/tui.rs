@@ -81,8 +81,8 @@ fn busy() -> App {
             node,
             incarnation: Incarnation(1),
             seq: Seq(i),
-            name: if own { "alice".into() } else { format!("peer-{}", 1 + i % PEERS) },
-            text: text(i),
+            name: if own { "alice".into() } else { format!("peer-{}", 1 + i % PEERS).into() },
+            text: text(i).into(),
             bare_from: None,
         };
         net(&mut app, Event::Message { entry: entry.clone(), own, settled: false });

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::proto::types::Key;
 use crate::proto::{Entry, Hlc, NodeId, Seq};
@@ -27,11 +28,11 @@ pub struct Kept {
     /// Its place in the log: stamp, stamping node, number.
     pub key: Key,
     /// Who to show as the author (a name, or an old client's `IP:port`).
-    pub author: String,
+    pub author: Arc<str>,
     /// From an old client.
     pub bare: bool,
     /// What was said.
-    pub text: String,
+    pub text: Arc<str>,
 }
 
 impl Kept {
@@ -43,7 +44,7 @@ impl Kept {
     /// Its JSON line (no newline).
     pub fn line(&self) -> String {
         let (hlc, node, seq) = self.key;
-        let from = if self.bare { self.author.clone() } else { node.to_string() };
+        let from = if self.bare { self.author.to_string() } else { node.to_string() };
         serde_json::json!({
             "ts": hlc.to_rfc3339(),
             "from": from,
@@ -65,9 +66,9 @@ impl Kept {
         let seq = Seq(v["seq"].as_u64()?);
         Some(Kept {
             key: (hlc, node, seq),
-            author: v["name"].as_str()?.to_string(),
+            author: v["name"].as_str()?.into(),
             bare: v["bare"].as_bool().unwrap_or(false),
-            text: v["text"].as_str()?.to_string(),
+            text: v["text"].as_str()?.into(),
         })
     }
 }
@@ -206,7 +207,7 @@ mod tests {
         let second = History::open(&dir).unwrap();
         assert!(second.history.is_none() && second.earlier.len() == 2);
         assert!(second.note().unwrap().contains("another groupcast"));
-        let texts: Vec<&str> = h.earlier.iter().map(|k| k.text.as_str()).collect();
+        let texts: Vec<&str> = h.earlier.iter().map(|k| &*k.text).collect();
         assert_eq!(texts, ["first", "second"]);
         assert_eq!(h.earlier[0].key, b.key());
         // The same messages again (the group repairs them into the new run): not added twice.

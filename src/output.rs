@@ -2,6 +2,7 @@
 //! the JSON object's (serde writes it, tagged by `"event"`) and whose `Display` is the human line.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -107,11 +108,11 @@ pub enum Line {
     /// The shared message changed.
     Shared {
         /// What it says.
-        text: String,
+        text: Arc<str>,
         /// The node id, or the old client's `IP:port` for bare text.
         from: String,
         /// Who to show as the author.
-        name: String,
+        name: Arc<str>,
         /// Its stamp.
         ts: String,
         /// Every live member already holds it.
@@ -145,13 +146,13 @@ pub enum Line {
         /// Who it is in the name of.
         node: String,
         /// The name shown with it.
-        name: String,
+        name: Arc<str>,
         /// Its number.
         seq: u64,
         /// The text of the version held first.
-        held: String,
+        held: Arc<str>,
         /// The text of the other.
-        other: String,
+        other: Arc<str>,
     },
     /// Someone sends frames in this node's name; it started a new life.
     Impersonated {
@@ -192,9 +193,9 @@ pub struct Message {
     /// The node id, or the old client's `IP:port` for bare text.
     pub from: String,
     /// Who to show as the author.
-    pub name: String,
+    pub name: Arc<str>,
     /// What was said.
-    pub text: String,
+    pub text: Arc<str>,
     /// Its stamp.
     pub ts: String,
     /// This node sent it.

@@ -71,12 +71,12 @@ async fn three_nodes_on_one_host_chat_and_leave() {
     for h in &mut nodes[1..] {
         let e = next_matching(h, "message", |e| matches!(e, Event::Message { .. })).await;
         let Event::Message { entry, own, .. } = e else { unreachable!() };
-        assert_eq!((entry.text.as_str(), entry.name.as_str(), own), ("over loopback", "a", false));
+        assert_eq!((&*entry.text, &*entry.name, own), ("over loopback", "a", false));
     }
     for h in &nodes {
         let snap = h.snapshot().await.unwrap();
         assert_eq!(snap.peers.len(), 2, "its own echo is not a peer");
-        assert_eq!(snap.shared.unwrap().text, "over loopback");
+        assert_eq!(&*snap.shared.unwrap().text, "over loopback");
     }
     // Three nodes on one host still make a ring (ordered by port, then id): each links to both
     // others over TCP on loopback.

@@ -35,7 +35,7 @@ fn downs(sim: &Sim) -> Vec<(usize, NodeId)> {
 
 /// The texts in node `i`'s log, in log order.
 fn texts(sim: &Sim, i: usize) -> Vec<String> {
-    sim.nodes[i].node.log().iter().map(|e| e.text.clone()).collect()
+    sim.nodes[i].node.log().iter().map(|e| e.text.to_string()).collect()
 }
 
 /// Every up node holds the same log, and it holds exactly `want`.
@@ -102,7 +102,7 @@ fn a_host_started_ten_minutes_ahead_takes_part_and_follows_group_time() {
     assert_stamps_sane(&sim, secs(2));
     for i in sim.up() {
         assert_eq!(sim.nodes[i].node.snapshot().pending, 0, "node {i}: everything settles");
-        assert_eq!(sim.nodes[i].node.log().shared().unwrap().text, "reply from node 0");
+        assert_eq!(&*sim.nodes[i].node.log().shared().unwrap().text, "reply from node 0");
     }
 }
 
@@ -253,7 +253,7 @@ fn a_late_joiner_gets_six_thousand_messages_settled() {
         .events
         .iter()
         .filter_map(|(_, e)| match e {
-            Event::Message { entry, .. } => Some(entry.text.clone()),
+            Event::Message { entry, .. } => Some(entry.text.to_string()),
             _ => None,
         })
         .collect();

@@ -89,7 +89,7 @@ fn a_lost_last_message_is_repaired_within_a_heartbeat_or_two() {
     sim.run_for(Duration::from_millis(1500));
     for i in sim.up() {
         let s = sim.nodes[i].node.snapshot();
-        assert_eq!(s.shared.map(|e| e.text), Some("only once".to_string()), "node {i}");
+        assert_eq!(s.shared.map(|e| e.text.to_string()), Some("only once".to_string()), "node {i}");
     }
     let repaired: u64 = sim.nodes.iter().map(|n| n.node.stats().repaired).sum();
     assert!(repaired > 0, "some nodes got it by repair");
@@ -137,7 +137,7 @@ fn a_restarted_node_gets_the_shared_message_and_the_log_back_within_a_second() {
     sim.run_for(Duration::from_millis(1200));
     let s = sim.nodes[2].node.snapshot();
     assert_eq!(s.messages, 40, "the whole retained log is back");
-    assert_eq!(s.shared.map(|e| e.text), Some("before 39".to_string()));
+    assert_eq!(s.shared.map(|e| e.text.to_string()), Some("before 39".to_string()));
     assert_converged(&sim);
 }
 
@@ -156,7 +156,7 @@ fn a_cut_off_host_heals_and_both_sides_merge() {
     sim.run_for(secs(4));
     assert_converged(&sim);
     assert_ring(&sim);
-    let texts: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.clone()).collect();
+    let texts: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.to_string()).collect();
     assert!(texts.contains("said alone") && texts.contains("said by the many"));
 }
 
@@ -204,7 +204,7 @@ fn two_hundred_nodes_thirty_percent_loss_partition_crashes_and_restarts_converge
         say(&mut sim, k, format!("main side {k}"));
     }
     sim.run_for(secs(6));
-    let has = |sim: &Sim, i: usize, text: &str| sim.nodes[i].node.log().iter().any(|e| e.text == text);
+    let has = |sim: &Sim, i: usize, text: &str| sim.nodes[i].node.log().iter().any(|e| &*e.text == text);
     assert!(!has(&sim, 0, "cut side 0") && !has(&sim, 150, "main side 0"), "the sides really were apart");
     assert!(has(&sim, 169, "cut side 0") && has(&sim, 199, "main side 0"), "each side converged within itself");
     // Crashes, and the partition heals; some crashed nodes come back as new lives.
@@ -221,7 +221,7 @@ fn two_hundred_nodes_thirty_percent_loss_partition_crashes_and_restarts_converge
     assert_converged(&sim);
     assert_ring(&sim);
     assert_eq!(sim.nodes[0].node.log().len(), said.len(), "every message once, nothing else");
-    let log: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.clone()).collect();
+    let log: BTreeSet<String> = sim.nodes[0].node.log().iter().map(|e| e.text.to_string()).collect();
     for text in &said {
         assert!(log.contains(text), "lost: {text}");
     }
@@ -409,7 +409,7 @@ fn a_burst_goes_out_in_bundles_and_arrives_whole_in_open_and_keyed_groups_even_a
             let s = sim.nodes[i].node.snapshot();
             assert_eq!(s.messages, 60, "keyed {keyed}, loss {loss}: node {i}");
             assert_eq!(s.log_digest, digest);
-            assert_eq!(s.shared.map(|e| e.text), Some("line 59".to_string()));
+            assert_eq!(s.shared.map(|e| e.text.to_string()), Some("line 59".to_string()));
             // (A dial before two nodes agree on the ring, at 30% loss, is turned away: fine.)
             let refused =
                 s.stats.dropped.keys().filter(|r| **r != groupcast::proto::DropReason::LinkNotNeighbour).count();

@@ -177,7 +177,7 @@ fn bare_text_survives_a_crashed_stamper() {
     let first = sim.nodes[up[0]].node.snapshot();
     for &i in &up {
         let s = sim.nodes[i].node.snapshot();
-        assert_eq!(s.shared.as_ref().map(|e| e.text.as_str()), Some("anyone there?"), "node {i}");
+        assert_eq!(s.shared.as_ref().map(|e| &*e.text), Some("anyone there?"), "node {i}");
         // The next in rank stamped it, and the others took its copy instead of their own.
         assert_eq!(s.messages, 1, "node {i}: the line entered the log {} times", s.messages);
         assert_eq!(s.log_digest, first.log_digest, "node {i}");
@@ -221,7 +221,7 @@ fn a_flooding_old_client_is_rate_limited_and_counted() {
     sim.command(1, Command::Say("still here".into()));
     sim.run_for(secs(1));
     for i in 0..3 {
-        assert_eq!(sim.nodes[i].node.snapshot().shared.unwrap().text, "still here");
+        assert_eq!(&*sim.nodes[i].node.snapshot().shared.unwrap().text, "still here");
     }
 }
 
@@ -252,7 +252,7 @@ fn a_message_forged_from_a_members_own_address_does_not_hide_its_next_one() {
     let victim = 0;
     sim.command(victim, Command::Say("first".into()));
     sim.run_for(secs(1));
-    let first = sim.nodes[1].node.log().iter().find(|e| e.text == "first").cloned().expect("first arrived");
+    let first = sim.nodes[1].node.log().iter().find(|e| &*e.text == "first").cloned().expect("first arrived");
     // The forger takes the victim's address, so the victim's own host never delivers it; the
     // others take it as the victim's message 2.
     let forged = Frame {
@@ -278,7 +278,7 @@ fn a_message_forged_from_a_members_own_address_does_not_hide_its_next_one() {
     sim.run_for(secs(3));
     let digest = sim.nodes[0].node.snapshot().log_digest;
     for i in 0..4 {
-        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| &*e.text).collect();
         assert!(texts.contains(&"real"), "node {i}: {texts:?}");
         assert_eq!(texts.len(), 3, "node {i} holds first, forged, real: {texts:?}");
         assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "node {i}");
@@ -296,7 +296,7 @@ fn a_member_that_speaks_before_it_hears_of_a_forgery_in_its_name_is_not_lost() {
         let victim = 0;
         sim.command(victim, Command::Say("first".into()));
         sim.run_for(secs(1));
-        let first = sim.nodes[1].node.log().iter().find(|e| e.text == "first").cloned().expect("first arrived");
+        let first = sim.nodes[1].node.log().iter().find(|e| &*e.text == "first").cloned().expect("first arrived");
         let forged = Frame {
             sender: first.node,
             incarnation: first.incarnation,
@@ -317,7 +317,7 @@ fn a_member_that_speaks_before_it_hears_of_a_forgery_in_its_name_is_not_lost() {
         sim.run_for(secs(5));
         let digest = sim.nodes[0].node.snapshot().log_digest;
         for i in 0..5 {
-            let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+            let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| &*e.text).collect();
             assert!(texts.contains(&"real"), "seed {seed}, node {i}: the real message is lost: {texts:?}");
             assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "seed {seed}, node {i}: {texts:?}");
         }
@@ -336,7 +336,7 @@ fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
     sim.run_for(secs(2));
     sim.command(0, Command::Say("orig line".into()));
     sim.run_for(secs(2));
-    let orig = sim.nodes[1].node.log().iter().find(|e| e.text == "orig line").cloned().unwrap();
+    let orig = sim.nodes[1].node.log().iter().find(|e| &*e.text == "orig line").cloned().unwrap();
     let sent_before = sim.nodes[0].node.snapshot().stats.messages_sent;
     // Fifty versions of it, each stamped a little earlier, from the member's own address.
     let from = sim.nodes[0].addr;
@@ -349,7 +349,7 @@ fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
             body: Body::Message(MessageBody {
                 msg_seq: orig.seq,
                 name: orig.name.clone(),
-                text: format!("REWRITTEN {k}"),
+                text: format!("REWRITTEN {k}").into(),
                 bare_from: None,
             }),
         };
@@ -360,7 +360,7 @@ fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
     let digest = sim.nodes[0].node.snapshot().log_digest;
     for i in 0..4 {
         let s = sim.nodes[i].node.snapshot();
-        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| &*e.text).collect();
         assert!(texts.contains(&"orig line"), "node {i}: the real line is still there: {texts:?}");
         assert_eq!(texts.len(), 4, "node {i}: four versions at most: {texts:?}");
         assert_eq!(s.log_digest, digest, "node {i}");
@@ -383,7 +383,7 @@ fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
     sim.run_for(secs(2));
     sim.command(0, Command::Say("orig line".into()));
     sim.run_for(secs(2));
-    let orig = sim.nodes[1].node.log().iter().find(|e| e.text == "orig line").cloned().unwrap();
+    let orig = sim.nodes[1].node.log().iter().find(|e| &*e.text == "orig line").cloned().unwrap();
     let from = sim.nodes[0].addr;
     // The same stamp, node and number: in the same life with other text, and in another life.
     for (k, inc) in [(0u64, orig.incarnation.0), (1, orig.incarnation.0 + 1)] {
@@ -395,7 +395,7 @@ fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
             body: Body::Message(MessageBody {
                 msg_seq: orig.seq,
                 name: orig.name.clone(),
-                text: format!("REWRITTEN {k}"),
+                text: format!("REWRITTEN {k}").into(),
                 bare_from: None,
             }),
         };
@@ -407,7 +407,7 @@ fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
     sim.run_for(secs(3));
     let digest = sim.nodes[0].node.snapshot().log_digest;
     for i in 0..5 {
-        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| e.text.as_str()).collect();
+        let texts: Vec<&str> = sim.nodes[i].node.log().iter().map(|e| &*e.text).collect();
         assert_eq!(texts, ["orig line"], "node {i}");
         assert_eq!(sim.nodes[i].node.snapshot().log_digest, digest, "node {i}");
     }

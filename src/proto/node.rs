@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod linking;
@@ -767,7 +768,7 @@ impl Node {
                     node: f.sender,
                     incarnation: f.incarnation,
                     seq: m.msg_seq,
-                    name: Name::clip(&m.name).to_string(),
+                    name: Name::clip_shared(m.name),
                     text: m.text,
                     bare_from: m.bare_from,
                 };
@@ -854,11 +855,11 @@ impl Node {
     // ---- the log ------------------------------------------------------------------------
 
     fn say(&mut self, text: &str, bare_from: Option<SocketAddr>, now: Time) -> Result<(), CommandError> {
-        let text = text.trim_end_matches(['\n', '\r']).to_string();
+        let text: Arc<str> = text.trim_end_matches(['\n', '\r']).into();
         check_message(&self.cfg.name, &text)?;
         let msg_seq = Seq(self.msg_seq.0 + 1);
-        let body =
-            Body::Message(MessageBody { msg_seq, name: self.cfg.name.to_string(), text: text.clone(), bare_from });
+        let name: Arc<str> = self.cfg.name.as_str().into();
+        let body = Body::Message(MessageBody { msg_seq, name: Arc::clone(&name), text: Arc::clone(&text), bare_from });
         let ts = self.clock.stamp();
         let frame = Frame { sender: self.id, incarnation: self.incarnation, seq: Seq(self.seq.0 + 1), hlc: ts, body };
         // check_message sized a frame without a bare-text address; one adds a few bytes.
@@ -873,15 +874,7 @@ impl Node {
         self.out.push_back(Output::Multicast(bytes));
         self.stats.frames_sent += 1;
         self.stats.messages_sent += 1;
-        let entry = Entry {
-            ts,
-            node: self.id,
-            incarnation: self.incarnation,
-            seq: msg_seq,
-            name: self.cfg.name.to_string(),
-            text,
-            bare_from,
-        };
+        let entry = Entry { ts, node: self.id, incarnation: self.incarnation, seq: msg_seq, name, text, bare_from };
         let from = SocketAddr::from(([0, 0, 0, 0], 0));
         self.add_entry(entry, bare_from.is_none(), from, now);
         Ok(())

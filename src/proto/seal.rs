@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(wire::decode(&sealed), Err(wire::DecodeError::Sealed), "an open node cannot read it");
         let open = key.open(&sealed).unwrap();
         match wire::decode(&open).unwrap() {
-            Datagram::Frame(f) => assert!(matches!(f.body, Body::Message(m) if m.text == "the secret plan")),
+            Datagram::Frame(f) => assert!(matches!(f.body, Body::Message(m) if &*m.text == "the secret plan")),
             Datagram::Bare(_) => panic!("a frame"),
         }
         let other_label = GroupKey::new(&[1; KEY_LEN], "225.0.0.38:12345");

@@ -2,6 +2,7 @@
 
 use super::*;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use wire::{Beat, Body, Datagram, Frame, MAX_FRAME, MessageBody};
 
@@ -40,7 +41,7 @@ fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
         .0
         .into_iter()
         .filter_map(|b| match wire::decode(&b) {
-            Ok(Datagram::Frame(Frame { body: Body::Message(m), .. })) => Some(m.text),
+            Ok(Datagram::Frame(Frame { body: Body::Message(m), .. })) => Some(m.text.to_string()),
             _ => None,
         })
         .collect();
@@ -51,7 +52,7 @@ fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
     b.handle_timer(at(100));
     assert!(b.log().is_empty());
     b.handle_timer(at(300));
-    assert_eq!(b.log().iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["alone"]);
+    assert_eq!(b.log().iter().map(|e| &*e.text).collect::<Vec<_>>(), ["alone"]);
 }
 
 #[test]
@@ -63,7 +64,7 @@ fn more_lines_than_a_new_node_holds_go_out_in_the_order_typed() {
     for i in 0..1030 {
         a.handle_command(Command::Say(format!("line {i:04}")), at(1)).unwrap();
     }
-    let texts: Vec<String> = a.log().iter().map(|e| e.text.clone()).collect();
+    let texts: Vec<String> = a.log().iter().map(|e| e.text.to_string()).collect();
     let typed: Vec<String> = (0..1030).map(|i| format!("line {i:04}")).collect();
     assert_eq!(texts, typed, "log order is the order typed");
     let seqs: Vec<u64> = a.log().iter().map(|e| e.seq.0).collect();
@@ -419,7 +420,7 @@ fn arb_entry() -> impl proptest::strategy::Strategy<Value = Entry> {
         incarnation: Incarnation(inc),
         seq: Seq(seq),
         name: "x".into(),
-        text,
+        text: text.into(),
         bare_from: None,
     })
 }
@@ -443,7 +444,7 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
         (seq.clone(), ".{0,30}").prop_map(|(s, text)| Body::Message(MessageBody {
             msg_seq: Seq(s),
             name: "p".into(),
-            text,
+            text: text.into(),
             bare_from: None
         })),
         proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq.clone()), 0..4).prop_map(|o| Body::Digest(
@@ -562,7 +563,7 @@ fn keyed(id: u64, key: u8, label: &str) -> Node {
 }
 
 fn texts(n: &Node) -> Vec<&str> {
-    n.log().iter().map(|e| e.text.as_str()).collect()
+    n.log().iter().map(|e| &*e.text).collect()
 }
 
 fn dropped(n: &Node, reason: DropReason) -> u64 {
@@ -653,6 +654,48 @@ fn knowing_b() -> Node {
     a.handle_datagram(&frame(2, T0, 2, hlc_at(500), beat("b")), addr(2), at(500));
     outputs(&mut a);
     a
+}
+
+#[test]
+fn a_message_heard_is_kept_once_and_its_events_share_the_logs_text() {
+    let mut a = knowing_b();
+    a.handle_datagram(&frame(2, T0, 3, hlc_at(600), message(1, "one copy")), addr(2), at(600));
+    let (_, events) = outputs(&mut a);
+    let held = a.log().iter().find(|e| &*e.text == "one copy").expect("in the log");
+    let shared = a.log().shared().expect("the shared message");
+    let mut seen = 0;
+    for e in &events {
+        let (Event::Message { entry, .. } | Event::Shared { entry, .. }) = e else { continue };
+        assert!(Arc::ptr_eq(&entry.text, &held.text), "an event's text is the log's, not a copy");
+        assert!(Arc::ptr_eq(&entry.name, &held.name), "and so is its name");
+        seen += 1;
+    }
+    assert_eq!(seen, 2, "a message event and a shared event: {events:?}");
+    assert!(Arc::ptr_eq(&shared.text, &held.text), "the shared message is the log's entry");
+    assert_eq!(&*held.author(), "b");
+    assert!(Arc::ptr_eq(&held.author(), &held.name), "the author shown is the name kept");
+    // What this node says is kept once as well: the log's entry and the events share it.
+    a.handle_command(Command::Say("mine".into()), at(700)).unwrap();
+    let (_, events) = outputs(&mut a);
+    let mine = a.log().iter().find(|e| &*e.text == "mine").expect("in the log");
+    for e in &events {
+        if let Event::Message { entry, own: true, .. } | Event::Shared { entry, .. } = e {
+            assert!(Arc::ptr_eq(&entry.text, &mine.text));
+        }
+    }
+}
+
+#[test]
+fn a_name_that_arrives_in_the_kept_form_is_kept_as_it_came() {
+    for raw in ["b", "Ünïcode 名前", &"x".repeat(Name::MAX)] {
+        let came: Arc<str> = raw.into();
+        let kept = Name::clip_shared(Arc::clone(&came));
+        assert!(Arc::ptr_eq(&kept, &came), "{raw:?} taken as it came");
+    }
+    for raw in ["", " b", "b ", "a\u{7}b", "\t", &"y".repeat(Name::MAX + 1), &"é".repeat(40)] {
+        let kept = Name::clip_shared(raw.into());
+        assert_eq!(&*kept, Name::clip(raw).as_str(), "{raw:?} clipped as any name is");
+    }
 }
 
 #[test]
@@ -1033,7 +1076,7 @@ fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() 
         exchange(&mut a, &mut b, t, &mut b_events);
     }
     assert!(texts(&a).contains(&"after"), "{:?}", texts(&a));
-    let after = a.log().iter().find(|e| e.text == "after").unwrap().ts;
+    let after = a.log().iter().find(|e| &*e.text == "after").unwrap().ts;
     assert!(a.settled() > after, "a's settled mark moves past b's message again");
 }
 

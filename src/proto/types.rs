@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -142,11 +143,29 @@ pub struct Entry {
     /// Its number among that life's messages, from 1.
     pub seq: Seq,
     /// The author's name when it was sent.
-    pub name: String,
+    #[serde(deserialize_with = "shared_str")]
+    pub name: Arc<str>,
     /// What was said.
-    pub text: String,
+    #[serde(deserialize_with = "shared_str")]
+    pub text: Arc<str>,
     /// The old client's address, for a bare-text datagram.
     pub bare_from: Option<SocketAddr>,
+}
+
+/// Reads a string straight into the one allocation that the log, its events and the front ends
+/// then share (serde's own `Arc<str>` goes through a `Box<str>` first: two).
+pub fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    struct Shared;
+    impl serde::de::Visitor<'_> for Shared {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Arc<str>, E> {
+            Ok(Arc::from(s))
+        }
+    }
+    d.deserialize_str(Shared)
 }
 
 /// Position in the log. The sequence number only breaks a tie that a correct HLC never makes.
@@ -159,10 +178,10 @@ impl Entry {
     }
 
     /// Who to show as the author: the old client's `IP:port`, or the node's name.
-    pub fn author(&self) -> String {
+    pub fn author(&self) -> Arc<str> {
         match self.bare_from {
-            Some(a) => a.to_string(),
-            None => self.name.clone(),
+            Some(a) => a.to_string().into(),
+            None => Arc::clone(&self.name),
         }
     }
 }
@@ -203,6 +222,16 @@ impl Name {
             name = name[..end].trim_end();
         }
         Name(if name.is_empty() { "?".into() } else { name.to_string() })
+    }
+
+    /// `Name::clip` of a name that arrived: the same text, not a copy, when it is already in
+    /// the kept form (as every name a node sends is).
+    pub fn clip_shared(raw: Arc<str>) -> Arc<str> {
+        let kept = !raw.is_empty()
+            && raw.len() <= Self::MAX
+            && raw.trim().len() == raw.len()
+            && !raw.chars().any(char::is_control);
+        if kept { raw } else { Name::clip(&raw).0.into() }
     }
 
     /// The name as text.

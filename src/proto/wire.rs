@@ -3,6 +3,7 @@
 //! a bare-text datagram, as the original C client sends.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -125,9 +126,11 @@ pub struct MessageBody {
     /// Its number among the sender's messages in this life, from 1.
     pub msg_seq: Seq,
     /// The author's name.
-    pub name: String,
+    #[serde(deserialize_with = "super::types::shared_str")]
+    pub name: Arc<str>,
     /// What was said.
-    pub text: String,
+    #[serde(deserialize_with = "super::types::shared_str")]
+    pub text: Arc<str>,
     /// Set when this frame stamps a bare-text datagram heard from an old client at this address.
     pub bare_from: Option<SocketAddr>,
 }
@@ -571,7 +574,7 @@ mod tests {
         let f = frame(Body::Message(MessageBody {
             msg_seq: Seq(1),
             name: "n".into(),
-            text: "x".repeat(MAX_FRAME),
+            text: "x".repeat(MAX_FRAME).into(),
             bare_from: None,
         }));
         assert!(encode(&f).unwrap_err().len > MAX_FRAME);
@@ -596,7 +599,7 @@ mod tests {
 
         #[test]
         fn messages_round_trip(text in ".{0,200}", name in "[a-z]{1,20}", seq in 0u64..u64::MAX) {
-            let f = frame(Body::Message(MessageBody { msg_seq: Seq(seq), name, text, bare_from: None }));
+            let f = frame(Body::Message(MessageBody { msg_seq: Seq(seq), name: name.into(), text: text.into(), bare_from: None }));
             let bytes = encode(&f).unwrap();
             proptest::prop_assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
         }

@@ -4,6 +4,7 @@
 use crate::history::Kept;
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::FixedOffset;
@@ -50,7 +51,7 @@ pub enum LineKind {
         /// The node that stamped it.
         node: NodeId,
         /// Who to show as the author.
-        author: String,
+        author: Arc<str>,
         /// This node's user sent it.
         own: bool,
         /// From an old client: `author` is its `IP:port`.
@@ -67,8 +68,8 @@ pub struct LogLine {
     pub key: (Hlc, NodeId, Seq),
     /// A chat message or a system line.
     pub kind: LineKind,
-    /// What it says.
-    pub text: String,
+    /// What it says (a chat line's is the log's own text, not a copy).
+    pub text: Arc<str>,
 }
 
 impl LogLine {
@@ -332,7 +333,7 @@ impl App {
 
     /// This node's name, or nothing before the node is ready.
     pub fn my_name(&self) -> &str {
-        self.me.as_ref().map_or("", |m| m.name.as_str())
+        self.me.as_ref().map_or("", |m| &*m.name)
     }
 
     /// Peers on screen in ring order: by address, then node id.
@@ -427,7 +428,11 @@ impl App {
     fn system(&mut self, kind: SystemKind, text: String) {
         self.sys_seq += 1;
         let at = Hlc::from_unix(self.group_now());
-        self.insert_line(LogLine { key: (at, NodeId(0), Seq(self.sys_seq)), kind: LineKind::System(kind), text });
+        self.insert_line(LogLine {
+            key: (at, NodeId(0), Seq(self.sys_seq)),
+            kind: LineKind::System(kind),
+            text: text.into(),
+        });
     }
 
     fn scroll_up(&mut self, n: usize) {
@@ -624,7 +629,7 @@ fn key(app: &mut App, k: KeyEvent) -> Option<Action> {
 /// Whether a line matches a search (any case, in the text or the author's name).
 fn matches(l: &LogLine, lowered: &str) -> bool {
     let author = match &l.kind {
-        LineKind::Chat { author, .. } => author.as_str(),
+        LineKind::Chat { author, .. } => author,
         LineKind::System(_) => "",
     };
     !lowered.is_empty() && (l.text.to_lowercase().contains(lowered) || author.to_lowercase().contains(lowered))
@@ -1076,7 +1081,7 @@ mod tests {
             node: NodeId(node),
             incarnation: Incarnation(1),
             seq: Seq(ms),
-            name: format!("n{node}"),
+            name: format!("n{node}").into(),
             text: text.into(),
             bare_from: None,
         };
@@ -1084,7 +1089,7 @@ mod tests {
     }
 
     fn texts(app: &App) -> Vec<&str> {
-        app.lines.iter().map(|l| l.text.as_str()).collect()
+        app.lines.iter().map(|l| &*l.text).collect()
     }
 
     #[test]

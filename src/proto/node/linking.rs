@@ -233,7 +233,7 @@ impl Node {
             self.members.get(from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), crate::proto::membership::Peer::addr);
         let mut fresh = Vec::new();
         for mut entry in e.entries {
-            entry.name = Name::clip(&entry.name).to_string();
+            entry.name = Name::clip_shared(entry.name);
             // What this node writes enters its log as it is said, so a message of this life
             // that is new here was never written by it: forged, most likely sent from this
             // host's own address (which this host's kernel does not deliver to it) and taken
