@@ -841,6 +841,8 @@ fn core_event(app: &mut App, ev: Event) {
                 DownReason::Timeout if via == DownVia::Heartbeat => {
                     (Status::Down, format!("{name} is down (no heartbeat)"))
                 }
+                // A neighbour's notice does not say why (a crash or a freeze look alike from here).
+                _ if via == DownVia::Notice => (Status::Down, format!("{name} is down (its ring neighbour lost it)")),
                 DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
                 DownReason::Crashed => (Status::Down, format!("{name} is down (crashed: its process is gone)")),
@@ -1254,6 +1256,17 @@ mod tests {
         update(&mut a, Msg::Net(NetEvent::Core(down)));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
         assert!(texts(&a).contains(&"bob is down (no heartbeat)"));
+        // Each way a peer goes down reads as what this node knows of it: a neighbour's notice
+        // says only that it is down (a frozen process and a crashed one look alike from here).
+        for (name, reason, via, says) in [
+            ("carol", DownReason::Crashed, DownVia::Notice, "carol is down (its ring neighbour lost it)"),
+            ("dave", DownReason::Crashed, DownVia::Link, "dave is down (crashed: its process is gone)"),
+            ("erin", DownReason::Timeout, DownVia::Link, "erin is down (its ring link broke)"),
+        ] {
+            let down = Event::PeerDown { node: NodeId(9), name: name.into(), reason, via };
+            update(&mut a, Msg::Net(NetEvent::Core(down)));
+            assert!(texts(&a).contains(&says), "{says:?} in {:?}", texts(&a));
+        }
         update(&mut a, Msg::Tick(Now::synced(t(10_000))));
         assert!(a.peers.contains_key(&NodeId(2)), "shown as down for a while");
         update(&mut a, Msg::Tick(Now::synced(t(31_000))));
