@@ -373,6 +373,11 @@ fn body<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, DecodeError> {
 
 /// Decode any bytes from the network. Never panics.
 pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
+    if !bytes.is_empty() && MAGIC.starts_with(bytes) {
+        // The first bytes of a frame and nothing more: a frame cut short, not an old client's
+        // text (which the magic's first byte, not valid UTF-8 alone, never starts).
+        return Err(DecodeError::Truncated);
+    }
     if !bytes.starts_with(&MAGIC) {
         return decode_bare(bytes).map(Datagram::Bare);
     }
@@ -555,6 +560,9 @@ mod tests {
     fn damaged_frames_are_errors_not_panics() {
         let good = encode(&frame(Body::Leave)).unwrap();
         assert_eq!(decode(&good[..10]), Err(DecodeError::Truncated));
+        for cut in 1..=MAGIC.len() {
+            assert_eq!(decode(&good[..cut]), Err(DecodeError::Truncated), "cut to {cut} bytes: not shown as text");
+        }
         let mut other = good.clone();
         other[4] = VERSION + 1;
         assert_eq!(decode(&other), Err(DecodeError::Version(VERSION + 1)));
