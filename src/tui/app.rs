@@ -700,6 +700,20 @@ fn remember(app: &mut App, line: String) {
     app.input.reset();
 }
 
+/// What `/drops` says: every datagram or frame refused so far, by reason, the commonest first
+/// (the reasons are `/state`'s in `groupcast node`, listed in the README).
+fn drops_line(stats: &Stats) -> String {
+    let total = stats.dropped_total();
+    if total == 0 {
+        return "nothing refused so far".to_string();
+    }
+    let mut by: Vec<(proto::DropReason, u64)> =
+        stats.dropped.iter().map(|(r, n)| (*r, *n)).filter(|(_, n)| *n > 0).collect();
+    by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let each: Vec<String> = by.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+    format!("refused {total} so far: {}", each.join(", "))
+}
+
 fn submit(app: &mut App) -> Option<Action> {
     let line = app.input.value().to_string();
     if line.trim().is_empty() {
@@ -732,6 +746,11 @@ fn submit(app: &mut App) -> Option<Action> {
                 }
                 app.follow();
                 Some(Action::Send(Command::Say(text)))
+            }
+            "drops" => {
+                let text = drops_line(&app.stats);
+                app.system(SystemKind::Info, text);
+                None
             }
             "bell" => {
                 app.prefs.bell = !app.prefs.bell;
@@ -1271,6 +1290,23 @@ mod tests {
         assert!(a.peers.contains_key(&NodeId(2)), "shown as down for a while");
         update(&mut a, Msg::Tick(Now::synced(t(31_000))));
         assert!(!a.peers.contains_key(&NodeId(2)), "then removed");
+    }
+
+    #[test]
+    fn drops_says_what_was_refused_by_reason() {
+        let mut a = app();
+        typed(&mut a, "/drops");
+        assert_eq!(update(&mut a, press(KeyCode::Enter)), None, "nothing is sent");
+        assert!(texts(&a).contains(&"nothing refused so far"), "{:?}", texts(&a));
+        let mut stats = Stats::default();
+        stats.dropped.insert(proto::DropReason::Truncated, 3);
+        stats.dropped.insert(proto::DropReason::WrongAddress, 12);
+        stats.dropped.insert(proto::DropReason::RateLimited, 3);
+        update(&mut a, Msg::Net(NetEvent::Status { peers: vec![], stats }));
+        typed(&mut a, "/drops");
+        update(&mut a, press(KeyCode::Enter));
+        let want = "refused 18 so far: wrong_address 12, truncated 3, rate_limited 3";
+        assert!(texts(&a).contains(&want), "{:?}", texts(&a));
     }
 
     #[test]

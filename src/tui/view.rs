@@ -621,7 +621,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("✓ / ◌", "settled (every live member has it) / pending"),
     ("peers 2/3", "header: members alive / all known"),
     ("recv / drop", "header: messages received / datagrams refused"),
-    ("", "  (/state in `groupcast node` says why each was refused)"),
+    ("", "  (/drops says why each was refused)"),
     ("prev / next", "your ring neighbours, linked over TCP"),
     ("Esc", "follow new messages, clear an error"),
     ("Tab", "complete a peer's name (again: the next one)"),
