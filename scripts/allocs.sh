@@ -2,20 +2,21 @@
 # Heap allocations per received message, counted rather than timed (timing on a shared machine
 # moves ±30% from run to run; a count does not). Three headless nodes on the loopback interface of
 # a fresh network namespace: one says 6,000 lines at 1,000 a second, the two others print them;
-# a uprobe on libc's malloc counts one receiver's allocations over 4 s of that traffic.
+# uprobes on libc's malloc, calloc and realloc count one receiver's calls over 4 s of that traffic.
 #
-#   sudo scripts/allocs.sh [BIN...]      (default: target/release/groupcast; needs perf and gcc)
+#   sudo scripts/allocs.sh [BIN...]   (default: target/release/groupcast; needs perf, gcc, ip, unshare)
 #
 # Give several binaries (say, two commits' builds) to compare them; each is run twice, in turn.
-# No packet leaves the machine: everything runs inside `unshare -n`, whose only interface is lo.
+# The nodes read an empty config file, not yours. No packet leaves the machine: everything runs
+# inside `unshare -n`, whose only interface is lo.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [ "$(id -u)" -ne 0 ]; then
-  echo "allocs.sh: needs root (a network namespace and a uprobe); run: sudo $0 $*" >&2
+  echo "allocs.sh: needs root (a network namespace and uprobes); run: sudo $0 $*" >&2
   exit 1
 fi
-for tool in perf gcc unshare; do
+for tool in perf gcc ip unshare ldd; do
   command -v "$tool" >/dev/null || { echo "allocs.sh: needs $tool" >&2; exit 1; }
 done
 [ $# -gt 0 ] || set -- "$root/target/release/groupcast"
@@ -24,41 +25,52 @@ for bin in "$@"; do
 done
 
 work=$(mktemp -d /tmp/gcallocs.XXXXXX)
+group=gcallocs$$
 libc=$(ldd "$1" | awk '/libc\.so/ {print $3}')
-cleanup() { perf probe -q -d 'probe_gcallocs:*' 2>/dev/null || true; rm -rf "$work"; }
+[ -n "$libc" ] || { echo "allocs.sh: cannot find the libc $1 uses (ldd)" >&2; exit 1; }
+cleanup() { perf probe -q -d "$group:*" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 gcc -O2 -o "$work/driver" "$root/scripts/bench/driver.c"
-perf probe -q -x "$libc" --add 'probe_gcallocs:malloc=malloc'
+: > "$work/config.toml"
+for f in malloc calloc realloc; do
+  perf probe -q -x "$libc" --add "$group:$f=$f"
+done
 
-# One run, inside the namespace: prints "allocations task-clock-ms messages".
+# One run, inside the namespace: prints "allocations messages". Whatever happens, the nodes are
+# killed on the way out (a node stays up when its stdin ends).
 cat > "$work/one.sh" <<'EOF'
-set -eu
-bin=$1 work=$2
+bin=$1 work=$2 group=$3
+pids=
+trap 'kill $pids 2>/dev/null; wait 2>/dev/null' EXIT
+export GROUPCAST_CONFIG="$work/config.toml"
 ip link set lo up
-"$bin" node --json --name r1 --iface 127.0.0.1 < /dev/null 2>/dev/null > "$work/r1.out" &
-r1=$!
+"$bin" node --json --name r1 --iface 127.0.0.1 < /dev/null 2> "$work/r1.err" > "$work/r1.out" &
+r1=$!; pids="$pids $r1"
 "$bin" node --json --name r2 --iface 127.0.0.1 < /dev/null > /dev/null 2>&1 &
-r2=$!
+pids="$pids $!"
 sleep 0.5
-# (A node stays up when its stdin ends.)
 ( sleep 1; "$work/driver" pace --count 6000 --rate 1000 --prefix L 2>/dev/null ) |
   "$bin" node --json --name s --iface 127.0.0.1 > /dev/null 2>&1 &
-s=$!
+pids="$pids $!"
 sleep 2
-before=$(grep -c '"event":"message"' "$work/r1.out" || true)
-stat=$(perf stat -x, -e probe_gcallocs:malloc,task-clock -p "$r1" -- sleep 4 2>&1)
-after=$(grep -c '"event":"message"' "$work/r1.out" || true)
-kill "$r1" "$r2" "$s" 2>/dev/null || true
-wait 2>/dev/null || true
-allocs=$(echo "$stat" | awk -F, '/probe_gcallocs:malloc/ {print $1}')
-ms=$(echo "$stat" | awk -F, '/task-clock/ {print $1}')
-echo "$allocs $ms $((after - before))"
+before=$(grep -c '"event":"message"' "$work/r1.out")
+stat=$(perf stat -x, -e "$group:malloc,$group:calloc,$group:realloc" -p "$r1" -- sleep 4 2>&1) || {
+  echo "perf stat failed: $stat; the receiver said: $(cat "$work/r1.err")" >&2
+  exit 1
+}
+after=$(grep -c '"event":"message"' "$work/r1.out")
+allocs=$(echo "$stat" | awk -F, -v g="$group:" 'index($3, g) == 1 { n += $1 } END { print n + 0 }')
+echo "$allocs $((after - before))"
 EOF
 
 printf '%-50s %12s %10s %14s\n' binary allocations messages 'per message'
 for round in 1 2; do
   for bin in "$@"; do
-    read -r allocs _ms msgs < <(unshare -n sh "$work/one.sh" "$bin" "$work")
+    if ! out=$(unshare -n sh "$work/one.sh" "$bin" "$work" "$group"); then
+      echo "allocs.sh: the run of $bin failed (see above)" >&2
+      exit 1
+    fi
+    read -r allocs msgs <<< "$out"
     printf '%-50s %12s %10s %14s\n' "$bin" "$allocs" "$msgs" \
       "$(awk -v a="$allocs" -v m="$msgs" 'BEGIN { if (m > 0) printf "%.1f", a / m; else print "-" }')"
   done

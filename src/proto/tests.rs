@@ -678,11 +678,14 @@ fn a_message_heard_is_kept_once_and_its_events_share_the_logs_text() {
     a.handle_command(Command::Say("mine".into()), at(700)).unwrap();
     let (_, events) = outputs(&mut a);
     let mine = a.log().iter().find(|e| &*e.text == "mine").expect("in the log");
+    let mut seen = 0;
     for e in &events {
         if let Event::Message { entry, own: true, .. } | Event::Shared { entry, .. } = e {
             assert!(Arc::ptr_eq(&entry.text, &mine.text));
+            seen += 1;
         }
     }
+    assert_eq!(seen, 2, "our own message and the shared one: {events:?}");
 }
 
 #[test]

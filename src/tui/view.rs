@@ -635,6 +635,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("//text", "send a line that starts with /"),
     ("/bell", "bell when a message names you; again: off"),
     ("/save PATH", "write the messages here to PATH (JSON lines)"),
+    ("/drops", "what was refused so far, by reason"),
     ("/clear", "clear the messages on this screen only"),
     ("/quit", "leave the group and quit"),
 ];
