@@ -4,9 +4,13 @@
 # a fresh network namespace: one says 6,000 lines at 1,000 a second, the two others print them;
 # uprobes on libc's malloc, calloc and realloc count one receiver's calls over 4 s of that traffic.
 #
-#   sudo scripts/allocs.sh [BIN...]   (default: target/release/groupcast; needs perf, gcc, ip, unshare)
+#   sudo scripts/allocs.sh [--time [--runs N]] [BIN...]
+#        (default: target/release/groupcast; needs perf, gcc, ip, unshare)
 #
 # Give several binaries (say, two commits' builds) to compare them; each is run twice, in turn.
+# With --time, no probes: the receiver's CPU time (task-clock, ms over the 4 s) instead, each
+# binary run N times in turn (default 9), and the median of each (timings are noisy: compare
+# builds only within one run of the script).
 # The nodes read an empty config file, not yours. No packet leaves the machine: everything runs
 # inside `unshare -n`, whose only interface is lo.
 set -euo pipefail
@@ -18,6 +22,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 for tool in perf gcc ip unshare ldd; do
   command -v "$tool" >/dev/null || { echo "allocs.sh: needs $tool" >&2; exit 1; }
+done
+mode=allocs runs=2
+while [ $# -gt 0 ]; do
+  case $1 in
+    --time) mode=time; runs=9; shift ;;
+    --runs) runs=$2; shift 2 ;;
+    *) break ;;
+  esac
 done
 [ $# -gt 0 ] || set -- "$root/target/release/groupcast"
 for bin in "$@"; do
@@ -32,14 +44,16 @@ cleanup() { perf probe -q -d "$group:*" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 gcc -O2 -o "$work/driver" "$root/scripts/bench/driver.c"
 : > "$work/config.toml"
-for f in malloc calloc realloc; do
-  perf probe -q -x "$libc" --add "$group:$f=$f"
-done
+if [ "$mode" = allocs ]; then
+  for f in malloc calloc realloc; do
+    perf probe -q -x "$libc" --add "$group:$f=$f"
+  done
+fi
 
-# One run, inside the namespace: prints "allocations messages". Whatever happens, the nodes are
+# One run, inside the namespace: prints "allocations messages", or "task-clock-ms messages". Whatever happens, the nodes are
 # killed on the way out (a node stays up when its stdin ends).
 cat > "$work/one.sh" <<'EOF'
-bin=$1 work=$2 group=$3
+bin=$1 work=$2 group=$3 mode=$4
 pids=
 trap 'kill $pids 2>/dev/null; wait 2>/dev/null' EXIT
 export GROUPCAST_CONFIG="$work/config.toml"
@@ -54,24 +68,45 @@ sleep 0.5
 pids="$pids $!"
 sleep 2
 before=$(grep -c '"event":"message"' "$work/r1.out")
-stat=$(perf stat -x, -e "$group:malloc,$group:calloc,$group:realloc" -p "$r1" -- sleep 4 2>&1) || {
+events="$group:malloc,$group:calloc,$group:realloc"
+[ "$mode" = allocs ] || events=task-clock
+stat=$(perf stat -x, -e "$events" -p "$r1" -- sleep 4 2>&1) || {
   echo "perf stat failed: $stat; the receiver said: $(cat "$work/r1.err")" >&2
   exit 1
 }
 after=$(grep -c '"event":"message"' "$work/r1.out")
-allocs=$(echo "$stat" | awk -F, -v g="$group:" 'index($3, g) == 1 { n += $1 } END { print n + 0 }')
-echo "$allocs $((after - before))"
+if [ "$mode" = allocs ]; then
+  n=$(echo "$stat" | awk -F, -v g="$group:" 'index($3, g) == 1 { n += $1 } END { print n + 0 }')
+else
+  n=$(echo "$stat" | awk -F, '$3 == "task-clock" { printf "%.1f", $1 }')
+fi
+echo "$n $((after - before))"
 EOF
 
-printf '%-50s %12s %10s %14s\n' binary allocations messages 'per message'
-for round in 1 2; do
+if [ "$mode" = time ]; then
+  printf '%-50s %s\n' binary 'receiver task-clock over 4 s (ms): median, then every run'
+else
+  printf '%-50s %12s %10s %14s\n' binary allocations messages 'per message'
+fi
+for round in $(seq 1 "$runs"); do
   for bin in "$@"; do
-    if ! out=$(unshare -n sh "$work/one.sh" "$bin" "$work" "$group"); then
+    if ! out=$(unshare -n sh "$work/one.sh" "$bin" "$work" "$group" "$mode"); then
       echo "allocs.sh: the run of $bin failed (see above)" >&2
       exit 1
     fi
-    read -r allocs msgs <<< "$out"
-    printf '%-50s %12s %10s %14s\n' "$bin" "$allocs" "$msgs" \
-      "$(awk -v a="$allocs" -v m="$msgs" 'BEGIN { if (m > 0) printf "%.1f", a / m; else print "-" }')"
+    read -r n msgs <<< "$out"
+    if [ "$mode" = time ]; then
+      echo "$bin $n" >> "$work/times"
+    else
+      printf '%-50s %12s %10s %14s\n' "$bin" "$n" "$msgs" \
+        "$(awk -v a="$n" -v m="$msgs" 'BEGIN { if (m > 0) printf "%.1f", a / m; else print "-" }')"
+    fi
   done
 done
+if [ "$mode" = time ]; then
+  for bin in "$@"; do
+    all=$(awk -v b="$bin" '$1 == b { print $2 }' "$work/times" | sort -n)
+    median=$(echo "$all" | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
+    printf '%-50s %s  (%s)\n' "$bin" "$median" "$(echo $all | tr ' ' ',')"
+  done
+fi
