@@ -707,10 +707,10 @@ fn drops_line(stats: &Stats) -> String {
     if total == 0 {
         return "nothing refused so far".to_string();
     }
-    let mut by: Vec<(proto::DropReason, u64)> =
-        stats.dropped.iter().map(|(r, n)| (*r, *n)).filter(|(_, n)| *n > 0).collect();
-    by.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let each: Vec<String> = by.iter().map(|(r, n)| format!("{} {n}", r.as_str())).collect();
+    // (A reason is in the table only once something was refused for it.)
+    let mut by: Vec<_> = stats.dropped.iter().collect();
+    by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let each: Vec<String> = by.iter().map(|(r, n)| format!("{r} {n}")).collect();
     format!("refused {total} so far: {}", each.join(", "))
 }
 
