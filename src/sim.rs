@@ -524,7 +524,8 @@ impl Sim {
                 let live = self.nodes[peer].up && self.nodes[peer].life == peer_life;
                 if live && self.links.contains_key(&Self::pair(to, peer)) {
                     let id = self.nodes[peer].node.id();
-                    self.nodes[to].node.handle_link_up(id, now);
+                    let from = SocketAddr::new(self.nodes[peer].addr.ip(), 7000);
+                    self.nodes[to].node.handle_link_up(id, from, now);
                 }
             }
             What::LinkFrame { peer, bytes } => {

@@ -399,7 +399,7 @@ impl Driver {
     fn on_link_event(&mut self, ev: LinkEvent) {
         let now = now();
         match ev {
-            LinkEvent::Up { conn, peer, tx } => match self.links.entry(peer) {
+            LinkEvent::Up { conn, peer, addr, tx } => match self.links.entry(peer) {
                 // Both ends dialled at once: keep the first link.
                 std::collections::hash_map::Entry::Occupied(_) => {
                     tx.close();
@@ -408,7 +408,7 @@ impl Driver {
                     // Registered first: if the core does not take the link, its goodbye and
                     // close go out on it like any other.
                     v.insert((conn, tx));
-                    self.core.handle_link_up(peer, now);
+                    self.core.handle_link_up(peer, super::socket::unscoped(addr), now);
                 }
             },
             LinkEvent::Frame { conn, peer, bytes } => {

@@ -33,6 +33,9 @@ pub const LINK_BYTES: usize = 8 << 20;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// A new connection must name itself this soon.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+/// A frame must be taken by the peer's kernel this soon (its receive window open): a peer that
+/// reads nothing cannot hold this task, its socket and what is queued past the link's end.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest frame before hello: a hello is a header and a seal.
 pub const MAX_HELLO: usize = 256;
 /// Connections that have not said hello yet, at most, in all and from one address.
@@ -52,6 +55,8 @@ pub enum LinkEvent {
         conn: ConnId,
         /// The node it named.
         peer: NodeId,
+        /// Where the connection comes from.
+        addr: SocketAddr,
         /// Sends on the connection.
         tx: LinkTx,
     },
@@ -202,6 +207,7 @@ pub struct Conn {
 pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>) {
     let c = conn;
     let _ = stream.set_nodelay(true);
+    let stream_addr = stream.peer_addr();
     let (read_half, write_half) = stream.into_split();
     let mut reader = FramedRead::new(read_half, codec(MAX_HELLO + TAG_LEN));
     let mut writer = FramedWrite::new(write_half, codec(MAX_LINK_FRAME + TAG_LEN));
@@ -213,10 +219,8 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
             }
         }
     };
-    if writer.send(Bytes::from(c.hello)).await.is_err() {
-        fail(LinkEnd::Unreachable).await;
-        return;
-    }
+    let hello = tokio::time::timeout(WRITE_TIMEOUT, writer.send(Bytes::from(c.hello))).await;
+    let (Ok(Ok(())), Ok(addr)) = (hello, stream_addr) else { return fail(LinkEnd::Unreachable).await };
     let first = tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await;
     let named = match first {
         Ok(Some(Ok(bytes))) => hello_sender(&bytes, c.key.as_ref()),
@@ -236,7 +240,7 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
     let (tx, mut rx) = mpsc::channel::<LinkCmd>(LINK_QUEUE);
     let queued = Arc::new(AtomicUsize::new(0));
     let tx = LinkTx { tx, queued: queued.clone() };
-    if events.send(LinkEvent::Up { conn: c.id, peer, tx }).await.is_err() {
+    if events.send(LinkEvent::Up { conn: c.id, peer, addr, tx }).await.is_err() {
         return;
     }
     let conn = c.id;
@@ -245,16 +249,16 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
             cmd = rx.recv() => match cmd {
                 Some(LinkCmd::Send(bytes)) => {
                     let len = bytes.len();
-                    let sent = writer.send(Bytes::from(bytes)).await;
+                    let sent = tokio::time::timeout(WRITE_TIMEOUT, writer.send(Bytes::from(bytes))).await;
                     queued.fetch_sub(len, Ordering::Relaxed);
-                    if sent.is_err() {
+                    if !matches!(sent, Ok(Ok(()))) {
                         break;
                     }
                 }
                 // Closed by the network task (or it went away): the socket closes both ways
-                // when this task ends.
+                // when this task ends, what is queued sent first if the peer takes it in time.
                 Some(LinkCmd::Close) | None => {
-                    let _ = SinkExt::<Bytes>::close(&mut writer).await;
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, SinkExt::<Bytes>::close(&mut writer)).await;
                     return;
                 }
             },
@@ -287,5 +291,55 @@ pub async fn dial(addr: SocketAddr, c: Conn, events: mpsc::Sender<LinkEvent>) {
         _ => {
             let _ = events.send(LinkEvent::DialFailed { peer, end: LinkEnd::Unreachable }).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::wire::{Body, Frame, encode_link};
+    use crate::proto::{Hlc, Incarnation, Seq};
+    use std::io::Write as _;
+
+    fn hello(id: u64) -> Vec<u8> {
+        let f = Frame { sender: NodeId(id), incarnation: Incarnation(1), seq: Seq(1), hlc: Hlc(1), body: Body::Hello };
+        encode_link(&f).expect("a hello fits")
+    }
+
+    /// A peer that says hello and then reads nothing (its receive window shut) cannot keep the
+    /// link task, its socket and what was queued for it alive after the link is closed.
+    #[tokio::test]
+    async fn a_peer_that_reads_nothing_cannot_hold_the_link_task() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let at = listener.local_addr().unwrap();
+        assert!(at.ip().is_loopback(), "loopback only");
+        // The peer, on a thread of its own (not joined: it holds its socket past the test).
+        std::thread::spawn(move || {
+            let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            sock.set_recv_buffer_size(1024).unwrap();
+            sock.connect(&at.into()).unwrap();
+            let mut s: std::net::TcpStream = sock.into();
+            let frame = hello(2);
+            s.write_all(&(frame.len() as u32).to_be_bytes()).unwrap();
+            s.write_all(&frame).unwrap();
+            // Held open, never read, until the test is done with it.
+            std::thread::sleep(Duration::from_secs(30));
+            drop(s);
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        socket2::SockRef::from(&stream).set_send_buffer_size(4096).unwrap();
+        let (events, mut rx) = mpsc::channel(16);
+        let conn = Conn { id: 1, hello: hello(1), expect: None, key: None, pass: None };
+        let task = tokio::spawn(run(stream, conn, events));
+        let Some(LinkEvent::Up { peer, addr, tx, .. }) = rx.recv().await else { panic!("no hello") };
+        assert_eq!((peer, addr.ip()), (NodeId(2), at.ip()));
+        // More than the kernel's buffers hold, then the close the network task sends.
+        let mut queued = 0;
+        while queued < 4 << 20 && tx.send(vec![0; 256 << 10]) {
+            queued += 256 << 10;
+        }
+        tx.close();
+        let ended = tokio::time::timeout(Duration::from_secs(15), task).await;
+        assert!(ended.is_ok(), "the link task outlived its link");
     }
 }

@@ -401,7 +401,9 @@ impl Log {
                 if held.is_some_and(|h| h.has(e.seq)) {
                     continue; // they have it already
                 }
-                if used + size_of(e) > budget {
+                // The first always goes, however large: a reply that offers nothing while it
+                // says there is more would leave the asker waiting on this origin for good.
+                if used > 0 && used + size_of(e) > budget {
                     out.more = true;
                     break;
                 }
@@ -646,6 +648,25 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_larger_than_the_budget_still_goes_and_the_origins_after_it_follow() {
+        let mut a = Log::new(100);
+        a.insert(entry(1, 1, 1, &"x".repeat(2_000)));
+        for i in 2..=5 {
+            a.insert(entry(i, 2, i, "small"));
+        }
+        let mut b = Log::new(100);
+        let first = a.missing_for(&b.digest(), 1_000);
+        assert_eq!(first.entries.len(), 1, "the large one alone, not nothing");
+        assert!(first.more);
+        for e in first.entries {
+            b.insert(e);
+        }
+        let rest = a.missing_for(&b.digest(), 1_000);
+        assert_eq!(rest.entries.iter().map(|e| e.node.0).collect::<Vec<_>>(), [2, 2, 2, 2]);
+        assert!(!rest.more);
+    }
+
+    #[test]
     fn known_until_waits_for_every_announced_message() {
         let mut log = Log::new(10);
         let (n, i) = (NodeId(1), Incarnation(1));
@@ -670,6 +691,36 @@ mod tests {
     }
 
     proptest! {
+        /// Asking again while a reply says there is more always brings the asker everything
+        /// the other holds, whatever the budget and the sizes of the messages: repair never
+        /// stalls on an origin.
+        #[test]
+        fn asking_while_there_is_more_always_ends_with_everything(
+            sizes in proptest::collection::vec((1u64..5, 0usize..3_000), 1..60),
+            budget in 1usize..4_000,
+        ) {
+            let mut a = Log::new(1_000);
+            let mut seqs = [0u64; 5];
+            for (i, (node, len)) in sizes.iter().enumerate() {
+                seqs[*node as usize] += 1;
+                a.insert(entry(i as u64 + 1, *node, seqs[*node as usize], &"y".repeat(*len)));
+            }
+            let mut b = Log::new(1_000);
+            let mut rounds = 0;
+            loop {
+                rounds += 1;
+                prop_assert!(rounds <= sizes.len() + 1, "no progress after {} rounds", rounds);
+                let reply = a.missing_for(&b.digest(), budget);
+                for e in reply.entries {
+                    b.insert(e);
+                }
+                if !reply.more {
+                    break;
+                }
+            }
+            prop_assert_eq!(a.digest_hex(), b.digest_hex());
+        }
+
 
         /// Whatever versions, lives and stamps arrive, in whatever order, into a log that must
         /// evict: nothing panics, and what the log counts is what it holds.

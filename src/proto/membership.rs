@@ -134,10 +134,6 @@ impl Peer {
         self.last_seen
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
     pub fn status(&self) -> Status {
         self.status
     }

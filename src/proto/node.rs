@@ -553,6 +553,11 @@ impl Node {
     /// A datagram arrived on the group from `from`: a frame, a bundle of frames, or bare text.
     pub fn handle_datagram(&mut self, bytes: &[u8], from: SocketAddr, now: Now) {
         let now = self.enter(now);
+        if wire::oversized(bytes) {
+            // Longer than anything a node sends: refused whole, before it is opened.
+            self.reject(from, DropReason::Oversized, now);
+            return;
+        }
         if wire::is_bundle(bytes) {
             match wire::unbundle(bytes) {
                 Ok(frames) => {
@@ -617,10 +622,10 @@ impl Node {
         }
     }
 
-    /// A ring link to `peer` is open (dialled by either side).
-    /// The connection said hello as `peer`. Only ring neighbours keep a link: to anyone else
-    /// this node says goodbye and closes it (`Output::Close`), and returns false.
-    pub fn handle_link_up(&mut self, peer: NodeId, now: Now) -> bool {
+    /// A ring link to `peer` is open (dialled by either side): the connection from `from` said
+    /// hello as `peer`. Only ring neighbours keep a link: to anyone else this node says goodbye
+    /// and closes it (`Output::Close`), and returns false.
+    pub fn handle_link_up(&mut self, peer: NodeId, from: SocketAddr, now: Now) -> bool {
         let now = self.enter(now);
         if self.left {
             return false;
@@ -639,7 +644,7 @@ impl Node {
             self.out.push_back(Output::Close { peer });
             return false;
         }
-        if !self.links.up(peer, now) {
+        if !self.links.up(peer, from, now) {
             return false;
         }
         // A working link confirms it (it may not have been heard long enough to be confirmed
@@ -672,8 +677,7 @@ impl Node {
                 return;
             }
         };
-        let from = SocketAddr::from(([0, 0, 0, 0], 0));
-        if !self.admit(&f, Path::Link, from, now) {
+        if !self.admit(&f, Path::Link, self.link_addr(peer), now) {
             return;
         }
         if let Some(p) = self.members.get(peer)
@@ -1053,6 +1057,11 @@ impl Node {
                 false
             }
         }
+    }
+
+    /// Where the link to `peer` comes from, for what is refused on it.
+    fn link_addr(&self, peer: NodeId) -> SocketAddr {
+        self.links.addr(peer).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     fn send_link(&mut self, peer: NodeId, body: Body, now: Time) {

@@ -75,6 +75,9 @@ pub enum DropReason {
     /// sender's (a long burst at a lossy receiver): not taken now, so nothing is given up
     /// as lost; the ring brings it once the hole is filled.
     Ahead,
+    /// A datagram longer than any frame or bundle a node sends (1,200 bytes a frame and its
+    /// seal, 1,400 a bundle), or a repaired entry longer than one message frame can carry.
+    Oversized,
 }
 
 impl DropReason {
@@ -112,6 +115,7 @@ impl DropReason {
             DropReason::ForgedLife => "forged_life",
             DropReason::Conflict => "conflict",
             DropReason::Ahead => "ahead",
+            DropReason::Oversized => "oversized",
         }
     }
 }

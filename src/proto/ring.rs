@@ -92,6 +92,9 @@ pub enum LinkEnd {
 /// One open ring link as the core sees it.
 #[derive(Clone, Debug)]
 struct Link {
+    /// Where the connection comes from, as the network saw it: what is refused on the link
+    /// is reported with it.
+    addr: SocketAddr,
     last_recv: Time,
     last_sent: Time,
     /// The peer said Bye: its close is deliberate.
@@ -145,6 +148,11 @@ impl Links {
     /// Peers with an open link.
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.links.keys().copied()
+    }
+
+    /// Where the link to `peer` comes from, if there is one.
+    pub fn addr(&self, peer: NodeId) -> Option<SocketAddr> {
+        self.links.get(&peer).map(|l| l.addr)
     }
 
     /// Something arrived on the link to `peer`; false if there is no such link.
@@ -248,13 +256,13 @@ impl Links {
         }
     }
 
-    /// A link to `peer` is open; false if one already was (one link per peer).
-    pub fn up(&mut self, peer: NodeId, now: Time) -> bool {
+    /// A link to `peer`, from `addr`, is open; false if one already was (one link per peer).
+    pub fn up(&mut self, peer: NodeId, addr: SocketAddr, now: Time) -> bool {
         self.dials.remove(&peer);
         if self.links.contains_key(&peer) {
             return false;
         }
-        let link = Link { last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
+        let link = Link { addr, last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
         self.links.insert(peer, link);
         true
     }
@@ -368,8 +376,10 @@ mod tests {
         l.dialing(NodeId(2), false);
         assert!(!l.dial_failed(NodeId(2), Time::from_millis(1100)));
         assert_eq!(l.dials[&NodeId(2)].backoff, Duration::from_millis(400));
-        assert!(l.up(NodeId(2), t));
-        assert!(!l.up(NodeId(2), t), "one link per peer");
+        let from = SocketAddr::from(([10, 0, 0, 2], 7000));
+        assert!(l.up(NodeId(2), from, t));
+        assert!(!l.up(NodeId(2), from, t), "one link per peer");
+        assert_eq!(l.addr(NodeId(2)), Some(from));
         assert!(!l.may_dial(NodeId(2), Time::from_millis(99_999)));
     }
 }

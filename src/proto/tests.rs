@@ -12,6 +12,11 @@ fn at(ms: u64) -> Now {
     Now::synced(Time::from_millis(T0 + ms))
 }
 
+/// Where a ring link from node `id` comes from (its host's address, the ring port).
+fn link_from(id: u64) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, id as u8], 7000))
+}
+
 fn addr(last: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, last], 12345))
 }
@@ -250,7 +255,7 @@ fn the_earlier_node_dials_its_neighbour_and_a_bad_frame_closes_the_link() {
     let dial = SocketAddr::from(([10, 0, 0, 2], 7000));
     assert!(out.contains(&Output::Dial { peer: NodeId(2), addr: dial }), "{out:?}");
     assert!(out.contains(&Output::Event(Event::Ring { prev: Some(NodeId(2)), next: Some(NodeId(2)) })));
-    assert!(a.handle_link_up(NodeId(2), at(660)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(660)));
     assert!(all(&mut a).iter().any(|o| matches!(o, Output::Link { peer: NodeId(2), .. })), "a digest at once");
     a.handle_link_frame(NodeId(2), b"not a frame", at(670));
     assert!(all(&mut a).contains(&Output::Close { peer: NodeId(2) }));
@@ -269,7 +274,7 @@ fn idle_links_ping_and_silent_links_count_as_broken() {
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
     a.handle_timer(at(10));
-    a.handle_link_up(NodeId(2), at(10));
+    a.handle_link_up(NodeId(2), link_from(2), at(10));
     all(&mut a);
     let ping = wire::encode_link(&Frame {
         sender: NodeId(2),
@@ -320,7 +325,7 @@ fn a_peer_silent_on_its_link_and_on_the_group_is_down_within_a_second() {
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
     a.handle_timer(at(10));
-    assert!(a.handle_link_up(NodeId(2), at(10)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(10)));
     all(&mut a);
     // b freezes at 100 (its last heartbeat at 0, its last ping at 100).
     let ping = wire::encode_link(&Frame {
@@ -351,7 +356,7 @@ fn a_peer_that_froze_just_after_a_heartbeat_is_down_within_a_second_all_the_same
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
     a.handle_timer(at(10));
-    assert!(a.handle_link_up(NodeId(2), at(10)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(10)));
     all(&mut a);
     let ping = |t: u64| {
         wire::encode_link(&Frame {
@@ -384,7 +389,7 @@ fn a_peer_that_froze_just_after_a_heartbeat_is_down_within_a_second_all_the_same
 fn a_link_closed_with_a_goodbye_is_not_a_failure() {
     let mut a = ring_node(1, 1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
-    a.handle_link_up(NodeId(2), at(10));
+    a.handle_link_up(NodeId(2), link_from(2), at(10));
     let bye = wire::encode_link(&Frame {
         sender: NodeId(2),
         incarnation: Incarnation(T0),
@@ -503,7 +508,7 @@ proptest::proptest! {
             let frame = Frame { sender: NodeId(sender), incarnation: Incarnation(inc), seq: Seq(seq), hlc: Hlc(hlc), body };
             let Ok(bytes) = wire::encode_link(&frame) else { continue };
             if on_link {
-                a.handle_link_up(NodeId(sender), now);
+                a.handle_link_up(NodeId(sender), link_from(sender), now);
                 a.handle_link_frame(NodeId(sender), &bytes, now);
             } else {
                 a.handle_datagram(&bytes, addr(sender as u8), now);
@@ -532,7 +537,7 @@ proptest::proptest! {
             let Ok(mut bytes) = wire::encode_link(&frame) else { continue };
             key.seal(&mut bytes);
             if on_link {
-                a.handle_link_up(NodeId(sender), now);
+                a.handle_link_up(NodeId(sender), link_from(sender), now);
                 a.handle_link_frame(NodeId(sender), &bytes, now);
             } else {
                 a.handle_datagram(&bytes, addr(sender as u8), now);
@@ -795,7 +800,7 @@ fn a_phantom_neighbour_leaves_the_ring_when_its_dial_fails_and_never_holds_settl
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
     a.handle_timer(at(50));
     all(&mut a);
-    assert!(a.handle_link_up(NodeId(2), at(60)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(60)));
     // One forged heartbeat of a node that sorts between them.
     let phantom = Body::Heartbeat(Beat {
         time_ms: T0,
@@ -920,7 +925,7 @@ fn a_down_notice_about_a_peer_our_link_still_hears_waits_for_the_link_to_break()
     a.handle_datagram(&frame(3, T0, 1, hlc_at(0), ring_beat("c")), addr(3), at(0));
     a.handle_timer(at(50));
     all(&mut a);
-    assert!(a.handle_link_up(NodeId(2), at(60)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(60)));
     let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0) };
     a.handle_datagram(&frame(3, T0, 2, hlc_at(100), down), addr(3), at(100));
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "our own link heard it just now");
@@ -986,7 +991,7 @@ fn a_steady_peer_that_cannot_be_linked_leaves_the_ring_for_a_while() {
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
     a.handle_timer(at(50));
     all(&mut a);
-    assert!(a.handle_link_up(NodeId(2), at(60)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(60)));
     // Something heartbeats as a peer between them for two seconds (so it is confirmed), but
     // nothing answers at its ring port.
     let ghost = SocketAddr::from(([10, 0, 0, 1], 5));
@@ -1051,7 +1056,9 @@ fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() 
     for t in (0..1_000).step_by(50) {
         exchange(&mut a, &mut b, t, &mut b_events);
         if t == 100 {
-            assert!(a.handle_link_up(NodeId(2), at(t)) && b.handle_link_up(NodeId(1), at(t)));
+            assert!(
+                a.handle_link_up(NodeId(2), link_from(2), at(t)) && b.handle_link_up(NodeId(1), link_from(1), at(t))
+            );
         }
     }
     assert_eq!(a.linked().collect::<Vec<_>>(), [NodeId(2)]);
@@ -1126,7 +1133,7 @@ fn a_dial_answered_after_the_ring_moved_on_is_tried_again_when_the_peer_is_a_nei
     all(&mut a);
     assert_eq!(a.ring(), Neighbours { prev: Some(NodeId(4)), next: Some(NodeId(2)) });
     // The old dial to 3 comes up only now: refused.
-    assert!(!a.handle_link_up(NodeId(3), at(2_300)));
+    assert!(!a.handle_link_up(NodeId(3), link_from(3), at(2_300)));
     assert!(all(&mut a).contains(&Output::Close { peer: NodeId(3) }));
     // 2 leaves: 3 is a's neighbour again, and a dials it.
     a.handle_datagram(&frame(2, T0, 10, hlc_at(2_400), Body::Leave), addr(2), at(2_400));
@@ -1164,7 +1171,7 @@ fn a_node_that_stalled_for_under_a_second_does_not_take_its_own_silence_for_a_pe
         }
         a.handle_timer(at(t + 5));
     }
-    assert!(a.handle_link_up(NodeId(2), at(400)) && a.handle_link_up(NodeId(3), at(400)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(400)) && a.handle_link_up(NodeId(3), link_from(3), at(400)));
     for t in (450..=1_000).step_by(50) {
         a.handle_link_frame(NodeId(2), &ping(2, t), at(t));
         a.handle_link_frame(NodeId(3), &ping(3, t), at(t));
@@ -1201,7 +1208,7 @@ fn a_neighbour_that_closed_its_link_while_this_node_stalled_is_not_suspected() {
         a.handle_datagram(&frame(2, T0, k + 1, hlc_at(t), ring_beat("b")), addr(2), at(t));
         a.handle_timer(at(t + 5));
     }
-    assert!(a.handle_link_up(NodeId(2), at(400)));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(400)));
     for t in (450..=1_000).step_by(50) {
         a.handle_timer(at(t));
         if t % 200 == 0 {
@@ -1219,4 +1226,95 @@ fn a_neighbour_that_closed_its_link_while_this_node_stalled_is_not_suspected() {
         "{out:?}"
     );
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+}
+
+fn link_frame_from(sender: u64, seq: u64, body: Body) -> Vec<u8> {
+    let f = Frame { sender: NodeId(sender), incarnation: Incarnation(T0), seq: Seq(seq), hlc: hlc_at(0), body };
+    wire::encode_link(&f).unwrap()
+}
+
+fn rejections(events: &[Event]) -> Vec<(SocketAddr, DropReason)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Rejected { addr, reason, .. } => Some((*addr, *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_datagram_longer_than_any_frame_is_refused_whole_and_reported_from_where_it_came() {
+    let mut a = knowing_b();
+    // A message frame of 20 kB from a known peer's own address: no node sends one.
+    let big = link_frame_from(2, 3, message(1, &"x".repeat(20_000)));
+    a.handle_datagram(&big, addr(2), at(600));
+    // And a bundle over the size any node makes.
+    let small = frame(2, T0, 4, hlc_at(600), message(1, "y"));
+    let bundle = wire::bundle(std::iter::repeat_n(&small[..], 40));
+    assert!(bundle.len() > wire::MAX_BUNDLE);
+    a.handle_datagram(&bundle, addr(2), at(1_700));
+    let (_, ev) = outputs(&mut a);
+    assert!(a.log().is_empty(), "nothing taken: {:?}", texts(&a));
+    assert_eq!(dropped(&a, DropReason::Oversized), 2);
+    assert_eq!(rejections(&ev), vec![(addr(2), DropReason::Oversized), (addr(2), DropReason::Oversized)]);
+    // A frame of the largest size a node sends is taken as before.
+    let text = "z".repeat(MAX_FRAME - wire::HEADER_LEN - 10);
+    let largest = frame(2, T0, 5, hlc_at(1_800), message(1, &text));
+    assert!(largest.len() <= MAX_FRAME);
+    a.handle_datagram(&largest, addr(2), at(1_800));
+    assert_eq!(a.log().len(), 1);
+}
+
+#[test]
+fn repaired_entries_over_the_message_limit_are_refused_and_reported_from_the_link() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_timer(at(10));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(10)));
+    all(&mut a);
+    let entry = |seq: u64, text: &str| Entry {
+        ts: hlc_at(seq),
+        node: NodeId(2),
+        incarnation: Incarnation(T0),
+        seq: Seq(seq),
+        name: "b".into(),
+        text: text.into(),
+        bare_from: None,
+    };
+    let huge = entry(1, &"x".repeat(1 << 20));
+    let over = entry(3, &"x".repeat(MAX_FRAME));
+    let entries = wire::Entries { entries: vec![huge, entry(2, "fine")], shared: Some(over), ..Default::default() };
+    a.handle_link_frame(NodeId(2), &link_frame_from(2, seal::LINK_SEQ | 1, Body::Entries(entries)), at(20));
+    let (_, ev) = outputs(&mut a);
+    assert_eq!(texts(&a), ["fine"], "the one that fits is taken");
+    assert_eq!(a.log().shared().map(|e| &*e.text), Some("fine"));
+    assert_eq!(dropped(&a, DropReason::Oversized), 2);
+    assert!(rejections(&ev).contains(&(link_from(2), DropReason::Oversized)), "{ev:?}");
+}
+
+#[test]
+fn what_a_keyed_node_refuses_on_a_link_is_reported_from_the_links_address() {
+    let key = GroupKey::new(&[7; seal::KEY_LEN], "g");
+    let cfg = Config {
+        name: Name::clip("a"),
+        ring_addr: Some(SocketAddr::from(([10, 0, 0, 1], 7000))),
+        clock_wait: Duration::ZERO,
+        key: Some(key.clone()),
+        ..Config::default()
+    };
+    let mut a = Node::new(NodeId(1), Incarnation(T0), cfg, at(0));
+    let sealed = |mut b: Vec<u8>| {
+        key.seal(&mut b);
+        b
+    };
+    a.handle_datagram(&sealed(frame(2, T0, 1, hlc_at(0), ring_beat("b"))), addr(2), at(0));
+    a.handle_timer(at(10));
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(10)));
+    let ping = sealed(link_frame_from(2, seal::LINK_SEQ | 5, Body::Ping));
+    a.handle_link_frame(NodeId(2), &ping, at(20));
+    all(&mut a);
+    a.handle_link_frame(NodeId(2), &ping, at(30));
+    let (_, ev) = outputs(&mut a);
+    assert_eq!(rejections(&ev), vec![(link_from(2), DropReason::Replay)]);
 }

@@ -32,6 +32,11 @@ pub const MAX_BUNDLED: usize = 64;
 pub const HEADER_LEN: usize = 4 + 1 + 1 + 8 + 8 + 8 + 8 + 1;
 /// Every frame stays under this, so it fits one Ethernet datagram with room for a seal.
 pub const MAX_FRAME: usize = 1200;
+/// A frame as it travels in a keyed group: with its seal's tag.
+pub const MAX_SEALED_FRAME: usize = MAX_FRAME + super::seal::TAG_LEN;
+/// Bytes of name and text one message frame can carry at most (the header aside, and more
+/// than the body's own few bytes leave): a repaired entry with more was never one message.
+pub const MAX_ENTRY_TEXT: usize = MAX_FRAME - HEADER_LEN;
 /// Largest frame on a TCP ring link (repair batches are bigger than one datagram).
 pub const MAX_LINK_FRAME: usize = 2 << 20;
 /// Longest bare-text datagram accepted (the original client sends at most 100 bytes).
@@ -305,6 +310,23 @@ fn encode_within(frame: &Frame, limit: usize) -> Result<Vec<u8>, TooLong> {
     Ok(out)
 }
 
+/// Whether a datagram is longer than anything a node sends: a bundle over `MAX_BUNDLE`, a
+/// frame over `MAX_SEALED_FRAME`. (Bare text has its own limit, `MAX_BARE`.) Refused whole,
+/// before it is opened or decoded.
+pub fn oversized(bytes: &[u8]) -> bool {
+    if is_bundle(bytes) {
+        bytes.len() > MAX_BUNDLE
+    } else {
+        bytes.starts_with(&MAGIC) && bytes.len() > MAX_SEALED_FRAME
+    }
+}
+
+/// Whether a message received whole (by repair) is one that a single message frame could
+/// have carried: its name and text together fit `MAX_ENTRY_TEXT`.
+pub fn entry_fits(e: &Entry) -> bool {
+    e.name.len().saturating_add(e.text.len()) <= MAX_ENTRY_TEXT
+}
+
 /// Whether a datagram is a bundle of frames.
 pub fn is_bundle(bytes: &[u8]) -> bool {
     bytes.len() >= BUNDLE_HEADER_LEN && bytes.starts_with(&MAGIC) && bytes[4] == VERSION && bytes[5] == FLAG_BUNDLE
@@ -348,7 +370,12 @@ pub fn unbundle(bytes: &[u8]) -> Result<Vec<&[u8]>, DecodeError> {
         let len = usize::from(u16::from_le_bytes([*a, *b]));
         // Only chat messages are bundled: anything else in a bundle (bare text, an announce
         // that would make every member answer) makes the whole bundle malformed.
-        if len == 0 || len > tail.len() || frames.len() == MAX_BUNDLED || !is_message(&tail[..len]) {
+        if len == 0
+            || len > tail.len()
+            || len > MAX_SEALED_FRAME
+            || frames.len() == MAX_BUNDLED
+            || !is_message(&tail[..len])
+        {
             return Err(DecodeError::Body);
         }
         frames.push(&tail[..len]);

@@ -5,12 +5,11 @@
 //! The state lives in the components (`Links`, `Members`, `Repair`); this file only decides
 //! what to send when they report a change.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::{DISPUTE_MEMORY, MAX_DISPUTED, Node};
 use crate::proto::ring::{self, LinkChore, RingKey};
-use crate::proto::wire::{Body, Digest, Entries};
+use crate::proto::wire::{self, Body, Digest, Entries};
 use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, NodeId, Output, Time};
 
 impl Node {
@@ -229,10 +228,14 @@ impl Node {
     }
 
     pub(super) fn apply_repair(&mut self, from: NodeId, e: Entries, now: Time) {
-        let addr =
-            self.members.get(from).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), crate::proto::membership::Peer::addr);
+        let addr = self.link_addr(from);
         let mut fresh = Vec::new();
         for mut entry in e.entries {
+            if !wire::entry_fits(&entry) {
+                // More than one message frame could have carried: never a real message.
+                self.reject(addr, DropReason::Oversized, now);
+                continue;
+            }
             entry.name = Name::clip_shared(entry.name);
             // What this node writes enters its log as it is said, so a message of this life
             // that is new here was never written by it: forged, most likely sent from this
@@ -254,8 +257,10 @@ impl Node {
             }
         }
         if let Some(s) = e.shared {
-            // Normally in the log too; this covers a shared message evicted from a full log.
-            if !self.add_entry(s.clone(), false, addr, now) && self.log.offer_shared(&s) {
+            if !wire::entry_fits(&s) {
+                self.reject(addr, DropReason::Oversized, now);
+            } else if !self.add_entry(s.clone(), false, addr, now) && self.log.offer_shared(&s) {
+                // Normally in the log too; this covers a shared message evicted from a full log.
                 let settled = s.ts < self.repair.settled();
                 self.emit(Event::Shared { entry: s, settled });
             }
