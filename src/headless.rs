@@ -304,10 +304,23 @@ pub fn state_json(s: &Snapshot) -> Value {
         })
         .collect();
     let id = |n: Option<NodeId>| n.map(|n| n.to_string());
+    // Whose clock is off the group's time (by more than a second), this host's first.
+    let mut off: Vec<Value> = Vec::new();
+    if s.skew_ms.unsigned_abs() >= 1_000 {
+        off.push(json!({"node": s.node.to_string(), "name": s.name, "offset_ms": s.skew_ms}));
+    }
+    for p in s.peers.iter().filter(|p| p.status.is_member() && p.skew_ms.unsigned_abs() >= 1_000) {
+        off.push(json!({"node": p.node.to_string(), "name": p.name, "offset_ms": p.skew_ms}));
+    }
+    let agree = match s.clock {
+        proto::ClockBasis::Majority { agree, .. } => Some(agree),
+        _ => None,
+    };
+    let clock = json!({"basis": s.clock.as_str(), "agree": agree, "voters": s.clock.voters(), "off": off});
     let ring = json!({"prev": id(s.ring.prev), "next": id(s.ring.next),
         "links": s.links.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()});
     json!({"event": "state", "node": s.node.to_string(), "name": s.name, "clock_offset_ms": s.skew_ms,
-        "shared": shared, "peers": peers,
+        "clock": clock, "shared": shared, "peers": peers,
         "ring": ring, "messages": s.messages, "pending": s.pending, "settled_upto": s.settled.to_rfc3339(),
         "evicted": s.evicted, "lost": s.lost, "log_digest": s.log_digest,
         "sent": s.stats.frames_sent, "bundles_sent": s.stats.bundles_sent, "received": s.stats.frames_received, "repaired": s.stats.repaired,
@@ -416,6 +429,10 @@ impl Printer {
             |ms: i64| if ms.unsigned_abs() >= 1_000 { format!(" clock {}", skew_text(ms)) } else { String::new() };
         let name = crate::show::clean(&s.name, false);
         self.line(&format!("state: {name} ({}){} shared: {shared}", s.node.short(), clock(s.skew_ms)));
+        let peers = s.peers.iter().filter(|p| p.status.is_member()).map(|p| (p.name.as_str(), p.skew_ms));
+        if let Some(note) = crate::show::clock_note(s.skew_ms, s.clock, peers) {
+            self.line(&format!("  clock: {}", crate::show::clean(&note, false)));
+        }
         for p in &s.peers {
             self.line(&format!(
                 "  {:<8} {} ({}) {} loss {:.0}%{}",

@@ -2,7 +2,10 @@
 
 use std::fmt::Write as _;
 
-use crate::proto::Hlc;
+use unicode_segmentation::UnicodeSegmentation as _;
+use unicode_width::UnicodeWidthChar as _;
+
+use crate::proto::{ClockBasis, Hlc};
 
 /// A clock difference: "+250 ms", "-3.5 s", "+10m 0s", "-1h 0m 0s".
 pub fn skew_text(ms: i64) -> String {
@@ -21,31 +24,139 @@ pub fn skew_text(ms: i64) -> String {
     }
 }
 
-/// Text from the network may hold escape sequences (a window title, a cleared screen, the
-/// clipboard), BEL, CR: every control character becomes U+FFFD before it reaches a terminal.
-/// Line breaks stay only where the caller lays them out itself. Characters that reorder or
-/// hide text (bidi overrides and isolates, zero-width spaces and joiners other than the one
-/// emoji use) are shown by their code, `<U+202E>`, so a name like "bob<U+202E>exe.txt" cannot
-/// pass for another.
+/// What the screens say about clocks when one is off, or `None`: this host's own when it is
+/// off the group's (and on what group time rests), else the first member's that is (`peers`:
+/// name and its wall clock minus group time, as it reports), or that the clocks split with no
+/// majority to follow. A clock within a second is not off.
+pub fn clock_note<'a>(
+    own_ms: i64,
+    basis: ClockBasis,
+    peers: impl IntoIterator<Item = (&'a str, i64)>,
+) -> Option<String> {
+    let off: Vec<(&str, i64)> = peers.into_iter().filter(|(_, ms)| ms.unsigned_abs() >= 1_000).collect();
+    let more = |n: usize| if n > 1 { format!(" (+{} more)", n - 1) } else { String::new() };
+    Some(match basis {
+        ClockBasis::Implausible { voters: 0 } => "this host's clock is wrong; no clock to follow".to_string(),
+        ClockBasis::Implausible { .. } => {
+            format!("this host's clock is wrong ({}); following the group", skew_text(own_ms))
+        }
+        ClockBasis::Split { voters } => match off.first() {
+            Some((name, ms)) => {
+                format!("clocks disagree, no majority of {voters}: {name} {}{}", skew_text(*ms), more(off.len()))
+            }
+            None => format!("clocks disagree, no majority of {voters}"),
+        },
+        ClockBasis::Majority { agree, voters } if own_ms.unsigned_abs() >= 1_000 => {
+            format!("this host's clock {}; {agree} of {voters} agree", skew_text(own_ms))
+        }
+        _ if own_ms.unsigned_abs() >= 1_000 => format!("this host's clock {}", skew_text(own_ms)),
+        _ => {
+            let (name, ms) = off.first()?;
+            format!("{name}'s clock {}{}", skew_text(*ms), more(off.len()))
+        }
+    })
+}
+
+/// Combining marks kept on one character at most: more stack over the lines around it.
+const MAX_MARKS: usize = 2;
+
+/// Text from the network as a terminal may show it, one grapheme cluster at a time, so that
+/// what takes a cell in the layout takes that cell on the screen, and borders and the lines
+/// around it never move:
+/// - control characters (escape sequences that set a window title, clear the screen or read
+///   the clipboard; BEL, CR) become U+FFFD; line breaks stay only where the caller lays them
+///   out itself (`keep_newlines`);
+/// - format characters, which reorder or hide text or join what follows (bidi overrides and
+///   isolates, zero-width spaces and joiners, byte-order marks, the soft hyphen, tags), are
+///   shown by their code, `<U+202E>`, so a name like "bob<U+202E>exe.txt" cannot pass for
+///   another; inside an emoji sequence the joiners are dropped instead, and the emoji stand
+///   side by side;
+/// - variation selectors and skin-tone modifiers are dropped (terminals disagree about the
+///   width they give), as are combining marks past the second on one character;
+/// - a combining mark with nothing to sit on (at the start, or after a code shown) sits on
+///   U+25CC, as Unicode shows a lone mark, rather than on a border or the character before.
 pub fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() && !(keep_newlines && c == '\n') {
-            out.push('\u{fffd}');
-        } else if hides_or_reorders(c) {
-            let _ = write!(out, "<U+{:04X}>", u32::from(c));
-        } else {
-            out.push(c);
-        }
+    for g in s.graphemes(true) {
+        clean_cluster(&mut out, g, keep_newlines);
     }
     out
 }
 
-/// Bidi embeddings, overrides, isolates and marks; zero-width spaces, non-joiners, word
-/// joiners and byte-order marks; the soft hyphen. (The zero-width joiner stays: emoji need it.)
-fn hides_or_reorders(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
-        || matches!(c, '\u{200B}' | '\u{200C}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
+fn clean_cluster(out: &mut String, g: &str, keep_newlines: bool) {
+    let emoji = g.chars().any(pictographic);
+    // Whether the last thing written can carry a mark, and how many it carries.
+    let (mut base, mut marks) = (false, 0);
+    for c in g.chars() {
+        if c == '\n' && keep_newlines {
+            out.push('\n');
+            base = false;
+        } else if c.is_control() {
+            out.push('\u{fffd}');
+            (base, marks) = (true, 0);
+        } else if dropped(c) || (emoji && (c == '\u{200D}' || tag(c))) {
+            // Nothing: see above.
+        } else if format(c) || tag(c) {
+            let _ = write!(out, "<U+{:04X}>", u32::from(c));
+            base = false;
+        } else if c.width() == Some(0) {
+            if !base {
+                out.push('\u{25CC}');
+                (base, marks) = (true, 0);
+            }
+            marks += 1;
+            if marks <= MAX_MARKS {
+                out.push(c);
+            }
+        } else {
+            out.push(c);
+            (base, marks) = (true, 0);
+        }
+    }
+}
+
+/// Characters that change how wide the one before is drawn, differently from one terminal
+/// to the next: variation selectors, skin-tone modifiers.
+fn dropped(c: char) -> bool {
+    matches!(c, '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{1F3FB}'..='\u{1F3FF}')
+}
+
+/// Emoji pictographs, which joiners and tags combine.
+fn pictographic(c: char) -> bool {
+    matches!(c, '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2B00}'..='\u{2BFF}')
+}
+
+/// Tag characters (flag sequences of regions), which draw nothing on their own.
+fn tag(c: char) -> bool {
+    matches!(c, '\u{E0001}' | '\u{E0020}'..='\u{E007F}')
+}
+
+/// Format characters (general category Cf): bidi embeddings, overrides, isolates and marks;
+/// zero-width spaces, non-joiners, joiners and word joiners; byte-order marks, the soft
+/// hyphen, invisible operators, and the rest of the category.
+fn format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+    )
 }
 
 /// A stamp's time in the viewer's time zone (the zone is read here, never in the core).
@@ -67,6 +178,21 @@ mod tests {
     }
 
     #[test]
+    fn the_clock_note_says_whose_clock_is_off() {
+        let m = ClockBasis::Majority { agree: 3, voters: 4 };
+        assert_eq!(clock_note(0, m, [("bob", 200)]), None, "within a second");
+        assert_eq!(clock_note(600_000, m, []).as_deref(), Some("this host's clock +10m 0s; 3 of 4 agree"));
+        assert_eq!(clock_note(0, m, [("bob", -3_000), ("cy", 2_000)]).as_deref(), Some("bob's clock -3.0 s (+1 more)"));
+        let split = ClockBasis::Split { voters: 2 };
+        assert_eq!(
+            clock_note(0, split, [("bob", 3_000)]).as_deref(),
+            Some("clocks disagree, no majority of 2: bob +3.0 s")
+        );
+        let wrong = ClockBasis::Implausible { voters: 0 };
+        assert_eq!(clock_note(0, wrong, []).as_deref(), Some("this host's clock is wrong; no clock to follow"));
+    }
+
+    #[test]
     fn control_characters_never_reach_a_terminal() {
         assert_eq!(clean("a\x1b]0;t\x07b\r\nc", false), "a\u{fffd}]0;t\u{fffd}b\u{fffd}\u{fffd}c");
         assert_eq!(clean("one\ntwo\x1b[2J", true), "one\ntwo\u{fffd}[2J");
@@ -77,6 +203,37 @@ mod tests {
         assert_eq!(clean("bob\u{202E}exe.txt", false), "bob<U+202E>exe.txt");
         assert_eq!(clean("al\u{200B}ice", false), "al<U+200B>ice");
         assert_eq!(clean("\u{2067}x\u{2069}", false), "<U+2067>x<U+2069>");
-        assert_eq!(clean("👩\u{200D}💻 ok", false), "👩\u{200D}💻 ok", "emoji sequences stay whole");
+        assert_eq!(clean("a\u{200D}b", false), "a<U+200D>b", "a joiner outside an emoji sequence");
+    }
+
+    #[test]
+    fn each_cluster_is_as_wide_on_a_terminal_as_in_the_layout() {
+        use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+        // Emoji sequences a terminal draws as one glyph or as several: side by side, always.
+        assert_eq!(clean("👩\u{200D}💻 ok", false), "👩💻 ok");
+        assert_eq!(clean("👍\u{1F3FD}", false), "👍");
+        assert_eq!(clean("❤\u{FE0F}", false), "❤");
+        // A mark with nothing to sit on, and a pile of marks.
+        assert_eq!(clean("\u{0301}x", false), "\u{25CC}\u{0301}x");
+        assert_eq!(clean("e\u{0301}\u{0302}\u{0303}\u{0304}", false), "e\u{0301}\u{0302}");
+        assert_eq!(clean("e\u{200D}\u{0301}", false), "e<U+200D>\u{25CC}\u{0301}");
+        // Whatever comes, the layout's width of the text (by clusters, as ratatui counts)
+        // is the sum of its characters' widths (as a terminal counts them, one at a time).
+        let nasty = [
+            "\u{200D}\u{200D}x\u{200D}",
+            "👨\u{200D}👩\u{200D}👧\u{200D}👦",
+            "🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
+            "Z\u{0351}\u{0352}\u{0357}\u{035B}a\u{0363}\u{0364}\u{0365}l\u{0366}\u{0367}g\u{0368}o",
+            "\u{0308}\u{20DD}\u{200D}\u{FE0F}",
+            "🇫🇷🇩",
+            "각\u{0301}",
+            "\u{1F469}\u{1F3FB}\u{200D}\u{2764}\u{FE0F}\u{200D}\u{1F468}",
+        ];
+        for raw in nasty {
+            let shown = clean(raw, false);
+            let by_chars: usize = shown.chars().map(|c| c.width().unwrap_or(0)).sum();
+            assert_eq!(shown.width(), by_chars, "{raw:?} shown as {shown:?}");
+            assert!(!shown.starts_with(|c: char| c.width() == Some(0)), "{raw:?}: starts with a mark");
+        }
     }
 }

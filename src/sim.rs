@@ -154,7 +154,15 @@ pub struct Sim {
     pub drop_next: BTreeSet<usize>,
     /// Nodes whose ring link frames reach no one (their TCP output is blocked).
     pub mute_links: BTreeSet<usize>,
+    /// Nodes whose multicast datagrams an eavesdropper records (into `captured`).
+    pub capture: BTreeSet<usize>,
+    /// What the eavesdropper recorded: the sender's address and the datagram, in the order sent
+    /// (at most `MAX_CAPTURED`; the rest is not recorded).
+    pub captured: Vec<(SocketAddr, Arc<[u8]>)>,
 }
+
+/// Datagrams an eavesdropper records at most.
+pub const MAX_CAPTURED: usize = 1 << 20;
 
 impl Sim {
     /// An empty LAN at `START_MS`, with randomness from `seed`.
@@ -178,6 +186,8 @@ impl Sim {
             bytes: 0,
             drop_next: BTreeSet::new(),
             mute_links: BTreeSet::new(),
+            capture: BTreeSet::new(),
+            captured: Vec::new(),
         }
     }
 
@@ -473,7 +483,11 @@ impl Sim {
                         continue;
                     }
                     let from = self.nodes[i].addr;
-                    self.multicast(i, from, bytes.into());
+                    let bytes: Arc<[u8]> = bytes.into();
+                    if self.capture.contains(&i) && self.captured.len() < MAX_CAPTURED {
+                        self.captured.push((from, Arc::clone(&bytes)));
+                    }
+                    self.multicast(i, from, bytes);
                 }
                 Output::Event(e) => self.nodes[i].events.push((now, e)),
                 Output::Dial { peer, .. } => self.dial(i, peer),
@@ -551,13 +565,15 @@ impl Sim {
             let next_packet = self.queue.peek().map(|r| r.0.at);
             let next_timer = self.next_timer();
             let next = match (next_packet, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (a, b) => a.or(b).unwrap_or(end),
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            if next > end {
+            // Nothing before the end (or nothing at all: every node crashed, nothing on its
+            // way): time just passes.
+            let Some(next) = next.filter(|&t| t <= end) else {
                 self.now = end;
                 return;
-            }
+            };
             self.now = self.now.max(next);
             let now = self.now;
             while self.queue.peek().is_some_and(|r| r.0.at <= now) {

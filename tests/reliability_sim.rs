@@ -149,23 +149,6 @@ fn a_clock_stepped_a_minute_back_is_not_silenced() {
     stepped_clock(74, -60_000);
 }
 
-#[test]
-fn a_pair_settles_on_the_earlier_clock() {
-    let mut sim = Sim::new(75, Medium::default());
-    let a = sim.add_node(Config { name: Name::clip("a"), ..ring_cfg() });
-    let b = sim.add_node_skewed(Config { name: Name::clip("b"), ..ring_cfg() }, 3_600_000);
-    sim.run_for(secs(2));
-    assert_eq!(clock_events(&sim, a), vec![], "the earlier clock stays");
-    assert_eq!(clock_events(&sim, b).len(), 1, "the later one follows");
-    say(&mut sim, b, "b speaks");
-    sim.run_for(Duration::from_millis(100));
-    say(&mut sim, a, "a answers");
-    sim.run_for(secs(3));
-    assert_all_hold(&sim, &["b speaks", "a answers"]);
-    assert_eq!(texts(&sim, a), ["b speaks", "a answers"]);
-    assert_eq!(downs(&sim), vec![]);
-}
-
 /// Node 2 sends five messages, then one that reaches nobody (its ring is muted so no neighbour
 /// can fetch it), then 30 more, and crashes (or, with `crash` false, lives on behind its muted
 /// ring). Returns the bytes on the wire in the 10 s that follow, once things have settled.

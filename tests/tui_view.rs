@@ -672,3 +672,57 @@ fn with_colours_off_the_screen_uses_the_terminals_own_colours_only() {
     assert_eq!(coloured(&app), 0);
     assert_eq!(draw(&app, size), draw(&conversation(size), size), "the same text");
 }
+
+/// Text that a terminal and the layout would count differently, or that piles onto its
+/// neighbours: joiners next to marks, lone marks, piles of marks, emoji sequences, format
+/// characters, tags, variation selectors.
+const NASTY: [&str; 8] = [
+    "\u{200D}\u{0301}joined\u{200D}\u{20DD}",
+    "👨\u{200D}👩\u{200D}👧\u{200D}👦 family",
+    "Z\u{0351}\u{0352}\u{0357}\u{035B}\u{0363}a\u{0364}\u{0365}l\u{0366}\u{0367}g\u{0368}o",
+    "\u{0308}starts with a mark",
+    "👍\u{1F3FD}❤\u{FE0F}🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}",
+    "bidi \u{202E}txt.exe\u{202C} and \u{2066}iso\u{2069}",
+    "\u{1F469}\u{1F3FB}\u{200D}\u{2764}\u{FE0F}\u{200D}\u{1F468}",
+    "tab\tand\u{00AD}soft",
+];
+
+/// Every cell of the rendered screen takes as many columns on a terminal (which counts a
+/// character at a time) as the layout gave it (which counts a cluster at a time), and every
+/// border cell holds its line and nothing else: so no border or neighbouring line moves.
+fn assert_laid_out_as_drawn(buf: &ratatui::buffer::Buffer, what: &str) {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let area = buf.area;
+    for y in 0..area.height {
+        let mut x = 0;
+        while x < area.width {
+            let sym = buf[(x, y)].symbol();
+            let laid = sym.width().max(1);
+            let drawn: usize = sym.chars().map(|c| c.width().unwrap_or(0)).sum();
+            assert_eq!(drawn.max(1), laid, "{what}: row {y} column {x}: {sym:?} drawn {drawn} wide, laid out {laid}");
+            let first = sym.chars().next().unwrap_or(' ');
+            if ('\u{2500}'..='\u{257F}').contains(&first) {
+                assert_eq!(sym.chars().count(), 1, "{what}: row {y} column {x}: a border cell holds {sym:?}");
+            }
+            x += laid as u16;
+        }
+    }
+}
+
+#[test]
+fn untrusted_text_never_moves_a_border_or_a_neighbouring_line() {
+    for size in SIZES {
+        let mut app = conversation(size);
+        for (k, text) in NASTY.iter().enumerate() {
+            let name = NASTY[(k + 3) % NASTY.len()];
+            net(
+                &mut app,
+                Event::PeerUp { node: NodeId(0x1000 + k as u64), name: name.into(), addr: addr(20 + k as u8) },
+            );
+            say(&mut app, 8_000 + k as u64 * 100, NodeId(0x1000 + k as u64), name, text, false);
+        }
+        let mut term = Terminal::new(TestBackend::new(size.0, size.1)).unwrap();
+        term.draw(|f| render(&app, f)).unwrap();
+        assert_laid_out_as_drawn(term.backend().buffer(), &format!("{}x{}", size.0, size.1));
+    }
+}

@@ -15,8 +15,8 @@ use super::alarm::Alarm;
 use super::link::{self, Conn, ConnId, Gate, LinkEvent, LinkTx};
 use super::recv::{self, Batch, Took};
 use crate::proto::{
-    Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output, PeerView,
-    Snapshot, Stats, Time,
+    ClockBasis, Command, CommandError, DropReason, Entry, Event, Hlc, LinkEnd, Neighbours, Node, NodeId, Now, Output,
+    PeerView, Snapshot, Stats, Time,
 };
 
 /// Events buffered for a front end that is slow to read. Beyond this, events are counted as
@@ -121,12 +121,15 @@ pub enum NetEvent {
         stats: Stats,
     },
     /// The node's group time at a monotonic instant, once a second: front ends show times of
-    /// their own events in group time, whatever this host's wall clock says.
+    /// their own events in group time, whatever this host's wall clock says, and say what it
+    /// rests on.
     GroupTime {
         /// Group time at `mono`.
         time: Hlc,
         /// The monotonic instant of that reading.
         mono: Time,
+        /// What group time rests on.
+        basis: ClockBasis,
     },
     /// A datagram could not be sent (the link may be down); counted, and the node carries on.
     SendFailed(String),
@@ -195,7 +198,7 @@ pub fn spawn(
             closing: Vec::new(),
         };
         d.emit(NetEvent::Ready(ready));
-        d.emit(NetEvent::GroupTime { time: d.core.group_now(), mono: mono_now() });
+        d.emit(NetEvent::GroupTime { time: d.core.group_now(), mono: mono_now(), basis: d.core.clock_basis() });
         d.run(req_rx, listener, link_rx).await;
     });
     NodeHandle { requests: req_tx, events: ev_rx, task }
@@ -279,7 +282,8 @@ impl Driver {
                 next_status = at + STATUS_EVERY;
                 let (peers, stats) = (self.core.peer_views(), self.core.stats().clone());
                 self.emit(NetEvent::Status { peers, stats });
-                self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now() });
+                let basis = self.core.clock_basis();
+                self.emit(NetEvent::GroupTime { time: self.core.group_now(), mono: mono_now(), basis });
             }
             self.flush().await;
             if self.resync {

@@ -22,6 +22,9 @@ pub enum DownReason {
     Restarted,
     /// Its process is gone: a ring neighbour's probe dial was refused.
     Crashed,
+    /// It stopped answering: its ring links and its heartbeats fell silent together (the
+    /// process frozen or hung, or the host cut off from the LAN).
+    Silent,
 }
 
 impl DownReason {
@@ -32,6 +35,7 @@ impl DownReason {
             DownReason::Timeout => "timeout",
             DownReason::Restarted => "restarted",
             DownReason::Crashed => "crashed",
+            DownReason::Silent => "silent",
         }
     }
 }

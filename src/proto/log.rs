@@ -192,7 +192,12 @@ impl Log {
     fn origin_mut(&mut self, node: NodeId, inc: Incarnation) -> &mut Origin {
         self.touch += 1;
         if !self.origins.contains_key(&(node, inc)) && self.origins.len() >= MAX_ORIGINS {
-            let stale = self.origins.iter().min_by_key(|(_, o)| o.touched).map(|(k, _)| *k);
+            // The longest untouched of those whose messages the log no longer holds (a flood of
+            // made-up peers' heartbeats makes many): an origin whose messages are held stays,
+            // so what it has and lacks is still told to neighbours.
+            let holds = |k: &(NodeId, Incarnation)| self.holds_any(k.0, k.1);
+            let stale = self.origins.iter().filter(|(k, _)| !holds(k)).min_by_key(|(_, o)| o.touched).map(|(k, _)| *k);
+            let stale = stale.or_else(|| self.origins.iter().min_by_key(|(_, o)| o.touched).map(|(k, _)| *k));
             if let Some(k) = stale {
                 self.origins.remove(&k);
             }
@@ -201,6 +206,27 @@ impl Log {
         let o = self.origins.entry((node, inc)).or_default();
         o.touched = touch;
         o
+    }
+
+    /// Whether the log holds any message of `node`'s life `inc`.
+    fn holds_any(&self, node: NodeId, inc: Incarnation) -> bool {
+        self.by_origin.range((node, inc, Seq(0))..=(node, inc, Seq(u64::MAX))).next().is_some()
+    }
+
+    /// The lives whose messages the log holds, whether or not their records are kept, and
+    /// those it keeps records of: one pass skipping from life to life.
+    fn lives(&self) -> BTreeSet<(NodeId, Incarnation)> {
+        let mut lives: BTreeSet<(NodeId, Incarnation)> = self.origins.keys().copied().collect();
+        let mut next = self.by_origin.keys().next().copied();
+        while let Some((node, inc, _)) = next {
+            lives.insert((node, inc));
+            next = self
+                .by_origin
+                .range((std::ops::Bound::Excluded((node, inc, Seq(u64::MAX))), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(k, _)| *k);
+        }
+        lives
     }
 
     /// What this node has of one node life's messages, if it has heard of it.
@@ -389,7 +415,10 @@ impl Log {
             theirs.origins.iter().map(|h| ((h.node, h.incarnation), h)).collect();
         let mut out = Entries::default();
         let mut used = 0;
-        for ((node, inc), mine) in &self.origins {
+        let none = Origin::default();
+        for (node, inc) in &self.lives() {
+            // (A life whose record a full table forgot still has its messages offered.)
+            let mine = self.origins.get(&(*node, *inc)).unwrap_or(&none);
             let held = has.get(&(*node, *inc)).copied();
             let their = held.map_or(Seq(0), |h| h.contig);
             let next_missing = Seq(their.0.saturating_add(1));
@@ -664,6 +693,25 @@ mod tests {
         let rest = a.missing_for(&b.digest(), 1_000);
         assert_eq!(rest.entries.iter().map(|e| e.node.0).collect::<Vec<_>>(), [2, 2, 2, 2]);
         assert!(!rest.more);
+    }
+
+    #[test]
+    fn a_flood_of_lives_never_hides_the_messages_held_from_a_newcomer() {
+        let mut log = Log::new(100);
+        for i in 1..=5 {
+            log.insert(entry(i, 1, i, "early"));
+        }
+        // Thousands of made-up peers' heartbeats, each a life of its own.
+        for n in 0..(MAX_ORIGINS as u64 + 500) {
+            log.on_beat(NodeId(1_000 + n), Incarnation(1), Seq(0), Hlc(n));
+        }
+        assert!(log.origin(NodeId(1), Incarnation(1)).is_some(), "a life whose messages are held is kept");
+        let reply = log.missing_for(&Digest::default(), usize::MAX);
+        assert_eq!(reply.entries.iter().filter(|e| e.node == NodeId(1)).count(), 5);
+        // Even with its record gone (a table of lives that all hold messages), they are offered.
+        log.origins.remove(&(NodeId(1), Incarnation(1)));
+        let reply = log.missing_for(&Digest::default(), usize::MAX);
+        assert_eq!(reply.entries.iter().filter(|e| e.node == NodeId(1)).count(), 5);
     }
 
     #[test]

@@ -29,6 +29,14 @@ use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, 
 
 /// A leave may be numbered at most this far above the highest frame heard from its life.
 const LEAVE_AHEAD: u64 = 64;
+/// Frames of a life sent before its leave may arrive after it (reordered) for about this long;
+/// a frame numbered above everything heard before the leave that comes later than this was
+/// sent after it: the leave was not its last word, so someone else's.
+const STRAGGLERS_FOR: Duration = Duration::from_millis(250);
+/// A peer shown down or left that a ring neighbour heard on its link later than this after
+/// it was shown so is alive: the word against it was wrong (what the neighbour heard before
+/// the word, and the delays of the report, stay well inside this).
+const HEARD_AFTER: Duration = Duration::from_millis(50);
 /// A peer never linked stays out of the ring this long after a failed dial (doubling after each).
 const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
 /// Heartbeat intervals a peer may claim, in ms: anything outside is taken as the nearest bound.
@@ -44,7 +52,7 @@ const YOUNG_FOR_BEATS: u32 = 2;
 const REPORT_FRESH_FOR: u32 = 3;
 
 /// The header fields of a received frame that membership needs.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Header {
     pub sender: NodeId,
     pub incarnation: Incarnation,
@@ -75,8 +83,10 @@ pub(super) struct Peer {
     /// A ring link with it worked (in this life).
     linked: bool,
     first_heard: Time,
-    /// The frame number of its leave, if it left: any later frame of the life undoes it.
-    left_seq: Option<Seq>,
+    /// If it left: the frame number of its leave, and the highest heard before it. Any frame
+    /// of the life numbered above the leave undoes it, and so does one numbered above what was
+    /// heard before it that comes too late to be a straggler.
+    left_seq: Option<(Seq, Seq)>,
     /// A ring port at which a dial was refused: it is left out of the ring until it names
     /// another.
     refused_port: u16,
@@ -435,29 +445,32 @@ impl Members {
         }
     }
 
-    /// Clock offsets (theirs minus ours), one per host: a host has one clock, so its members
-    /// (made-up ones heartbeating from it included) give one vote, the median of theirs. Only
-    /// confirmed members vote, or, while none is confirmed yet (a newcomer's first moments),
-    /// every member heard: one forged heartbeat, or a thousand, or a crowd of made-up peers on
-    /// one host, cannot drag the clock of a node that knows its group.
-    pub fn clock_offsets(&self) -> Vec<i64> {
-        let votes = |confirmed_only: bool| {
-            let mut hosts: BTreeMap<IpAddr, Vec<i64>> = BTreeMap::new();
-            for p in self.peers.values().filter(|p| if confirmed_only { p.counts() } else { p.status.is_member() }) {
-                if let Some(o) = p.clock.offset_ms() {
-                    hosts.entry(p.addr.ip()).or_default().push(o);
-                }
+    /// The clocks that vote on group time (see `clock::decide`): each a host's wall clock minus
+    /// ours, one per host (the median of its members': a host has one clock, so a crowd of
+    /// made-up members heartbeating from it is one vote). Only members the ring vouches for
+    /// vote (`attested`: linked with us, or heard on the links of those who are): a life
+    /// this node only heard of, a replay of one gone, or something that heartbeats but that no
+    /// one can link with never does. Nor does a clock that cannot be right, nor our own host
+    /// (`own`), whose clock is ours. Also says whether any such member's clock was heard at
+    /// all, plausible or not: if so, this node knows what the group's clocks say.
+    pub fn clock_votes(&self, attested: &BTreeSet<NodeId>, own: Option<IpAddr>) -> (Vec<i64>, bool) {
+        let mut hosts: BTreeMap<IpAddr, Vec<i64>> = BTreeMap::new();
+        let mut heard = false;
+        for p in attested.iter().filter_map(|n| self.peers.get(n)) {
+            let Some(o) = p.clock.offset_ms().filter(|_| p.counts() && Some(p.addr.ip()) != own) else { continue };
+            heard = true;
+            if p.clock.plausible {
+                hosts.entry(p.addr.ip()).or_default().push(o);
             }
-            hosts
-                .into_values()
-                .map(|mut v| {
-                    v.sort_unstable();
-                    v[(v.len() - 1) / 2]
-                })
-                .collect::<Vec<i64>>()
-        };
-        let confirmed = votes(true);
-        if confirmed.is_empty() { votes(false) } else { confirmed }
+        }
+        let votes = hosts
+            .into_values()
+            .map(|mut v| {
+                v.sort_unstable();
+                v[(v.len() - 1) / 2]
+            })
+            .collect();
+        (votes, heard)
     }
 
     /// Whether `node` is a member that counts for the settled marks (confirmed, alive or
@@ -538,7 +551,12 @@ impl Members {
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status, p.left_seq));
         let mut heard = Heard::Known;
         match known {
-            Some((inc, Status::Left, Some(left))) if f.incarnation == inc && f.seq > left => {
+            Some((inc, Status::Left, Some((left, before))))
+                if f.incarnation == inc
+                    && (f.seq > left
+                        || (f.seq > before
+                            && self.peers.get(&f.sender).is_some_and(|p| now.since(p.since) >= STRAGGLERS_FOR))) =>
+            {
                 // It left, yet speaks on in the same life: the leave was someone else's.
                 let p = self.peers.get_mut(&f.sender).expect("known peer");
                 p.status = Status::Down;
@@ -646,22 +664,32 @@ impl Members {
         if f.seq < p.loss.highest() || f.seq.0 > p.loss.highest().0.saturating_add(LEAVE_AHEAD) {
             return Leave::Implausible;
         }
+        let before = p.loss.highest();
         p.loss.record(f.seq);
         p.status = Status::Left;
         p.since = now;
-        p.left_seq = Some(f.seq);
+        p.left_seq = Some((f.seq, before));
         self.changed = true;
         self.generation += 1;
         self.roster += 1;
         Leave::Left(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
     }
 
-    /// `node` was heard alive at `at`, second-hand or on its link. A vouch never brings back
-    /// the dead; only the peer itself can.
+    /// `node` was heard alive at `at`, second-hand or on its link. One shown down or left
+    /// that was heard so well after it was shown gone comes back (a leave or a notice in its
+    /// name was wrong: forged, or believed by nodes its link did not reach); one heard before
+    /// that stays gone (a crashed or frozen peer's neighbours hear nothing after it).
     pub fn vouch(&mut self, node: NodeId, at: Time, now: Time) -> Option<Event> {
         let p = self.peers.get_mut(&node)?;
         if !p.status.is_member() {
-            return None;
+            if at < p.since + HEARD_AFTER {
+                return None;
+            }
+            p.left_seq = None;
+            p.detector.vouch(at);
+            let (name, addr) = (p.name.clone(), p.addr);
+            self.set_status(node, Status::Alive, now);
+            return Some(Event::PeerUp { node, name, addr });
         }
         p.detector.vouch(at);
         if p.status == Status::Suspect
@@ -740,17 +768,18 @@ impl Members {
         ev
     }
 
-    /// A heartbeat of `node` put its clock `offset_ms` from ours; it reports its own skew.
-    pub fn clock_sample(&mut self, node: NodeId, offset_ms: i64, skew_ms: i64) {
+    /// A heartbeat of `node` put its wall clock `offset_ms` from ours; it reports its own
+    /// skew, and its clock is `plausible` or not.
+    pub fn clock_sample(&mut self, node: NodeId, offset_ms: i64, skew_ms: i64, plausible: bool) {
         if let Some(p) = self.peers.get_mut(&node) {
-            p.clock.sample(offset_ms, skew_ms);
+            p.clock.sample(offset_ms, skew_ms, plausible);
         }
     }
 
-    /// Our clock moved by `by_ms`: every peer's offset moves the other way.
-    pub fn clock_shifted(&mut self, by_ms: i64) {
+    /// Our wall clock stepped by `by_ms`: every peer's offset from it moves the other way.
+    pub fn clock_stepped(&mut self, by_ms: i64) {
         for p in self.peers.values_mut() {
-            p.clock.shifted(by_ms);
+            p.clock.stepped(by_ms);
         }
     }
 

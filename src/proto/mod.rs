@@ -29,8 +29,10 @@ pub mod seal;
 mod snapshot;
 pub mod timer;
 pub mod types;
+mod verdicts;
 pub mod wire;
 
+pub use clock::ClockBasis;
 pub use config::Config;
 pub use detector::DetectorConfig;
 pub use events::{ClockCause, Command, CommandError, DownReason, Event, Output, check_message};

@@ -19,6 +19,7 @@ use super::replay::{Path, ReplayGuard};
 use super::ring::Links;
 use super::seal::{LINK_SEQ, OpenError};
 use super::timer::{Timer, TimerTable};
+use super::verdicts::Verdicts;
 use super::wire::{self, Beat, Body, Datagram, Frame, MessageBody};
 use super::{
     ClockCause, Command, CommandError, Config, DropReason, Entry, Event, Hlc, Incarnation, Inserted, LinkEnd, Log,
@@ -63,12 +64,6 @@ const RING_MIN_GAP: Duration = Duration::from_millis(5);
 const REPAIR_BUDGET: usize = 128 << 10;
 /// Peers vouched for in one heartbeat.
 const MAX_VOUCHES: usize = 4;
-/// A clock further than this from the group's follows the group.
-const CLOCK_TOLERANCE_MS: i64 = 1_000;
-/// A down notice held against our own link's word is believed if the link breaks this soon.
-const DISPUTE_MEMORY: Duration = Duration::from_secs(2);
-/// Down notices held at most.
-const MAX_DISPUTED: usize = 64;
 /// A node whose name others use starts a new life at most this often.
 const RENEW_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// Multicast frames whose stamps are remembered to recognise our echo.
@@ -136,8 +131,8 @@ pub struct Node {
     sent: SentFrames,
     /// When this node last started a new life because someone used its name.
     renewed_at: Option<Time>,
-    /// Down notices held because our own link still heard the peer, and when.
-    disputed: std::collections::BTreeMap<NodeId, (Incarnation, Time)>,
+    /// Words held against what our own links hear, and links that went silent.
+    verdicts: Verdicts,
     /// The monotonic instant of the latest input, to notice when this node was paused.
     last_input: Time,
     /// The latest input that came after a gap of over two link pings: this node was not
@@ -158,8 +153,6 @@ pub struct Node {
     ack_repeats: u32,
     /// When the ring was last looked after.
     last_tend: Time,
-    /// Peers whose ring link went silent while their heartbeats still came, and since when.
-    silent_links: std::collections::BTreeMap<NodeId, Time>,
 }
 
 impl Node {
@@ -197,7 +190,7 @@ impl Node {
             link_seq: 0,
             sent: SentFrames::default(),
             renewed_at: None,
-            disputed: std::collections::BTreeMap::new(),
+            verdicts: Verdicts::default(),
             last_input: now,
             stalled_at: None,
             forged_life_told: None,
@@ -207,7 +200,6 @@ impl Node {
             last_ack: None,
             ack_repeats: 0,
             last_tend: now,
-            silent_links: std::collections::BTreeMap::new(),
             cfg,
         }
     }
@@ -217,6 +209,8 @@ impl Node {
     /// fresh start rather than a verdict. Returns the monotonic instant the core counts in.
     fn enter(&mut self, now: Now) -> Time {
         if let Some(by_ms) = self.clock.advance(now) {
+            // Peers' clocks were compared with our wall clock before it stepped.
+            self.members.clock_stepped(by_ms);
             self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Step { by_ms } });
         }
         let t = now.mono.max(self.last_input);
@@ -305,6 +299,11 @@ impl Node {
     /// Group time at the latest input (what this node stamps with, less the logical part).
     pub fn group_now(&self) -> Hlc {
         self.clock.now_hlc()
+    }
+
+    /// What group time rests on, as last worked out.
+    pub fn clock_basis(&self) -> super::ClockBasis {
+        self.clock.basis()
     }
 
     /// The group's settled mark: messages stamped before it are held by every live member.
@@ -412,6 +411,7 @@ impl Node {
             node: self.id,
             name: self.cfg.name.to_string(),
             skew_ms: self.clock.skew_ms(),
+            clock: self.clock.basis(),
             shared: self.log.shared().cloned(),
             settled: self.repair.settled(),
             ring: self.ring,
@@ -525,6 +525,11 @@ impl Node {
             self.timers.set(Timer::Check, now + self.check_every());
             for e in self.members.check(now) {
                 self.emit(e);
+            }
+            // Leaves held while their links lived on: forged.
+            let forged = self.verdicts.forged_leaves(now);
+            if forged > 0 {
+                *self.stats.dropped.entry(DropReason::ForgedLeave).or_default() += forged;
             }
         }
         if !self.left && (check || self.ring_deadline().is_some_and(|t| t <= now + SEND_SLACK)) {
@@ -652,6 +657,10 @@ impl Node {
         self.members.confirm(peer);
         self.vouch(peer, now, now);
         self.send_digest(peer, now);
+        if !self.clock_known {
+            // Its clock (heard in its heartbeats) votes now that the ring vouches for it.
+            self.follow_group_clock(now);
+        }
         true
     }
 
@@ -691,11 +700,14 @@ impl Node {
             self.count(DropReason::ForgedLife);
             if self.forged_life_told.is_none_or(|t| now.since(t) >= RENEW_AT_MOST_EVERY) {
                 self.forged_life_told = Some(now);
-                self.send_link(peer, Body::Down { node: peer, incarnation: forged }, now);
+                self.send_link(peer, Body::Down { node: peer, incarnation: forged, why: None }, now);
             }
         }
         self.observe_stamp(f.hlc);
-        self.vouch(peer, now, now);
+        if f.body != Body::Bye {
+            // (A goodbye is no sign of life: a leave may be on its way.)
+            self.vouch(peer, now, now);
+        }
         match f.body {
             Body::Ping | Body::Hello => {}
             Body::Bye => self.links.bye(peer),
@@ -706,7 +718,8 @@ impl Node {
                 }
             }
             Body::Entries(e) => self.apply_repair(peer, e, now),
-            Body::Down { node, incarnation } => self.down_notice(node, incarnation, Some(peer), now),
+            Body::Down { node, incarnation, why } => self.down_notice(node, incarnation, why, Some(peer), now),
+            Body::Silent { node, incarnation } => self.silent_claim(node, incarnation, now),
             Body::Ack(a) => {
                 let hdr = Header { sender: peer, incarnation: f.incarnation, seq: f.seq, hlc: f.hlc };
                 self.on_ack(hdr, a, now);
@@ -719,6 +732,14 @@ impl Node {
     pub fn handle_link_end(&mut self, peer: NodeId, end: LinkEnd, now: Now) {
         let now = self.enter(now);
         match end {
+            LinkEnd::Broken if self.verdicts.holds_leave(peer) => {
+                // A leave in its name came just before: its link ended with it, so it was its own.
+                self.links.remove(peer);
+                if let Some((f, from)) = self.verdicts.take_leave(peer, now) {
+                    self.leave(f, from, now);
+                }
+                self.links.pause_dials(peer, now);
+            }
             LinkEnd::Broken => match self.links.remove(peer) {
                 Some(false) if !self.left => self.link_broke(peer, now),
                 // It said goodbye (it left the ring, or did not take us as a neighbour): not a
@@ -757,11 +778,13 @@ impl Node {
         match f.body {
             Body::Announce(beat) => self.on_beat(hdr, &beat, true, from, now),
             Body::Heartbeat(beat) => self.on_beat(hdr, &beat, false, from, now),
-            Body::Leave => match self.members.left(hdr, now) {
-                Leave::Left(e) => self.emit(e),
-                Leave::Ignored => {}
-                Leave::Implausible => self.reject(from, DropReason::ForgedLeave, now),
-            },
+            Body::Leave if self.links.heard_within(f.sender, now, self.cfg.heartbeat * 2) => {
+                // Our link to it spoke just now. A real leave is followed at once by its goodbye
+                // on the link (see `handle_link_end`); a forged one is not, and is dropped.
+                self.verdicts.hold_leave(hdr, from, now);
+                self.vouch_soon(now);
+            }
+            Body::Leave => self.leave(hdr, from, now),
             Body::Message(m) => {
                 self.members.message_seen(hdr, now);
                 if let Some(addr) = m.bare_from {
@@ -779,10 +802,13 @@ impl Node {
                 self.stats.messages_received += 1;
                 self.add_entry(entry, false, from, now);
             }
-            Body::Down { node, incarnation } if self.members.status(f.sender).is_some_and(Status::is_member) => {
-                self.down_notice(node, incarnation, None, now);
+            Body::Down { node, incarnation, why } if self.members.status(f.sender).is_some_and(Status::is_member) => {
+                self.down_notice(node, incarnation, why, None, now);
             }
-            Body::Down { .. } => self.reject(from, DropReason::DownDisputed, now),
+            Body::Silent { node, incarnation } if self.members.status(f.sender).is_some_and(Status::is_member) => {
+                self.silent_claim(node, incarnation, now);
+            }
+            Body::Down { .. } | Body::Silent { .. } => self.reject(from, DropReason::DownDisputed, now),
             Body::Ack(a) => self.on_ack(hdr, a, now),
             _ => {}
         }
@@ -851,8 +877,24 @@ impl Node {
 
     /// `node` was heard alive at `at`, second-hand or on its link.
     fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
+        let was = self.members.status(node);
         if let Some(e) = self.members.vouch(node, at, now) {
+            // Heard on a ring link after it was shown gone: the word against it was wrong.
+            match (was, &e) {
+                (Some(Status::Left), Event::PeerUp { .. }) => self.count(DropReason::ForgedLeave),
+                (Some(Status::Down), Event::PeerUp { .. }) => self.count(DropReason::DownDisputed),
+                _ => {}
+            }
             self.emit(e);
+        }
+    }
+
+    /// `f.sender` said goodbye (or someone did in its name, from `from`).
+    fn leave(&mut self, f: Header, from: SocketAddr, now: Time) {
+        match self.members.left(f, now) {
+            Leave::Left(e) => self.emit(e),
+            Leave::Ignored => {}
+            Leave::Implausible => self.reject(from, DropReason::ForgedLeave, now),
         }
     }
 
@@ -1050,7 +1092,7 @@ impl Node {
         if self.cfg.key.is_none() {
             return true;
         }
-        match self.replay.admit((f.sender, f.incarnation, f.seq, f.hlc), path, self.clock.now_hlc(), now) {
+        match self.replay.admit((f.sender, f.incarnation, f.seq), path, now) {
             Ok(()) => true,
             Err(reason) => {
                 self.reject(from, reason, now);
@@ -1078,7 +1120,7 @@ impl Node {
         if let Event::PeerUp { node, .. } | Event::PeerAlive { node, .. } = &e {
             // Back, or cleared: a down notice held against it earlier is spent (else a link
             // that churns as it comes back would be taken for the crash that notice meant).
-            self.disputed.remove(node);
+            self.verdicts.notice_spent(*node);
         }
         self.out.push_back(Output::Event(e));
     }

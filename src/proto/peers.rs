@@ -79,9 +79,10 @@ impl LossWindow {
 /// Samples kept of how far a peer's clock is from ours.
 const CLOCK_SAMPLES: usize = 5;
 
-/// A peer's clock as this node sees it: recent differences between the group time its
-/// heartbeats carried and ours when they arrived (a LAN's delay is far below what matters
-/// here), and how far its own wall clock is from the group time it uses, as it reports.
+/// A peer's clock as this node sees it: recent differences between its own wall clock (the
+/// group time its heartbeats carried plus the skew they report) and ours when they arrived (a
+/// LAN's delay is far below what matters here), whether that clock can be right, and how far
+/// its wall clock is from the group time it uses, as it reports.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PeerClock {
     /// The last `CLOCK_SAMPLES` samples, in place (no allocation per peer): `len` of them
@@ -91,21 +92,26 @@ pub(super) struct PeerClock {
     next: u8,
     /// Its wall clock minus its group time, as it last reported.
     pub skew_ms: i64,
+    /// Its wall clock, as last heard, can be right (see `clock::plausible`).
+    pub plausible: bool,
 }
 
 impl PeerClock {
-    pub fn sample(&mut self, offset_ms: i64, skew_ms: i64) {
+    /// A heartbeat put its wall clock `offset_ms` from ours; it reports `skew_ms`, and its
+    /// clock is `plausible` or not.
+    pub fn sample(&mut self, offset_ms: i64, skew_ms: i64, plausible: bool) {
         self.samples[usize::from(self.next)] = offset_ms;
         self.next = (self.next + 1) % CLOCK_SAMPLES as u8;
         self.len = (self.len + 1).min(CLOCK_SAMPLES as u8);
         self.skew_ms = skew_ms;
+        self.plausible = plausible;
     }
 
     fn kept(&mut self) -> &mut [i64] {
         &mut self.samples[..usize::from(self.len)]
     }
 
-    /// Its clock minus ours (median of the recent samples), if it has been heard.
+    /// Its wall clock minus ours (median of the recent samples), if it has been heard.
     pub fn offset_ms(&self) -> Option<i64> {
         let mut v = self.samples;
         let v = &mut v[..usize::from(self.len)];
@@ -113,8 +119,9 @@ impl PeerClock {
         v.get(v.len() / 2).copied()
     }
 
-    /// Our clock moved by `by_ms`: the samples taken against the old one move the other way.
-    pub fn shifted(&mut self, by_ms: i64) {
+    /// Our wall clock stepped by `by_ms`: the samples taken against the old one move the other
+    /// way.
+    pub fn stepped(&mut self, by_ms: i64) {
         for s in self.kept() {
             *s = s.saturating_sub(by_ms);
         }
@@ -148,17 +155,17 @@ mod tests {
     fn a_peer_clock_is_the_median_of_its_last_five_samples() {
         let mut c = PeerClock::default();
         assert_eq!(c.offset_ms(), None);
-        c.sample(40, 0);
+        c.sample(40, 0, true);
         assert_eq!(c.offset_ms(), Some(40));
         for s in [1_000, -3, 7, 9] {
-            c.sample(s, 0);
+            c.sample(s, 0, true);
         }
         assert_eq!(c.offset_ms(), Some(9), "of 40, 1000, -3, 7, 9");
         // Two more: 40 and 1000 fall out.
-        c.sample(2, 0);
-        c.sample(5, 0);
+        c.sample(2, 0, true);
+        c.sample(5, 0, true);
         assert_eq!(c.offset_ms(), Some(5), "of -3, 7, 9, 2, 5");
-        c.shifted(10);
+        c.stepped(10);
         assert_eq!(c.offset_ms(), Some(-5));
     }
 }

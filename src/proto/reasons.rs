@@ -49,8 +49,7 @@ pub enum DropReason {
     BareIgnored,
     /// A frame taken before, sent again (keyed groups).
     Replay,
-    /// A frame of a sender's older life, or stamped long ago by a life not heard before
-    /// (keyed groups).
+    /// A frame of an older life of its sender than one already heard (keyed groups).
     Stale,
     /// A ring link from a node that is not one of this node's neighbours (closed at once).
     LinkNotNeighbour,

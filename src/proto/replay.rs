@@ -2,25 +2,27 @@
 //!
 //! Per sender and life this keeps a window of the last 128 multicast frame numbers (as `IPsec`
 //! does) and the highest ring-link frame number (a link delivers in order, so link numbers
-//! only grow). A frame from an older life than one already heard is stale. A life never heard
-//! before must carry a recent stamp, so a datagram captured from a node that has since gone,
-//! and sent again once its record was forgotten, is not taken for a new member.
+//! only grow). A frame from an older life than one already heard is stale.
+//!
+//! A life never heard before is taken whatever its stamp: its stamp says only what its
+//! sender's clock said, and a node whose clock is wrong (or a newcomer whose own is) must still
+//! be heard. Nothing is refused for a clock reason. A capture of a life that has gone, sent again
+//! to a node that never heard it, is taken as that life speaking, for as long as the replay
+//! lasts; but it never votes on the group's clock and never holds back settled marks, since
+//! no one links with it (see `Members::clock_votes`, `Members::attested`).
 //!
 //! Open groups cannot tell a replay from a forgery and do not use this: anyone can send any
 //! frame there (see `docs/PROTOCOL.md`, open groups).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use super::reasons::DropReason;
-use super::types::{Hlc, Incarnation, NodeId, Seq, Time};
+use super::types::{Incarnation, NodeId, Seq, Time};
 
 /// Senders' lives remembered at most; the least recently heard is forgotten first.
 const MAX_LIVES: usize = 4096;
 /// Multicast frame numbers this far below the highest seen are refused as too old to tell.
 const WINDOW: u64 = 128;
-/// A life not heard before must be stamped no further than this behind group time.
-pub const FRESH: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug)]
 struct Window {
@@ -47,13 +49,12 @@ pub(super) enum Path {
 
 impl ReplayGuard {
     /// Takes a frame that opened with the group key, or says why it is refused: `Replay` for
-    /// a frame taken before (or too old to tell), `Stale` for an older life or a stamp too far
-    /// behind `group_now` for a life not heard before.
+    /// a frame taken before (or too old to tell), `Stale` for a frame of an older life than one
+    /// heard.
     pub fn admit(
         &mut self,
-        (node, inc, seq, hlc): (NodeId, Incarnation, Seq, Hlc),
+        (node, inc, seq): (NodeId, Incarnation, Seq),
         path: Path,
-        group_now: Hlc,
         now: Time,
     ) -> Result<(), DropReason> {
         if self
@@ -65,10 +66,6 @@ impl ReplayGuard {
             return Err(DropReason::Stale);
         }
         if !self.lives.contains_key(&(node, inc)) {
-            let floor = Hlc::from_unix(group_now.to_unix().saturating_sub(FRESH));
-            if hlc < floor {
-                return Err(DropReason::Stale);
-            }
             if self.lives.len() >= MAX_LIVES {
                 self.forget_oldest();
             }
@@ -124,10 +121,8 @@ impl ReplayGuard {
 mod tests {
     use super::*;
 
-    const NOW: Hlc = Hlc(1_780_000_000_000 << 16);
-
-    fn f(node: u64, inc: u64, seq: u64) -> (NodeId, Incarnation, Seq, Hlc) {
-        (NodeId(node), Incarnation(inc), Seq(seq), NOW)
+    fn f(node: u64, inc: u64, seq: u64) -> (NodeId, Incarnation, Seq) {
+        (NodeId(node), Incarnation(inc), Seq(seq))
     }
 
     #[test]
@@ -135,43 +130,32 @@ mod tests {
         let mut g = ReplayGuard::default();
         let t = Time::default();
         for s in [1, 2, 5, 4, 3] {
-            assert_eq!(g.admit(f(1, 1, s), Path::Multicast, NOW, t), Ok(()), "seq {s}");
+            assert_eq!(g.admit(f(1, 1, s), Path::Multicast, t), Ok(()), "seq {s}");
         }
         for s in 1..=5 {
-            assert_eq!(g.admit(f(1, 1, s), Path::Multicast, NOW, t), Err(DropReason::Replay), "seq {s} again");
+            assert_eq!(g.admit(f(1, 1, s), Path::Multicast, t), Err(DropReason::Replay), "seq {s} again");
         }
-        assert_eq!(g.admit(f(1, 1, 300), Path::Multicast, NOW, t), Ok(()));
-        assert_eq!(g.admit(f(1, 1, 100), Path::Multicast, NOW, t), Err(DropReason::Replay), "too old to tell");
-        assert_eq!(g.admit(f(2, 1, 1), Path::Multicast, NOW, t), Ok(()), "another sender has its own window");
+        assert_eq!(g.admit(f(1, 1, 300), Path::Multicast, t), Ok(()));
+        assert_eq!(g.admit(f(1, 1, 100), Path::Multicast, t), Err(DropReason::Replay), "too old to tell");
+        assert_eq!(g.admit(f(2, 1, 1), Path::Multicast, t), Ok(()), "another sender has its own window");
     }
 
     #[test]
     fn link_frames_only_grow_and_older_lives_are_stale() {
         let mut g = ReplayGuard::default();
         let t = Time::default();
-        assert_eq!(g.admit(f(1, 1, LINK_BASE + 1), Path::Link, NOW, t), Ok(()));
-        assert_eq!(g.admit(f(1, 1, LINK_BASE + 1), Path::Link, NOW, t), Err(DropReason::Replay));
-        assert_eq!(g.admit(f(1, 2, 1), Path::Multicast, NOW, t), Ok(()), "a new life");
-        assert_eq!(g.admit(f(1, 1, LINK_BASE + 2), Path::Link, NOW, t), Err(DropReason::Stale));
-        assert_eq!(g.admit(f(1, 1, 9), Path::Multicast, NOW, t), Err(DropReason::Stale));
-    }
-
-    #[test]
-    fn a_life_not_heard_before_needs_a_recent_stamp() {
-        let mut g = ReplayGuard::default();
-        let old = Hlc::from_unix(NOW.to_unix().saturating_sub(Duration::from_secs(120)));
-        let frame = (NodeId(5), Incarnation(1), Seq(1), old);
-        assert_eq!(g.admit(frame, Path::Multicast, NOW, Time::default()), Err(DropReason::Stale));
-        let recent = Hlc::from_unix(NOW.to_unix().saturating_sub(Duration::from_secs(5)));
-        let frame = (NodeId(5), Incarnation(1), Seq(1), recent);
-        assert_eq!(g.admit(frame, Path::Multicast, NOW, Time::default()), Ok(()));
+        assert_eq!(g.admit(f(1, 1, LINK_BASE + 1), Path::Link, t), Ok(()));
+        assert_eq!(g.admit(f(1, 1, LINK_BASE + 1), Path::Link, t), Err(DropReason::Replay));
+        assert_eq!(g.admit(f(1, 2, 1), Path::Multicast, t), Ok(()), "a new life");
+        assert_eq!(g.admit(f(1, 1, LINK_BASE + 2), Path::Link, t), Err(DropReason::Stale));
+        assert_eq!(g.admit(f(1, 1, 9), Path::Multicast, t), Err(DropReason::Stale));
     }
 
     #[test]
     fn the_table_stays_bounded() {
         let mut g = ReplayGuard::default();
         for n in 1..=(MAX_LIVES as u64 + 100) {
-            g.admit(f(n, 1, 1), Path::Multicast, NOW, Time::from_millis(n)).unwrap();
+            g.admit(f(n, 1, 1), Path::Multicast, Time::from_millis(n)).unwrap();
         }
         assert_eq!(g.lives.len(), MAX_LIVES);
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use super::clock::ClockBasis;
 use super::peers::Status;
 use super::reasons::DropReason;
 use super::ring::Neighbours;
@@ -82,6 +83,8 @@ pub struct Snapshot {
     pub name: String,
     /// This host's wall clock minus the group time it stamps with.
     pub skew_ms: i64,
+    /// What group time rests on.
+    pub clock: ClockBasis,
     /// The shared message, if there is one.
     pub shared: Option<Entry>,
     /// Messages stamped before this are held by every live member.

@@ -33,15 +33,19 @@ fn node(id: u64) -> Node {
 
 #[test]
 fn a_new_node_holds_what_is_said_until_it_hears_the_group_clock() {
-    let cfg = Config { name: Name::clip("new"), ..Config::default() };
+    let ring = SocketAddr::from(([10, 0, 0, 1], 7000));
+    let cfg = Config { name: Name::clip("new"), ring_addr: Some(ring), ..Config::default() };
     let mut a = Node::new(NodeId(1), Incarnation(T0), cfg.clone(), at(0));
     a.handle_timer(at(0));
     outputs(&mut a);
     a.handle_command(Command::Say("first".into()), at(1)).unwrap();
     assert_eq!(outputs(&mut a).0.len(), 0, "held");
     assert_eq!(a.handle_command(Command::Say(" ".into()), at(2)), Err(CommandError::Empty), "still checked");
-    // A peer's heartbeat tells the group's time: what was held goes out, in order.
-    a.handle_datagram(&frame(2, T0, 1, hlc_at(5), beat("b")), addr(2), at(5));
+    // A peer heard but not yet linked is no clock to go by: anyone could have sent that.
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(5), ring_beat("b")), addr(2), at(5));
+    assert!(a.log().is_empty(), "still held");
+    // Linked, the clock its heartbeat told is the group's: what was held goes out, in order.
+    assert!(a.handle_link_up(NodeId(2), link_from(2), at(10)));
     let sent: Vec<_> = outputs(&mut a)
         .0
         .into_iter()
@@ -307,7 +311,8 @@ fn idle_links_ping_and_silent_links_count_as_broken() {
     a.handle_link_end(NodeId(2), LinkEnd::Refused, at(1_260));
     let out = all(&mut a);
     assert!(out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))), "{out:?}");
-    assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+    let why = Some(wire::Gone::Crashed);
+    assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0), why }));
 }
 
 fn down_notice(out: &[Output]) -> Option<Body> {
@@ -342,7 +347,8 @@ fn a_peer_silent_on_its_link_and_on_the_group_is_down_within_a_second() {
         a.handle_timer(at(t));
         let out = all(&mut a);
         if out.iter().any(|o| matches!(o, Output::Event(Event::PeerDown { via: DownVia::Link, .. }))) {
-            assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0) }));
+            let why = Some(wire::Gone::Silent);
+            assert_eq!(down_notice(&out), Some(Body::Down { node: NodeId(2), incarnation: Incarnation(T0), why }));
             down_at = Some(t);
             break;
         }
@@ -409,7 +415,7 @@ fn a_link_closed_with_a_goodbye_is_not_a_failure() {
 fn every_multicast_kind_counts_toward_loss() {
     let mut a = node(1);
     a.handle_datagram(&frame(2, T0, 1, hlc_at(0), beat("b")), addr(2), at(0));
-    let notice = Body::Down { node: NodeId(9), incarnation: Incarnation(1) };
+    let notice = Body::Down { node: NodeId(9), incarnation: Incarnation(1), why: None };
     a.handle_datagram(&frame(2, T0, 2, hlc_at(1), notice), addr(2), at(1));
     a.handle_datagram(&frame(2, T0, 3, hlc_at(2), beat("b")), addr(2), at(2));
     assert!(a.snapshot().peers[0].loss.abs() < 1e-12, "a notice is not a lost heartbeat");
@@ -478,7 +484,12 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
                 shared,
                 more,
             })),
-        (1u64..5, 0u64..3).prop_map(|(n, i)| Body::Down { node: NodeId(n), incarnation: Incarnation(i) }),
+        (1u64..5, 0u64..3, 0u8..3).prop_map(|(n, i, w)| Body::Down {
+            node: NodeId(n),
+            incarnation: Incarnation(i),
+            why: [None, Some(wire::Gone::Crashed), Some(wire::Gone::Silent)][usize::from(w)],
+        }),
+        (1u64..5, 0u64..3).prop_map(|(n, i)| Body::Silent { node: NodeId(n), incarnation: Incarnation(i) }),
         (seq, 0u64..10_000, 0u64..10_000).prop_map(|(s, f, d)| Body::Ack(wire::Ack {
             msg_seq: Seq(s),
             frontier: Hlc(f),
@@ -749,7 +760,7 @@ fn a_forged_leave_is_refused_or_undone_by_the_peers_next_frame() {
 #[test]
 fn down_notices_from_strangers_or_about_a_peer_we_hear_are_disputed() {
     let mut a = knowing_b();
-    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0) };
+    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0), why: None };
     a.handle_datagram(&frame(77, T0, 1, hlc_at(600), down.clone()), addr(77), at(600));
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "a stranger's notice");
     assert_eq!(dropped(&a, DropReason::DownDisputed), 1);
@@ -926,7 +937,7 @@ fn a_down_notice_about_a_peer_our_link_still_hears_waits_for_the_link_to_break()
     a.handle_timer(at(50));
     all(&mut a);
     assert!(a.handle_link_up(NodeId(2), link_from(2), at(60)));
-    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0) };
+    let down = Body::Down { node: NodeId(2), incarnation: Incarnation(T0), why: Some(wire::Gone::Crashed) };
     a.handle_datagram(&frame(3, T0, 2, hlc_at(100), down), addr(3), at(100));
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive), "our own link heard it just now");
     assert_eq!(dropped(&a, DropReason::DownDisputed), 1);
@@ -946,43 +957,77 @@ fn a_leave_numbered_far_ahead_is_not_believed() {
     assert_eq!(dropped(&a, DropReason::ForgedLeave), 1);
 }
 
+/// A heartbeat on our ring port from `id` at `from` whose sender's clock reads `time_ms`.
+fn ring_beat_at(name: &str, tcp_port: u16, time_ms: u64) -> Body {
+    let mut b = beat_on(name, tcp_port);
+    if let Body::Heartbeat(x) = &mut b {
+        x.time_ms = time_ms;
+    }
+    b
+}
+
 #[test]
-fn made_up_peers_heartbeating_from_one_host_are_one_clock_vote() {
-    let mut a = node(1);
+fn made_up_peers_never_vote_on_the_clock_and_linked_hosts_do() {
+    let mut a = ring_node(1, 1);
     let hour = 3_600_000;
     let sybil = |port: u16| SocketAddr::from(([10, 0, 0, 66], port));
-    let beat_at = |name: &str, time_ms: u64| {
-        let mut b = beat(name);
-        if let Body::Heartbeat(x) = &mut b {
-            x.time_ms = time_ms;
-        }
-        b
-    };
-    // Two real peers with our time; five made-up ones on one host, an hour ahead, all
-    // heartbeating for four seconds (long enough to be confirmed).
+    // Two real peers with our time, linked with us; five made-up ones, an hour ahead, all
+    // heartbeating for four seconds (long enough to be confirmed), none linked.
+    let mut linked = false;
     for k in 0..8u64 {
         let t = k * 500;
         for (id, last) in [(2, 2), (3, 3)] {
-            a.handle_datagram(&frame(id, T0, k + 1, hlc_at(t), beat_at("real", T0 + t)), addr(last), at(t));
+            a.handle_datagram(&frame(id, T0, k + 1, hlc_at(t), ring_beat_at("real", 7000, T0 + t)), addr(last), at(t));
         }
         for s in 0..5u16 {
-            let f = frame(100 + u64::from(s), T0, k + 1, hlc_at(t), beat_at("ghost", T0 + t + hour));
+            let f = frame(100 + u64::from(s), T0, k + 1, hlc_at(t), ring_beat_at("ghost", 0, T0 + t + hour));
             a.handle_datagram(&f, sybil(40_000 + s), at(t));
+        }
+        if !linked {
+            assert!(a.handle_link_up(NodeId(2), link_from(2), at(t + 1)));
+            assert!(a.handle_link_up(NodeId(3), link_from(3), at(t + 1)));
+            linked = true;
         }
         a.handle_timer(at(t + 10));
     }
     let ev = outputs(&mut a).1;
     assert!(!ev.iter().any(|e| matches!(e, Event::Clock { .. })), "the clock stayed: {ev:?}");
     assert!(a.snapshot().skew_ms.abs() < 1_000, "skew {}", a.snapshot().skew_ms);
-    // And a majority of real hosts still moves it: were b and c both an hour ahead, a follows.
-    for k in 8..16u64 {
+    // A majority of linked hosts moves it, in steps: were b and c both an hour ahead, a follows.
+    let ping = |id: u64, k: u64| link_frame_from(id, seal::LINK_SEQ | k, Body::Ping);
+    for k in 8..40u64 {
         let t = k * 500;
         for (id, last) in [(2, 2), (3, 3)] {
-            a.handle_datagram(&frame(id, T0, k + 1, hlc_at(t), beat_at("real", T0 + t + hour)), addr(last), at(t));
+            a.handle_link_frame(NodeId(id), &ping(id, k), at(t));
+            let f = frame(id, T0, k + 1, hlc_at(t), ring_beat_at("real", 7000, T0 + t + hour));
+            a.handle_datagram(&f, addr(last), at(t));
         }
         a.handle_timer(at(t + 10));
     }
-    assert!(outputs(&mut a).1.iter().any(|e| matches!(e, Event::Clock { .. })), "two hosts of three agree");
+    let steps = outputs(&mut a).1.iter().filter(|e| matches!(e, Event::Clock { .. })).count();
+    assert!(steps > 1, "two hosts of three agree, and group time goes there in steps: {steps}");
+    assert!((a.snapshot().skew_ms + hour as i64).abs() < 1_000, "skew {}", a.snapshot().skew_ms);
+}
+
+#[test]
+fn linked_peers_on_one_host_are_one_clock_vote() {
+    let mut a = ring_node(1, 1);
+    let hour = 3_600_000;
+    let host = |port: u16| SocketAddr::from(([10, 0, 0, 66], port));
+    for k in 0..10u64 {
+        let t = k * 500;
+        for (id, port) in [(2u64, 7000u16), (3, 7001)] {
+            let f = frame(id, T0, k + 1, hlc_at(t), ring_beat_at("twin", port, T0 + t + hour));
+            a.handle_datagram(&f, host(40_000 + port), at(t));
+            if k == 0 {
+                assert!(a.handle_link_up(NodeId(id), SocketAddr::from(([10, 0, 0, 66], port)), at(t + 1)));
+            }
+        }
+        a.handle_timer(at(t + 10));
+    }
+    assert_eq!(a.linked().count(), 2);
+    let ev = outputs(&mut a).1;
+    assert!(!ev.iter().any(|e| matches!(e, Event::Clock { .. })), "one host, one vote, against ours: {ev:?}");
 }
 
 #[test]
@@ -1096,7 +1141,7 @@ fn a_notice_on_the_group_that_names_a_higher_life_of_ours_is_only_answered() {
     all(&mut a);
     // b (a member) says on the group that a's life T0 + 5 is down: a life a never had, but on the
     // group anyone could say it, so a answers with a heartbeat and keeps its life.
-    let down = Body::Down { node: NodeId(1), incarnation: Incarnation(T0 + 5) };
+    let down = Body::Down { node: NodeId(1), incarnation: Incarnation(T0 + 5), why: None };
     a.handle_datagram(&frame(2, T0, 9, hlc_at(700), down), addr(2), at(700));
     let out = all(&mut a);
     assert!(!out.iter().any(|o| matches!(o, Output::Event(Event::Impersonated { .. }))), "{out:?}");

@@ -140,6 +140,16 @@ pub struct MessageBody {
     pub bare_from: Option<SocketAddr>,
 }
 
+/// Why a ring neighbour found a node down (the reason a kind 12 notice carries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Gone {
+    /// Its process is gone: a dial to its ring port was refused.
+    Crashed,
+    /// It stopped answering: its ring links went silent and so did its heartbeats (frozen,
+    /// hung, or cut off from the LAN).
+    Silent,
+}
+
 /// What a frame carries, by kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Body {
@@ -161,12 +171,25 @@ pub enum Body {
     Hello,
     /// Sent before a deliberate close, so the other side does not take it for a crash.
     Bye,
-    /// Sent by a ring neighbour that has confirmed a node dead (its link broke and a re-dial
-    /// was refused), on the group and around the ring, so every node drops it at once.
+    /// Sent by a ring neighbour that has found a node down (a re-dial refused, or its links
+    /// and its heartbeats silent), on the group and around the ring, so every node drops it at
+    /// once and says why. Kind 12 carries the reason; kind 10, without one, is what nodes sent
+    /// before reasons (still taken), and tells a neighbour that a life in its name was forged.
     Down {
-        /// The node confirmed dead.
+        /// The node found down.
         node: NodeId,
-        /// The life of it that died.
+        /// The life of it that is down.
+        incarnation: Incarnation,
+        /// Why, as the neighbour found it (kind 12); `None` in a kind 10 notice.
+        why: Option<Gone>,
+    },
+    /// Sent by a ring neighbour whose link to a node went silent while the node's heartbeats
+    /// were not yet overdue (in a large group they come seconds apart): it asks the node's
+    /// other neighbour, whose own link is the second witness, to say whether it hears the node.
+    Silent {
+        /// The node whose link went silent.
+        node: NodeId,
+        /// Its life.
         incarnation: Incarnation,
     },
     /// Where the sender stands on the messages (`Ack`), on the group and on ring links.
@@ -185,8 +208,10 @@ impl Body {
             Body::Entries(_) => 7,
             Body::Hello => 8,
             Body::Bye => 9,
-            Body::Down { .. } => 10,
+            Body::Down { why: None, .. } => 10,
             Body::Ack(_) => 11,
+            Body::Down { why: Some(_), .. } => 12,
+            Body::Silent { .. } => 13,
         }
     }
 
@@ -300,7 +325,10 @@ fn encode_within(frame: &Frame, limit: usize) -> Result<Vec<u8>, TooLong> {
         Body::Message(m) => postcard::to_extend(m, out),
         Body::Digest(d) => postcard::to_extend(d, out),
         Body::Entries(e) => postcard::to_extend(e, out),
-        Body::Down { node, incarnation } => postcard::to_extend(&(node, incarnation), out),
+        Body::Down { node, incarnation, why: None } | Body::Silent { node, incarnation } => {
+            postcard::to_extend(&(node, incarnation), out)
+        }
+        Body::Down { node, incarnation, why: Some(why) } => postcard::to_extend(&(node, incarnation, why), out),
         Body::Ack(a) => postcard::to_extend(a, out),
     };
     let out = body.expect("postcard encoding into a Vec");
@@ -437,9 +465,17 @@ pub fn decode(bytes: &[u8]) -> Result<Datagram, DecodeError> {
         9 => Body::Bye,
         10 => {
             let (node, incarnation) = body(rest)?;
-            Body::Down { node, incarnation }
+            Body::Down { node, incarnation, why: None }
         }
         11 => Body::Ack(body(rest)?),
+        12 => {
+            let (node, incarnation, why) = body(rest)?;
+            Body::Down { node, incarnation, why: Some(why) }
+        }
+        13 => {
+            let (node, incarnation) = body(rest)?;
+            Body::Silent { node, incarnation }
+        }
         k => return Err(DecodeError::Kind(k)),
     };
     if sender.0 == 0 {
@@ -561,7 +597,10 @@ mod tests {
             }),
             Body::Hello,
             Body::Bye,
-            Body::Down { node: NodeId(3), incarnation: Incarnation(4) },
+            Body::Down { node: NodeId(3), incarnation: Incarnation(4), why: None },
+            Body::Down { node: NodeId(3), incarnation: Incarnation(4), why: Some(Gone::Crashed) },
+            Body::Down { node: NodeId(3), incarnation: Incarnation(4), why: Some(Gone::Silent) },
+            Body::Silent { node: NodeId(3), incarnation: Incarnation(4) },
             Body::Ack(Ack { msg_seq: Seq(7), frontier: Hlc(90), settled: Hlc(80) }),
         ];
         for b in bodies {
@@ -623,7 +662,7 @@ mod tests {
 
         #[test]
         fn arbitrary_bodies_after_a_valid_header_never_panic(
-            kind in 0u8..12,
+            kind in 0u8..15,
             tail in proptest::collection::vec(proptest::num::u8::ANY, 0..600),
         ) {
             let mut bytes = encode(&frame(Body::Leave)).unwrap();

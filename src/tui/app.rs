@@ -14,8 +14,8 @@ use tui_input::backend::crossterm::EventHandler;
 
 use crate::net::{NetEvent, Ready, Resync};
 use crate::proto::{
-    self, ClockCause, Command, DownReason, DownVia, Entry, Event, Hlc, Neighbours, NodeId, Now, PeerView, Seq, Stats,
-    Status, Time,
+    self, ClockBasis, ClockCause, Command, DownReason, DownVia, Entry, Event, Hlc, Neighbours, NodeId, Now, PeerView,
+    Seq, Stats, Status, Time,
 };
 
 /// Lines kept in the messages pane: twice the core's default retention (10,000 messages), so
@@ -200,6 +200,8 @@ pub struct App {
     pub wall: Duration,
     /// This host's wall clock minus group time, as the node reports it.
     pub skew_ms: i64,
+    /// What group time rests on, as the node reports it.
+    pub clock: ClockBasis,
     /// The node's group time at a monotonic instant: the time of the screen's own lines.
     group_anchor: Option<(Hlc, Time)>,
     /// The viewer's time zone, fixed at start so rendering reads nothing but the model.
@@ -283,6 +285,7 @@ impl App {
             now: now.mono,
             wall: now.wall,
             skew_ms: 0,
+            clock: ClockBasis::Own,
             group_anchor: None,
             tz,
             size,
@@ -824,7 +827,10 @@ fn net(app: &mut App, ev: NetEvent) {
         }
         NetEvent::Lagged(n) => app.lagged += n,
         NetEvent::Resync(r) => resync(app, *r),
-        NetEvent::GroupTime { time, mono } => app.group_anchor = Some((time, mono)),
+        NetEvent::GroupTime { time, mono, basis } => {
+            app.group_anchor = Some((time, mono));
+            app.clock = basis;
+        }
         NetEvent::SendFailed(e) => app.system(SystemKind::Error, format!("cannot send: {e}")),
         NetEvent::Core(ev) => core_event(app, ev),
     }
@@ -857,14 +863,16 @@ fn core_event(app: &mut App, ev: Event) {
         Event::PeerDown { node, name, reason, via } => {
             let (status, text) = match reason {
                 DownReason::Left => (Status::Left, format!("{name} left")),
-                DownReason::Timeout if via == DownVia::Heartbeat => {
-                    (Status::Down, format!("{name} is down (no heartbeat)"))
+                // The reason is the one its ring neighbour found and put in its notice, so it
+                // reads the same on every node; only a notice from a node too old to say why
+                // comes without one.
+                DownReason::Timeout if via == DownVia::Notice => {
+                    (Status::Down, format!("{name} is down (its ring neighbour lost it)"))
                 }
-                // A neighbour's notice does not say why (a crash or a freeze look alike from here).
-                _ if via == DownVia::Notice => (Status::Down, format!("{name} is down (its ring neighbour lost it)")),
-                DownReason::Timeout => (Status::Down, format!("{name} is down (its ring link broke)")),
+                DownReason::Timeout => (Status::Down, format!("{name} is down (no heartbeat)")),
                 DownReason::Restarted => (Status::Down, format!("{name} restarted")),
                 DownReason::Crashed => (Status::Down, format!("{name} is down (crashed: its process is gone)")),
+                DownReason::Silent => (Status::Down, format!("{name} is down (stopped answering: frozen or cut off)")),
             };
             set_status(app, node, status);
             if let Some(p) = app.peers.get_mut(&node) {
@@ -1083,7 +1091,7 @@ mod tests {
     fn app_at(now: Now, group: Option<Hlc>) -> App {
         let mut a = App::new(now, FixedOffset::east_opt(0).unwrap(), (80, 24));
         if let Some(time) = group {
-            update(&mut a, Msg::Net(NetEvent::GroupTime { time, mono: now.mono }));
+            update(&mut a, Msg::Net(NetEvent::GroupTime { time, mono: now.mono, basis: ClockBasis::Own }));
         }
         let ready = Ready {
             node: NodeId(0xaaaa),
@@ -1275,12 +1283,15 @@ mod tests {
         update(&mut a, Msg::Net(NetEvent::Core(down)));
         assert_eq!(a.peers[&NodeId(2)].status, Status::Down);
         assert!(texts(&a).contains(&"bob is down (no heartbeat)"));
-        // Each way a peer goes down reads as what this node knows of it: a neighbour's notice
-        // says only that it is down (a frozen process and a crashed one look alike from here).
+        // Each way a peer goes down reads by the reason its ring neighbour found, the same
+        // whether this node found it itself or heard the notice; a notice of a node too old to
+        // give a reason says only that a neighbour lost it.
         for (name, reason, via, says) in [
-            ("carol", DownReason::Crashed, DownVia::Notice, "carol is down (its ring neighbour lost it)"),
+            ("carol", DownReason::Crashed, DownVia::Notice, "carol is down (crashed: its process is gone)"),
             ("dave", DownReason::Crashed, DownVia::Link, "dave is down (crashed: its process is gone)"),
-            ("erin", DownReason::Timeout, DownVia::Link, "erin is down (its ring link broke)"),
+            ("erin", DownReason::Silent, DownVia::Link, "erin is down (stopped answering: frozen or cut off)"),
+            ("fred", DownReason::Silent, DownVia::Notice, "fred is down (stopped answering: frozen or cut off)"),
+            ("gail", DownReason::Timeout, DownVia::Notice, "gail is down (its ring neighbour lost it)"),
         ] {
             let down = Event::PeerDown { node: NodeId(9), name: name.into(), reason, via };
             update(&mut a, Msg::Net(NetEvent::Core(down)));

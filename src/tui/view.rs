@@ -225,9 +225,10 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     if detail < 1 {
         left.push(Span::styled(format!(" via {}", me.iface), dim));
     }
-    if let Some(note) = skew_note(app.skew_ms) {
+    let peers = app.peers.values().filter(|p| p.status.is_member()).map(|p| (p.name.as_str(), p.skew_ms));
+    if let Some(note) = crate::show::clock_note(app.skew_ms, app.clock, peers) {
         left.push(Span::styled(" │ ", dim));
-        left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
+        left.push(Span::styled(clean(&note), Style::new().fg(Color::Yellow)));
     }
     Line::from(left)
 }

@@ -7,10 +7,30 @@
 
 use std::time::Duration;
 
-use super::{DISPUTE_MEMORY, MAX_DISPUTED, Node};
+use super::Node;
+use crate::proto::membership::Peer;
 use crate::proto::ring::{self, LinkChore, RingKey};
-use crate::proto::wire::{self, Body, Digest, Entries};
-use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, NodeId, Output, Time};
+use crate::proto::timer::Timer;
+use crate::proto::wire::{self, Body, Digest, Entries, Gone};
+use crate::proto::{DownReason, DownVia, DropReason, Event, Incarnation, Name, NodeId, Output, Status, Time};
+
+/// The reason a notice carries for `reason`, if it carries one.
+fn gone(reason: DownReason) -> Option<Gone> {
+    match reason {
+        DownReason::Crashed => Some(Gone::Crashed),
+        DownReason::Silent => Some(Gone::Silent),
+        DownReason::Left | DownReason::Timeout | DownReason::Restarted => None,
+    }
+}
+
+/// What a notice's reason says, for the front ends (a notice without one: a neighbour lost it).
+fn reason_of(why: Option<Gone>) -> DownReason {
+    match why {
+        Some(Gone::Crashed) => DownReason::Crashed,
+        Some(Gone::Silent) => DownReason::Silent,
+        None => DownReason::Timeout,
+    }
+}
 
 impl Node {
     pub(super) fn link_timeout(&self) -> Duration {
@@ -49,16 +69,25 @@ impl Node {
                 // Silent link: the peer hangs or the path is cut.
                 LinkChore::Broken => {
                     self.out.push_back(Output::Close { peer });
-                    if self.silent_on_the_group(peer, now) && self.was_listening(now) {
-                        // Its heartbeats stopped too: two paths agree, so it is down now,
-                        // not after the failure detector's wait. Its other neighbour holds
-                        // our notice until its own link says the same (see `down_notice`).
-                        self.declare_down(peer, DownReason::Timeout, now);
+                    let listening = self.was_listening(now);
+                    let inc = self.members.get(peer).filter(|p| p.status().is_member()).map(Peer::incarnation);
+                    // Its other ring neighbour said its link went silent too.
+                    let claimed = self.verdicts.take_claim(peer, now).is_some_and(|c| Some(c) == inc);
+                    if listening && (claimed || self.silent_on_the_group(peer, now)) {
+                        // Its heartbeats stopped too, or its other link did: two witnesses
+                        // agree, so it is down now, not after the failure detector's wait.
+                        // Its other neighbour holds our notice until its own link says the same.
+                        self.declare_down(peer, DownReason::Silent, now);
                     } else {
-                        // Its last heartbeat may have left just before it stopped: watch for
-                        // its next one, and if that does not come, it is down then.
-                        if self.was_listening(now) && self.silent_links.len() < MAX_DISPUTED {
-                            self.silent_links.insert(peer, now);
+                        if listening && let Some(incarnation) = inc {
+                            // In a large group heartbeats come seconds apart: ask its other
+                            // neighbour, whose link is the second witness. Meanwhile watch for
+                            // its next heartbeat; if that does not come, it is down then.
+                            self.verdicts.watch_silent(peer, now);
+                            let ask = Body::Silent { node: peer, incarnation };
+                            self.send(ask.clone());
+                            self.send(ask.clone());
+                            self.pass_on_ring(&ask, None, now);
                         }
                         self.link_broke(peer, now);
                     }
@@ -72,15 +101,15 @@ impl Node {
     /// Peers whose link went silent while their heartbeats still came: down as soon as their
     /// heartbeats stop too (within a couple of heartbeats of the silence), unless heard again.
     fn watch_silent_links(&mut self, now: Time) {
-        let watched: Vec<(NodeId, Time)> = self.silent_links.iter().map(|(p, t)| (*p, *t)).collect();
+        let watched: Vec<(NodeId, Time)> = self.verdicts.watched().collect();
         for (peer, since) in watched {
-            let member = self.members.status(peer).is_some_and(crate::proto::Status::is_member);
-            let interval = self.members.get(peer).map_or(self.cfg.heartbeat, crate::proto::membership::Peer::interval);
+            let member = self.members.status(peer).is_some_and(Status::is_member);
+            let interval = self.members.get(peer).map_or(self.cfg.heartbeat, Peer::interval);
             if !member || self.links.ids().any(|l| l == peer) || now.since(since) > interval * 4 {
-                self.silent_links.remove(&peer);
+                self.verdicts.unwatch(peer);
             } else if self.silent_on_the_group(peer, now) && self.was_listening(now) {
-                self.silent_links.remove(&peer);
-                self.declare_down(peer, DownReason::Timeout, now);
+                self.verdicts.unwatch(peer);
+                self.declare_down(peer, DownReason::Silent, now);
             }
         }
     }
@@ -88,11 +117,37 @@ impl Node {
     /// When a watched peer's heartbeats will have been missing long enough (see above).
     pub(super) fn silent_links_deadline(&self) -> Option<Time> {
         let tick = Duration::from_millis(1);
-        self.silent_links
-            .keys()
-            .filter_map(|p| self.members.get(*p))
+        self.verdicts
+            .watched()
+            .filter_map(|(p, _)| self.members.get(p))
             .map(|p| p.last_seen() + p.interval() + self.cfg.link_ping + tick)
             .min()
+    }
+
+    /// Another ring neighbour of `node` says its link to it went silent while its heartbeats
+    /// were not yet overdue. If ours has been silent for two pings as well (or already broke
+    /// so), two witnesses agree and it is down; if ours still hears it, the claim is held in
+    /// case ours falls silent soon too. Nodes that hold no link to it have nothing to add.
+    pub(super) fn silent_claim(&mut self, node: NodeId, incarnation: Incarnation, now: Time) {
+        if node == self.id {
+            // Someone's link to us went quiet (we were starved, or the path is bad): speak.
+            self.send_beat(false, now);
+            return;
+        }
+        if !self.members.get(node).is_some_and(|p| p.is_member_in(incarnation)) || !self.was_listening(now) {
+            return;
+        }
+        let linked = self.links.ids().any(|l| l == node);
+        if linked && !self.links.heard_within(node, now, self.cfg.link_ping * 2) {
+            self.links.remove(node);
+            self.out.push_back(Output::Close { peer: node });
+            self.declare_down(node, DownReason::Silent, now);
+        } else if linked {
+            self.verdicts.hold_claim(node, incarnation, now);
+        } else if self.verdicts.watched().any(|(p, _)| p == node) {
+            self.verdicts.unwatch(node);
+            self.declare_down(node, DownReason::Silent, now);
+        }
     }
 
     /// Works the neighbours out again if membership changed since.
@@ -118,15 +173,14 @@ impl Node {
     /// Otherwise suspect it, and dial it: a refused dial confirms it is gone, an answered one
     /// clears it.
     pub(super) fn link_broke(&mut self, peer: NodeId, now: Time) {
-        if let Some((inc, at)) = self.disputed.remove(&peer)
-            && now.since(at) < DISPUTE_MEMORY
+        if let Some((inc, reason)) = self.verdicts.take_notice(peer, now)
             && self.members.get(peer).is_some_and(|p| p.is_member_in(inc))
         {
-            self.mark_down(peer, DownReason::Crashed, DownVia::Notice, now);
-            self.pass_on_ring(&Body::Down { node: peer, incarnation: inc }, None, now);
+            self.mark_down(peer, reason, DownVia::Notice, now);
+            self.pass_on_ring(&Body::Down { node: peer, incarnation: inc, why: gone(reason) }, None, now);
             return;
         }
-        if !self.members.status(peer).is_some_and(crate::proto::Status::is_member) {
+        if !self.members.status(peer).is_some_and(Status::is_member) {
             return;
         }
         if self.just_resumed(now) {
@@ -166,19 +220,28 @@ impl Node {
         self.declare_down(peer, DownReason::Crashed, now);
     }
 
-    /// This node's ring link says `peer` is down: mark it and tell everyone.
+    /// This node's ring link says `peer` is down, for `reason`: mark it and tell everyone why.
     fn declare_down(&mut self, peer: NodeId, reason: DownReason, now: Time) {
         let Some(p) = self.members.get(peer).filter(|p| p.status().is_member()) else { return };
-        let incarnation = p.incarnation();
+        let notice = Body::Down { node: peer, incarnation: p.incarnation(), why: gone(reason) };
         self.mark_down(peer, reason, DownVia::Link, now);
         // Twice on the group, as a leave is, and around the ring, which loses nothing.
-        self.send(Body::Down { node: peer, incarnation });
-        self.send(Body::Down { node: peer, incarnation });
-        self.pass_on_ring(&Body::Down { node: peer, incarnation }, None, now);
+        self.send(notice.clone());
+        self.send(notice.clone());
+        self.pass_on_ring(&notice, None, now);
     }
 
-    /// A neighbour confirmed `node` dead (heard on the group, or on the ring from `via`).
-    pub(super) fn down_notice(&mut self, node: NodeId, incarnation: Incarnation, via: Option<NodeId>, now: Time) {
+    /// A neighbour found `node` down, for the reason `why` (heard on the group, or on the ring
+    /// from `via`).
+    pub(super) fn down_notice(
+        &mut self,
+        node: NodeId,
+        incarnation: Incarnation,
+        why: Option<Gone>,
+        via: Option<NodeId>,
+        now: Time,
+    ) {
+        let reason = reason_of(why);
         if node == self.id && incarnation > self.incarnation && via.is_some() {
             // A life of ours above this one: someone forged it (a ring neighbour tells us so,
             // on its link, when its table holds a life we never had). Start a life above it.
@@ -189,15 +252,24 @@ impl Node {
             self.send_beat(false, now);
         } else if self.links.heard_within(node, now, self.cfg.heartbeat * 2) {
             // We heard it on our own link just now: the notice is wrong (or forged), or our link
-            // has yet to notice. Held, not believed: if the link breaks soon, it was right.
+            // has yet to notice. Held, not believed: if the link breaks soon, it was right. If
+            // not, our next heartbeat, brought forward, vouches for it to those who believed.
             self.count(DropReason::DownDisputed);
-            self.disputed.retain(|_, (_, at)| now.since(*at) < DISPUTE_MEMORY);
-            if self.disputed.len() < MAX_DISPUTED {
-                self.disputed.insert(node, (incarnation, now));
-            }
+            self.verdicts.hold_notice(node, incarnation, reason, now);
+            self.vouch_soon(now);
         } else if self.members.get(node).is_some_and(|p| p.is_member_in(incarnation)) {
-            self.mark_down(node, DownReason::Crashed, DownVia::Notice, now);
-            self.pass_on_ring(&Body::Down { node, incarnation }, via, now);
+            self.mark_down(node, reason, DownVia::Notice, now);
+            self.pass_on_ring(&Body::Down { node, incarnation, why }, via, now);
+        }
+    }
+
+    /// A word against a ring neighbour that our link still hears (a notice, a leave) may have
+    /// been believed by the others: our next heartbeat, which lists what we hear on our links,
+    /// goes out soon, once the link has had two pings to speak after it, and vouches for it.
+    pub(super) fn vouch_soon(&mut self, now: Time) {
+        let soon = now + self.cfg.link_ping * 2 + super::SEND_SLACK;
+        if self.timers.get(Timer::Heartbeat).is_none_or(|t| t > soon) {
+            self.timers.set(Timer::Heartbeat, soon);
         }
     }
 

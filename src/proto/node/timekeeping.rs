@@ -1,11 +1,12 @@
 //! Keeping time with the group: stamps absorbed (never refused), each peer's clock compared with
-//! ours, group time followed when ours is far off, and a pause of our own forgiven.
+//! ours, group time following what most hosts' own clocks say, and a pause of our own forgiven.
 //!
 //! Liveness never depends on clocks: the failure detector and every timer count in monotonic
 //! time. Clocks matter only for stamps, so a host whose wall clock is wrong still takes part;
 //! it follows the group's time, and everyone sees by how much its clock is off.
 
-use super::{CLOCK_TOLERANCE_MS, Node};
+use super::Node;
+use crate::proto::clock::{self, AGREE_MS};
 use crate::proto::wire::Beat;
 use crate::proto::{ClockCause, DropReason, Event, Hlc, Incarnation, NodeId, Seq, Time};
 
@@ -17,21 +18,20 @@ impl Node {
         }
     }
 
-    /// A heartbeat of `node` said what its group time was when it was sent. A clock found far
-    /// off is dealt with at once, not at the next heartbeat: a newcomer with a wrong clock must
+    /// A heartbeat of `node` said what its group time was when it was sent, and how far its
+    /// own wall clock is from that: how far its wall clock is from ours. A vote far from group
+    /// time is looked at at once, not at the next heartbeat: a newcomer with a wrong clock must
     /// agree with the group before the user's first message is stamped.
     pub(super) fn clock_sample(&mut self, node: NodeId, beat: &Beat, now: Time) {
         if self.just_resumed(now) {
             return;
         }
-        let mine = self.clock.group_now().as_millis().min(i64::MAX as u128) as i64;
-        let theirs = beat.time_ms.min(i64::MAX as u64) as i64;
-        let offset = theirs.saturating_sub(mine);
-        self.members.clock_sample(node, offset, beat.skew_ms);
-        if offset.abs() > CLOCK_TOLERANCE_MS {
+        let theirs = (beat.time_ms.min(i64::MAX as u64) as i64).saturating_add(beat.skew_ms);
+        let offset = theirs.saturating_sub(self.clock.wall_ms());
+        self.members.clock_sample(node, offset, beat.skew_ms, clock::plausible(theirs));
+        if !self.clock_known || offset.saturating_sub(self.clock.offset_ms()).abs() > AGREE_MS {
             self.follow_group_clock(now);
         }
-        self.clock_is_known(now);
     }
 
     /// The group's clock is known (or no one answered in time): what the user said meanwhile
@@ -46,26 +46,34 @@ impl Node {
         }
     }
 
-    /// Group time is the median of the members' clocks, ours counted as zero. With an even
-    /// count it is the earlier of the two middle ones: a pair settles on the earlier clock, as
-    /// stamps from the future do more harm (they stay the newest, and unsettled, for as long as
-    /// the error). A clock further than the tolerance from group time follows it.
+    /// Group time follows what most hosts' own wall clocks say (`clock::decide`): only the
+    /// clocks of members the ring vouches for vote, one per host, and only plausible ones. A
+    /// node that has not spoken yet, or whose own clock cannot be right, goes there at once;
+    /// one that has spoken moves in bounded steps (`Clock::follow`). Once the clocks of members
+    /// the ring vouches for are heard and do not split, the group's time is known and what the
+    /// user said meanwhile goes out.
     pub(super) fn follow_group_clock(&mut self, now: Time) {
-        let mut offsets = self.members.clock_offsets();
-        if offsets.is_empty() {
-            return;
+        let attested = self.members.attested(self.links.ids(), now);
+        let own_host = self.cfg.ring_addr.map(|a| a.ip());
+        let (votes, heard) = self.members.clock_votes(&attested, own_host);
+        let own_plausible = clock::plausible(self.clock.wall_ms());
+        let decision = clock::decide(own_plausible, &votes);
+        self.clock.set_basis(decision.basis);
+        if let Some(target) = decision.target_ms {
+            let jump = !self.clock_known || !own_plausible;
+            if let Some(by_ms) = self.clock.follow(target, jump, now, self.cfg.heartbeat) {
+                let restart = self.clock.shift(by_ms);
+                self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Group { by_ms } });
+                if restart {
+                    self.new_life(now);
+                }
+            }
         }
-        offsets.push(0);
-        offsets.sort_unstable();
-        let by_ms = offsets[(offsets.len() - 1) / 2];
-        if by_ms.abs() <= CLOCK_TOLERANCE_MS {
-            return;
-        }
-        self.members.clock_shifted(by_ms);
-        let restart = self.clock.shift(by_ms);
-        self.emit(Event::Clock { skew_ms: self.clock.skew_ms(), cause: ClockCause::Group { by_ms } });
-        if restart {
-            self.new_life(now);
+        // Known once the clocks heard leave no doubt; clocks that split leave it open until
+        // more are heard, or the wait for them runs out (see `handle_timer`).
+        let settled = !matches!(decision.basis, clock::ClockBasis::Split { .. });
+        if heard && settled && !self.clock_known {
+            self.clock_is_known(now);
         }
     }
 
