@@ -4,6 +4,7 @@
 # beside its target. Takes about 5 minutes, plus the build.
 #
 #   sudo scripts/bench.sh [--rounds N] [--only latency,ingest,cpu,settle,idle,down] [--json FILE]
+#   sudo scripts/bench.sh --only freeze --hosts 150    # freezes in a large group (minutes)
 #
 # With BENCH_KEEP=1 the nodes' stamped output (one NAME.jsonl per node) is kept for inspection;
 # with BENCH_BIN=PATH that groupcast binary is measured and nothing is built.
@@ -50,6 +51,20 @@ gcc -O2 -Wall -o "$work/driver" "$root/scripts/bench/driver.c"
 # ---- the LAN ----------------------------------------------------------------------------------
 prefix="gcb$$"
 hosts=5
+# `--hosts N` (5 to 250) makes that many host namespaces; bench.py reads it too.
+args=("$@")
+for ((k = 0; k < ${#args[@]}; k++)); do
+  if [ "${args[$k]}" = --hosts ] && [ $((k + 1)) -lt ${#args[@]} ]; then
+    hosts=${args[$((k + 1))]}
+  fi
+done
+case "$hosts" in
+  '' | *[!0-9]*) echo "bench.sh: --hosts takes a number" >&2; exit 2 ;;
+esac
+if [ "$hosts" -lt 5 ] || [ "$hosts" -gt 250 ]; then
+  echo "bench.sh: --hosts is 5 to 250" >&2
+  exit 2
+fi
 
 py=""
 cleanup() {

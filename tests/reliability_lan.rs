@@ -335,6 +335,75 @@ fn a_host_stepped_an_hour_back_takes_part() {
     a_skewed_host_takes_part("+0", Some("-1h"), -3_600_000);
 }
 
+/// A host whose wall clock is `offset` (a libfaketime offset) starts second, right after the
+/// first; `more` hosts join. No host but it moves its clock, every node's `/state` names it as
+/// the one whose clock is off, and the messages carry real time. Then it is killed: nothing
+/// changes for the others.
+fn a_wrong_clock_in_the_first_pair_moves_no_one(offset: &str, off_ms: i64, more: usize) {
+    let Some(clock) = FakeClock::new(offset) else { return };
+    let Some(lan) = Lan::new(2 + more) else { return };
+    let env = clock.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut nodes = vec![lan.host(1).node("host1", &[])];
+    nodes.push(lan.host(2).node_env("wrong", &[], &env));
+    std::thread::sleep(Duration::from_secs(2));
+    for i in 0..more {
+        nodes.push(lan.host(3 + i).node(&format!("host{}", 3 + i), &[]));
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    wait_ring(&mut nodes);
+    let wrong = nodes[1].id();
+    let missing = exchange(&mut nodes, "first round");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    let moved = nodes[1].next_after(0, WAIT, |v| v["event"] == "clock" && v["reason"] == "group");
+    assert!(moved.is_some(), "the wrong clock follows the others:\n{}", nodes[1].dump());
+    let wrong_node = nodes.remove(1);
+    let mut right = nodes;
+    for p in &mut right {
+        let s = p.state_until("the wrong clock named", WAIT, |s| {
+            s["clock"]["off"].as_array().is_some_and(|o| o.iter().any(|h| h["node"] == wrong.as_str()))
+        });
+        // Tighter than the other clock tests: a 3 s drag must show.
+        assert!(offset_ms(&s).is_some_and(|o| o.abs() < 1_500), "{}: its clock moved: {s}", p.name);
+        let named =
+            s["clock"]["off"].as_array().unwrap().iter().find(|h| h["node"] == wrong.as_str()).cloned().unwrap();
+        assert!((named["offset_ms"].as_i64().unwrap() - off_ms).abs() < 1_500, "{}: {named}", p.name);
+        let clocks: Vec<Value> = p.events("clock");
+        assert!(clocks.is_empty(), "{}: moved its clock: {clocks:?}", p.name);
+    }
+    let now = chrono::Utc::now();
+    for p in &mut right {
+        for m in p.events("message") {
+            let ts = chrono::DateTime::parse_from_rfc3339(m["ts"].as_str().unwrap_or_default()).expect("a stamp");
+            let off = (ts.with_timezone(&chrono::Utc) - now).num_seconds().abs();
+            assert!(off <= 60, "{}: shows {m} stamped {off} s from real time", p.name);
+        }
+    }
+    drop(wrong_node);
+    std::thread::sleep(Duration::from_secs(3));
+    let missing = exchange(&mut right, "after it died");
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    for p in &mut right {
+        let s = p.state();
+        assert!(offset_ms(&s).is_some_and(|o| o.abs() < 1_500), "{}: {s}", p.name);
+        assert!(p.events("clock").is_empty(), "{}: moved its clock", p.name);
+    }
+}
+
+/// A host whose clock reads 1970 (a lost RTC battery) in the first pair, then two more.
+#[test]
+fn a_1970_clock_in_the_first_pair_moves_no_one() {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let back = now - 5;
+    a_wrong_clock_in_the_first_pair_moves_no_one(&format!("-{back}"), -(back as i64) * 1_000, 2);
+}
+
+/// A host 3 s slow in the first pair, then three more.
+#[test]
+fn a_slow_clock_in_the_first_pair_moves_no_one() {
+    a_wrong_clock_in_the_first_pair_moves_no_one("-3", -3_000, 3);
+}
+
 // ---- history, freezes, old clients ----------------------------------------------------------
 
 /// One host says 6,000 lines; a third host that joins afterwards prints every one of them and

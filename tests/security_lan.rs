@@ -428,7 +428,8 @@ fn in_an_open_group_no_single_forged_datagram_does_lasting_damage() {
 /// Learns the victim's life and numbers from its heartbeat, then sends one datagram in its
 /// name from the victim's own address and port (a raw socket writes the IP header): the
 /// victim's kernel never delivers it to the victim, the others take it. `message`: a message
-/// numbered as its next; `life`: its own heartbeat again, in a life 1,000 above its own.
+/// numbered as its next; `leave`: a leave numbered a little above its last frame; `life`: its
+/// own heartbeat again, in a life 1,000 above its own.
 const SPOOFER: &str = r"
 import socket, struct, sys
 victim, vip, iface, mode = int(sys.argv[1], 16), sys.argv[2], sys.argv[3], sys.argv[4]
@@ -446,6 +447,8 @@ while True:
             break
 if mode == 'message':
     payload = frame(victim, inc, seq + 1, hlc + 1, 4, varint(1) + string('victim') + string('spoofed') + b'\x00')
+elif mode == 'leave':
+    payload = frame(victim, inc, seq + 20, hlc + 1, 3, b'')
 else:
     payload = frame(victim, inc + 1000, 1, hlc + 1, 2, d[39:])
 udp = struct.pack('!HHHH', src[1], 12345, 8 + len(payload), 0) + payload
@@ -467,6 +470,51 @@ fn spoofed_trio(lan: &Lan, mode: &str) -> (NodeProc, NodeProc, NodeProc) {
     let out = python(lan, 4, &format!("{WIRE_PY}{SPOOFER}"), &[&victim.id(), "10.231.0.2", "10.231.0.4", mode]);
     assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
     (h1, victim, h3)
+}
+
+/// Open group, four hosts in a ring (h1, the victim, h3, h4) and a spoofer on a fifth: a leave
+/// in the victim's name from its own address, numbered a little above its last frame, four
+/// times. Its ring neighbours (h1, h3) never show it gone and keep their links to it; h4, which
+/// only hears the group, shows it gone for well under two seconds each time; none of its
+/// messages is lost.
+#[test]
+fn a_spoofed_leave_costs_a_live_member_well_under_two_seconds_each_time() {
+    let Some(lan) = Lan::new(5) else { return };
+    let mut h1 = lan.host(1).node("h1", &[]);
+    let mut victim = lan.host(2).node("victim", &[]);
+    let mut h3 = lan.host(3).node("h3", &[]);
+    let mut h4 = lan.host(4).node("h4", &[]);
+    let id = victim.id();
+    for p in [&mut h1, &mut h3, &mut h4] {
+        p.state_until("a full ring", Duration::from_secs(15), |s| links(s).len() == 2 && alive_in(s, &id));
+    }
+    let is = |v: &Value, kind: &str| v["event"] == kind && v["node"] == id.as_str();
+    for round in 0..4 {
+        let marks = [h1.mark(), h3.mark(), h4.mark()];
+        let out = python(&lan, 5, &format!("{WIRE_PY}{SPOOFER}"), &[&id, "10.231.0.2", "10.231.0.5", "leave"]);
+        assert!(out.starts_with("sent from 10.231.0.2:"), "{out}");
+        let down = h4.next_after(marks[2], Duration::from_secs(3), |v| is(v, "peer_down"));
+        assert!(down.as_ref().is_some_and(|d| d["reason"] == "left"), "round {round}: h4 believed it: {down:?}");
+        let shown_out = Instant::now();
+        let back = h4.next_after(marks[2], Duration::from_secs(5), |v| is(v, "peer_up"));
+        let took = shown_out.elapsed();
+        assert!(back.is_some(), "round {round}: h4 never showed it back:\n{}", h4.dump());
+        assert!(took < Duration::from_secs(2), "round {round}: h4 showed it gone for {took:?}");
+        victim.say(&format!("still here {round}"));
+        for (p, m) in [(&mut h1, marks[0]), (&mut h3, marks[1])] {
+            let s = p.state();
+            assert!(alive_in(&s, &id), "round {round}: {} shows it gone: {s}", p.name);
+            assert!(links(&s).contains(&id), "round {round}: {} dropped its link: {s}", p.name);
+            assert!(p.next_after(m, Duration::ZERO, |v| is(v, "peer_down")).is_none(), "round {round}: {}", p.name);
+        }
+        for p in [&mut h1, &mut h3, &mut h4] {
+            let text = format!("still here {round}");
+            p.wait_for("the victim's message", |v| v["event"] == "message" && v["text"] == text.as_str());
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    let s = h4.state();
+    assert!(dropped(&s, "forged_leave") >= 4, "h4 counts the forgeries: {s}");
 }
 
 /// Open group: a message forged in a member's name from the member's own address. The others

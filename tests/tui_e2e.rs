@@ -193,3 +193,64 @@ fn history_keeps_the_conversation_across_restarts_once_and_the_tui_shows_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("history file /proc/nope/history"));
     let _ = std::fs::remove_file(&dir);
 }
+
+/// The columns at which each row of a screen shows a vertical border, counting as a terminal
+/// does (each character's own width).
+fn border_columns(screen: &str) -> Vec<Vec<usize>> {
+    use unicode_width::UnicodeWidthChar;
+    screen
+        .lines()
+        .map(|l| {
+            let mut col = 0;
+            let mut at = Vec::new();
+            for c in l.chars() {
+                if c == '│' {
+                    at.push(col);
+                }
+                col += c.width().unwrap_or(0);
+            }
+            at
+        })
+        .collect()
+}
+
+/// Names and texts that a terminal draws at other widths than a layout counting grapheme
+/// clusters would, or that pile onto their neighbours, sent by `groupcast send` to a TUI in
+/// tmux: every border stays in the columns it had, and no row grows wider than the screen.
+#[test]
+fn untrusted_text_moves_no_border_in_a_real_terminal() {
+    if !tmux::available() {
+        return;
+    }
+    let Some(lan) = Lan::new(2) else { return };
+    let alice = Screen::open(lan.host(1), &["--name", "alice"], 100, 30);
+    alice.wait_for("Compose");
+    let send = |name: &str, text: &str| {
+        let out = lan.host(2).run(&["send", "--name", name, "--", text]);
+        assert!(out.status.success(), "send: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    send("bob", "plain words first");
+    let clean = alice.wait_for("bob: plain words first");
+    let columns: std::collections::BTreeSet<usize> = border_columns(&clean).into_iter().flatten().collect();
+    let nasty = [
+        ("ev\u{200D}\u{0301}e", "\u{200D}\u{0301}joined\u{200D}\u{20DD} next"),
+        ("fam", "👨\u{200D}👩\u{200D}👧\u{200D}👦 family"),
+        ("zal\u{0351}\u{0352}go", "Z\u{0351}\u{0352}\u{0357}\u{035B}\u{0363}a\u{0364}\u{0365}l\u{0366}g\u{0368}o"),
+        ("mark", "\u{0308}starts with a mark"),
+        ("emo", "👍\u{1F3FD}❤\u{FE0F}🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F} end"),
+        ("bidi", "bidi \u{202E}txt.exe\u{202C} done"),
+    ];
+    for (name, text) in nasty {
+        send(name, text);
+    }
+    let screen = alice.wait_for("done");
+    for (row, at) in border_columns(&screen).into_iter().enumerate() {
+        for c in at {
+            assert!(columns.contains(&c), "row {row}: a border at column {c}, not one of {columns:?}:\n{screen}");
+        }
+    }
+    for (row, line) in screen.lines().enumerate() {
+        let width: usize = line.chars().map(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)).sum();
+        assert!(width <= 100, "row {row} is {width} wide:\n{screen}");
+    }
+}

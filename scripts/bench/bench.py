@@ -31,6 +31,13 @@ How each figure is taken (all stamps are CLOCK_MONOTONIC, which every namespace 
   other node has printed peer_down for it. Then the host is brought back with a fresh node.
 * False downs at 20% loss: every host drops 20% of incoming UDP (nftables) for 20 s; every
   peer_down printed in that window is a false one. Then a node is frozen under that loss.
+* Freezes in a large group (`--only freeze --hosts N`, N up to 250): a node on every host; once
+  every node lists every other and 25 s more have let the paced heartbeats settle, a node is
+  frozen (SIGSTOP) and the time until every other node has printed peer_down for it is taken;
+  then it is thawed (SIGCONT) and waited for until every node lists it again. Four freezes: the
+  node at a third of the way round twice, then the middle one, then the last. The figure is the
+  slowest of the four; every peer_suspect or peer_down printed about a node that was never
+  frozen, from the start of the first freeze to the end, is a false suspicion.
 * Settled: 20 messages at 200/s into h1; the time from the last line written to h1's stdin until
   every node has printed `settled` marks covering them (the sum of the `count` of its settled
   events reaches the number of messages sent, or an `upto` later than the last message's stamp).
@@ -273,12 +280,12 @@ def wait_until(cond, timeout, step=0.02):
     return cond()
 
 
-def start_group(cfg, hosts, tag):
+def start_group(cfg, hosts, tag, timeout=10):
     """A node on each host, returned once every node lists every other as up and sits in a ring."""
     nodes = [Node(cfg, h, f"{tag}-h{h.i}") for h in hosts]
-    if not wait_until(lambda: all(n.first(lambda e: e["event"] == "ready") for n in nodes), 10):
+    if not wait_until(lambda: all(n.first(lambda e: e["event"] == "ready") for n in nodes), timeout):
         raise RuntimeError(f"{tag}: not every node became ready")
-    wait_mesh(nodes, tag)
+    wait_mesh(nodes, tag, timeout)
     return nodes
 
 
@@ -656,7 +663,7 @@ def main():
     ap.add_argument("--work", required=True, help="a directory for the nodes' output")
     ap.add_argument("--rounds", type=int, default=3, help="raw/groupcast rounds per figure (the median is reported)")
     ap.add_argument("--json", help="also write every figure and sample here")
-    ap.add_argument("--only", help="comma-separated sections: latency,ingest,cpu,idle,down,settle")
+    ap.add_argument("--only", help="comma-separated sections: latency,ingest,cpu,idle,down,settle,freeze")
     cfg = ap.parse_args()
     # Interrupted or terminated (bench.sh's cleanup sends SIGTERM), leave through the `finally`
     # below so every process started is stopped. SIGINT is restored in case it came ignored, as
@@ -669,7 +676,8 @@ def main():
         sys.exit("bench.py: needs 5 hosts")
     hosts = check_lan(cfg.prefix, cfg.hosts)
     only = set(cfg.only.split(",")) if cfg.only else None
-    want = lambda s: only is None or s in only  # noqa: E731
+    # The large group is asked for by name (it needs `--hosts N` and minutes to start).
+    want = lambda s: (only is None and s != "freeze") or (only is not None and s in only)  # noqa: E731
     started = time.monotonic()
     load_before = os.getloadavg()
     if load_before[0] > 0.5:
@@ -810,6 +818,44 @@ def main():
                         n.proc.send_signal(signal.SIGCONT)
                 stop_group(nodes)
 
+        if want("freeze"):
+            n = cfg.hosts
+            use_hosts(n)
+            log(f"{n} hosts, one node each; four freezes")
+            nodes = start_group(cfg, hosts[0:n], f"big{n}", timeout=180)
+            log("  everyone lists everyone; 25 s for the paced heartbeats to settle")
+            try:
+                time.sleep(25)
+                marks = [len(x.pump()) for x in nodes]
+                frozen = set()
+                slowest = 0.0
+                for k, v in enumerate([n // 3, n // 3, n // 2, n - 1]):
+                    victim = nodes[v]
+                    frozen.add(victim.id)
+                    t = time_to_down(nodes, victim, lambda v=victim: v.signal(signal.SIGSTOP), timeout=30)
+                    log(f"  freeze {k + 1}, {victim.name}: down everywhere after {fmt(t, 's')}")
+                    slowest = max(slowest, t if t is not None else float("inf"))
+                    downs = [len(x.pump()) for x in nodes]
+                    victim.signal(signal.SIGCONT)
+
+                    def back(victim=victim, downs=downs):
+                        return all(x.first(lambda e: e["event"] in ("peer_up", "peer_alive") and e["node"] == victim.id, m)
+                                   for x, m in zip(nodes, downs) if x is not victim)
+
+                    if not wait_until(back, 60, 0.2):
+                        log(f"  {victim.name} is not listed everywhere again after 60 s")
+                    time.sleep(5)
+                add("frozen_big", "gc", slowest)
+                false = sum(1 for x, m in zip(nodes, marks) for _, e in x.pump()[m:]
+                            if e["event"] in ("peer_suspect", "peer_down") and e["node"] not in frozen)
+                log(f"  false suspicions of nodes never frozen: {false}")
+                add("false_big", "gc", false)
+            finally:
+                for x in nodes:
+                    if x.proc.poll() is None:
+                        x.proc.send_signal(signal.SIGCONT)
+                stop_group(nodes)
+
     finally:
         kill_all()
 
@@ -835,6 +881,8 @@ ROWS = [
     ("frozen", "frozen (SIGSTOP) host → down everywhere", "s", "≤ 1 s", lambda g, r: g <= 1),
     ("cut", "cut host (link down) → down everywhere", "s", "≤ 1 s", lambda g, r: g <= 1),
     ("false_downs", "false downs, 5 hosts, 20% loss, 20 s", "n", "0", lambda g, r: g == 0),
+    ("frozen_big", "frozen host → down everywhere, --hosts N (slowest of 4)", "s", "≤ 1 s", lambda g, r: g <= 1),
+    ("false_big", "… suspicions of nodes never frozen, --hosts N", "n", "0", lambda g, r: g == 0),
     ("frozen_loss", "frozen host → down everywhere, 20% loss", "s", "(≤ 1 s without loss)", None),
     ("settle0", "settled everywhere after the last send, no loss", "s", "≤ 0.5 s", lambda g, r: g <= 0.5),
     ("settle30", "settled everywhere after the last send, 30% loss", "s", "≤ 1 s", lambda g, r: g <= 1),
