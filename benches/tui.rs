@@ -68,6 +68,7 @@ fn busy() -> App {
             loss: (k % 20) as f64 / 100.0,
             last_seen: t(MESSAGES * 100 - k),
             skew_ms: if k % 100 == 0 { 2_500 } else { 0 },
+            vouched: true,
         })
         .collect();
     let stats = Stats { messages_sent: MESSAGES / 10, messages_received: MESSAGES, ..Stats::default() };

@@ -291,8 +291,11 @@ fn ctime_now() -> String {
 /// The `/state` snapshot as the JSON object `node --json` prints.
 pub fn state_json(s: &Snapshot) -> Value {
     let shared = s.shared.as_ref().map(|e| {
+        // Stamped ahead of group time (a clock was wrong): newer messages sort before it till then.
+        let ahead = e.ts.to_unix().saturating_sub(s.group_now.to_unix()).as_millis();
+        let ahead = (ahead >= 1_000).then_some(ahead as u64);
         json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339(),
-            "settled": e.ts < s.settled})
+            "settled": e.ts < s.settled, "ahead_ms": ahead})
     });
     let peers: Vec<Value> = s
         .peers
@@ -309,7 +312,8 @@ pub fn state_json(s: &Snapshot) -> Value {
     if s.skew_ms.unsigned_abs() >= 1_000 {
         off.push(json!({"node": s.node.to_string(), "name": s.name, "offset_ms": s.skew_ms}));
     }
-    for p in s.peers.iter().filter(|p| p.status.is_member() && p.skew_ms.unsigned_abs() >= 1_000) {
+    // (Only members the ring vouches for: a replayed or made-up name is no host to blame.)
+    for p in s.peers.iter().filter(|p| p.status.is_member() && p.vouched && p.skew_ms.unsigned_abs() >= 1_000) {
         off.push(json!({"node": p.node.to_string(), "name": p.name, "offset_ms": p.skew_ms}));
     }
     let agree = match s.clock {
@@ -429,7 +433,7 @@ impl Printer {
             |ms: i64| if ms.unsigned_abs() >= 1_000 { format!(" clock {}", skew_text(ms)) } else { String::new() };
         let name = crate::show::clean(&s.name, false);
         self.line(&format!("state: {name} ({}){} shared: {shared}", s.node.short(), clock(s.skew_ms)));
-        let peers = s.peers.iter().filter(|p| p.status.is_member()).map(|p| (p.name.as_str(), p.skew_ms));
+        let peers = s.peers.iter().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
         if let Some(note) = crate::show::clock_note(s.skew_ms, s.clock, peers) {
             self.line(&format!("  clock: {}", crate::show::clean(&note, false)));
         }

@@ -350,7 +350,7 @@ impl Line {
                     None => format!("{}: {text}", clean(&m.name, false)),
                 }
             }
-            Line::Shared { text, name, .. } => format!("shared message is now {text:?} (from {name})"),
+            Line::Shared { text, name, .. } => format!("shared message is now \"{text}\" (from {name})"),
             Line::Settled { upto, count } => format!("{count} more messages settled (up to {upto})"),
             Line::Ring { prev, next } => {
                 let n = |x: &Option<String>| x.as_deref().map_or("none", short).to_string();

@@ -19,8 +19,13 @@ pub fn skew_text(ms: i64) -> String {
         format!("{sign}{:.1} s", a as f64 / 1000.0)
     } else if s < 3_600 {
         format!("{sign}{}m {}s", s / 60, s % 60)
-    } else {
+    } else if s < 2 * 86_400 {
         format!("{sign}{}h {}m {}s", s / 3_600, s % 3_600 / 60, s % 60)
+    } else if s < 2 * 31_557_600 {
+        format!("{sign}{} days", (s + 43_200) / 86_400)
+    } else {
+        // (Julian years: a clock decades off is off by so much that leap days do not matter.)
+        format!("{sign}{} years", (s + 15_778_800) / 31_557_600)
     }
 }
 
@@ -64,8 +69,8 @@ const MAX_MARKS: usize = 2;
 /// what takes a cell in the layout takes that cell on the screen, and borders and the lines
 /// around it never move:
 /// - control characters (escape sequences that set a window title, clear the screen or read
-///   the clipboard; BEL, CR) become U+FFFD; line breaks stay only where the caller lays them
-///   out itself (`keep_newlines`);
+///   the clipboard; BEL, CR) become U+FFFD, a tab one space; line breaks stay only where the
+///   caller lays them out itself (`keep_newlines`);
 /// - format characters, which reorder or hide text or join what follows (bidi overrides and
 ///   isolates, zero-width spaces and joiners, byte-order marks, the soft hyphen, tags), are
 ///   shown by their code, `<U+202E>`, so a name like "bob<U+202E>exe.txt" cannot pass for
@@ -91,6 +96,10 @@ fn clean_cluster(out: &mut String, g: &str, keep_newlines: bool) {
         if c == '\n' && keep_newlines {
             out.push('\n');
             base = false;
+        } else if c == '\t' {
+            // A tab moves a terminal's cursor to a column of its own choosing: one space.
+            out.push(' ');
+            (base, marks) = (true, 0);
         } else if c.is_control() {
             out.push('\u{fffd}');
             (base, marks) = (true, 0);
@@ -133,7 +142,8 @@ fn tag(c: char) -> bool {
 
 /// Format characters (general category Cf): bidi embeddings, overrides, isolates and marks;
 /// zero-width spaces, non-joiners, joiners and word joiners; byte-order marks, the soft
-/// hyphen, invisible operators, and the rest of the category.
+/// hyphen, invisible operators, and the rest of the category; and the line and paragraph
+/// separators (U+2028, U+2029), which terminals may take for line breaks.
 fn format(c: char) -> bool {
     matches!(
         c,
@@ -146,7 +156,7 @@ fn format(c: char) -> bool {
             | '\u{08E2}'
             | '\u{180E}'
             | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
+            | '\u{2028}'..='\u{202E}'
             | '\u{2060}'..='\u{2064}'
             | '\u{2066}'..='\u{206F}'
             | '\u{FEFF}'
@@ -175,6 +185,8 @@ mod tests {
         assert_eq!(skew_text(600_000), "+10m 0s");
         assert_eq!(skew_text(-3_600_000), "-1h 0m 0s");
         assert_eq!(skew_text(-3_599_999), "-1h 0m 0s", "rounded, not cut");
+        assert_eq!(skew_text(5 * 86_400_000), "+5 days");
+        assert_eq!(skew_text(-1_796_000_000_000), "-57 years", "a clock reading 1970");
     }
 
     #[test]
@@ -204,6 +216,8 @@ mod tests {
         assert_eq!(clean("al\u{200B}ice", false), "al<U+200B>ice");
         assert_eq!(clean("\u{2067}x\u{2069}", false), "<U+2067>x<U+2069>");
         assert_eq!(clean("a\u{200D}b", false), "a<U+200D>b", "a joiner outside an emoji sequence");
+        assert_eq!(clean("ls\u{2028}ps\u{2029}", false), "ls<U+2028>ps<U+2029>", "line and paragraph separators");
+        assert_eq!(clean("a\tb", false), "a b");
     }
 
     #[test]

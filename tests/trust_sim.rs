@@ -468,7 +468,7 @@ fn keyed(name: &str) -> Config {
 /// member's last frame the attacker plays the recording back from that address, freshest
 /// first, to everyone; the member restarts (a new id, the same address) as it begins. The
 /// first time the member is alone (the issue's case: its old life's clock was the only one it
-/// heard), the second time the group is there. Nobody's clock moves; newcomers started
+/// heard), the next times the group is there. Nobody's clock moves; newcomers started
 /// afterwards hear the restarted member, link to it when it is their neighbour, and get what it
 /// says.
 #[test]
@@ -476,7 +476,9 @@ fn a_previous_life_replayed_from_its_own_address_moves_no_clock_and_splits_no_on
     let mut sim = Sim::new(2301, Medium::default());
     let r = sim.add_node(keyed("r"));
     sim.run_for(secs(1));
-    for round in 0..2 {
+    // Four times: the old life sorts before the new one in the ring's order in some rounds, and
+    // after it in others (their ids are random), and before or after the newcomers.
+    for round in 0..4 {
         sim.capture.insert(r);
         for k in 0..10 {
             say(&mut sim, r, &format!("life {round} line {k}"));
@@ -488,19 +490,32 @@ fn a_previous_life_replayed_from_its_own_address_moves_no_clock_and_splits_no_on
         sim.crash(r);
         sim.run_for(secs(25));
         // Played back freshest first, from just before it restarts, so that the first thing
-        // the new life hears is its old life (most of it over 30 s old by then).
-        let mut played = false;
-        for (k, (from, bytes)) in recording.iter().rev().enumerate() {
-            if k == 5 {
-                sim.restart(r);
-                played = true;
+        // the new life hears is its old life (most of it over 30 s old by then); three times
+        // over, and newcomers start while it plays.
+        let mut late = Vec::new();
+        for pass in 0..3 {
+            for (k, (from, bytes)) in recording.iter().rev().enumerate() {
+                if pass == 0 && k == 5 {
+                    sim.restart(r);
+                }
+                if pass == 1 && k == 0 {
+                    say(&mut sim, r, &format!("back {round}"));
+                    late = (0..3).map(|k| sim.add_node(keyed(&format!("late{round}.{k}")))).collect();
+                }
+                let to: Vec<usize> =
+                    (0..sim.nodes.len()).filter(|&i| sim.nodes[i].up && (pass > 0 || k >= 5 || i != r)).collect();
+                sim.inject(*from, bytes, &to);
+                sim.run_for(ms(20));
             }
-            let to: Vec<usize> = (0..sim.nodes.len()).filter(|&i| sim.nodes[i].up && (played || i != r)).collect();
-            sim.inject(*from, bytes, &to);
-            sim.run_for(ms(20));
         }
-        say(&mut sim, r, &format!("back {round}"));
-        let late: Vec<usize> = (0..3).map(|k| sim.add_node(keyed(&format!("late{round}.{k}")))).collect();
+        // Still while the old life plays, the newcomers and the restarted member are linked
+        // into the real ring (a played-back life never dials, and a dial to it fails).
+        let rid = sim.id(r);
+        for &n in late.iter().chain([r].iter()) {
+            let (prev, next) = sim.expected_ring(n, &sim.up());
+            let linked: Vec<NodeId> = sim.nodes[n].node.linked().collect();
+            assert!(linked.contains(&prev) && linked.contains(&next), "round {round}: node {n} is not in the ring");
+        }
         sim.run_for(secs(6));
         assert_on_true_time(&sim, &format!("round {round}"));
         for i in sim.up() {
@@ -508,7 +523,6 @@ fn a_previous_life_replayed_from_its_own_address_moves_no_clock_and_splits_no_on
                 clock_moves(&sim, i).into_iter().filter(|(_, c)| matches!(c, ClockCause::Group { .. })).collect();
             assert_eq!(moved, vec![], "round {round}: node {i}'s clock moved");
         }
-        let rid = sim.id(r);
         for &n in &late {
             assert_eq!(sim.nodes[n].node.peer_status(rid), Some(Status::Alive), "round {round}: newcomer {n} hears it");
             let (prev, next) = sim.expected_ring(n, &sim.up());
@@ -643,5 +657,55 @@ fn a_newcomer_after_any_history_gets_everything_or_is_told_what_not() {
             missing.iter().take(5).collect::<Vec<_>>()
         );
         assert_eq!(sim.nodes[late].node.snapshot().log_digest, sim.nodes[0].node.snapshot().log_digest, "newcomer {k}");
+    }
+}
+
+/// A member whose ring links fall silent while its heartbeats go on (a firewall that drops its
+/// TCP, not its UDP) is suspected and re-dialled, but not shown down: in a small group its
+/// heartbeats, which come more often than a link's silence is judged, say it lives; in a large
+/// one, whose heartbeats come a second or more apart, it may be found silent once, answers the
+/// notice at once, and its links are no witness against it for a while after.
+#[test]
+fn a_member_whose_links_fall_silent_but_whose_heartbeats_go_on_is_never_shown_down() {
+    for n in [5, 40] {
+        let mut sim = Sim::new(2501 + n as u64, Medium::default());
+        sim.add_nodes(n, &ring_cfg());
+        sim.run_for(secs(if n > 20 { 20 } else { 3 }));
+        let id = sim.id(2);
+        let from = marks(&sim);
+        sim.mute_links.insert(2);
+        sim.run_for(secs(6));
+        sim.mute_links.clear();
+        sim.run_for(secs(4));
+        for i in (0..n).filter(|&i| i != 2) {
+            let downs: Vec<_> = sim.nodes[i].events[from[i]..]
+                .iter()
+                .filter(|(_, e)| matches!(e, Event::PeerDown { node, .. } if *node == id))
+                .collect();
+            let most = usize::from(n > 20);
+            assert!(downs.len() <= most, "{n} nodes: node {i} showed it down: {downs:?}");
+            assert_eq!(sim.nodes[i].node.peer_status(id), Some(Status::Alive), "{n} nodes: node {i}");
+        }
+    }
+}
+
+/// After a flood of made-up peers, many with lower ids than any real member's, an old client's
+/// bare text still enters every log once: the made-up peers, linked by no one, never count as
+/// the text's stamper.
+#[test]
+fn a_flood_of_made_up_peers_never_enters_bare_text_twice() {
+    let mut sim = Sim::new(2601, Medium::default());
+    sim.add_nodes(5, &ring_cfg());
+    sim.run_for(secs(3));
+    for round in 0..4 {
+        made_up_flood(&mut sim, 300, round);
+        sim.run_for(secs(1));
+        let old_client: SocketAddr = "10.0.9.9:40000".parse().unwrap();
+        sim.inject_bare(old_client, &format!("bare {round}"));
+        sim.run_for(secs(6));
+    }
+    let want: Vec<String> = (0..4).map(|k| format!("bare {k}")).collect();
+    for i in sim.up() {
+        assert_eq!(texts(&sim, i), want, "node {i}: each once, in order");
     }
 }

@@ -110,6 +110,7 @@ fn conversation(size: (u16, u16)) -> App {
             loss: 0.0,
             last_seen: t(6_500),
             skew_ms: 0,
+            vouched: true,
         },
         PeerView {
             node: CAROL,
@@ -120,6 +121,7 @@ fn conversation(size: (u16, u16)) -> App {
             loss: 0.12,
             last_seen: t(6_000),
             skew_ms: 0,
+            vouched: true,
         },
     ];
     let stats = Stats { messages_sent: 1, messages_received: 4, ..Stats::default() };
@@ -233,6 +235,19 @@ fn small_terminal_keeps_compose_shared_and_log() {
     assert!(!screen.contains("Peers 2/2"), "the peers pane collapses to a count");
 }
 
+/// However narrow the screen, the header's note on clocks never runs into the counts beside it.
+#[test]
+fn the_clock_note_never_runs_into_the_counts() {
+    let mut app = conversation((120, 40));
+    net(&mut app, Event::Clock { skew_ms: 600_000, cause: ClockCause::Group { by_ms: -600_000 } });
+    for width in [120u16, 80, 60, 40] {
+        let screen = draw(&app, (width, 24));
+        let header = screen.lines().next().unwrap_or_default();
+        assert!(header.contains(" peers "), "{width} columns: {header:?}");
+        assert!(width < 80 || header.contains("clock"), "{width} columns: the note is there: {header:?}");
+    }
+}
+
 /// What the user sees of clocks, pastes and a screen that fell behind: a peer's clock that is
 /// off is marked in the peers pane, this host's in the header; a pasted block is one message
 /// laid out with a hanging indent; after a resync every message is on screen once and the
@@ -251,6 +266,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
         loss: 0.0,
         last_seen: t(6_500),
         skew_ms: -3_600_000,
+        vouched: true,
     }];
     update(&mut app, Msg::Net(NetEvent::Status { peers: peers.clone(), stats: Stats::default() }));
     let screen = draw(&app, size);
@@ -307,6 +323,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
         loss: 0.0,
         last_seen: t(8_000),
         skew_ms: 0,
+        vouched: true,
     });
     let resync = Resync {
         entries,

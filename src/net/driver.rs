@@ -427,6 +427,7 @@ impl Driver {
                 }
             }
             LinkEvent::DialFailed { peer, end } => self.core.handle_link_end(peer, end, now),
+            LinkEvent::Unnamed => self.core.count_drop(DropReason::LinkNoHello),
         }
     }
 

@@ -76,6 +76,8 @@ pub enum LinkEvent {
         /// The node it named.
         peer: NodeId,
     },
+    /// A connection to our ring port ended before it said hello.
+    Unnamed,
     /// A dial to `peer` failed.
     DialFailed {
         /// The node dialled.
@@ -233,7 +235,10 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
         (Some(_), Some(_)) => return fail(LinkEnd::Refused).await,
         // The kernel accepted, but nobody said hello: hung, not proven dead.
         (None, Some(_)) => return fail(LinkEnd::Unreachable).await,
-        (None, None) => return,
+        (None, None) => {
+            let _ = events.send(LinkEvent::Unnamed).await;
+            return;
+        }
     };
     drop(c.pass);
     reader.decoder_mut().set_max_frame_length(MAX_LINK_FRAME + TAG_LEN);

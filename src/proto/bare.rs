@@ -1,11 +1,11 @@
-//! The desk for bare-text datagrams from old clients, and for reports about any address.
+//! The desk for bare-text datagrams from old clients.
 //!
 //! Bare text arrives at every node at its own time with no stamp. One node (the stamper, the
 //! member with the lowest id) stamps it and multicasts the stamped copy; the others hold their
 //! own copy here until the stamped one arrives, and stamp it themselves only if it never does.
 //! An old client whose stdin closed multicasts its buffer in a tight loop, so each sending host
-//! (IP address, whatever its port: rotating ports buys nothing) gets a token bucket, the whole
-//! group one more, and reports of dropped datagrams are limited to one per address per second.
+//! (IP address, whatever its port: rotating ports buys nothing) gets a token bucket, and the whole
+//! group one more. (Reports of what is dropped are `Reports`', for every kind of drop.)
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -13,20 +13,14 @@ use std::time::Duration;
 
 use super::types::Time;
 
+/// Sending hosts remembered at most.
 const MAX_SOURCES: usize = 256;
 const MAX_HELD: usize = 256;
 /// How long a stamped copy that arrived before our own bare datagram is remembered.
 const RELAY_MEMORY: Duration = Duration::from_secs(2);
-const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// The group's bucket holds this many times one host's rate and burst.
 const GROUP_SHARE: f64 = 4.0;
-
-struct Source {
-    last: Time,
-    last_report: Option<Time>,
-    suppressed: u64,
-}
 
 /// A token bucket.
 #[derive(Clone, Copy)]
@@ -52,11 +46,28 @@ struct Held {
     deadline: Time,
 }
 
-/// Bare text held for the stamper, and the rate limits and drop reports per old-client address.
-pub struct BareDesk {
+/// Bare text waits at most this many stamping waits for a copy stamped by a member of lower id.
+const MAX_RANK: u32 = 4;
+
+/// What became of a bare datagram (see `BareDesk::arrive`).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Arrived {
+    /// Over its host's or the group's rate.
+    RateLimited,
+    /// The stamper's copy came before it: already in the log.
+    Stamped,
+    /// This node stamps it now.
+    Stamp(String),
+    /// Held for the stamper's copy.
+    Held,
+    /// Held copies fill the queue.
+    QueueFull,
+}
+
+/// Bare text held for the stamper, and the rate limits per old-client host and for the group.
+pub(super) struct BareDesk {
     rate: f64,
     burst: f64,
-    sources: BTreeMap<SocketAddr, Source>,
     hosts: BTreeMap<IpAddr, Bucket>,
     group: Option<Bucket>,
     held: VecDeque<Held>,
@@ -66,27 +77,7 @@ pub struct BareDesk {
 impl BareDesk {
     /// A desk that lets each address send `rate` bare datagrams a second, in bursts of up to `burst`.
     pub fn new(rate: f64, burst: f64) -> Self {
-        BareDesk {
-            rate,
-            burst,
-            sources: BTreeMap::new(),
-            hosts: BTreeMap::new(),
-            group: None,
-            held: VecDeque::new(),
-            relayed: VecDeque::new(),
-        }
-    }
-
-    fn source(&mut self, addr: SocketAddr, now: Time) -> &mut Source {
-        if !self.sources.contains_key(&addr) && self.sources.len() >= MAX_SOURCES {
-            // Forget the address heard from longest ago.
-            if let Some(oldest) = self.sources.iter().min_by_key(|(_, s)| s.last).map(|(a, _)| *a) {
-                self.sources.remove(&oldest);
-            }
-        }
-        let s = self.sources.entry(addr).or_insert(Source { last: now, last_report: None, suppressed: 0 });
-        s.last = s.last.max(now);
-        s
+        BareDesk { rate, burst, hosts: BTreeMap::new(), group: None, held: VecDeque::new(), relayed: VecDeque::new() }
     }
 
     /// May a bare datagram from `addr` be taken now? It needs a token from its host's bucket
@@ -113,15 +104,21 @@ impl BareDesk {
         }
     }
 
-    /// Whether to report a drop from `addr` now; if so, how many drops the report covers.
-    pub fn report(&mut self, addr: SocketAddr, now: Time) -> Option<u64> {
-        let s = self.source(addr, now);
-        s.suppressed += 1;
-        if s.last_report.is_some_and(|t| now.since(t) < REPORT_EVERY) {
-            return None;
+    /// A bare datagram `text` from `from`, heard by a node of stamping `rank` (how many members
+    /// it knows with a lower id, 0 to `MAX_RANK`): what to do with it. The lowest stamps at
+    /// once; the others hold their copy one `wait` per rank for the stamper's (see `Node`).
+    pub fn arrive(&mut self, from: SocketAddr, text: String, rank: usize, wait: Duration, now: Time) -> Arrived {
+        if !self.admit(from, now) {
+            return Arrived::RateLimited;
         }
-        s.last_report = Some(now);
-        Some(std::mem::take(&mut s.suppressed))
+        if self.take_relayed(from, &text) {
+            return Arrived::Stamped; // the stamper's copy came first
+        }
+        let rank = u32::try_from(rank).unwrap_or(u32::MAX).min(MAX_RANK);
+        if rank == 0 {
+            return Arrived::Stamp(text);
+        }
+        if self.hold(from, text, now + wait * rank) { Arrived::Held } else { Arrived::QueueFull }
     }
 
     /// Holds our copy until the stamper's arrives; false if the queue is full.
@@ -211,16 +208,6 @@ mod tests {
     }
 
     #[test]
-    fn reports_are_one_per_second_with_counts() {
-        let mut d = BareDesk::new(20.0, 40.0);
-        let t = |ms| Time::from_millis(ms);
-        assert_eq!(d.report(a(1), t(0)), Some(1));
-        assert_eq!(d.report(a(1), t(10)), None);
-        assert_eq!(d.report(a(1), t(20)), None);
-        assert_eq!(d.report(a(1), t(1000)), Some(3));
-    }
-
-    #[test]
     fn held_copies_wait_for_the_stamper_then_expire() {
         let mut d = BareDesk::new(20.0, 40.0);
         let t = |ms| Time::from_millis(ms);
@@ -238,9 +225,7 @@ mod tests {
         let mut d = BareDesk::new(20.0, 40.0);
         for p in 0..2000u16 {
             d.admit(host(p), Time::from_millis(u64::from(p)));
-            d.report(a(p), Time::from_millis(u64::from(p)));
         }
         assert_eq!(d.hosts.len(), MAX_SOURCES);
-        assert_eq!(d.sources.len(), MAX_SOURCES);
     }
 }

@@ -20,23 +20,21 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::detector::{DetectorConfig, PhiDetector};
-use super::peers::{LossWindow, PeerClock};
+use super::detector::DetectorConfig;
 use super::ring::RingKey;
 use super::snapshot::PeerView;
 use super::wire::Beat;
 use super::{Config, DownReason, DownVia, Event, Hlc, Incarnation, Name, NodeId, Seq, Status, Time};
 
-/// A leave may be numbered at most this far above the highest frame heard from its life.
-const LEAVE_AHEAD: u64 = 64;
-/// Frames of a life sent before its leave may arrive after it (reordered) for about this long;
-/// a frame numbered above everything heard before the leave that comes later than this was
-/// sent after it: the leave was not its last word, so someone else's.
-const STRAGGLERS_FOR: Duration = Duration::from_millis(250);
-/// A peer shown down or left that a ring neighbour heard on its link later than this after
-/// it was shown so is alive: the word against it was wrong (what the neighbour heard before
-/// the word, and the delays of the report, stay well inside this).
-const HEARD_AFTER: Duration = Duration::from_millis(50);
+mod attested;
+mod peer;
+mod room;
+
+use attested::Attestation;
+pub(super) use peer::Peer;
+use peer::Verdict;
+use room::Room;
+
 /// A peer never linked stays out of the ring this long after a failed dial (doubling after each).
 const UNLINKABLE_FOR: Duration = Duration::from_secs(10);
 /// Heartbeat intervals a peer may claim, in ms: anything outside is taken as the nearest bound.
@@ -47,9 +45,6 @@ const MAX_INTERVAL_MS: u32 = 60_000;
 /// `Members::forget_one`). The configured interval, not the one a peer claims: a made-up peer
 /// claiming a minute would otherwise hold its place for minutes.
 const YOUNG_FOR_BEATS: u32 = 2;
-/// A ring report (the links a peer's heartbeat says it hears) counts as fresh for this many of
-/// the reporter's heartbeat intervals (see `Members::attested`).
-const REPORT_FRESH_FOR: u32 = 3;
 
 /// The header fields of a received frame that membership needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,121 +53,6 @@ pub(super) struct Header {
     pub incarnation: Incarnation,
     pub seq: Seq,
     pub hlc: Hlc,
-}
-
-/// One peer as this node knows it. Only `Members` changes it.
-#[derive(Clone, Debug)]
-pub(super) struct Peer {
-    id: NodeId,
-    incarnation: Incarnation,
-    name: String,
-    addr: SocketAddr,
-    status: Status,
-    last_seen: Time,
-    /// When the status last changed.
-    since: Time,
-    detector: PhiDetector,
-    loss: LossWindow,
-    /// TCP port of its ring listener (0: not in the ring).
-    tcp_port: u16,
-    /// Its applied frontier, as last reported.
-    frontier: Hlc,
-    clock: PeerClock,
-    /// A ring link with it worked, or it has heartbeated from one address for a while.
-    confirmed: bool,
-    /// A ring link with it worked (in this life).
-    linked: bool,
-    first_heard: Time,
-    /// If it left: the frame number of its leave, and the highest heard before it. Any frame
-    /// of the life numbered above the leave undoes it, and so does one numbered above what was
-    /// heard before it that comes too late to be a straggler.
-    left_seq: Option<(Seq, Seq)>,
-    /// A ring port at which a dial was refused: it is left out of the ring until it names
-    /// another.
-    refused_port: u16,
-    /// Never linked, and a dial to it failed: out of the ring (and the settled marks) until
-    /// then, or until it links with us.
-    unlinkable_until: Option<Time>,
-    /// Dials to it that failed since it last linked: each doubles the time out of the ring.
-    failed_dials: u32,
-    /// The peers its last heartbeat said it hears on its ring links, and when that arrived.
-    links: Vec<NodeId>,
-    links_at: Time,
-    /// Its heartbeat interval, as its last heartbeat said (ms): groups that grow beat slower.
-    interval_ms: u32,
-}
-
-impl Peer {
-    /// A peer first heard in `f`, a heartbeat or an announce from `from`.
-    fn new(f: Header, beat: &Beat, name: String, from: SocketAddr, interval_ms: u32, now: Time) -> Peer {
-        Peer {
-            id: f.sender,
-            incarnation: f.incarnation,
-            name,
-            addr: from,
-            status: Status::Alive,
-            last_seen: now,
-            since: now,
-            detector: PhiDetector::new(now, Duration::from_millis(u64::from(interval_ms))),
-            loss: LossWindow::new(f.seq),
-            tcp_port: beat.tcp_port,
-            frontier: beat.frontier,
-            clock: PeerClock::default(),
-            confirmed: false,
-            first_heard: now,
-            left_seq: None,
-            refused_port: 0,
-            linked: false,
-            unlinkable_until: None,
-            failed_dials: 0,
-            links: Vec::new(),
-            links_at: now,
-            interval_ms,
-        }
-    }
-
-    /// Its heartbeat interval, as it last said: silences of this peer are judged against it.
-    pub fn interval(&self) -> Duration {
-        Duration::from_millis(u64::from(self.interval_ms))
-    }
-
-    pub fn incarnation(&self) -> Incarnation {
-        self.incarnation
-    }
-
-    pub fn last_seen(&self) -> Time {
-        self.last_seen
-    }
-
-    pub fn status(&self) -> Status {
-        self.status
-    }
-
-    /// Alive or suspect, in the life `inc`.
-    pub fn is_member_in(&self, inc: Incarnation) -> bool {
-        self.incarnation == inc && self.status.is_member()
-    }
-
-    /// Its place in the ring order, if it takes part in the ring.
-    pub fn ring_key(&self) -> Option<RingKey> {
-        (self.tcp_port != 0 && self.tcp_port != self.refused_port && self.unlinkable_until.is_none()).then(|| RingKey {
-            ip: self.addr.ip(),
-            port: self.tcp_port,
-            node: self.id,
-        })
-    }
-
-    /// Until when its ring report counts (see `Members::attested`), if it does now: a member
-    /// whose last report is fresh.
-    fn report_fresh_until(&self, now: Time) -> Option<Time> {
-        let until = self.links_at + self.interval() * REPORT_FRESH_FOR;
-        (self.status.is_member() && now <= until).then_some(until)
-    }
-
-    /// A member that counts for the settled marks and the group clock.
-    fn counts(&self) -> bool {
-        self.confirmed && self.status.is_member()
-    }
 }
 
 /// What a leave turned out to be.
@@ -201,41 +81,18 @@ pub(super) enum Heard {
     Revived,
 }
 
-/// What the failure detector and the forgetting clock decided about a peer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    Suspect,
-    Down,
-    /// Down or gone long enough: drop it from the table.
-    Forget,
-}
-
 /// The peer table and the rules it is kept by.
 pub(super) struct Members {
     /// Boxed: a B-tree keeps room for eleven entries in each of its nodes, most of it unused
     /// after inserts in random order; a pointer leaves that room small (a group of 1,000 keeps
     /// 999 peers in each node).
     peers: BTreeMap<NodeId, Box<Peer>>,
-    /// Membership changed since the ring was last worked out.
+    /// Membership changed since the ring was last worked out (see `touch`).
     changed: bool,
-    /// The address of every peer in the table, as `ip_key`s, sorted: a newcomer at an address
-    /// no one else has cannot be a restart (see `replace_restarted`), and most are. Four bytes a
-    /// peer (a group of 1,000 keeps 999 in each node).
-    ip_keys: Vec<u32>,
-    /// Bumped by every change that can alter the attested set (see `attested`).
-    generation: u64,
-    /// Bumped by every change that can give `forget_one` something to forget: an entry added
-    /// or removed, a member going down or leaving. Not by what only moves the attested set
-    /// (reports, confirmations, moves), which changes at nearly every heartbeat.
-    roster: u64,
-    /// The table was full with nothing to forget at this `roster`, and will be until this
-    /// time at least (see `forget_one`): a newcomer is refused without a look through the table
-    /// meanwhile (in a group larger than the table, every heartbeat of a member it leaves out
-    /// would cost one).
-    no_room: Option<(u64, Time)>,
-    /// The attested set as last worked out: at 1,000 peers it is a walk through them all, and
-    /// it is asked for at every check and every ack.
-    attested: Option<Attested>,
+    /// Who is at which address, and whether a full table has room (see `forget_one`).
+    room: Room,
+    /// The attested set as last worked out, and what it rests on.
+    attested: Attestation,
     detector: DetectorConfig,
     max_peers: usize,
     forget_after: Duration,
@@ -248,25 +105,17 @@ pub(super) struct Members {
     paced: Duration,
 }
 
-/// An address in four bytes: an IPv4 address itself, an IPv6 one folded (two addresses may then
-/// share a key, which only costs a look through the table).
-fn ip_key(ip: IpAddr) -> u32 {
-    match ip {
-        IpAddr::V4(a) => u32::from(a),
-        IpAddr::V6(a) => {
-            let x = u128::from(a);
-            (x as u32) ^ ((x >> 32) as u32) ^ ((x >> 64) as u32) ^ ((x >> 96) as u32)
-        }
-    }
-}
-
-/// The attested set worked out at some `generation` of the table, from these links of ours; it
-/// holds until `until`, when the first ring report it rests on goes stale.
-struct Attested {
-    generation: u64,
-    linked: Vec<NodeId>,
-    until: Time,
-    set: Arc<BTreeSet<NodeId>>,
+/// What a change of the table can move. Every change goes through `Members::touch`, which keeps
+/// the marks that the ring, the attested set and the search for room rest on (a ring report
+/// moves only the attested set, and its part keeps that itself: see `Attestation`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Touch {
+    /// The ring and the attested set: a member's place in the ring, whether it takes part.
+    Ring,
+    /// Who is a member or in the table: the ring, and what `forget_one` may forget.
+    Roster,
+    /// An entry gone that was no member: what `forget_one` may forget, not the ring.
+    Removed,
 }
 
 impl Members {
@@ -274,11 +123,8 @@ impl Members {
         Members {
             peers: BTreeMap::new(),
             changed: true,
-            ip_keys: Vec::new(),
-            generation: 0,
-            roster: 0,
-            no_room: None,
-            attested: None,
+            room: Room::default(),
+            attested: Attestation::default(),
             detector: cfg.detector,
             max_peers: cfg.max_peers,
             forget_after: cfg.forget_after,
@@ -346,18 +192,7 @@ impl Members {
         p.links = links;
         p.links_at = now;
         let after = p.report_fresh_until(now);
-        self.report_changed(before, after, same);
-    }
-
-    /// A peer's ring report changed from counting until `before` to counting until `after`
-    /// (`None`: not counting), its links the `same` or not: the attested set worked out before
-    /// stands if the peer counts as it did (only its freshness may now end sooner).
-    fn report_changed(&mut self, before: Option<Time>, after: Option<Time>, same: bool) {
-        if before.is_some() != after.is_some() || (!same && after.is_some()) {
-            self.generation += 1;
-        } else if let (Some(until), Some(a)) = (after, &mut self.attested) {
-            a.until = a.until.min(until);
-        }
+        self.attested.report_changed(before, after, same);
     }
 
     /// The peers known to be in the ring for real: those this node holds links with (`linked`),
@@ -370,36 +205,7 @@ impl Members {
     pub fn attested(&mut self, linked: impl Iterator<Item = NodeId>, now: Time) -> Arc<BTreeSet<NodeId>> {
         let mut linked: Vec<NodeId> = linked.collect();
         linked.sort_unstable();
-        if let Some(a) = &self.attested
-            && a.generation == self.generation
-            && a.linked == linked
-            && now <= a.until
-        {
-            return a.set.clone();
-        }
-        let (seen, until) = self.walk(&linked, now);
-        let set = Arc::new(seen);
-        self.attested = Some(Attested { generation: self.generation, linked, until, set: set.clone() });
-        set
-    }
-
-    /// The attested set worked out afresh, and until when it holds if nothing changes.
-    fn walk(&self, linked: &[NodeId], now: Time) -> (BTreeSet<NodeId>, Time) {
-        let mut seen: BTreeSet<NodeId> = BTreeSet::new();
-        let mut until = Time(Duration::MAX);
-        let mut queue: Vec<NodeId> = linked.iter().copied().filter(|n| self.peers.contains_key(n)).collect();
-        while let Some(n) = queue.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            if let Some(p) = self.peers.get(&n)
-                && let Some(fresh_until) = p.report_fresh_until(now)
-            {
-                until = until.min(fresh_until);
-                queue.extend(p.links.iter().copied().filter(|m| !seen.contains(m) && self.peers.contains_key(m)));
-            }
-        }
-        (seen, until)
+        self.attested.get(&self.peers, linked, now)
     }
 
     /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
@@ -419,8 +225,7 @@ impl Members {
             p.failed_dials = 0;
             p.unlinkable_until = None;
             if !counted {
-                self.changed = true;
-                self.generation += 1;
+                self.touch(Touch::Ring);
             }
         }
     }
@@ -435,13 +240,12 @@ impl Members {
             let wait = UNLINKABLE_FOR * 2u32.pow(p.failed_dials.min(4));
             p.failed_dials = p.failed_dials.saturating_add(1);
             p.unlinkable_until = Some(now + wait);
-            self.changed = true;
-            self.generation += 1;
+            self.touch(Touch::Ring);
         }
+        let Some(p) = self.peers.get_mut(&node) else { return };
         if refused && p.refused_port != p.tcp_port {
             p.refused_port = p.tcp_port;
-            self.changed = true;
-            self.generation += 1;
+            self.touch(Touch::Ring);
         }
     }
 
@@ -490,21 +294,13 @@ impl Members {
     }
 
     /// The table as front ends see it, sorted by address then node id (the ring's order).
-    pub fn views(&self) -> Vec<PeerView> {
-        let mut peers: Vec<PeerView> = self
-            .peers
-            .values()
-            .map(|p| PeerView {
-                node: p.id,
-                name: p.name.clone(),
-                addr: p.addr,
-                tcp_port: p.tcp_port,
-                status: p.status,
-                loss: p.loss.loss(),
-                last_seen: p.last_seen,
-                skew_ms: p.clock.skew_ms,
-            })
-            .collect();
+    /// `linked`: our ring links; `offset_ms`: our group time minus our wall clock.
+    pub fn views(&self, linked: impl Iterator<Item = NodeId>, offset_ms: i64, now: Time) -> Vec<PeerView> {
+        let mut linked: Vec<NodeId> = linked.collect();
+        linked.sort_unstable();
+        let (vouched, _) = attested::walk(&self.peers, &linked, now);
+        let mut peers: Vec<PeerView> =
+            self.peers.values().map(|p| p.view(offset_ms, vouched.contains(&p.id))).collect();
         peers.sort_by_key(|p| (p.addr.ip(), p.tcp_port, p.node));
         peers
     }
@@ -546,82 +342,45 @@ impl Members {
     /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.
     pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
         let interval_ms = beat.interval_ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
-        let interval = Duration::from_millis(u64::from(interval_ms));
         let name = Name::clip(&beat.name).to_string();
-        let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status, p.left_seq));
+        let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
         let mut heard = Heard::Known;
         match known {
-            Some((inc, Status::Left, Some((left, before))))
-                if f.incarnation == inc
-                    && (f.seq > left
-                        || (f.seq > before
-                            && self.peers.get(&f.sender).is_some_and(|p| now.since(p.since) >= STRAGGLERS_FOR))) =>
-            {
+            Some((_, Status::Left)) if self.peers.get(&f.sender).is_some_and(|p| p.speaks_after_leave(f, now)) => {
                 // It left, yet speaks on in the same life: the leave was someone else's.
                 let p = self.peers.get_mut(&f.sender).expect("known peer");
                 p.status = Status::Down;
                 p.left_seq = None;
                 heard = Heard::Revived;
             }
-            Some((inc, status, _)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
+            Some((inc, status)) if f.incarnation < inc || (status == Status::Left && f.incarnation == inc) => {
                 return Heard::Stale;
             }
-            Some((inc, status, _)) if f.incarnation > inc && status.is_member() => {
+            Some((inc, status)) if f.incarnation > inc && status.is_member() => {
                 // The same node (ids are random per run) began a new life to reset its clock:
                 // it carries on as the same member, with fresh counters.
-                let p = self.peers.get_mut(&f.sender).expect("known peer");
-                p.incarnation = f.incarnation;
-                p.loss = LossWindow::new(f.seq);
-                p.frontier = Hlc(0);
-                p.clock = PeerClock::default();
+                self.peers.get_mut(&f.sender).expect("known peer").new_life(f);
             }
-            Some((inc, _, _)) if f.incarnation > inc => {
+            Some((inc, _)) if f.incarnation > inc => {
                 self.remove(f.sender);
-                self.changed = true;
+                self.touch(Touch::Ring);
             }
             _ => {}
         }
         if let Some(p) = self.peers.get_mut(&f.sender) {
-            p.detector.heartbeat(now, &self.detector);
-            let report_before = p.report_fresh_until(now);
-            p.interval_ms = interval_ms;
-            let report_after = p.report_fresh_until(now);
-            let scaled_to = p.detector.expected_ms();
-            if interval_ms.abs_diff(scaled_to) > scaled_to / 8 {
-                // Its rhythm changed (its group grew or shrank): the gaps learnt at the old
-                // one would make the new one look like silence, or hide a real one.
-                p.detector.rescale(interval);
-            }
-            p.last_seen = now;
-            if !p.confirmed && p.addr == from && now.since(p.first_heard) >= p.interval().max(self.base) {
-                // Heartbeats from one address over a heartbeat interval: a node, not one
-                // forged datagram.
-                p.confirmed = true;
-                self.changed = true;
-                self.generation += 1;
-            }
-            if p.addr != from {
-                // Its place in the ring is its address: a move re-forms the ring.
-                let was = std::mem::replace(&mut p.addr, from).ip();
-                self.changed = true;
-                self.generation += 1;
-                if was != from.ip() {
-                    Self::unindex(&mut self.ip_keys, was);
-                    Self::index(&mut self.ip_keys, from.ip());
-                }
-            }
-            p.frontier = p.frontier.max(beat.frontier);
-            if p.tcp_port != beat.tcp_port {
-                p.tcp_port = beat.tcp_port;
-                self.changed = true;
-                self.generation += 1;
-            }
             let (node, old_status) = (p.id, p.status);
-            if p.name != name {
-                let old = std::mem::replace(&mut p.name, name.clone());
+            let r = p.heartbeat(beat, interval_ms, from, now, (&self.detector, self.base));
+            if let Some(old) = p.renamed(&name) {
                 ev.push(Event::PeerRenamed { node, old, new: name.clone() });
             }
-            self.report_changed(report_before, report_after, true);
+            if let Some(was) = r.moved_from {
+                self.room.removed(was);
+                self.room.added(from.ip());
+            }
+            if r.ring {
+                self.touch(Touch::Ring);
+            }
+            self.attested.report_changed(r.report.0, r.report.1, true);
             match old_status {
                 Status::Suspect => {
                     self.set_status(node, Status::Alive, now);
@@ -635,19 +394,14 @@ impl Members {
             }
             return heard;
         }
-        if self.peers.len() >= self.max_peers {
-            let full = self.no_room.is_some_and(|(r, until)| r == self.roster && now < until);
-            if full || !self.forget_one(now, ev) {
-                return Heard::Full;
-            }
+        if self.peers.len() >= self.max_peers && (self.room.known_full(now) || !self.forget_one(now, ev)) {
+            return Heard::Full;
         }
         self.replace_restarted(&name, from, f.incarnation, now, ev);
         let peer = Peer::new(f, beat, name.clone(), from, interval_ms, now);
         self.peers.insert(f.sender, Box::new(peer));
-        Self::index(&mut self.ip_keys, from.ip());
-        self.changed = true;
-        self.generation += 1;
-        self.roster += 1;
+        self.room.added(from.ip());
+        self.touch(Touch::Roster);
         ev.push(Event::PeerUp { node: f.sender, name, addr: from });
         Heard::New
     }
@@ -656,23 +410,11 @@ impl Members {
     /// one numbered below frames already heard from that life is not believed.
     pub fn left(&mut self, f: Header, now: Time) -> Leave {
         let Some(p) = self.peers.get_mut(&f.sender) else { return Leave::Ignored };
-        if p.incarnation != f.incarnation || p.status == Status::Left {
-            return Leave::Ignored;
+        let leave = p.leave(f, now);
+        if matches!(leave, Leave::Left(_)) {
+            self.touch(Touch::Roster);
         }
-        // Its last word comes right after what was heard: not below it, nor far beyond (a
-        // leave numbered far ahead would outrank every real frame that could undo it).
-        if f.seq < p.loss.highest() || f.seq.0 > p.loss.highest().0.saturating_add(LEAVE_AHEAD) {
-            return Leave::Implausible;
-        }
-        let before = p.loss.highest();
-        p.loss.record(f.seq);
-        p.status = Status::Left;
-        p.since = now;
-        p.left_seq = Some((f.seq, before));
-        self.changed = true;
-        self.generation += 1;
-        self.roster += 1;
-        Leave::Left(Event::PeerDown { node: p.id, name: p.name.clone(), reason: DownReason::Left, via: DownVia::Leave })
+        leave
     }
 
     /// `node` was heard alive at `at`, second-hand or on its link. One shown down or left
@@ -681,25 +423,12 @@ impl Members {
     /// that stays gone (a crashed or frozen peer's neighbours hear nothing after it).
     pub fn vouch(&mut self, node: NodeId, at: Time, now: Time) -> Option<Event> {
         let p = self.peers.get_mut(&node)?;
-        if !p.status.is_member() {
-            if at < p.since + HEARD_AFTER {
-                return None;
-            }
-            p.left_seq = None;
-            p.detector.vouch(at);
-            let (name, addr) = (p.name.clone(), p.addr);
-            self.set_status(node, Status::Alive, now);
-            return Some(Event::PeerUp { node, name, addr });
+        let was_member = p.status.is_member();
+        let ev = p.vouch(at, now, (&self.detector, self.paced));
+        if !was_member && p.status.is_member() {
+            self.touch(Touch::Roster);
         }
-        p.detector.vouch(at);
-        if p.status == Status::Suspect
-            && p.detector.phi_paced(now, &self.detector, self.paced) < self.detector.suspect_phi
-        {
-            p.status = Status::Alive;
-            p.since = now;
-            return Some(Event::PeerAlive { node, name: p.name.clone() });
-        }
-        None
+        ev
     }
 
     /// Something suggests `node` has failed (its link broke): an alive member becomes suspect.
@@ -726,33 +455,20 @@ impl Members {
 
     /// What the detectors and the forgetting clock say now.
     pub fn check(&mut self, now: Time) -> Vec<Event> {
+        let mut back_in_ring = false;
         for p in self.peers.values_mut() {
             if p.unlinkable_until.is_some_and(|t| now >= t) {
                 // Time to try it in the ring again.
                 p.unlinkable_until = None;
-                self.changed = true;
-                self.generation += 1;
+                back_in_ring = true;
             }
         }
-        let mut verdicts = Vec::new();
-        for p in self.peers.values() {
-            let verdict = match p.status {
-                Status::Alive | Status::Suspect => {
-                    let phi = p.detector.phi_paced(now, &self.detector, self.paced);
-                    if phi >= self.detector.down_phi {
-                        Some(Verdict::Down)
-                    } else if phi >= self.detector.suspect_phi && p.status == Status::Alive {
-                        Some(Verdict::Suspect)
-                    } else {
-                        None
-                    }
-                }
-                Status::Down | Status::Left => (now.since(p.since) >= self.forget_after).then_some(Verdict::Forget),
-            };
-            if let Some(v) = verdict {
-                verdicts.push((p.id, v));
-            }
+        if back_in_ring {
+            self.touch(Touch::Ring);
         }
+        let judged = (&self.detector, self.paced, self.forget_after);
+        let verdicts: Vec<(NodeId, Verdict)> =
+            self.peers.values().filter_map(|p| Some((p.id, p.verdict(now, judged)?))).collect();
         let mut ev = Vec::new();
         for (node, verdict) in verdicts {
             let e = match verdict {
@@ -792,22 +508,31 @@ impl Members {
 
     // ---- inside ---------------------------------------------------------------------------
 
+    /// The one way the table's marks move: whatever changed, `what` says what it can move.
+    fn touch(&mut self, what: Touch) {
+        self.attested.bump();
+        if matches!(what, Touch::Ring | Touch::Roster) {
+            self.changed = true;
+        }
+        if matches!(what, Touch::Roster | Touch::Removed) {
+            self.room.roster_moved();
+        }
+    }
+
     fn set_status(&mut self, node: NodeId, status: Status, now: Time) {
-        if let Some(p) = self.peers.get_mut(&node) {
-            if p.status.is_member() != status.is_member() {
-                self.changed = true;
-                self.generation += 1;
-                self.roster += 1;
-            }
-            p.status = status;
-            p.since = now;
+        let Some(p) = self.peers.get_mut(&node) else { return };
+        let membership_moved = p.status.is_member() != status.is_member();
+        p.status = status;
+        p.since = now;
+        if membership_moved {
+            self.touch(Touch::Roster);
         }
     }
 
     /// A new life of a node on the same host under the same name replaces the old entry, once
     /// the old one has gone quiet (two nodes may share a host and a name while both live).
     fn replace_restarted(&mut self, name: &str, from: SocketAddr, inc: Incarnation, now: Time, ev: &mut Vec<Event>) {
-        if self.ip_keys.binary_search(&ip_key(from.ip())).is_err() {
+        if !self.room.anyone_at(from.ip()) {
             return; // no one else there
         }
         let old: Vec<NodeId> = self
@@ -831,20 +556,8 @@ impl Members {
     /// Drops `node` from the table.
     fn remove(&mut self, node: NodeId) {
         if let Some(p) = self.peers.remove(&node) {
-            Self::unindex(&mut self.ip_keys, p.addr.ip());
-            self.generation += 1;
-            self.roster += 1;
-        }
-    }
-
-    fn index(keys: &mut Vec<u32>, ip: IpAddr) {
-        let k = ip_key(ip);
-        keys.insert(keys.partition_point(|&x| x < k), k);
-    }
-
-    fn unindex(keys: &mut Vec<u32>, ip: IpAddr) {
-        if let Ok(i) = keys.binary_search(&ip_key(ip)) {
-            keys.remove(i);
+            self.room.removed(p.addr.ip());
+            self.touch(Touch::Removed);
         }
     }
 
@@ -862,20 +575,13 @@ impl Members {
             ev.push(Event::PeerRemoved { node });
             return true;
         }
-        let young_for = self.base * YOUNG_FOR_BEATS;
-        let until = self.peers.values().filter(|p| !p.confirmed).map(|p| p.first_heard + young_for).min();
-        self.no_room = Some((self.roster, until.unwrap_or(Time(Duration::MAX))));
+        self.room.nothing_to_forget(room::young_until(&self.peers, self.base * YOUNG_FOR_BEATS));
         false
     }
 
     /// The peer `forget_one` would forget now, if any (a walk through the table).
     fn forgettable(&self, now: Time) -> Option<NodeId> {
-        let young_for = self.base * YOUNG_FOR_BEATS;
-        let gone = self.peers.values().filter(|p| !p.status.is_member()).min_by_key(|p| p.since).map(|p| p.id);
-        gone.or_else(|| {
-            let old_enough = self.peers.values().filter(|p| !p.confirmed && now.since(p.first_heard) >= young_for);
-            old_enough.min_by_key(|p| p.last_seen).map(|p| p.id)
-        })
+        room::forgettable(&self.peers, now, self.base * YOUNG_FOR_BEATS)
     }
 }
 
@@ -952,17 +658,16 @@ mod tests {
                     _ => {}
                 }
                 left += usize::from(m.status(id) == Some(Status::Left));
-                let generation = m.generation;
-                let before = m.attested.as_ref().map(|a| a.set.clone());
+                let (generation, before) = m.attested.peek();
                 let got = m.attested(ours.iter().copied(), now);
                 let mut sorted = ours.clone();
                 sorted.sort_unstable();
-                let (fresh, _) = m.walk(&sorted, now);
+                let (fresh, _) = attested::walk(&m.peers, &sorted, now);
                 assert_eq!(*got, fresh, "seed {seed}: the kept set is stale");
-                let mut keys: Vec<u32> = m.peers.values().map(|p| ip_key(p.addr.ip())).collect();
+                let mut keys: Vec<u32> = m.peers.values().map(|p| room::ip_key(p.addr.ip())).collect();
                 keys.sort_unstable();
-                assert_eq!(m.ip_keys, keys, "seed {seed}: the index of addresses is off");
-                if before.is_some_and(|b| Arc::ptr_eq(&b, &got)) && m.generation == generation {
+                assert_eq!(m.room.keys(), keys, "seed {seed}: the index of addresses is off");
+                if before.is_some_and(|b| Arc::ptr_eq(&b, &got)) && m.attested.peek().0 == generation {
                     kept += 1;
                 } else {
                     recomputed += 1;
@@ -1007,7 +712,7 @@ mod tests {
                     0..55 => {
                         let f = header(id, inc, seq);
                         let newcomer = m.peers.len() >= m.max_peers && !m.peers.contains_key(&id);
-                        let cached = m.no_room.is_some_and(|(r, until)| r == m.roster && now < until);
+                        let cached = m.room.known_full(now);
                         let fresh = m.forgettable(now);
                         m.frame_seen(f);
                         let mut ev = Vec::new();

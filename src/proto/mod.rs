@@ -12,25 +12,36 @@
 //! settled marks, `Log` the messages, `Clock` group time, `TimerTable` the deadlines, `BareDesk`
 //! bare text. `linking.rs` and `timekeeping.rs` are the node's work on the ring and on time.
 
+mod acks;
 pub mod bare;
+mod beats;
 pub mod clock;
 mod config;
 pub mod detector;
 mod events;
+mod failures;
+mod holding;
+mod life;
 pub mod log;
 mod membership;
 mod node;
+mod outbox;
+mod pauses;
 pub mod peers;
 mod reasons;
 mod repair;
 mod replay;
+mod reports;
 pub mod ring;
 pub mod seal;
 mod snapshot;
+mod tending;
+mod timekeeping;
 pub mod timer;
 pub mod types;
 mod verdicts;
 pub mod wire;
+mod writing;
 
 pub use clock::ClockBasis;
 pub use config::Config;

@@ -77,6 +77,9 @@ pub enum DropReason {
     /// A datagram longer than any frame or bundle a node sends (1,200 bytes a frame and its
     /// seal, 1,400 a bundle), or a repaired entry longer than one message frame can carry.
     Oversized,
+    /// A connection to the ring port that never said hello: it timed out, closed, or sent
+    /// something else first (a frame too large, or not a hello).
+    LinkNoHello,
 }
 
 impl DropReason {
@@ -115,6 +118,7 @@ impl DropReason {
             DropReason::Conflict => "conflict",
             DropReason::Ahead => "ahead",
             DropReason::Oversized => "oversized",
+            DropReason::LinkNoHello => "link_no_hello",
         }
     }
 }

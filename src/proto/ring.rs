@@ -128,65 +128,104 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// What tending the links found for one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkChore {
-    /// Silent for longer than the timeout: taken as broken (it is already forgotten).
-    Broken,
+    /// Silent for longer than the timeout: taken as broken (it is already forgotten). Its
+    /// last frame came at `last_heard`.
+    Broken {
+        /// When the link last spoke.
+        last_heard: Time,
+    },
     /// No longer to a neighbour, for longer than the grace: close it with a goodbye.
     Retire,
     /// Nothing sent for a heartbeat: send a keepalive.
     Ping,
 }
 
-/// The node's ring links and dials. Callers say what happened (`up`, `heard`, `sent`, `bye`,
-/// `remove`, `dial_failed`) and ask what to do (`tend`); the table itself stays private.
+/// The node's ring neighbours, links and dials. Callers say what happened (`up`, `heard`,
+/// `sent`, `bye`, `remove`, `dial_failed`) and ask what to do (`tend`); the table itself stays
+/// private.
 #[derive(Default)]
-pub struct Links {
-    links: BTreeMap<NodeId, Link>,
+pub(super) struct Links {
+    open: BTreeMap<NodeId, Link>,
     dials: BTreeMap<NodeId, Dial>,
+    /// The neighbours as last worked out, and since when.
+    ring: Neighbours,
+    ring_since: Time,
+    /// When the ring was last looked after.
+    last_tend: Time,
 }
 
 impl Links {
+    /// The neighbours as last worked out.
+    pub fn neighbours(&self) -> Neighbours {
+        self.ring
+    }
+
+    /// The neighbours worked out anew at `now`; true if they changed.
+    pub fn set_neighbours(&mut self, ring: Neighbours, now: Time) -> bool {
+        let changed = std::mem::replace(&mut self.ring, ring) != ring;
+        if changed {
+            self.ring_since = now;
+        }
+        changed
+    }
+
+    /// When the neighbours last changed.
+    pub fn neighbours_since(&self) -> Time {
+        self.ring_since
+    }
+
+    /// When the link to `peer` last spoke, if there is one.
+    pub fn last_heard(&self, peer: NodeId) -> Option<Time> {
+        self.open.get(&peer).map(|l| l.last_recv)
+    }
+
+    /// When the ring was last looked after.
+    pub fn last_tended(&self) -> Time {
+        self.last_tend
+    }
+
     /// Peers with an open link.
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.links.keys().copied()
+        self.open.keys().copied()
     }
 
     /// Where the link to `peer` comes from, if there is one.
     pub fn addr(&self, peer: NodeId) -> Option<SocketAddr> {
-        self.links.get(&peer).map(|l| l.addr)
+        self.open.get(&peer).map(|l| l.addr)
     }
 
     /// Something arrived on the link to `peer`; false if there is no such link.
     pub fn heard(&mut self, peer: NodeId, now: Time) -> bool {
-        self.links.get_mut(&peer).map(|l| l.last_recv = now).is_some()
+        self.open.get_mut(&peer).map(|l| l.last_recv = now).is_some()
     }
 
     /// Was something heard on a link to `peer` within `d`?
     pub fn heard_within(&self, peer: NodeId, now: Time, d: Duration) -> bool {
-        self.links.get(&peer).is_some_and(|l| now.since(l.last_recv) < d)
+        self.open.get(&peer).is_some_and(|l| now.since(l.last_recv) < d)
     }
 
     /// Something was sent on the link to `peer`.
     pub fn sent(&mut self, peer: NodeId, now: Time) {
-        if let Some(l) = self.links.get_mut(&peer) {
+        if let Some(l) = self.open.get_mut(&peer) {
             l.last_sent = now;
         }
     }
 
     /// `peer` said goodbye: its close will be deliberate.
     pub fn bye(&mut self, peer: NodeId) {
-        if let Some(l) = self.links.get_mut(&peer) {
+        if let Some(l) = self.open.get_mut(&peer) {
             l.bye = true;
         }
     }
 
     /// Forgets the link to `peer`; `Some(true)` if it had said goodbye.
     pub fn remove(&mut self, peer: NodeId) -> Option<bool> {
-        self.links.remove(&peer).map(|l| l.bye)
+        self.open.remove(&peer).map(|l| l.bye)
     }
 
     /// Up to `max` links and how long ago each was last heard (ms): vouches for heartbeats.
     pub fn heard_ages(&self, now: Time, max: usize) -> Vec<(NodeId, u32)> {
-        self.links
+        self.open
             .iter()
             .take(max)
             .map(|(id, l)| (*id, now.since(l.last_recv).as_millis().min(u128::from(u32::MAX)) as u32))
@@ -198,20 +237,21 @@ impl Links {
     /// idle for `ping_after` want a ping. Dial state for peers no longer wanted is forgotten.
     pub fn tend(
         &mut self,
-        ring: Neighbours,
         now: Time,
         timeout: Duration,
         grace: Duration,
         ping_after: Duration,
     ) -> Vec<(NodeId, LinkChore)> {
+        let ring = self.ring;
+        self.last_tend = now;
         let mut chores = Vec::new();
         // When one link wants a ping, links idle for half as long get theirs in the same
         // wake-up: the pings of all links go out together, not each at its own moment.
-        let ping_due = self.links.values().any(|l| now.since(l.last_sent) >= ping_after);
+        let ping_due = self.open.values().any(|l| now.since(l.last_sent) >= ping_after);
         let ping_after = if ping_due { ping_after / 2 } else { ping_after };
-        self.links.retain(|&peer, link| {
+        self.open.retain(|&peer, link| {
             if now.since(link.last_recv) > timeout {
-                chores.push((peer, LinkChore::Broken));
+                chores.push((peer, LinkChore::Broken { last_heard: link.last_recv }));
                 return false;
             }
             if ring.contains(peer) {
@@ -233,7 +273,7 @@ impl Links {
     /// becomes a broken link, a former neighbour's link to retire.
     pub fn next_deadline(&self, timeout: Duration, grace: Duration, ping_after: Duration) -> Option<Time> {
         let tick = Duration::from_millis(1);
-        self.links
+        self.open
             .values()
             .flat_map(|l| {
                 let retire = l.not_neighbour_since.map(|t| t + grace + tick);
@@ -246,7 +286,7 @@ impl Links {
     /// When a dial to `peer` may go out (now, if none was tried); `None` while one is out or a
     /// link is up.
     pub fn next_dial(&self, peer: NodeId, now: Time) -> Option<Time> {
-        if self.links.contains_key(&peer) {
+        if self.open.contains_key(&peer) {
             return None;
         }
         match self.dials.get(&peer) {
@@ -259,17 +299,17 @@ impl Links {
     /// A link to `peer`, from `addr`, is open; false if one already was (one link per peer).
     pub fn up(&mut self, peer: NodeId, addr: SocketAddr, now: Time) -> bool {
         self.dials.remove(&peer);
-        if self.links.contains_key(&peer) {
+        if self.open.contains_key(&peer) {
             return false;
         }
         let link = Link { addr, last_recv: now, last_sent: now, bye: false, not_neighbour_since: None };
-        self.links.insert(peer, link);
+        self.open.insert(peer, link);
         true
     }
 
     /// May we dial `peer` now?
     pub fn may_dial(&self, peer: NodeId, now: Time) -> bool {
-        !self.links.contains_key(&peer) && self.dials.get(&peer).is_none_or(|d| !d.in_flight && d.next_try <= now)
+        !self.open.contains_key(&peer) && self.dials.get(&peer).is_none_or(|d| !d.in_flight && d.next_try <= now)
     }
 
     /// A dial to `peer` is going out; a `probe` checks whether a peer whose link broke is there.
@@ -317,7 +357,7 @@ impl Links {
 
     /// This node was paused: the silence on its links was its own, so it counts from `now`.
     pub fn forgive(&mut self, now: Time) {
-        for l in self.links.values_mut() {
+        for l in self.open.values_mut() {
             l.last_recv = l.last_recv.max(now);
         }
     }

@@ -14,6 +14,7 @@
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
 
+use super::reasons::DropReason;
 use super::wire::{FLAG_SEALED, HEADER_LEN, MAGIC};
 
 /// Bytes in a group key.
@@ -53,6 +54,19 @@ pub enum OpenError {
     Unsealed,
     /// Sealed, but not with this key and label, or changed on the way.
     BadKey,
+}
+
+/// What a node of a group keyed with `key` (`None`: open) takes of `bytes` as it arrived: the
+/// frame opened (in an open group, as it is), or why it is refused. A keyed group hears only its
+/// own: open frames and old clients' bare text are someone else's, and a frame that does not
+/// open is forged or changed.
+pub fn opened<'a>(key: Option<&GroupKey>, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, DropReason> {
+    let Some(key) = key else { return Ok(std::borrow::Cow::Borrowed(bytes)) };
+    key.open(bytes).map(std::borrow::Cow::Owned).map_err(|e| match e {
+        OpenError::BadKey => DropReason::BadKey,
+        OpenError::Unsealed if bytes.starts_with(&MAGIC) => DropReason::Unsealed,
+        OpenError::Unsealed => DropReason::BareIgnored,
+    })
 }
 
 impl GroupKey {

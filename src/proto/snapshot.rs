@@ -70,8 +70,13 @@ pub struct PeerView {
     pub loss: f64,
     /// When this node last heard from it.
     pub last_seen: Time,
-    /// Its wall clock minus group time, as it reports.
+    /// Its wall clock minus group time: as this node measures it once its heartbeats are heard
+    /// (two hosts whose clocks split each keep their own, and each sees the other's off), else
+    /// as it reports.
     pub skew_ms: i64,
+    /// The ring vouches for it (linked with this node, or heard on the links of those that are):
+    /// a node for real, not only a name heard (a replay of a gone life, a made-up peer).
+    pub vouched: bool,
 }
 
 /// Everything a node can tell about itself at one moment, as `/state` prints it.
@@ -85,6 +90,8 @@ pub struct Snapshot {
     pub skew_ms: i64,
     /// What group time rests on.
     pub clock: ClockBasis,
+    /// Group time when the snapshot was taken.
+    pub group_now: Hlc,
     /// The shared message, if there is one.
     pub shared: Option<Entry>,
     /// Messages stamped before this are held by every live member.

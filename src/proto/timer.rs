@@ -1,6 +1,8 @@
 //! The core's timers in one table, each named, each an optional monotonic deadline: what
 //! `Node::next_deadline` reports and `Node::handle_timer` serves.
 
+use std::time::Duration;
+
 use super::types::Time;
 
 /// A named timer of the node.
@@ -19,6 +21,19 @@ pub enum Timer {
 impl Timer {
     const ALL: [Timer; 4] = [Timer::Heartbeat, Timer::Check, Timer::Sync, Timer::Ack];
 
+    /// How much early the timer's work may be done when the node is awake anyway (a datagram
+    /// or a link frame came), rather than waking it again a moment later: heartbeats a little
+    /// (intervals shrink by at most this; silences are never judged early), checks and digests
+    /// more, an ack not at all. So an idle node's own chores ride on what it hears.
+    pub fn slack(self) -> Duration {
+        Duration::from_millis(match self {
+            Timer::Heartbeat => 20,
+            Timer::Check => 150,
+            Timer::Sync => 300,
+            Timer::Ack => 0,
+        })
+    }
+
     fn slot(self) -> usize {
         self as usize
     }
@@ -31,9 +46,25 @@ pub struct TimerTable {
 }
 
 impl TimerTable {
+    /// A new node's timers: its first heartbeat, check and digests are due at once (`now`).
+    pub fn starting(now: Time) -> Self {
+        let mut t = TimerTable::default();
+        for timer in [Timer::Heartbeat, Timer::Check, Timer::Sync] {
+            t.set(timer, now);
+        }
+        t
+    }
+
     /// Sets `timer` to fire at `at`, replacing any earlier setting.
     pub fn set(&mut self, timer: Timer, at: Time) {
         self.at[timer.slot()] = Some(at);
+    }
+
+    /// The node left: no more heartbeats, digests or acks (checks go on, until the end).
+    pub fn left(&mut self) {
+        for timer in [Timer::Heartbeat, Timer::Sync, Timer::Ack] {
+            self.stop(timer);
+        }
     }
 
     /// Unsets `timer`: it will not fire.
@@ -51,10 +82,14 @@ impl TimerTable {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
-    /// Whether `timer` is set and due within `slack` of `now`: work that may be done a little
-    /// early rides on a wake-up that happens anyway, rather than waking the node again.
-    pub fn is_due_within(&self, timer: Timer, now: Time, slack: std::time::Duration) -> bool {
-        self.get(timer).is_some_and(|at| at <= now + slack)
+    /// Whether `timer` is set and due within its slack of `now` (see `Timer::slack`).
+    pub fn is_due_soon(&self, timer: Timer, now: Time) -> bool {
+        self.get(timer).is_some_and(|at| at <= now + timer.slack())
+    }
+
+    /// Whether any timer is due within its slack of `now`, or any of `others` is due by then.
+    pub fn any_due_soon(&self, now: Time, others: impl IntoIterator<Item = Time>) -> bool {
+        Timer::ALL.iter().any(|t| self.is_due_soon(*t, now)) || others.into_iter().any(|d| d <= now)
     }
 
     /// The earliest deadline of all.

@@ -18,6 +18,10 @@ use super::{DownReason, Incarnation, NodeId, Time};
 
 /// A held word is believed if our own link agrees this soon, and forgotten after.
 pub(super) const MEMORY: Duration = Duration::from_secs(2);
+/// A peer found silent that speaks again this soon was not frozen: only its links failed.
+const ANSWERED_WITHIN: Duration = Duration::from_secs(1);
+/// For this long after, its links' silence is no verdict on their own (see `links_failed`).
+const LINKS_DOUBTED_FOR: Duration = Duration::from_secs(60);
 /// Words held at most, of each kind.
 const MAX_HELD: usize = 64;
 
@@ -32,6 +36,12 @@ pub(super) struct Verdicts {
     claims: BTreeMap<NodeId, (Incarnation, Time)>,
     /// Peers whose link to us went silent while their heartbeats still came, and since when.
     silent: BTreeMap<NodeId, Time>,
+    /// Peers found silent (frozen or cut off, as their links said), and when.
+    silenced: BTreeMap<NodeId, Time>,
+    /// Peers found silent that spoke again at once, and when: their links fail, they do not.
+    doubted: BTreeMap<NodeId, Time>,
+    /// Peers shown down that spoke again, and when.
+    back: BTreeMap<NodeId, Time>,
 }
 
 impl Verdicts {
@@ -105,6 +115,57 @@ impl Verdicts {
     /// Stops watching `node`.
     pub fn unwatch(&mut self, node: NodeId) {
         self.silent.remove(&node);
+    }
+
+    /// `node` was found silent at `now` (by us or a neighbour's notice).
+    pub fn silenced(&mut self, node: NodeId, now: Time) {
+        self.silenced.retain(|_, t| now.since(*t) < ANSWERED_WITHIN);
+        if self.silenced.len() < MAX_HELD {
+            self.silenced.insert(node, now);
+        }
+    }
+
+    /// `node` came back from down at `now` (see `just_back`), and so it spoke.
+    pub fn back(&mut self, node: NodeId, now: Time) {
+        self.back.retain(|_, t| now.since(*t) < ANSWERED_WITHIN);
+        if self.back.len() < MAX_HELD {
+            self.back.insert(node, now);
+        }
+        self.spoke(node, now);
+    }
+
+    /// `node` spoke on the group at `now`: a down notice held against it is spent. If it was
+    /// found silent just before, it was never
+    /// frozen (a frozen process answers nothing for as long as it is stopped): its ring links
+    /// failed while it went on, and for a while they are no witness against it.
+    pub fn spoke(&mut self, node: NodeId, now: Time) {
+        // A notice held against it is disproved: it spoke after it.
+        self.notices.remove(&node);
+        if self.silenced.is_empty() {
+            return;
+        }
+        if self.silenced.remove(&node).is_some_and(|t| now.since(t) < ANSWERED_WITHIN) {
+            self.doubted.retain(|_, t| now.since(*t) < LINKS_DOUBTED_FOR);
+            if self.doubted.len() < MAX_HELD {
+                self.doubted.insert(node, now);
+            }
+        }
+    }
+
+    /// Whether `node` came back from down within the last second: copies of the notice that
+    /// put it down, still on their way, are not news.
+    pub fn just_back(&self, node: NodeId, now: Time) -> bool {
+        self.back.get(&node).is_some_and(|t| now.since(*t) < ANSWERED_WITHIN)
+    }
+
+    /// Whether `node`'s ring links failed lately while it went on speaking (see `spoke`).
+    pub fn links_failed(&self, node: NodeId, now: Time) -> bool {
+        self.doubted.get(&node).is_some_and(|t| now.since(*t) < LINKS_DOUBTED_FOR)
+    }
+
+    /// Since when `node` is watched, if it is.
+    pub fn watched_since(&self, node: NodeId) -> Option<Time> {
+        self.silent.get(&node).copied()
     }
 
     /// The peers watched, and since when.

@@ -349,6 +349,15 @@ pub fn oversized(bytes: &[u8]) -> bool {
     }
 }
 
+/// The frames a datagram carries (one, or those of a bundle), or why it is refused whole: it
+/// is longer than anything a node sends (refused before it is opened), or a broken bundle.
+pub fn frames(bytes: &[u8]) -> Result<Vec<&[u8]>, DropReason> {
+    if oversized(bytes) {
+        return Err(DropReason::Oversized);
+    }
+    if is_bundle(bytes) { unbundle(bytes).map_err(|e| e.reason()) } else { Ok(vec![bytes]) }
+}
+
 /// Whether a message received whole (by repair) is one that a single message frame could
 /// have carried: its name and text together fit `MAX_ENTRY_TEXT`.
 pub fn entry_fits(e: &Entry) -> bool {

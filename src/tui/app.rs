@@ -98,8 +98,10 @@ pub struct PeerRow {
     pub loss: f64,
     /// When it went down or left.
     pub since: Time,
-    /// Its wall clock minus group time, as it reports.
+    /// Its wall clock minus group time (see `PeerView::skew_ms`).
     pub skew_ms: i64,
+    /// The ring vouches for it (see `PeerView::vouched`).
+    pub vouched: bool,
 }
 
 impl PeerRow {
@@ -114,6 +116,7 @@ impl PeerRow {
             loss: v.loss,
             since: now,
             skew_ms: v.skew_ms,
+            vouched: v.vouched,
         }
     }
 }
@@ -842,7 +845,7 @@ fn core_event(app: &mut App, ev: Event) {
         Event::PeerUp { node, name, addr } => {
             let back = app.peers.get(&node).is_some_and(|p| p.status == Status::Down);
             let tcp_port = app.peers.get(&node).map_or(0, |p| p.tcp_port);
-            let skew_ms = app.peers.get(&node).map_or(0, |p| p.skew_ms);
+            let (skew_ms, vouched) = app.peers.get(&node).map_or((0, false), |p| (p.skew_ms, p.vouched));
             let row = PeerRow {
                 node,
                 name: name.clone(),
@@ -853,6 +856,7 @@ fn core_event(app: &mut App, ev: Event) {
                 loss: 0.0,
                 since: now,
                 skew_ms,
+                vouched,
             };
             app.peers.insert(node, row);
             let text = if back { format!("{name} is back") } else { format!("{name} joined from {addr}") };
@@ -1015,6 +1019,7 @@ fn merge_peers(app: &mut App, views: &[PeerView]) {
                 p.loss = v.loss;
                 p.tcp_port = v.tcp_port;
                 p.skew_ms = v.skew_ms;
+                p.vouched = v.vouched;
             }
             // A member the screen never heard of (its event was dropped) appears; the gone
             // are not brought back once their row has lingered and gone.
@@ -1269,6 +1274,7 @@ mod tests {
             loss: 0.25,
             last_seen: t(900),
             skew_ms: 0,
+            vouched: true,
         };
         update(&mut a, Msg::Net(NetEvent::Status { peers: vec![view], stats: Stats::default() }));
         assert!((a.peers[&NodeId(2)].loss - 0.25).abs() < 1e-12);

@@ -6,7 +6,7 @@ use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
-use unicode_width::UnicodeWidthChar;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::{ALONE_AFTER, Alone, App, LineKind, LogLine, PeerRow, SystemKind};
 use crate::proto::{Hlc, NodeId, Status, Time};
@@ -196,15 +196,16 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
     // The most detail that fits, leaving a space before the counts.
     let room = usize::from(left_area.width).saturating_sub(2);
-    let left = (0..3)
+    let left = (0..5)
         .map(|detail| header_left(app, detail))
         .find(|l| l.width() <= room)
-        .unwrap_or_else(|| header_left(app, 3));
+        .unwrap_or_else(|| header_left(app, 5));
     f.render_widget(Paragraph::new(left), left_area);
     f.render_widget(Paragraph::new(right), right_area);
 }
 
-/// The header's left part; a higher `detail` number leaves more out.
+/// The header's left part; a higher `detail` number leaves more out (at 3 the node's id goes and
+/// the clock's note is cut to two words, at 4 the note goes, at 5 keyed or open).
 fn header_left(app: &App, detail: u8) -> Line<'static> {
     let dim = Style::new().fg(Color::DarkGray);
     let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
@@ -215,6 +216,9 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     left.push(Span::styled(clean(&me.name), Style::new().bold().fg(node_color(me.node))));
     if detail < 3 {
         left.push(Span::styled(format!(" #{}", me.node.short()), dim));
+    }
+    if detail < 5 {
+        // Keyed or open stays almost to the last: it says whether anyone on the LAN can read along.
         left.push(Span::styled(" │ ", dim));
         left.push(if app.keyed { Span::styled("keyed", Style::new().fg(Color::Green)) } else { Span::raw("open") });
     }
@@ -225,12 +229,34 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     if detail < 1 {
         left.push(Span::styled(format!(" via {}", me.iface), dim));
     }
-    let peers = app.peers.values().filter(|p| p.status.is_member()).map(|p| (p.name.as_str(), p.skew_ms));
-    if let Some(note) = crate::show::clock_note(app.skew_ms, app.clock, peers) {
+    // Only clocks of members the ring vouches for: a replayed or made-up name is no host to blame.
+    let peers = app.peers.values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
+    if let Some(note) = crate::show::clock_note(app.skew_ms, app.clock, peers).filter(|_| detail < 4) {
+        let note = if detail < 3 { clean(&note) } else { "clock off".to_string() };
         left.push(Span::styled(" │ ", dim));
-        left.push(Span::styled(clean(&note), Style::new().fg(Color::Yellow)));
+        left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
     }
     Line::from(left)
+}
+
+/// A stamp ahead of group time (its sender's clock was wrong when it said it): it stays the
+/// newest, and messages said since sort before it, until group time passes it. Said so, as fully
+/// as `room` columns allow (none of it if even the short form does not fit).
+fn ahead(app: &App, ts: Hlc, room: usize) -> Span<'static> {
+    let by = ts.to_unix().saturating_sub(app.group_now());
+    if by < std::time::Duration::from_secs(1) {
+        return Span::raw("");
+    }
+    let by = crate::show::skew_text(by.as_millis().min(i64::MAX as u128) as i64);
+    let by = by.trim_start_matches('+');
+    let text = [
+        format!("({by} ahead of group time: newer messages sort before it) "),
+        format!("({by} ahead of group time) "),
+        format!("({by} ahead) "),
+    ]
+    .into_iter()
+    .find(|t| t.chars().count() <= room);
+    Span::styled(text.unwrap_or_default(), Style::new().fg(Color::Yellow))
 }
 
 fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
@@ -239,16 +265,22 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     if let Some(e) = &app.shared {
         let who = clean(&e.author());
         let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
+        let at = format!(" at {} ", clock(app, e.ts));
+        let mark = if e.ts < app.settled {
+            Span::styled("✓ settled ", Style::new().fg(Color::Green))
+        } else {
+            Span::styled("◌ pending ", Style::new().fg(Color::Yellow))
+        };
+        // The note on a stamp ahead takes what the rest leaves of the bottom border.
+        let taken = " set by ".len() + UnicodeWidthStr::width(who.as_str()) + at.chars().count() + mark.width();
+        let room = usize::from(area.width).saturating_sub(2 + taken);
         block = block.title_bottom(
             Line::from(vec![
                 Span::styled(" set by ", dim),
                 Span::styled(who, Style::new().fg(color)),
-                Span::styled(format!(" at {} ", clock(app, e.ts)), dim),
-                if e.ts < app.settled {
-                    Span::styled("✓ settled ", Style::new().fg(Color::Green))
-                } else {
-                    Span::styled("◌ pending ", Style::new().fg(Color::Yellow))
-                },
+                Span::styled(at, dim),
+                ahead(app, e.ts, room),
+                mark,
             ])
             .right_aligned(),
         );
