@@ -95,7 +95,7 @@ fn busy() -> App {
     // All but the last few seconds' messages are held by every live member.
     net(&mut app, Event::Settled { upto: Hlc::from_unix(t((MESSAGES - 30) * 100).0), count: (MESSAGES - 30) as usize });
     update(&mut app, Msg::Tick(Now::synced(t(MESSAGES * 100 + 500))));
-    assert_eq!((app.lines.len() as u64, app.peers.len() as u64), (MESSAGES + 1, PEERS));
+    assert_eq!((app.messages.lines().len() as u64, app.peers.rows().len() as u64), (MESSAGES + 1, PEERS));
     app
 }
 

@@ -210,7 +210,7 @@ fn scrolled_with_new_messages_below() {
         key(&mut app, KeyCode::PageUp);
         say(&mut app, 60_000, CAROL, "carol", "arrived while you were reading", false);
         say(&mut app, 61_000, CAROL, "carol", "and another", false);
-        assert_eq!(app.unseen, 2);
+        assert_eq!(app.messages.unseen(), 2);
         app
     });
 }
@@ -246,6 +246,11 @@ fn the_clock_note_never_runs_into_the_counts() {
         assert!(header.contains(" peers "), "{width} columns: {header:?}");
         assert!(width < 80 || header.contains("clock"), "{width} columns: the note is there: {header:?}");
     }
+}
+
+/// Chat lines on the screen (system lines aside).
+fn chat_lines(app: &App) -> usize {
+    app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()
 }
 
 /// What the user sees of clocks, pastes and a screen that fell behind: a peer's clock that is
@@ -298,10 +303,10 @@ fn clock_skew_pastes_and_resync_are_shown() {
         text: "you missed this".into(),
         bare_from: None,
     };
-    let entries: Vec<Entry> = app
-        .lines
+    let lines = app.messages.lines();
+    let entries: Vec<Entry> = lines
         .iter()
-        .filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. }))
+        .filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. }))
         .map(|l| Entry {
             ts: l.key.0,
             node: l.key.1,
@@ -336,7 +341,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
     };
     update(&mut app, Msg::Net(NetEvent::Lagged(12)));
     update(&mut app, Msg::Net(NetEvent::Resync(Box::new(resync))));
-    let chats = app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count();
+    let chats = chat_lines(&app);
     assert_eq!(chats, before + 1, "the missed message is added, nothing doubled");
     // The core had queued the missed message's own event before the resync was taken: it comes
     // after the resync, and is not shown twice.
@@ -350,12 +355,12 @@ fn clock_skew_pastes_and_resync_are_shown() {
         bare_from: None,
     };
     net(&mut app, Event::Message { entry: queued, own: false, settled: true });
-    let chats = app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count();
+    let chats = chat_lines(&app);
     assert_eq!(chats, before + 1, "a message already shown by the resync is not shown again");
     let screen = draw(&app, size);
     assert!(screen.contains("✓ dave: you missed this"), "shown, and settled:\n{screen}");
     assert!(screen.contains("dave"), "the missed peer is listed");
-    assert!(app.peers.contains_key(&DAVE));
+    assert!(app.peers.rows().contains_key(&DAVE));
 }
 
 /// A late joiner's backlog arrives already settled, with no `settled` event after it: the lines
@@ -536,17 +541,17 @@ fn tab_completes_peer_names_and_cycles_through_them() {
     net(&mut app, Event::PeerUp { node: DAVE, name: "bobby".into(), addr: addr(4) });
     typed(&mut app, "b");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.input.value(), "bob: ", "at the start of the line a name gets a colon");
+    assert_eq!(app.composer.value(), "bob: ", "at the start of the line a name gets a colon");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.input.value(), "bobby: ", "again: the next name");
+    assert_eq!(app.composer.value(), "bobby: ", "again: the next name");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.input.value(), "bob: ", "and round again");
+    assert_eq!(app.composer.value(), "bob: ", "and round again");
     typed(&mut app, "ask @ca");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.input.value(), "bob: ask @carol ");
+    assert_eq!(app.composer.value(), "bob: ask @carol ");
     typed(&mut app, "zz");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(app.input.value(), "bob: ask @carol zz", "no such name: nothing changes");
+    assert_eq!(app.composer.value(), "bob: ask @carol zz", "no such name: nothing changes");
 }
 
 #[test]
@@ -570,10 +575,7 @@ fn me_actions_day_rules_saved_lines_and_your_own_rename_are_shown() {
     let last: serde_json::Value = serde_json::from_str(lines.lines().last().unwrap()).unwrap();
     assert_eq!(last["text"], "a day later");
     assert_eq!(last["name"], "bob");
-    assert_eq!(
-        lines.lines().count(),
-        app.lines.iter().filter(|l| matches!(l.kind, groupcast::tui::app::LineKind::Chat { .. })).count()
-    );
+    assert_eq!(lines.lines().count(), chat_lines(&app));
 }
 
 #[test]
@@ -582,7 +584,7 @@ fn the_top_of_a_long_log_is_a_full_page_under_a_note_of_what_was_not_kept() {
     for i in 0..20_010u64 {
         say(&mut app, 1_000 + i, BOB, "bob", &format!("line {i}"), false);
     }
-    assert!(app.lines_dropped > 0);
+    assert!(app.messages.dropped() > 0);
     update(&mut app, Msg::Terminal(TermEvent::Key(KeyEvent::new(KeyCode::Home, KeyModifiers::CONTROL))));
     let screen = draw(&app, (80, 24));
     let rows: Vec<&str> = screen.lines().collect();
@@ -635,7 +637,7 @@ fn ctrl_f_finds_older_lines_and_shows_each_match() {
     assert!(screen.contains("green here since"), "Esc leaves the view where the search was");
     // Typing goes to the compose box again.
     typed(&mut app, "x");
-    assert_eq!(app.input.value(), "x");
+    assert_eq!(app.composer.value(), "x");
 }
 
 #[test]
@@ -652,7 +654,7 @@ fn on_a_40x12_screen_the_help_wraps_every_line_and_scrolls_through_all_of_it() {
     }
     let last = draw(&app, size);
     assert!(last.contains("/quit") && !last.contains("↓ more"), "{last}");
-    for (k, what) in groupcast::tui::view::HELP {
+    for (k, what) in groupcast::tui::help::HELP {
         for word in k.split_whitespace().chain(what.split_whitespace()) {
             assert!(seen.contains(word), "{word:?} of {k:?} never shown at 40×12");
         }

@@ -3,7 +3,14 @@
 //! on every way out.
 
 pub mod app;
+mod command;
+pub mod composer;
+pub mod help;
+pub mod messages;
+pub mod peers;
+pub mod status;
 pub mod view;
+mod wrap;
 
 use std::io::{Write, stdout};
 use std::time::Duration;
@@ -87,7 +94,7 @@ pub async fn run(
 /// The messages shown since the last call go to the history file; if it cannot be written,
 /// the screen says so once and keeps nothing more.
 fn keep_history(app: &mut App, history: &mut Option<History>) {
-    let failed = match (history.as_mut(), app.to_keep.as_mut()) {
+    let failed = match (history.as_mut(), app.messages.to_keep()) {
         (Some(h), Some(keep)) => {
             let r = h.add(keep.iter());
             keep.clear();
@@ -96,7 +103,7 @@ fn keep_history(app: &mut App, history: &mut Option<History>) {
         _ => None,
     };
     if let Some(e) = failed {
-        app.to_keep = None;
+        app.messages.stop_keeping();
         *history = None;
         update(app, Msg::Failed(format!("{e}; the conversation is no longer kept")));
     }

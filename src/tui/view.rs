@@ -3,13 +3,20 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Position, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::app::{ALONE_AFTER, Alone, App, LineKind, LogLine, PeerRow, SystemKind};
-use crate::proto::{Hlc, NodeId, Status, Time};
+mod messages;
+mod peers;
+
+use super::app::App;
+use super::help;
+use super::wrap::wrap;
+use crate::proto::{Hlc, NodeId, Time};
+use messages::render_messages;
+use peers::render_peers;
 
 /// Below this width or height the peers pane collapses to a count.
 const PEERS_MIN_WIDTH: u16 = 70;
@@ -55,7 +62,7 @@ fn skew_note(ms: i64) -> Option<String> {
 }
 
 fn clock(app: &App, at: Hlc) -> String {
-    at.to_utc().with_timezone(&app.tz).format("%H:%M:%S").to_string()
+    at.to_utc().with_timezone(&app.tz()).format("%H:%M:%S").to_string()
 }
 
 fn age(now: Time, then: Time) -> String {
@@ -68,76 +75,12 @@ fn age(now: Time, then: Time) -> String {
     }
 }
 
-/// Word-wraps styled text to `width` columns; continuation rows start with `indent` spaces.
-pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
-    let width = width.max(1);
-    let indent = if indent * 2 < width { indent } else { 0 };
-    let cells: Vec<(char, Style)> = spans.iter().flat_map(|(t, s)| t.chars().map(move |c| (c, *s))).collect();
-    let mut rows: Vec<Vec<(char, Style)>> = vec![Vec::new()];
-    let mut used = 0;
-    let mut i = 0;
-    while i < cells.len() {
-        let (c, _) = cells[i];
-        if c == '\n' {
-            // A line break in the text: the next line starts under the text, not the margin.
-            rows.push(std::iter::repeat_n((' ', Style::default()), indent).collect());
-            used = indent;
-            i += 1;
-            continue;
-        }
-        let w = c.width().unwrap_or(0);
-        if used + w > width && used > 0 {
-            // Break after the last space in the row, if there is one past the indent.
-            let start = if rows.len() > 1 { indent } else { 0 };
-            let row = rows.last_mut().expect("a row");
-            let split = row.iter().rposition(|(ch, _)| *ch == ' ').filter(|&p| p > start);
-            let carry: Vec<(char, Style)> = match split {
-                Some(p) if c != ' ' => {
-                    let tail = row.split_off(p + 1);
-                    row.pop(); // the space the row breaks at
-                    tail
-                }
-                _ => Vec::new(),
-            };
-            let mut next: Vec<(char, Style)> = std::iter::repeat_n((' ', Style::default()), indent).collect();
-            used = indent + carry.iter().map(|(ch, _)| ch.width().unwrap_or(0)).sum::<usize>();
-            next.extend(carry);
-            rows.push(next);
-            if c == ' ' {
-                i += 1;
-                continue;
-            }
-        }
-        rows.last_mut().expect("a row").push(cells[i]);
-        used += w;
-        i += 1;
-    }
-    rows.into_iter()
-        .map(|row| {
-            let mut spans: Vec<Span<'static>> = Vec::new();
-            let mut cur = String::new();
-            let mut style = None;
-            for (c, s) in row {
-                if style != Some(s) && !cur.is_empty() {
-                    spans.push(Span::styled(std::mem::take(&mut cur), style.unwrap_or_default()));
-                }
-                style = Some(s);
-                cur.push(c);
-            }
-            if !cur.is_empty() {
-                spans.push(Span::styled(cur, style.unwrap_or_default()));
-            }
-            Line::from(spans)
-        })
-        .collect()
-}
-
 /// Draws the whole screen from the model, reading nothing else.
 pub fn render(app: &App, f: &mut Frame) {
     let area = f.area();
     let small = area.width < PEERS_MIN_WIDTH || area.height < PEERS_MIN_HEIGHT;
     let max_shared = if area.height < 16 { 1 } else { 3 };
-    let shared_rows = match &app.shared {
+    let shared_rows = match app.node.shared() {
         Some(e) => wrap(&[(clean_text(&e.text), Style::new())], usize::from(area.width.saturating_sub(2)), 0).len(),
         None => 1,
     }
@@ -165,7 +108,7 @@ pub fn render(app: &App, f: &mut Frame) {
     if footer > 0 {
         render_footer(f, foot);
     }
-    if app.help {
+    if app.help_open() {
         render_help(app, f, area);
     }
     if !app.prefs.colours {
@@ -182,10 +125,10 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     let dim = Style::new().fg(Color::DarkGray);
     let sep = || Span::styled(" │ ", dim);
     // Right: the counts, always whole. Left: where and who, cut first when narrow.
-    let s = &app.stats;
+    let s = app.node.stats();
     // Events the screen fell behind on are recovered by a resync, so they are no loss here.
     let dropped = s.dropped_total();
-    let mut right = vec![Span::raw(format!("peers {}/{}", app.alive_peers(), app.peers.len())), sep()];
+    let mut right = vec![Span::raw(format!("peers {}/{}", app.peers.alive(), app.peers.rows().len())), sep()];
     if area.width >= 60 {
         right.push(Span::raw(format!("sent {} recv {} ", s.messages_sent, s.messages_received + s.repaired)));
     }
@@ -209,7 +152,7 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
 fn header_left(app: &App, detail: u8) -> Line<'static> {
     let dim = Style::new().fg(Color::DarkGray);
     let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
-    let Some(me) = &app.me else {
+    let Some(me) = app.node.me() else {
         left.push(Span::styled("joining…", dim));
         return Line::from(left);
     };
@@ -220,7 +163,11 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     if detail < 5 {
         // Keyed or open stays almost to the last: it says whether anyone on the LAN can read along.
         left.push(Span::styled(" │ ", dim));
-        left.push(if app.keyed { Span::styled("keyed", Style::new().fg(Color::Green)) } else { Span::raw("open") });
+        left.push(if app.node.keyed() {
+            Span::styled("keyed", Style::new().fg(Color::Green))
+        } else {
+            Span::raw("open")
+        });
     }
     if detail < 2 {
         left.push(Span::styled(" │ ", dim));
@@ -230,8 +177,9 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
         left.push(Span::styled(format!(" via {}", me.iface), dim));
     }
     // Only clocks of members the ring vouches for: a replayed or made-up name is no host to blame.
-    let peers = app.peers.values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
-    if let Some(note) = crate::show::clock_note(app.skew_ms, app.clock, peers).filter(|_| detail < 4) {
+    let peers =
+        app.peers.rows().values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
+    if let Some(note) = crate::show::clock_note(app.node.skew_ms(), app.node.clock(), peers).filter(|_| detail < 4) {
         let note = if detail < 3 { clean(&note) } else { "clock off".to_string() };
         left.push(Span::styled(" │ ", dim));
         left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
@@ -262,11 +210,11 @@ fn ahead(app: &App, ts: Hlc, room: usize) -> Span<'static> {
 fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     let dim = Style::new().fg(Color::DarkGray);
     let mut block = Block::bordered().title(" Shared message ").border_style(Style::new().fg(Color::Cyan));
-    if let Some(e) = &app.shared {
+    if let Some(e) = app.node.shared() {
         let who = clean(&e.author());
         let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
         let at = format!(" at {} ", clock(app, e.ts));
-        let mark = if e.ts < app.settled {
+        let mark = if e.ts < app.node.settled() {
             Span::styled("✓ settled ", Style::new().fg(Color::Green))
         } else {
             Span::styled("◌ pending ", Style::new().fg(Color::Yellow))
@@ -287,7 +235,7 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     }
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let lines = match &app.shared {
+    let lines = match app.node.shared() {
         None => vec![Line::styled("(no shared message yet)", dim.italic())],
         Some(e) => {
             let mut l = wrap(&[(clean_text(&e.text), Style::new().bold())], usize::from(inner.width), 0);
@@ -303,277 +251,8 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-/// Line `i` of the messages, the search's match shown reversed.
-fn spans_at(app: &App, i: usize) -> Vec<(String, Style)> {
-    let mut spans = line_spans(app, &app.lines[i]);
-    if app.search.as_ref().is_some_and(|s| s.hit == Some(i)) {
-        for (_, style) in spans.iter_mut().skip(1) {
-            *style = style.add_modifier(Modifier::REVERSED);
-        }
-    }
-    spans
-}
-
-fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
-    let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
-    match &l.kind {
-        LineKind::Chat { node, author, own, bare } => {
-            let author = clean(author);
-            let color = if *bare { author_color(&author) } else { node_color(*node) };
-            let mut name = Style::new().fg(color).bold();
-            let mut text = Style::default();
-            if *own {
-                // Own lines: the name on its colour, so they stand out at a glance.
-                name = Style::new().fg(Color::Black).bg(color).bold();
-                text = text.add_modifier(Modifier::BOLD);
-            }
-            // ✓ once every live member holds it (settled), ◌ until then.
-            let mark = if l.at() < app.settled {
-                ("✓ ".to_string(), Style::new().fg(Color::Green))
-            } else {
-                ("◌ ".to_string(), Style::new().fg(Color::Yellow))
-            };
-            if app.mentions_me(l) {
-                // Your name in someone's line: the line is marked, in the one colour no name
-                // and no status uses.
-                text = Style::new().fg(Color::LightMagenta).add_modifier(Modifier::BOLD);
-            }
-            if let Some(action) = l.text.strip_prefix("/me ") {
-                // `/me waves`: "* alice waves".
-                let text = text.add_modifier(Modifier::ITALIC);
-                return vec![
-                    time,
-                    mark,
-                    ("* ".into(), text),
-                    (author, name),
-                    (format!(" {}", clean_text(action)), text),
-                ];
-            }
-            vec![time, mark, (author, name), (": ".into(), Style::default()), (clean_text(&l.text), text)]
-        }
-        LineKind::System(kind) => {
-            let (mark, color) = match kind {
-                SystemKind::Join => ("→ ", Color::Green),
-                SystemKind::Leave => ("← ", Color::DarkGray),
-                SystemKind::Down => ("✖ ", Color::Red),
-                SystemKind::Info => ("• ", Color::DarkGray),
-                SystemKind::Error => ("! ", Color::LightRed),
-            };
-            vec![time, (format!("{mark}{}", clean(&l.text)), Style::new().fg(color).italic())]
-        }
-    }
-}
-
-fn render_messages(app: &App, f: &mut Frame, area: Rect, collapsed_peers: bool) {
-    let mut title = " Messages ".to_string();
-    if collapsed_peers {
-        title = format!(" Messages · peers {}/{} ", app.alive_peers(), app.peers.len());
-    }
-    let mut block = Block::bordered().title(title);
-    if app.scroll > 0 {
-        let marker = if app.unseen > 0 {
-            format!(" ↓ {} new · End to follow ", app.unseen)
-        } else {
-            " scrolled · End to follow ".to_string()
-        };
-        block =
-            block.title_bottom(Line::styled(marker, Style::new().fg(Color::Black).bg(Color::Yellow)).right_aligned());
-    }
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let (width, height) = (usize::from(inner.width), usize::from(inner.height));
-    // Lay out from the bottom of the view upwards, only as many lines as fit, with a rule
-    // where the day changes.
-    let bottom = app.lines.len().saturating_sub(app.scroll);
-    let day = |l: &LogLine| l.at().to_utc().with_timezone(&app.tz).date_naive();
-    let rule = |l: &LogLine| {
-        let label = format!(" {} ", l.at().to_utc().with_timezone(&app.tz).format("%A %-d %B %Y"));
-        let side = width.saturating_sub(label.chars().count()) / 2;
-        Line::styled(format!("{}{label}{}", "─".repeat(side), "─".repeat(side)), Style::new().fg(Color::DarkGray))
-    };
-    let mut rows: Vec<Line> = Vec::new();
-    let mut reached_first = bottom == 0;
-    for i in (0..bottom).rev() {
-        let l = &app.lines[i];
-        let mut wrapped = wrap(&spans_at(app, i), width, 11);
-        wrapped.reverse();
-        rows.extend(wrapped);
-        if i > 0 && day(&app.lines[i - 1]) != day(l) {
-            rows.push(rule(l));
-        }
-        reached_first = i == 0;
-        if rows.len() >= height {
-            break;
-        }
-    }
-    rows.truncate(height);
-    rows.reverse();
-    if reached_first && rows.len() < height {
-        if app.lines_dropped > 0 {
-            let note = format!("… {} older lines not kept", app.lines_dropped);
-            rows.insert(0, Line::styled(note, Style::new().fg(Color::DarkGray).italic()));
-        }
-        // Scrolled to the top (Ctrl-Home): a full first page, not the oldest line alone.
-        for i in bottom..app.lines.len() {
-            if rows.len() >= height {
-                break;
-            }
-            let l = &app.lines[i];
-            if i > 0 && day(&app.lines[i - 1]) != day(l) {
-                rows.push(rule(l));
-            }
-            rows.extend(wrap(&spans_at(app, i), width, 11));
-        }
-        rows.truncate(height);
-    }
-    if app.lines.is_empty() {
-        rows.push(Line::styled("no messages yet: type below and press Enter", Style::new().fg(Color::DarkGray)));
-    }
-    if collapsed_peers && let Some(why) = app.nobody_here() {
-        // No peers pane on a small screen: the hint takes the bottom of the messages.
-        let mut hint = alone_lines(app, why, width, false);
-        if hint.len() + 1 > height {
-            hint = alone_lines(app, why, width, true);
-        }
-        let keep = height.saturating_sub(hint.len());
-        rows.drain(..rows.len().saturating_sub(keep));
-        rows.extend(hint);
-    }
-    f.render_widget(Paragraph::new(rows), inner);
-}
-
-fn status_glyph(s: Status) -> (&'static str, Color) {
-    match s {
-        Status::Alive => ("●", Color::Green),
-        Status::Suspect => ("◐", Color::Yellow),
-        Status::Down => ("✖", Color::Red),
-        Status::Left => ("○", Color::DarkGray),
-    }
-}
-
-fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
-    let (glyph, color) = status_glyph(p.status);
-    let loss = format!("{:.0}%", p.loss * 100.0);
-    // This node's ring neighbours, the peers it holds TCP links to.
-    let tag = match (app.ring.prev == Some(p.node), app.ring.next == Some(p.node)) {
-        (true, true) => "prev·next ",
-        (true, false) => "prev ",
-        (false, true) => "next ",
-        (false, false) => "",
-    };
-    let name = clean(&p.name);
-    let room = width.saturating_sub(3 + loss.len() + tag.chars().count());
-    let name: String = name.chars().take(room).collect();
-    let pad = width.saturating_sub(2 + name.chars().count() + tag.chars().count() + loss.len() + 1);
-    let dim = Style::new().fg(Color::DarkGray);
-    let gone = !p.status.is_member();
-    let name_style = if gone { dim } else { Style::new().fg(node_color(p.node)) };
-    let first = Line::from(vec![
-        Span::styled(format!("{glyph} "), Style::new().fg(color)),
-        Span::styled(name, name_style),
-        Span::raw(" ".repeat(pad)),
-        Span::styled(tag, Style::new().fg(Color::Cyan)),
-        Span::styled(loss, if p.loss >= 0.05 { Style::new().fg(Color::Yellow) } else { dim }),
-    ]);
-    let when = match p.status {
-        Status::Alive => age(app.now, p.last_seen),
-        Status::Suspect => format!("silent {}", age(app.now, p.last_seen)),
-        Status::Down => format!("down {}", age(app.now, p.since)),
-        Status::Left => format!("left {}", age(app.now, p.since)),
-    };
-    let when = match skew_note(p.skew_ms) {
-        Some(note) => format!("{note} {when}"),
-        None => when,
-    };
-    // Too long for the row (an IPv6 address): without the port (every node sends from the
-    // group's), then cut.
-    let mut addr = p.addr.to_string();
-    let room = width.saturating_sub(3 + when.chars().count());
-    if addr.chars().count() > room {
-        addr = p.addr.ip().to_string();
-    }
-    if addr.chars().count() > room {
-        addr = format!("{}…", addr.chars().take(room.saturating_sub(1)).collect::<String>());
-    }
-    let pad = width.saturating_sub(2 + addr.chars().count() + when.chars().count());
-    let second =
-        Line::from(vec![Span::raw("  "), Span::styled(addr, dim), Span::raw(" ".repeat(pad)), Span::styled(when, dim)]);
-    [first, second]
-}
-
-fn render_peers(app: &App, f: &mut Frame, area: Rect) {
-    let title = format!(" Peers {}/{} ", app.alive_peers(), app.peers.len());
-    let block = Block::bordered().title(title);
-    let inner = block.inner(area);
-    f.render_widget(block, area);
-    let width = usize::from(inner.width);
-    let mut lines = Vec::new();
-    if let Some(me) = &app.me {
-        lines.push(Line::from(vec![
-            Span::styled("● ", Style::new().fg(Color::Green)),
-            Span::styled(clean(&me.name), Style::new().fg(node_color(me.node)).bold()),
-            Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
-        ]));
-        lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
-    }
-    for p in app.peers_sorted() {
-        lines.extend(peer_lines(app, p, width));
-    }
-    if let Some(why) = app.nobody_here() {
-        lines.push(Line::raw(""));
-        lines.extend(alone_lines(app, why, width, false));
-    }
-    let more = lines.len().saturating_sub(usize::from(inner.height));
-    if more > 0 {
-        lines.truncate(usize::from(inner.height).saturating_sub(1));
-        lines.push(Line::styled(format!("  … {} more", more.div_ceil(2)), Style::new().fg(Color::DarkGray)));
-    }
-    f.render_widget(Paragraph::new(lines), inner);
-}
-
-/// What the screen says after some time with no peer: the likely cause, and the doctor
-/// (`brief`: the cause's title and the doctor only, for small screens).
-fn alone_lines(app: &App, why: Alone, width: usize, brief: bool) -> Vec<Line<'static>> {
-    let group = app.me.as_ref().map_or_else(|| "the group".to_string(), |m| m.group.to_string());
-    let port = app.me.as_ref().map_or(12345, |m| m.group.port());
-    let (title, text) = match why {
-        Alone::DeafHere => (
-            "Nothing heard here".to_string(),
-            format!("not even this node's own datagrams came back: a firewall on this host drops UDP port {port}."),
-        ),
-        Alone::KeyedGroup => (
-            "A keyed group is here".to_string(),
-            "its datagrams are sealed with a key this node does not have (or another one).".to_string(),
-        ),
-        Alone::InboundBlocked => (
-            "Inbound multicast blocked".to_string(),
-            "peers reach this host over TCP, but none of their multicast arrives.".to_string(),
-        ),
-        Alone::Nobody => (
-            "Nobody here yet".to_string(),
-            format!(
-                "no other node heard on {group} for {} s. If others run groupcast: Wi-Fi client isolation, a VPN \
-                 as the default route, IGMP snooping or a firewall may block multicast.",
-                ALONE_AFTER.as_secs()
-            ),
-        ),
-    };
-    let warn = Style::new().fg(Color::Yellow);
-    let dim = Style::new().fg(Color::Gray);
-    let mut lines = wrap(&[(title, warn.bold())], width, 0);
-    if !brief {
-        lines.extend(wrap(&[(text, dim)], width, 0));
-    }
-    lines.extend(wrap(
-        &[("Run ".into(), dim), ("groupcast doctor".into(), Style::new().bold()), (" to find out.".into(), dim)],
-        width,
-        0,
-    ));
-    lines
-}
-
 fn render_compose(app: &App, f: &mut Frame, area: Rect) {
-    if let Some(search) = &app.search {
+    if let Some(search) = app.messages.search() {
         let found = match (search.hit, search.matches) {
             (_, 0) if search.query.is_empty() => "type to search the messages".to_string(),
             (_, 0) => "no match".to_string(),
@@ -593,7 +272,7 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
         return;
     }
     let mut block = Block::new().borders(Borders::ALL).title(" Compose ");
-    if let Some(e) = &app.error {
+    if let Some(e) = app.composer.error() {
         block = block
             .border_style(Style::new().fg(Color::LightRed))
             .title_bottom(Line::styled(format!(" {e} "), Style::new().fg(Color::LightRed)));
@@ -609,11 +288,11 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
         c => c,
     };
     let cursor: usize =
-        app.input.value().chars().take(app.input.cursor()).map(|c| shown_char(c).width().unwrap_or(0)).sum();
+        app.composer.value().chars().take(app.composer.cursor()).map(|c| shown_char(c).width().unwrap_or(0)).sum();
     let scroll = (cursor + 1).saturating_sub(width);
     let mut shown = String::new();
     let mut col = 0;
-    for c in app.input.value().chars().map(shown_char) {
+    for c in app.composer.value().chars().map(shown_char) {
         let w = c.width().unwrap_or(0);
         if col >= scroll && col + w <= scroll + width {
             shown.push(c);
@@ -622,7 +301,7 @@ fn render_compose(app: &App, f: &mut Frame, area: Rect) {
     }
     let line = Line::from(vec![Span::styled(prompt, Style::new().fg(Color::Cyan)), Span::raw(shown)]);
     f.render_widget(Paragraph::new(line), inner);
-    if !app.help {
+    if !app.help_open() {
         let x = inner.x + 2 + cursor.saturating_sub(scroll) as u16;
         f.set_cursor_position(Position::new(x.min(inner.right().saturating_sub(1)), inner.y));
     }
@@ -639,83 +318,15 @@ fn render_footer(f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The help page (F1): what each key and command does, and what the marks mean.
-pub const HELP: &[(&str, &str)] = &[
-    ("Enter", "send the message (an empty line sends nothing)"),
-    ("↑ / ↓", "earlier / later lines you sent"),
-    ("← → Home End", "move the cursor"),
-    ("Ctrl-← / Ctrl-→", "move by word"),
-    ("Ctrl-W, Alt-Bksp", "delete the word before the cursor"),
-    ("Ctrl-U / Ctrl-K", "delete the line / to its end"),
-    ("PgUp / PgDn", "scroll the messages"),
-    ("Ctrl-Home / End", "oldest / newest message (or Home / End"),
-    ("", "  when the line is empty)"),
-    ("Mouse wheel", "scroll the messages"),
-    ("✓ / ◌", "settled (every live member has it) / pending"),
-    ("peers 2/3", "header: members alive / all known"),
-    ("recv / drop", "header: messages received / datagrams refused"),
-    ("", "  (/drops says why each was refused)"),
-    ("prev / next", "your ring neighbours, linked over TCP"),
-    ("Esc", "follow new messages, clear an error"),
-    ("Tab", "complete a peer's name (again: the next one)"),
-    ("Ctrl-F", "search the messages (Enter/↑ older, ↓ newer, Esc)"),
-    ("F1", "this help"),
-    ("F2", "let the terminal select text; F2 again: back"),
-    ("Ctrl-C", "leave the group and quit"),
-    ("/help", "this help"),
-    ("/name NEW", "change your name; peers see it"),
-    ("/me ACTION", "say what you do: * alice waves"),
-    ("//text", "send a line that starts with /"),
-    ("/bell", "bell when a message names you; again: off"),
-    ("/save PATH", "write the messages here to PATH (JSON lines)"),
-    ("/drops", "what was refused so far, by reason"),
-    ("/clear", "clear the messages on this screen only"),
-    ("/quit", "leave the group and quit"),
-];
-
-/// The help's width on a screen `screen_width` wide, borders included.
-pub fn help_width(screen_width: u16) -> u16 {
-    screen_width.min(68)
-}
-
-/// The help's rows inside a popup `inner` cells wide: a key and what it does on one row when
-/// there is room, else the key on its row and what it does wrapped under it, never cut.
-pub fn help_lines(inner: usize) -> Vec<Line<'static>> {
-    let key = Style::new().fg(Color::Cyan).bold();
-    let mut out = Vec::new();
-    for (k, what) in HELP {
-        if inner >= 19 + what.chars().count() || inner >= 60 {
-            out.extend(wrap(&[(format!(" {k:<18}"), key), ((*what).to_string(), Style::default())], inner, 19));
-        } else {
-            if !k.is_empty() {
-                out.push(Line::from(Span::styled(format!(" {k}"), key)));
-            }
-            out.extend(wrap(
-                &[("   ".to_string(), Style::default()), (what.trim().to_string(), Style::default())],
-                inner,
-                3,
-            ));
-        }
-    }
-    out
-}
-
-/// How far the help scrolls on a screen of `size`: its last row at the bottom.
-pub fn help_last_scroll(size: (u16, u16)) -> usize {
-    let len = help_lines(usize::from(help_width(size.0).saturating_sub(2))).len();
-    let rows = (len + 4).min(usize::from(size.1)).saturating_sub(2);
-    len.saturating_sub(rows)
-}
-
 fn render_help(app: &App, f: &mut Frame, area: Rect) {
-    let w = help_width(area.width);
-    let lines = help_lines(usize::from(w.saturating_sub(2)));
+    let w = help::width(area.width);
+    let lines = help::lines(usize::from(w.saturating_sub(2)));
     let h = (lines.len() as u16 + 4).min(area.height);
     let popup = Rect::new(area.x + (area.width - w) / 2, area.y + (area.height - h) / 2, w, h);
     f.render_widget(Clear, popup);
     // Taller than the screen: it scrolls (↑↓ PgUp PgDn), and says there is more.
     let rows = usize::from(h.saturating_sub(2));
-    let top = app.help_scroll.min(lines.len().saturating_sub(rows));
+    let top = app.help_scroll().min(lines.len().saturating_sub(rows));
     let more = match (top > 0, top + rows < lines.len()) {
         (true, true) => " ↑↓ more ",
         (true, false) => " ↑ more ",
@@ -736,25 +347,6 @@ fn render_help(app: &App, f: &mut Frame, area: Rect) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn text(lines: &[Line]) -> Vec<String> {
-        lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
-    }
-
-    #[test]
-    fn wraps_at_words_with_a_hanging_indent() {
-        let l =
-            wrap(&[("12:00:00 ".into(), Style::default()), ("alpha beta gamma delta".into(), Style::default())], 20, 9);
-        assert_eq!(text(&l), vec!["12:00:00 alpha beta", "         gamma delta"]);
-    }
-
-    #[test]
-    fn wraps_long_words_and_wide_characters_by_width() {
-        let l = wrap(&[("世界世界世界".into(), Style::default())], 5, 0);
-        assert_eq!(text(&l), vec!["世界", "世界", "世界"]);
-        let l = wrap(&[("abcdefghij".into(), Style::default())], 4, 0);
-        assert_eq!(text(&l), vec!["abcd", "efgh", "ij"]);
-    }
 
     #[test]
     fn colours_are_stable_across_runs_and_spread_over_the_palette() {
