@@ -3,8 +3,7 @@
 //! that keep their order; crashes, freezes, restarts, partitions and skewed or stepped clocks.
 //! Same seed, same run. The crate's tests and benches drive many cores through it.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +14,12 @@ use crate::proto::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+mod alarms;
+mod flight;
+
+use alarms::Alarms;
+use flight::{Flights, InFlight, What};
 
 /// Where simulated time starts, in milliseconds since the UNIX epoch (in 2026).
 pub const START_MS: u64 = 1_780_000_000_000;
@@ -66,58 +71,6 @@ struct SimLink {
     busy_until: [Time; 2],
 }
 
-enum What {
-    /// A datagram to one receiver.
-    Datagram {
-        from: SocketAddr,
-        bytes: Arc<[u8]>,
-    },
-    /// A multicast datagram: one entry for every receiver it reaches (with the life each was
-    /// in when it was sent), so a group of N costs one entry per datagram, not N.
-    Multicast {
-        from: SocketAddr,
-        bytes: Arc<[u8]>,
-        to: Vec<(usize, u32)>,
-    },
-    LinkUp {
-        peer: usize,
-        peer_life: u32,
-    },
-    LinkFrame {
-        peer: usize,
-        bytes: Vec<u8>,
-    },
-    LinkEnd {
-        peer: NodeId,
-        end: LinkEnd,
-    },
-}
-
-struct InFlight {
-    at: Time,
-    order: u64,
-    to: usize,
-    to_life: u32,
-    what: What,
-}
-
-impl PartialEq for InFlight {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.order) == (o.at, o.order)
-    }
-}
-impl Eq for InFlight {}
-impl PartialOrd for InFlight {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for InFlight {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.at, self.order).cmp(&(o.at, o.order))
-    }
-}
-
 /// A simulated LAN of nodes on simulated time.
 pub struct Sim {
     /// Simulated time (the monotonic clock, which is true time).
@@ -128,15 +81,10 @@ pub struct Sim {
     pub medium: Medium,
     /// The hosts, by index.
     pub nodes: Vec<SimNode>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    order: u64,
-    /// Each node's next deadline as last asked, with the asking's number: an entry whose number
-    /// is not the node's latest is stale and skipped. A heap, so a step does not ask every node.
-    timers: BinaryHeap<Reverse<(Time, usize, u64)>>,
-    /// The latest asking's number, per node.
-    timer_gen: Vec<u64>,
-    /// The deadline of each node's valid entry, if it has one (most inputs do not move it).
-    timer_at: Vec<Option<Time>>,
+    /// What is on its way.
+    flights: Flights,
+    /// Every node's next deadline.
+    alarms: Alarms,
     /// Node indices by current id.
     ids: HashMap<NodeId, usize>,
     links: BTreeMap<(usize, usize), SimLink>,
@@ -172,11 +120,8 @@ impl Sim {
             rng: ChaCha8Rng::seed_from_u64(seed),
             medium,
             nodes: Vec::new(),
-            queue: BinaryHeap::new(),
-            order: 0,
-            timers: BinaryHeap::new(),
-            timer_gen: Vec::new(),
-            timer_at: Vec::new(),
+            flights: Flights::default(),
+            alarms: Alarms::default(),
             ids: HashMap::new(),
             links: BTreeMap::new(),
             cut: BTreeSet::new(),
@@ -203,8 +148,7 @@ impl Sim {
         let reading = Self::reading_at(self.now, skew_ms);
         let node = self.new_core(addr, &cfg, reading);
         self.ids.insert(node.id(), i);
-        self.timer_gen.push(0);
-        self.timer_at.push(None);
+        self.alarms.add();
         self.nodes.push(SimNode {
             node,
             addr,
@@ -246,11 +190,8 @@ impl Sim {
         self.nodes[i].frozen = false;
         self.schedule(i);
         let now = self.now;
-        for mut p in std::mem::take(&mut self.nodes[i].waiting) {
-            p.at = now;
-            self.order += 1;
-            p.order = self.order;
-            self.queue.push(Reverse(p));
+        for p in std::mem::take(&mut self.nodes[i].waiting) {
+            self.flights.resend(p, now);
         }
     }
 
@@ -288,9 +229,7 @@ impl Sim {
     }
 
     fn push(&mut self, at: Time, to: usize, what: What) {
-        self.order += 1;
-        let to_life = self.nodes[to].life;
-        self.queue.push(Reverse(InFlight { at, order: self.order, to, to_life, what }));
+        self.flights.push(at, to, self.nodes[to].life, what);
     }
 
     fn delay(&mut self) -> Duration {
@@ -305,28 +244,13 @@ impl Sim {
     /// Notes node `i`'s next deadline (after anything that may have moved it).
     fn schedule(&mut self, i: usize) {
         let at = self.running(i).then(|| self.nodes[i].node.next_deadline());
-        if at == self.timer_at[i] {
-            return; // its entry stands
-        }
-        self.timer_gen[i] += 1;
-        self.timer_at[i] = at;
-        if let Some(at) = at {
-            self.timers.push(Reverse((at, i, self.timer_gen[i])));
-        }
+        self.alarms.set(i, at);
     }
 
-    /// The earliest deadline of a running node, stale entries dropped on the way.
+    /// The earliest deadline of a running node.
     fn next_timer(&mut self) -> Option<Time> {
-        while let Some(&Reverse((at, i, g))) = self.timers.peek() {
-            if g == self.timer_gen[i] && self.running(i) {
-                return Some(at);
-            }
-            if g == self.timer_gen[i] {
-                self.timer_at[i] = None;
-            }
-            self.timers.pop();
-        }
-        None
+        let nodes = &self.nodes;
+        self.alarms.next(|i| nodes[i].up && !nodes[i].frozen)
     }
 
     fn pair(a: usize, b: usize) -> (usize, usize) {
@@ -562,7 +486,7 @@ impl Sim {
             self.schedule(i);
         }
         loop {
-            let next_packet = self.queue.peek().map(|r| r.0.at);
+            let next_packet = self.flights.next_at();
             let next_timer = self.next_timer();
             let next = match (next_packet, next_timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -576,8 +500,7 @@ impl Sim {
             };
             self.now = self.now.max(next);
             let now = self.now;
-            while self.queue.peek().is_some_and(|r| r.0.at <= now) {
-                let p = self.queue.pop().expect("peeked").0;
+            while let Some(p) = self.flights.pop_due(now) {
                 match p.what {
                     What::Multicast { from, bytes, to } => {
                         for (j, to_life) in to {
@@ -593,9 +516,7 @@ impl Sim {
             while let Some(at) = self.next_timer()
                 && at <= now
             {
-                let Reverse((_, i, _)) = self.timers.pop().expect("peeked");
-                self.timer_at[i] = None;
-                due.push(i);
+                due.push(self.alarms.take_next());
             }
             due.sort_unstable();
             due.dedup();
