@@ -20,7 +20,7 @@ use crate::proto::types::Key;
 use crate::proto::{Entry, Hlc, NodeId, Seq};
 
 /// Messages read back from the file at most (the newest are kept).
-pub const MAX_LOADED: usize = 20_000;
+pub(crate) const MAX_LOADED: usize = 20_000;
 
 /// One kept message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Kept {
 }
 
 /// The history file, open for adding.
-pub struct History {
+pub(crate) struct History {
     path: PathBuf,
     file: File,
     /// Keys already in the file (read back, or added in this run).
@@ -82,7 +82,7 @@ pub struct History {
 }
 
 /// What opening found.
-pub struct Opened {
+pub(crate) struct Opened {
     /// The file, ready for adding; `None` if another groupcast is adding to it (two would keep
     /// every message twice): its messages are still read.
     pub history: Option<History>,
@@ -96,7 +96,7 @@ pub struct Opened {
 
 impl Opened {
     /// What the user should know about the file beyond its messages, if anything.
-    pub fn note(&self) -> Option<String> {
+    pub(crate) fn note(&self) -> Option<String> {
         let mut notes = Vec::new();
         if self.history.is_none() {
             notes.push("another groupcast is keeping the conversation there: this one only reads it".to_string());
@@ -111,7 +111,7 @@ impl Opened {
 impl History {
     /// Reads the file (missing: empty) and opens it for adding, made if need be (and its
     /// directory), readable by its owner only. An error is one line naming the file.
-    pub fn open(path: &Path) -> Result<Opened, String> {
+    pub(crate) fn open(path: &Path) -> Result<Opened, String> {
         let said = |e: std::io::Error| format!("history file {}: {e}", path.display());
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(said)?;
@@ -151,7 +151,7 @@ impl History {
     }
 
     /// Adds the messages not kept yet, in one write. An error names the file.
-    pub fn add<'a>(&mut self, messages: impl IntoIterator<Item = &'a Kept>) -> Result<(), String> {
+    pub(crate) fn add<'a>(&mut self, messages: impl IntoIterator<Item = &'a Kept>) -> Result<(), String> {
         let mut out = String::new();
         for k in messages {
             if self.kept.insert(k.key) {

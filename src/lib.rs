@@ -10,12 +10,12 @@ pub mod config;
 pub mod doctor;
 pub mod error;
 pub mod headless;
-pub mod history;
+mod history;
 pub mod keyfile;
 pub mod net;
-pub mod output;
+mod output;
 pub mod proto;
-pub mod show;
+mod show;
 #[cfg(feature = "testing")]
 pub mod sim;
 mod stdin_lines;

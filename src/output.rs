@@ -13,7 +13,7 @@ use crate::show::{clean, local, skew_text};
 /// Why a `clock` line was printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ClockReason {
+pub(crate) enum ClockReason {
     /// This host's wall clock jumped; group time ran on.
     Step,
     /// The clock was far off the group's and now follows it.
@@ -23,7 +23,7 @@ pub enum ClockReason {
 /// One printed event. Node ids are their 16 hex digits; times are RFC 3339 in UTC.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Line {
+pub(crate) enum Line {
     /// The node is up and has joined the group.
     Ready {
         /// This node's id.
@@ -189,7 +189,7 @@ pub enum Line {
 
 /// A message as printed (also what a resync prints for each message the output missed).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Message {
+pub(crate) struct Message {
     /// The node id, or the old client's `IP:port` for bare text.
     pub from: String,
     /// Who to show as the author.
@@ -213,7 +213,7 @@ pub struct Message {
 
 impl Message {
     /// The printed form of a log entry.
-    pub fn new(entry: &Entry, own: bool, settled: bool) -> Self {
+    pub(crate) fn new(entry: &Entry, own: bool, settled: bool) -> Self {
         Message {
             from: from_of(entry),
             name: entry.author(),
@@ -229,7 +229,7 @@ impl Message {
 }
 
 /// Who wrote an entry, as an id: the node, or the old client's `IP:port`.
-pub fn from_of(e: &Entry) -> String {
+pub(crate) fn from_of(e: &Entry) -> String {
     match e.bare_from {
         Some(a) => a.to_string(),
         None => e.node.to_string(),
@@ -239,7 +239,7 @@ pub fn from_of(e: &Entry) -> String {
 impl Line {
     /// The line for a network event; `None` for what is not printed (status reports, group
     /// time, and a resync, which the printer expands itself).
-    pub fn of(ev: &NetEvent) -> Option<Line> {
+    pub(crate) fn of(ev: &NetEvent) -> Option<Line> {
         let id = |n: crate::proto::NodeId| n.to_string();
         Some(match ev {
             NetEvent::Status { .. } | NetEvent::Resync(_) | NetEvent::GroupTime { .. } => return None,
@@ -301,7 +301,7 @@ impl Line {
 
     /// Whether the human output shows it (every message settles soon after it is sent: a line
     /// each would drown the chat).
-    pub fn for_people(&self) -> bool {
+    pub(crate) fn for_people(&self) -> bool {
         !matches!(self, Line::Settled { .. })
     }
 }
@@ -384,7 +384,7 @@ impl Line {
 }
 
 /// The time a human line is printed with: a message's own stamp in local time, else `now`.
-pub fn human_time(line: &Line, now: &str) -> String {
+pub(crate) fn human_time(line: &Line, now: &str) -> String {
     match line {
         Line::Message(m) => local(m.at).format("%a %b %e %H:%M:%S %Y").to_string(),
         _ => now.to_string(),

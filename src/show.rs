@@ -8,7 +8,7 @@ use unicode_width::UnicodeWidthChar as _;
 use crate::proto::{ClockBasis, Hlc};
 
 /// A clock difference: "+250 ms", "-3.5 s", "+10m 0s", "-1h 0m 0s".
-pub fn skew_text(ms: i64) -> String {
+pub(crate) fn skew_text(ms: i64) -> String {
     let sign = if ms < 0 { '-' } else { '+' };
     let a = ms.unsigned_abs();
     // Whole seconds above a minute, rounded: a step of an hour less a millisecond reads "1h".
@@ -33,7 +33,7 @@ pub fn skew_text(ms: i64) -> String {
 /// off the group's (and on what group time rests), else the first member's that is (`peers`:
 /// name and its wall clock minus group time, as it reports), or that the clocks split with no
 /// majority to follow. A clock within a second is not off.
-pub fn clock_note<'a>(
+pub(crate) fn clock_note<'a>(
     own_ms: i64,
     basis: ClockBasis,
     peers: impl IntoIterator<Item = (&'a str, i64)>,
@@ -80,7 +80,7 @@ const MAX_MARKS: usize = 2;
 ///   width they give), as are combining marks past the second on one character;
 /// - a combining mark with nothing to sit on (at the start, or after a code shown) sits on
 ///   U+25CC, as Unicode shows a lone mark, rather than on a border or the character before.
-pub fn clean(s: &str, keep_newlines: bool) -> String {
+pub(crate) fn clean(s: &str, keep_newlines: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for g in s.graphemes(true) {
         clean_cluster(&mut out, g, keep_newlines);
@@ -170,7 +170,7 @@ fn format(c: char) -> bool {
 }
 
 /// A stamp's time in the viewer's time zone (the zone is read here, never in the core).
-pub fn local(ts: Hlc) -> chrono::DateTime<chrono::Local> {
+pub(crate) fn local(ts: Hlc) -> chrono::DateTime<chrono::Local> {
     ts.to_utc().with_timezone(&chrono::Local)
 }
 

@@ -10,7 +10,7 @@
 /// Reads stdin to its end, handing `take` the lines of each read (without their `\n` or
 /// `\r\n`; invalid UTF-8 replaced, not the end of reading) until it says to stop. `take` runs
 /// in this task: a line reaches the node without waking another task first.
-pub async fn forward(mut take: impl AsyncFnMut(Vec<String>) -> bool) {
+pub(crate) async fn forward(mut take: impl AsyncFnMut(Vec<String>) -> bool) {
     use tokio::io::AsyncBufReadExt;
     #[cfg(unix)]
     if let Some(fd) = polled::stdin() {
@@ -70,7 +70,7 @@ mod polled {
     use super::Splitter;
 
     /// Stdin, read without ever blocking the thread (the network task runs on it too).
-    pub enum Source {
+    pub(super) enum Source {
         /// A pipe, opened anew non-blocking: a file description of our own, so the flag
         /// touches no one else who holds the pipe.
         Pipe(AsyncFd<File>),
@@ -79,7 +79,7 @@ mod polled {
     }
 
     /// Stdin registered with the runtime, if it is a pipe or a socket.
-    pub fn stdin() -> Option<Source> {
+    pub(super) fn stdin() -> Option<Source> {
         let stdin = std::io::stdin();
         let stat = rustix::fs::fstat(stdin.as_fd()).ok()?;
         // `AsyncFd::new` is deprecated for types whose fd could be closed while registered
@@ -100,7 +100,7 @@ mod polled {
     }
 
     /// Reads whatever is there each time the kernel says stdin is readable, until its end.
-    pub async fn forward(source: Source, mut take: impl AsyncFnMut(Vec<String>) -> bool) {
+    pub(super) async fn forward(source: Source, mut take: impl AsyncFnMut(Vec<String>) -> bool) {
         let mut buf = vec![0u8; 64 << 10];
         let mut lines = Splitter::default();
         loop {

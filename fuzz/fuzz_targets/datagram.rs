@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use groupcast::proto::seal::KEY_LEN;
+use groupcast::proto::KEY_LEN;
 use groupcast::proto::{Config, GroupKey, Incarnation, Node, NodeId, Now, Time, wire};
 use libfuzzer_sys::fuzz_target;
 

@@ -3,8 +3,8 @@
 #![no_main]
 
 use bytes::BytesMut;
-use groupcast::net::link::MAX_HELLO;
-use groupcast::proto::seal::TAG_LEN;
+use groupcast::net::MAX_HELLO;
+use groupcast::proto::TAG_LEN;
 use groupcast::proto::wire::{self, MAX_LINK_FRAME};
 use libfuzzer_sys::fuzz_target;
 use tokio_util::codec::{Decoder, LengthDelimitedCodec};

@@ -1,7 +1,7 @@
 //! Any bytes to the sealed-frame opener; a sealed frame changed anywhere never opens.
 #![no_main]
 
-use groupcast::proto::seal::{GroupKey, KEY_LEN};
+use groupcast::proto::{GroupKey, KEY_LEN};
 use groupcast::proto::wire;
 use libfuzzer_sys::fuzz_target;
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// One deadline at a time; `fired` resolves once it has passed.
-pub struct Alarm {
+pub(super) struct Alarm {
     /// The deadline armed, until it goes off (then `None`: setting the same deadline again
     /// arms it again, and a deadline in the past goes off at once, as a tokio timer would).
     at: Option<Instant>,
@@ -23,7 +23,7 @@ pub struct Alarm {
 
 impl Alarm {
     /// An alarm set for `at`. Must be made inside the tokio runtime.
-    pub fn new(at: Instant) -> Self {
+    pub(super) fn new(at: Instant) -> Self {
         // `AsyncFd::new` is deprecated for types whose fd could be closed while registered
         // (its replacement is `unsafe`, which this crate forbids). `Timer` owns its fd and
         // keeps it open until the `AsyncFd` has deregistered it and drops it.
@@ -41,7 +41,7 @@ impl Alarm {
     }
 
     /// The alarm goes off at `at` (and not at the time it was set for before).
-    pub fn set(&mut self, at: Instant) {
+    pub(super) fn set(&mut self, at: Instant) {
         if self.at == Some(at) {
             return;
         }
@@ -63,7 +63,7 @@ impl Alarm {
     }
 
     /// Resolves when the deadline has passed (now, if it already has). Cancel-safe.
-    pub async fn fired(&mut self) {
+    pub(super) async fn fired(&mut self) {
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
             // The fd's own waker slot, not a waiter list entry made and unmade each time.
@@ -93,16 +93,16 @@ mod linux {
     use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
     /// A non-blocking timerfd on the monotonic clock (tokio's `Instant` is that clock).
-    pub struct Timer(OwnedFd);
+    pub(super) struct Timer(OwnedFd);
 
     impl Timer {
-        pub fn new() -> io::Result<Self> {
+        pub(super) fn new() -> io::Result<Self> {
             let flags = TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC;
             Ok(Timer(rustix::time::timerfd_create(TimerfdClockId::Monotonic, flags)?))
         }
 
         /// Goes off once, `d` from now; replaces any earlier setting (and what it counted).
-        pub fn arm(&self, d: Duration) -> io::Result<()> {
+        pub(super) fn arm(&self, d: Duration) -> io::Result<()> {
             let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
             let value = Timespec::try_from(d).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
             let spec = Itimerspec { it_interval: zero, it_value: value };
@@ -111,7 +111,7 @@ mod linux {
         }
 
         /// Whether it went off since it was armed (taking that note).
-        pub fn expired(&self) -> io::Result<bool> {
+        pub(super) fn expired(&self) -> io::Result<bool> {
             match rustix::io::read(&self.0, &mut [0u8; 8]) {
                 Ok(_) => Ok(true),
                 Err(Errno::AGAIN | Errno::INTR) => Ok(false),

@@ -27,28 +27,28 @@ use crate::proto::wire::{self, Datagram, MAX_LINK_FRAME};
 use crate::proto::{GroupKey, LinkEnd, NodeId};
 
 /// Frames queued for one link; a peer that does not keep up loses its link.
-pub const LINK_QUEUE: usize = 1024;
+pub(super) const LINK_QUEUE: usize = 1024;
 /// Bytes queued for one link at most (a peer that reads nothing cannot make us hold more).
-pub const LINK_BYTES: usize = 8 << 20;
+pub(super) const LINK_BYTES: usize = 8 << 20;
 const DIAL_TIMEOUT: Duration = Duration::from_secs(1);
 /// A new connection must name itself this soon.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// A frame must be taken by the peer's kernel this soon (its receive window open): a peer that
 /// reads nothing cannot hold this task, its socket and what is queued past the link's end.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
+pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The largest frame before hello: a hello is a header and a seal.
 pub const MAX_HELLO: usize = 256;
 /// Connections that have not said hello yet, at most, in all and from one address.
-pub const MAX_UNNAMED: usize = 64;
+pub(super) const MAX_UNNAMED: usize = 64;
 /// Connections from one address that have not said hello yet, at most.
-pub const MAX_UNNAMED_PER_ADDR: usize = 4;
+pub(super) const MAX_UNNAMED_PER_ADDR: usize = 4;
 
 /// The number the network task gives each connection.
-pub type ConnId = u64;
+pub(super) type ConnId = u64;
 
 /// What a link task tells the network task.
 #[derive(Debug)]
-pub enum LinkEvent {
+pub(super) enum LinkEvent {
     /// The connection said hello as `peer`; `tx` sends on it.
     Up {
         /// The connection.
@@ -89,7 +89,7 @@ pub enum LinkEvent {
 
 /// What the network task tells a link task.
 #[derive(Debug)]
-pub enum LinkCmd {
+pub(super) enum LinkCmd {
     /// Send this frame.
     Send(Vec<u8>),
     /// Send what is queued, then close the connection (both ways).
@@ -98,7 +98,7 @@ pub enum LinkCmd {
 
 /// The sending side of a link, for the network task: frames and bytes queued are both capped.
 #[derive(Clone, Debug)]
-pub struct LinkTx {
+pub(super) struct LinkTx {
     tx: mpsc::Sender<LinkCmd>,
     queued: Arc<AtomicUsize>,
 }
@@ -106,7 +106,7 @@ pub struct LinkTx {
 impl LinkTx {
     /// Queues a frame; false if the link is over its frame or byte budget (or gone), so the
     /// peer cannot keep up and should lose the link.
-    pub fn send(&self, bytes: Vec<u8>) -> bool {
+    pub(super) fn send(&self, bytes: Vec<u8>) -> bool {
         let len = bytes.len();
         if self.queued.load(Ordering::Relaxed) + len > LINK_BYTES {
             return false;
@@ -120,12 +120,12 @@ impl LinkTx {
     }
 
     /// Asks the link task to send what is queued and close.
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         let _ = self.tx.try_send(LinkCmd::Close);
     }
 
     /// Resolves once the link task has ended (after a `close`, once what was queued is sent).
-    pub async fn closed(&self) {
+    pub(super) async fn closed(&self) {
         self.tx.closed().await;
     }
 }
@@ -133,19 +133,19 @@ impl LinkTx {
 /// Counts the connections that have not said hello, in all and per address. A connection
 /// takes a `Pass` when accepted and gives it back when it names itself or ends.
 #[derive(Clone, Default)]
-pub struct Gate {
+pub(super) struct Gate {
     inner: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 /// A place among the unnamed connections, given back on drop.
-pub struct Pass {
+pub(super) struct Pass {
     gate: Gate,
     ip: IpAddr,
 }
 
 impl Gate {
     /// A place for a connection from `ip`, if the caps allow one.
-    pub fn enter(&self, ip: IpAddr) -> Option<Pass> {
+    pub(super) fn enter(&self, ip: IpAddr) -> Option<Pass> {
         let mut m = self.inner.lock().expect("gate lock");
         let total: usize = m.values().sum();
         let here = m.entry(ip).or_default();
@@ -154,11 +154,6 @@ impl Gate {
         }
         *here += 1;
         Some(Pass { gate: self.clone(), ip })
-    }
-
-    /// Connections waiting to say hello now.
-    pub fn waiting(&self) -> usize {
-        self.inner.lock().expect("gate lock").values().sum()
     }
 }
 
@@ -191,7 +186,7 @@ fn hello_sender(bytes: &[u8], key: Option<&GroupKey>) -> Option<NodeId> {
 }
 
 /// How a connection is to be run.
-pub struct Conn {
+pub(super) struct Conn {
     /// The network task's number for it.
     pub id: ConnId,
     /// Our hello, sent first.
@@ -206,7 +201,7 @@ pub struct Conn {
 
 /// Runs a connection: says hello, learns who is at the other end (it must be `expect`, if
 /// given), reports it up, then pumps frames both ways until either side ends it.
-pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>) {
+pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>) {
     let c = conn;
     let _ = stream.set_nodelay(true);
     let stream_addr = stream.peer_addr();
@@ -286,7 +281,7 @@ pub async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>)
 }
 
 /// Dials `peer` at `addr`, then runs the connection.
-pub async fn dial(addr: SocketAddr, c: Conn, events: mpsc::Sender<LinkEvent>) {
+pub(super) async fn dial(addr: SocketAddr, c: Conn, events: mpsc::Sender<LinkEvent>) {
     let peer = c.expect.expect("a dial names its peer");
     match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => run(stream, c, events).await,

@@ -4,9 +4,9 @@
 use std::net::SocketAddr;
 
 mod alarm;
-pub mod driver;
-pub mod link;
-pub mod node;
+mod driver;
+mod link;
+mod node;
 mod recv;
 pub mod socket;
 
@@ -24,5 +24,6 @@ pub struct NetConfig {
 }
 
 pub use driver::{NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};
+pub use link::MAX_HELLO;
 pub use node::{new_identity, start_node, start_node_when_up};
 pub use socket::{SetupError, resolve_iface};

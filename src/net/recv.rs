@@ -15,12 +15,12 @@ use tokio::net::UdpSocket;
 /// Datagrams taken per system call at most. With `MAX_BUNDLED` messages in each and two
 /// events per message this stays under the room the network task keeps in the front end's
 /// queue before it reads more (half of `EVENT_QUEUE`).
-pub const BATCH: usize = 8;
+pub(super) const BATCH: usize = 8;
 /// Room for one datagram: the largest UDP payload, so nothing is ever cut short.
 const DATAGRAM: usize = 65_536;
 
 /// Buffers for one batch and what the last read put in them.
-pub struct Batch {
+pub(super) struct Batch {
     bufs: Vec<Box<[u8]>>,
     /// Which buffer, how many bytes, from where.
     got: Vec<(usize, usize, SocketAddr)>,
@@ -36,7 +36,7 @@ impl Default for Batch {
 
 /// What one read found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Took {
+pub(super) enum Took {
     /// Some datagrams, and the socket is empty now (its readiness cleared).
     Drained,
     /// A whole batch: there may be more.
@@ -48,7 +48,7 @@ pub enum Took {
 impl Batch {
     /// Takes the datagrams waiting on `sock`, up to a batch, without waiting.
     #[cfg(target_os = "linux")]
-    pub fn read(&mut self, sock: &UdpSocket) -> io::Result<Took> {
+    pub(super) fn read(&mut self, sock: &UdpSocket) -> io::Result<Took> {
         self.got.clear();
         let mut drained = false;
         let r = sock.try_io(Interest::READABLE, || {
@@ -69,7 +69,7 @@ impl Batch {
     }
 
     /// The datagrams of the last read, in the order they arrived.
-    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
+    pub(super) fn datagrams(&self) -> impl Iterator<Item = (&[u8], SocketAddr)> {
         self.got.iter().map(|&(i, n, from)| (&self.bufs[i][..n], from))
     }
 

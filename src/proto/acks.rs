@@ -53,7 +53,7 @@ pub(super) struct Settling<'a> {
 
 impl Settling<'_> {
     /// Peers' settled marks wait on where this node stands now: ack soon.
-    pub fn want(&mut self, now: Time) {
+    pub(super) fn want(&mut self, now: Time) {
         if self.left {
             return;
         }
@@ -66,7 +66,7 @@ impl Settling<'_> {
     }
 
     /// The ack timer fired: work out the marks, and tell the group and the ring neighbours.
-    pub fn send(&mut self, now: Time) {
+    pub(super) fn send(&mut self, now: Time) {
         self.timers.stop(Timer::Ack);
         if self.left {
             return;
@@ -85,7 +85,7 @@ impl Settling<'_> {
 
     /// An ack from `f.sender`, on the group or its ring link. True if it showed messages this
     /// node lacks and has not asked about yet: the ring neighbours are to be asked now.
-    pub fn on_ack(&mut self, f: Header, ack: Ack, now: Time) -> bool {
+    pub(super) fn on_ack(&mut self, f: Header, ack: Ack, now: Time) -> bool {
         let Some(frontier_moved) = self.members.acked(f, ack.frontier, now) else { return false };
         let known = self.log.known_until(f.sender, f.incarnation);
         // (A stamp from the future is taken as now, as for a heartbeat.)
@@ -109,7 +109,7 @@ impl Settling<'_> {
 
     /// Works out this node's frontier and the group's settled mark, and reports what settled.
     /// A frontier that passed a message is news for the peers: ack it.
-    pub fn settle(&mut self, now: Time) {
+    pub(super) fn settle(&mut self, now: Time) {
         if self.left {
             return;
         }

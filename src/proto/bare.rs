@@ -76,13 +76,13 @@ pub(super) struct BareDesk {
 
 impl BareDesk {
     /// A desk that lets each address send `rate` bare datagrams a second, in bursts of up to `burst`.
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(super) fn new(rate: f64, burst: f64) -> Self {
         BareDesk { rate, burst, hosts: BTreeMap::new(), group: None, held: VecDeque::new(), relayed: VecDeque::new() }
     }
 
     /// May a bare datagram from `addr` be taken now? It needs a token from its host's bucket
     /// and one from the group's.
-    pub fn admit(&mut self, addr: SocketAddr, now: Time) -> bool {
+    pub(super) fn admit(&mut self, addr: SocketAddr, now: Time) -> bool {
         let (rate, burst) = (self.rate, self.burst);
         let ip = addr.ip();
         if !self.hosts.contains_key(&ip) && self.hosts.len() >= MAX_SOURCES {
@@ -107,7 +107,7 @@ impl BareDesk {
     /// A bare datagram `text` from `from`, heard by a node of stamping `rank` (how many members
     /// it knows with a lower id, 0 to `MAX_RANK`): what to do with it. The lowest stamps at
     /// once; the others hold their copy one `wait` per rank for the stamper's (see `Node`).
-    pub fn arrive(&mut self, from: SocketAddr, text: String, rank: usize, wait: Duration, now: Time) -> Arrived {
+    pub(super) fn arrive(&mut self, from: SocketAddr, text: String, rank: usize, wait: Duration, now: Time) -> Arrived {
         if !self.admit(from, now) {
             return Arrived::RateLimited;
         }
@@ -122,7 +122,7 @@ impl BareDesk {
     }
 
     /// Holds our copy until the stamper's arrives; false if the queue is full.
-    pub fn hold(&mut self, addr: SocketAddr, text: String, deadline: Time) -> bool {
+    pub(super) fn hold(&mut self, addr: SocketAddr, text: String, deadline: Time) -> bool {
         if self.held.len() >= MAX_HELD {
             return false;
         }
@@ -131,7 +131,7 @@ impl BareDesk {
     }
 
     /// The stamper's copy of a bare datagram from `addr` arrived.
-    pub fn relayed(&mut self, addr: SocketAddr, text: &str, now: Time) {
+    pub(super) fn relayed(&mut self, addr: SocketAddr, text: &str, now: Time) {
         if let Some(i) = self.held.iter().position(|h| h.addr == addr && h.text == text) {
             self.held.remove(i);
         } else {
@@ -143,7 +143,7 @@ impl BareDesk {
     }
 
     /// Our own copy arrived after the stamper's: true if it is already in the log.
-    pub fn take_relayed(&mut self, addr: SocketAddr, text: &str) -> bool {
+    pub(super) fn take_relayed(&mut self, addr: SocketAddr, text: &str) -> bool {
         match self.relayed.iter().position(|(a, t, _)| *a == addr && t == text) {
             Some(i) => {
                 self.relayed.remove(i);
@@ -154,7 +154,7 @@ impl BareDesk {
     }
 
     /// Held datagrams whose stamped copy did not come in time.
-    pub fn expired(&mut self, now: Time) -> Vec<(SocketAddr, String)> {
+    pub(super) fn expired(&mut self, now: Time) -> Vec<(SocketAddr, String)> {
         self.relayed.retain(|(_, _, until)| *until > now);
         let mut out = Vec::new();
         while self.held.front().is_some_and(|h| h.deadline <= now) {
@@ -165,7 +165,7 @@ impl BareDesk {
     }
 
     /// When `expired` next has work: a held datagram falls due or a remembered stamped copy is forgotten.
-    pub fn next_deadline(&self) -> Option<Time> {
+    pub(super) fn next_deadline(&self) -> Option<Time> {
         let held = self.held.front().map(|h| h.deadline);
         let relayed = self.relayed.iter().map(|r| r.2).min();
         held.into_iter().chain(relayed).min()

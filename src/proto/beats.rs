@@ -41,7 +41,7 @@ pub(super) struct Beats {
 
 impl Beats {
     /// A node started at `now`, configured to heartbeat every `base`.
-    pub fn new(now: Time, base: Duration) -> Self {
+    pub(super) fn new(now: Time, base: Duration) -> Self {
         Beats { started: now, announces_sent: 0, base, every: base }
     }
 
@@ -49,32 +49,32 @@ impl Beats {
     /// never over a minute. It grows by at most half from one heartbeat to the next, so a peer
     /// that missed the heartbeat saying so is not taken aback by the longer silence (it shrinks
     /// at once: a shorter one alarms no one).
-    pub fn interval(&self) -> Duration {
+    pub(super) fn interval(&self) -> Duration {
         self.every
     }
 
     /// When the node started.
-    pub fn started(&self) -> Time {
+    pub(super) fn started(&self) -> Time {
         self.started
     }
 
     /// How often the detectors and the settled marks are looked at: `CHECK_EVERY`, longer in
     /// proportion in a paced group (up to `CHECK_EVERY_PACED_MAX`).
-    pub fn check_every(&self) -> Duration {
+    pub(super) fn check_every(&self) -> Duration {
         let stretch = self.every.as_secs_f64() / self.base.as_secs_f64();
         CHECK_EVERY.mul_f64(stretch.max(1.0)).min(CHECK_EVERY_PACED_MAX)
     }
 
     /// The interval a group of `hosts` hosts (this one among them) calls for, with `base`
     /// configured.
-    pub fn paced(base: Duration, hosts: usize) -> Duration {
+    pub(super) fn paced(base: Duration, hosts: usize) -> Duration {
         let stretch = (hosts as f64 / PACED_ABOVE_HOSTS as f64).max(1.0);
         base.mul_f64(stretch).min(LONGEST).max(base)
     }
 
     /// A heartbeat (or announce) is due: takes the interval `want` the group calls for (growing
     /// by at most half), and says whether this one is an announce and when the next is due.
-    pub fn due(&mut self, want: Duration, now: Time) -> (bool, Time) {
+    pub(super) fn due(&mut self, want: Duration, now: Time) -> (bool, Time) {
         self.every = want.min(self.every.mul_f64(GROWTH));
         let announce = self.announces_sent < ANNOUNCE_OFFSETS_MS.len();
         if announce {

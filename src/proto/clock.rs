@@ -21,20 +21,20 @@ use super::types::{Hlc, Now, Time};
 
 /// A wall clock that moves apart from the monotonic one by more than this between two readings
 /// has been stepped.
-pub const STEP_TOLERANCE: Duration = Duration::from_secs(1);
+pub(super) const STEP_TOLERANCE: Duration = Duration::from_secs(1);
 /// Clocks this close agree; a group time this close to the one voted for stays where it is.
-pub const AGREE_MS: i64 = 1_000;
+pub(super) const AGREE_MS: i64 = 1_000;
 /// A wall clock before this (2026-01-01, before this version was made) is wrong: a lost RTC
 /// battery, a board without a clock. It votes for nothing, and its host follows the others.
-pub const PLAUSIBLE_FROM_MS: i64 = 1_767_225_600_000;
+pub(super) const PLAUSIBLE_FROM_MS: i64 = 1_767_225_600_000;
 /// Nor does one at or after this (2046-01-01): a clock decades ahead is as wrong.
-pub const PLAUSIBLE_UNTIL_MS: i64 = 2_398_377_600_000;
+pub(super) const PLAUSIBLE_UNTIL_MS: i64 = 2_398_377_600_000;
 /// The first step group time takes toward the votes once this node has spoken; each next step
 /// in the same direction may be twice the one before (see `Clock::follow`).
 const FIRST_STEP_MS: i64 = 1_000;
 
 /// Whether a wall clock reading (ms since the UNIX epoch) can be right.
-pub fn plausible(wall_ms: i64) -> bool {
+pub(super) fn plausible(wall_ms: i64) -> bool {
     (PLAUSIBLE_FROM_MS..PLAUSIBLE_UNTIL_MS).contains(&wall_ms)
 }
 
@@ -91,7 +91,7 @@ impl ClockBasis {
 /// What the votes say: the offset from this host's wall clock that group time should have
 /// (`None`: stay where it is), and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
+pub(super) struct Decision {
     /// Group time minus this host's wall clock, in ms, that the votes call for.
     pub target_ms: Option<i64>,
     /// What that rests on.
@@ -104,7 +104,7 @@ pub struct Decision {
 /// of one of them wins if it is more than half of the voters: group time is its median. With
 /// no majority, each host keeps its own clock; a host whose clock is implausible follows the
 /// plausible ones (their majority, or else the earlier middle one) or stays where it is.
-pub fn decide(own_plausible: bool, votes: &[i64]) -> Decision {
+pub(super) fn decide(own_plausible: bool, votes: &[i64]) -> Decision {
     let mut all: Vec<i64> = votes.to_vec();
     if own_plausible {
         all.push(0);
@@ -152,7 +152,7 @@ pub fn decide(own_plausible: bool, votes: &[i64]) -> Decision {
 }
 
 /// Group time and the HLC that stamps this node's messages.
-pub struct Clock {
+pub(super) struct Clock {
     /// Nanoseconds added to the wall clock to make group time.
     offset_ns: i64,
     /// The previous reading, to see wall-clock steps.
@@ -178,7 +178,7 @@ fn add_ns(d: Duration, ns: i64) -> Duration {
 
 impl Clock {
     /// A clock on the host's wall clock as read at `now`, absorbing received stamps at most `cap` ahead.
-    pub fn new(now: Now, cap: Duration) -> Self {
+    pub(super) fn new(now: Now, cap: Duration) -> Self {
         Clock {
             offset_ns: 0,
             anchor: Some(now),
@@ -193,7 +193,7 @@ impl Clock {
 
     /// Takes a reading. Returns the step, in milliseconds, if the wall clock jumped against the
     /// monotonic clock since the last reading; group time goes on as if it had not.
-    pub fn advance(&mut self, now: Now) -> Option<i64> {
+    pub(super) fn advance(&mut self, now: Now) -> Option<i64> {
         let mut step = None;
         if let Some(prev) = self.anchor
             && now.mono >= prev.mono
@@ -212,22 +212,22 @@ impl Clock {
     }
 
     /// What group time rests on, as last worked out.
-    pub fn basis(&self) -> ClockBasis {
+    pub(super) fn basis(&self) -> ClockBasis {
         self.basis
     }
 
     /// Notes what group time rests on now.
-    pub fn set_basis(&mut self, basis: ClockBasis) {
+    pub(super) fn set_basis(&mut self, basis: ClockBasis) {
         self.basis = basis;
     }
 
     /// This host's wall clock at the latest reading, in ms since the UNIX epoch.
-    pub fn wall_ms(&self) -> i64 {
+    pub(super) fn wall_ms(&self) -> i64 {
         self.anchor.map_or(0, |a| a.wall.as_millis().min(i64::MAX as u128) as i64)
     }
 
     /// Group time minus this host's wall clock, in ms.
-    pub fn offset_ms(&self) -> i64 {
+    pub(super) fn offset_ms(&self) -> i64 {
         self.offset_ns / 1_000_000
     }
 
@@ -236,7 +236,7 @@ impl Clock {
     /// all the way at once; otherwise group time moves at most `FIRST_STEP_MS` at a time,
     /// doubling with each step in the same direction, at most once per `every`. So a majority
     /// must last to move group time far, and nothing one input says moves it by much.
-    pub fn follow(&mut self, target_ms: i64, jump: bool, now: Time, every: Duration) -> Option<i64> {
+    pub(super) fn follow(&mut self, target_ms: i64, jump: bool, now: Time, every: Duration) -> Option<i64> {
         let d = target_ms.saturating_sub(self.offset_ms());
         if d.abs() <= AGREE_MS {
             self.streak = 0;
@@ -259,22 +259,22 @@ impl Clock {
     }
 
     /// Group time at the latest reading, as time since the UNIX epoch.
-    pub fn group_now(&self) -> Duration {
+    pub(super) fn group_now(&self) -> Duration {
         self.group
     }
 
     /// The physical HLC time of the latest reading (no logical part, nothing absorbed).
-    pub fn now_hlc(&self) -> Hlc {
+    pub(super) fn now_hlc(&self) -> Hlc {
         Hlc::from_unix(self.group)
     }
 
     /// How far this host's wall clock is from group time (wall minus group), in milliseconds.
-    pub fn skew_ms(&self) -> i64 {
+    pub(super) fn skew_ms(&self) -> i64 {
         -self.offset_ns / 1_000_000
     }
 
     /// A fresh stamp, later than any this clock issued or absorbed.
-    pub fn stamp(&mut self) -> Hlc {
+    pub(super) fn stamp(&mut self) -> Hlc {
         let pt = self.now_hlc();
         self.last = if pt > self.last { pt } else { Hlc(self.last.0.saturating_add(1)) };
         self.last
@@ -282,7 +282,7 @@ impl Clock {
 
     /// Moves past a received stamp, but never more than `cap` past group time. Returns true if
     /// the stamp was further ahead than that (it is still accepted; only the clock is held).
-    pub fn observe(&mut self, seen: Hlc) -> bool {
+    pub(super) fn observe(&mut self, seen: Hlc) -> bool {
         let limit = Hlc::from_unix(self.group + self.cap);
         self.last = self.last.max(seen.min(limit));
         seen > limit
@@ -291,7 +291,7 @@ impl Clock {
     /// Shifts group time by `by_ms` (to agree with the group). Returns true if stamps already
     /// issued are now in the future: the clock then starts over from the new group time, and
     /// the caller must start a new life so no one mistakes the later, smaller stamps for old ones.
-    pub fn shift(&mut self, by_ms: i64) -> bool {
+    pub(super) fn shift(&mut self, by_ms: i64) -> bool {
         self.offset_ns = self.offset_ns.saturating_add(by_ms.saturating_mul(1_000_000));
         self.group = add_ns(self.group, by_ms.saturating_mul(1_000_000));
         let behind = Hlc::from_unix(self.group + self.cap) < self.last;

@@ -37,7 +37,7 @@ impl Default for DetectorConfig {
 
 /// One peer's failure detector: its heartbeat rhythm and its latest sign of life.
 #[derive(Clone, Debug)]
-pub struct PhiDetector {
+pub(super) struct PhiDetector {
     /// Heartbeat gaps in ms, kept as f32 (a group of 1,000 keeps 999 of these windows per
     /// node: f64 would double the largest part of a peer's memory for precision no one needs).
     intervals_ms: VecDeque<f32>,
@@ -56,7 +56,7 @@ pub struct PhiDetector {
 impl PhiDetector {
     /// Starts with the peer's advertised interval as the estimate (mean = interval,
     /// std-dev = interval / 4), as Akka seeds its detector.
-    pub fn new(now: Time, expected: Duration) -> Self {
+    pub(super) fn new(now: Time, expected: Duration) -> Self {
         let m = expected.as_secs_f64() * 1000.0;
         let mut d = PhiDetector {
             intervals_ms: VecDeque::new(),
@@ -74,7 +74,7 @@ impl PhiDetector {
     /// The peer's advertised interval changed (its group grew or shrank): the gaps learnt are
     /// scaled to the new rhythm, so the spread they learnt (lost heartbeats, jitter) carries
     /// over in proportion.
-    pub fn rescale(&mut self, expected: Duration) {
+    pub(super) fn rescale(&mut self, expected: Duration) {
         let new = expected.as_secs_f64() * 1000.0;
         let old = f64::from(self.expected_ms);
         if old <= 0.0 {
@@ -111,7 +111,7 @@ impl PhiDetector {
     /// A heartbeat arrived. Its gap since the last one becomes a sample, unless the gap was an
     /// outage (long enough to make the peer suspect): a freeze or a cut is not the peer's
     /// normal rhythm, and learning it would make each later outage take longer to notice.
-    pub fn heartbeat(&mut self, now: Time, cfg: &DetectorConfig) {
+    pub(super) fn heartbeat(&mut self, now: Time, cfg: &DetectorConfig) {
         let gap = now.since(self.last).as_secs_f64() * 1000.0;
         self.last = now;
         if self.phi_of(gap, cfg, 0.0) < cfg.suspect_phi {
@@ -120,22 +120,22 @@ impl PhiDetector {
     }
 
     /// The interval its gaps are scaled to (ms): the peer's, as it last said it.
-    pub fn expected_ms(&self) -> u32 {
+    pub(super) fn expected_ms(&self) -> u32 {
         self.expected_ms as u32
     }
 
     /// The last sign of life, first- or second-hand.
-    pub fn last(&self) -> Time {
+    pub(super) fn last(&self) -> Time {
         self.last.max(self.evidence)
     }
 
     /// The peer was heard alive at `at` by someone else (or on a ring link).
-    pub fn vouch(&mut self, at: Time) {
+    pub(super) fn vouch(&mut self, at: Time) {
         self.evidence = self.evidence.max(at);
     }
 
     /// The mean heartbeat interval in the samples, in milliseconds.
-    pub fn mean_ms(&self) -> f64 {
+    pub(super) fn mean_ms(&self) -> f64 {
         self.sum / self.intervals_ms.len() as f64
     }
 
@@ -146,15 +146,16 @@ impl PhiDetector {
     }
 
     /// Suspicion level now: 1 means a 10% chance the peer is still alive and was merely slow,
-    /// 2 means 1%, 8 means one in 10^8.
-    pub fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
+    /// 2 means 1%, 8 means one in 10^8. (The node asks `phi_paced`; the tests ask this.)
+    #[cfg(test)]
+    pub(super) fn phi(&self, now: Time, cfg: &DetectorConfig) -> f64 {
         self.phi_paced(now, cfg, Duration::ZERO)
     }
 
     /// `phi`, for a peer that may be heartbeating as slowly as `paced` (the interval the group's
     /// size calls for, as this node sees it; zero when that is the configured one): a peer
     /// whose group grew slows down step by step, and the heartbeats saying so can be lost.
-    pub fn phi_paced(&self, now: Time, cfg: &DetectorConfig, paced: Duration) -> f64 {
+    pub(super) fn phi_paced(&self, now: Time, cfg: &DetectorConfig, paced: Duration) -> f64 {
         self.phi_of(now.since(self.last()).as_secs_f64() * 1000.0, cfg, paced.as_secs_f64() * 1000.0)
     }
 

@@ -64,7 +64,7 @@ pub(super) struct Failures<'a> {
 
 impl Failures<'_> {
     /// The link to `peer` went silent after `last_heard`: the peer hangs or the path is cut.
-    pub fn went_silent(&mut self, peer: NodeId, last_heard: Time, now: Time) {
+    pub(super) fn went_silent(&mut self, peer: NodeId, last_heard: Time, now: Time) {
         self.tx.out.push(Output::Close { peer });
         if self.heard_since(peer, last_heard) || self.verdicts.links_failed(peer, now) {
             // It spoke on the group after its link fell silent, or its links failed lately while
@@ -101,7 +101,7 @@ impl Failures<'_> {
 
     /// Peers whose link went silent while their heartbeats still came: down as soon as their
     /// heartbeats stop too (within a couple of heartbeats of the silence), unless heard again.
-    pub fn watch_silent_links(&mut self, now: Time) {
+    pub(super) fn watch_silent_links(&mut self, now: Time) {
         let watched: Vec<(NodeId, Time)> = self.verdicts.watched().collect();
         for (peer, since) in watched {
             let member = self.members.status(peer).is_some_and(Status::is_member);
@@ -119,7 +119,7 @@ impl Failures<'_> {
     /// were not yet overdue. If ours has been silent for two pings as well (or already broke
     /// so), two witnesses agree and it is down; if ours still hears it, the claim is held in
     /// case ours falls silent soon too. Nodes that hold no link to it have nothing to add.
-    pub fn silent_claim(&mut self, node: NodeId, incarnation: Incarnation, now: Time) -> Notice {
+    pub(super) fn silent_claim(&mut self, node: NodeId, incarnation: Incarnation, now: Time) -> Notice {
         if node == self.tx.id {
             // Someone's link to us went quiet (we were starved, or the path is bad): speak.
             return Notice::Answer;
@@ -154,7 +154,7 @@ impl Failures<'_> {
 
     /// `node` was heard alive at `at`, second-hand or on its link. One shown gone that comes
     /// back this way was the victim of a wrong word (counted as what the word was).
-    pub fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
+    pub(super) fn vouch(&mut self, node: NodeId, at: Time, now: Time) {
         let was = self.members.status(node);
         let Some(e) = self.members.vouch(node, at, now) else { return };
         match (was, &e) {
@@ -173,7 +173,7 @@ impl Failures<'_> {
     /// moment ago (a notice we held because our link still heard it), that is confirmed now.
     /// Otherwise suspect it, and dial it: a refused dial confirms it is gone, an answered one
     /// clears it.
-    pub fn link_broke(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn link_broke(&mut self, peer: NodeId, now: Time) {
         if let Some((inc, reason)) = self.verdicts.take_notice(peer, now)
             && self.members.get(peer).is_some_and(|p| p.is_member_in(inc))
         {
@@ -212,7 +212,7 @@ impl Failures<'_> {
     }
 
     /// This node's ring link says `peer` is down, for `reason`: mark it and tell everyone why.
-    pub fn declare_down(&mut self, peer: NodeId, reason: DownReason, now: Time) {
+    pub(super) fn declare_down(&mut self, peer: NodeId, reason: DownReason, now: Time) {
         let Some(p) = self.members.get(peer).filter(|p| p.status().is_member()) else { return };
         let notice = Body::Down { node: peer, incarnation: p.incarnation(), why: gone(reason) };
         self.mark_down(peer, reason, DownVia::Link, now);
@@ -224,7 +224,7 @@ impl Failures<'_> {
 
     /// A neighbour found `node` down, for the reason `why` (heard on the group, or on the ring
     /// from `via`).
-    pub fn down_notice(
+    pub(super) fn down_notice(
         &mut self,
         node: NodeId,
         incarnation: Incarnation,
@@ -266,7 +266,7 @@ impl Failures<'_> {
     /// A word against a ring neighbour that our link still hears (a notice, a leave) may have
     /// been believed by the others: our next heartbeat, which lists what we hear on our links,
     /// goes out soon, once the link has had two pings to speak after it, and vouches for it.
-    pub fn vouch_soon(&mut self, now: Time) {
+    pub(super) fn vouch_soon(&mut self, now: Time) {
         let soon = now + self.cfg.link_ping * 2 + SEND_SLACK;
         if self.timers.get(Timer::Heartbeat).is_none_or(|t| t > soon) {
             self.timers.set(Timer::Heartbeat, soon);
@@ -274,7 +274,7 @@ impl Failures<'_> {
     }
 
     /// Marks `node` down for `reason` (as `via` told), if it was a member.
-    pub fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) {
+    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) {
         if let Some(e) = self.members.mark_down(node, reason, via, now) {
             if reason == DownReason::Silent {
                 self.verdicts.silenced(node, now);
@@ -286,7 +286,7 @@ impl Failures<'_> {
     /// A leave in `f.sender`'s name, from `from`. If our link to it spoke just now, it is held: a
     /// real leave is followed at once by its goodbye on the link (see `link_end`); a forged one
     /// is not, and is dropped.
-    pub fn leave_heard(&mut self, f: Header, from: SocketAddr, now: Time) {
+    pub(super) fn leave_heard(&mut self, f: Header, from: SocketAddr, now: Time) {
         if self.links.heard_within(f.sender, now, self.cfg.heartbeat * 2) {
             self.verdicts.hold_leave(f, from, now);
             self.vouch_soon(now);
@@ -296,7 +296,7 @@ impl Failures<'_> {
     }
 
     /// `f.sender` said goodbye (or someone did in its name, from `from`).
-    pub fn leave(&mut self, f: Header, from: SocketAddr, now: Time) {
+    pub(super) fn leave(&mut self, f: Header, from: SocketAddr, now: Time) {
         match self.members.left(f, now) {
             Leave::Left(e) => self.tx.emit(e),
             Leave::Ignored => {}
@@ -306,7 +306,7 @@ impl Failures<'_> {
 
     /// What the failure detectors and the forgetting clock say now; and leaves held while their
     /// links lived on, which were forged.
-    pub fn check(&mut self, now: Time) {
+    pub(super) fn check(&mut self, now: Time) {
         for e in self.members.check(now) {
             self.tx.emit(e);
         }

@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 /// Lines held at most; one more sends them all at once, in order, before it.
-pub const MAX_HELD: usize = 1024;
+pub(super) const MAX_HELD: usize = 1024;
 
 /// Whether the group's clock is known, and what was said before it was.
 pub(super) struct Holding {
@@ -18,17 +18,17 @@ pub(super) struct Holding {
 
 impl Holding {
     /// Known from the start when there is nothing to wait for (`known`: a one-shot sender).
-    pub fn new(known: bool) -> Self {
+    pub(super) fn new(known: bool) -> Self {
         Holding { known, said: VecDeque::new() }
     }
 
     /// Whether the group's clock is known.
-    pub fn known(&self) -> bool {
+    pub(super) fn known(&self) -> bool {
         self.known
     }
 
     /// Holds a line said before the clock is known; false when there is no room (or no need).
-    pub fn hold(&mut self, text: String) -> Option<String> {
+    pub(super) fn hold(&mut self, text: String) -> Option<String> {
         if self.known || self.said.len() >= MAX_HELD {
             return Some(text);
         }
@@ -37,7 +37,7 @@ impl Holding {
     }
 
     /// The clock is known: what was held, in the order said.
-    pub fn release(&mut self) -> VecDeque<String> {
+    pub(super) fn release(&mut self) -> VecDeque<String> {
         self.known = true;
         std::mem::take(&mut self.said)
     }

@@ -33,23 +33,23 @@ pub(super) struct Life {
 
 impl Life {
     /// The life `incarnation`, just begun.
-    pub fn new(incarnation: Incarnation) -> Self {
+    pub(super) fn new(incarnation: Incarnation) -> Self {
         Life { incarnation, renewed_at: None, told_at: None }
     }
 
     /// This life.
-    pub fn incarnation(&self) -> Incarnation {
+    pub(super) fn incarnation(&self) -> Incarnation {
         self.incarnation
     }
 
     /// Starts the next life, numbered above `inc` as well as above our own.
-    pub fn next_above(&mut self, inc: Incarnation) -> Incarnation {
+    pub(super) fn next_above(&mut self, inc: Incarnation) -> Incarnation {
         self.incarnation = Incarnation(self.incarnation.0.max(inc.0).saturating_add(1));
         self.incarnation
     }
 
     /// Someone uses our name: may we renew our life now (at most once per `AT_MOST_EVERY`)?
-    pub fn may_renew(&mut self, now: Time) -> bool {
+    pub(super) fn may_renew(&mut self, now: Time) -> bool {
         if self.renewed_at.is_some_and(|t| now.since(t) < AT_MOST_EVERY) {
             return false;
         }
@@ -59,7 +59,7 @@ impl Life {
 
     /// A neighbour's link speaks in an older life than one heard in its name: may we tell it
     /// now (at most once per `AT_MOST_EVERY`)?
-    pub fn may_tell_forged(&mut self, now: Time) -> bool {
+    pub(super) fn may_tell_forged(&mut self, now: Time) -> bool {
         if self.told_at.is_some_and(|t| now.since(t) < AT_MOST_EVERY) {
             return false;
         }
@@ -83,7 +83,7 @@ pub(super) struct Lives<'a> {
 impl Lives<'_> {
     /// Multicasts a heartbeat (or an announce): what this node is, where it stands, and what it
     /// hears on its ring links.
-    pub fn beat(&mut self, announce: bool, now: Time) {
+    pub(super) fn beat(&mut self, announce: bool, now: Time) {
         let said = Said {
             name: self.cfg.name.to_string(),
             tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
@@ -96,7 +96,7 @@ impl Lives<'_> {
     /// A frame in our own name: our echo, or someone else using our id. A forgery is reported
     /// and counted, and makes this node start a new life (at most once a second), so that
     /// forged messages numbered ahead of ours cannot make peers drop our real ones.
-    pub fn own_name_heard(&mut self, f: &Frame, from: SocketAddr, now: Time) {
+    pub(super) fn own_name_heard(&mut self, f: &Frame, from: SocketAddr, now: Time) {
         let ours = match f.incarnation.cmp(&self.life.incarnation()) {
             std::cmp::Ordering::Less => true, // an echo from before a new life
             std::cmp::Ordering::Greater => false,
@@ -111,7 +111,7 @@ impl Lives<'_> {
 
     /// Someone uses this node's name in life `inc` (or one before it): report it, and start a
     /// new life above it, at most once a second.
-    pub fn impersonated(&mut self, inc: Incarnation, from: Option<SocketAddr>, now: Time) {
+    pub(super) fn impersonated(&mut self, inc: Incarnation, from: Option<SocketAddr>, now: Time) {
         self.tx.stats.impersonations += 1;
         if self.life.may_renew(now) {
             self.tx.emit(Event::Impersonated { addr: from });
@@ -121,7 +121,7 @@ impl Lives<'_> {
 
     /// A new life, numbered above `inc` as well as above our own: the clock started over, or
     /// someone used our name. Peers take it for the same member with fresh counters.
-    pub fn renew_above(&mut self, inc: Incarnation, now: Time) {
+    pub(super) fn renew_above(&mut self, inc: Incarnation, now: Time) {
         self.tx.inc = self.life.next_above(inc);
         self.tx.out.new_life();
         self.repair.restart_at(self.tx.clock.now_hlc());

@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest as _, Sha256};
 
-pub use super::types::{Entry, Key};
+pub use super::types::Entry;
+pub(crate) use super::types::Key;
 use super::types::{Hlc, Incarnation, NodeId, Seq};
 use super::wire::{Digest, Entries, Held, MAX_RUNS};
 
@@ -45,7 +46,7 @@ pub enum Inserted {
 }
 
 /// Versions of one message kept at most (see `Inserted::Version`).
-pub const MAX_VERSIONS: usize = 4;
+pub(crate) const MAX_VERSIONS: usize = 4;
 
 /// Origins (node lives) remembered for de-duplication and repair.
 const MAX_ORIGINS: usize = 4096;
@@ -54,7 +55,7 @@ const MAX_ORIGINS: usize = 4096;
 const MAX_ABOVE: usize = 4096;
 /// Message numbers at or above this are refused: no real node sends 2^62 messages, and the
 /// arithmetic on marks stays far from overflow whatever a peer sends.
-pub const MAX_SEQ: u64 = 1 << 62;
+pub(crate) const MAX_SEQ: u64 = 1 << 62;
 
 /// What `Origin::see` made of a message number.
 enum Seen {

@@ -119,7 +119,7 @@ enum Touch {
 }
 
 impl Members {
-    pub fn new(cfg: &Config) -> Self {
+    pub(super) fn new(cfg: &Config) -> Self {
         Members {
             peers: BTreeMap::new(),
             changed: true,
@@ -134,21 +134,21 @@ impl Members {
     }
 
     /// The heartbeat interval this node's view of the group calls for (see `paced`).
-    pub fn set_paced(&mut self, paced: Duration) {
+    pub(super) fn set_paced(&mut self, paced: Duration) {
         self.paced = paced;
     }
 
     /// The slowest heartbeat interval in the group as this node knows it: the one its view of
     /// the group calls for, or one a member says it keeps.
-    pub fn slowest_beat(&self) -> Duration {
+    pub(super) fn slowest_beat(&self) -> Duration {
         self.peers.values().filter(|p| p.counts()).map(|p| p.interval()).fold(self.paced, Duration::max)
     }
 
-    pub fn get(&self, node: NodeId) -> Option<&Peer> {
+    pub(super) fn get(&self, node: NodeId) -> Option<&Peer> {
         self.peers.get(&node).map(|p| &**p)
     }
 
-    pub fn status(&self, node: NodeId) -> Option<Status> {
+    pub(super) fn status(&self, node: NodeId) -> Option<Status> {
         self.peers.get(&node).map(|p| p.status)
     }
 
@@ -156,25 +156,25 @@ impl Members {
     /// the ring for real, see `attested`): how many heartbeat on the group, as far as pacing
     /// goes. Made-up members, never linked by anyone, do not count, and a crowd from one
     /// address counts once.
-    pub fn hosts_among(&self, attested: &BTreeSet<NodeId>) -> usize {
+    pub(super) fn hosts_among(&self, attested: &BTreeSet<NodeId>) -> usize {
         let ips: BTreeSet<IpAddr> =
             attested.iter().filter_map(|n| self.peers.get(n)).filter(|p| p.counts()).map(|p| p.addr.ip()).collect();
         ips.len()
     }
 
     /// Ids of the peers counted as members (alive or suspect).
-    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+    pub(super) fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.peers.values().filter(|p| p.status.is_member()).map(|p| p.id)
     }
 
     /// Members that take part in the ring, with their place in it.
-    pub fn ring_keys(&self) -> impl Iterator<Item = RingKey> + '_ {
+    pub(super) fn ring_keys(&self) -> impl Iterator<Item = RingKey> + '_ {
         self.peers.values().filter(|p| p.status.is_member()).filter_map(|p| p.ring_key())
     }
 
     /// Confirmed members in the ring, each with its life and its reported frontier: whose
     /// messages the settled mark waits for. With `attested` (see `attested`), only those in it.
-    pub fn frontiers<'a>(
+    pub(super) fn frontiers<'a>(
         &'a self,
         attested: Option<&'a BTreeSet<NodeId>>,
     ) -> impl Iterator<Item = (NodeId, Incarnation, Hlc)> + 'a {
@@ -185,7 +185,7 @@ impl Members {
     }
 
     /// `node`'s heartbeat says it hears these peers on its ring links.
-    pub fn links_heard(&mut self, node: NodeId, links: Vec<NodeId>, now: Time) {
+    pub(super) fn links_heard(&mut self, node: NodeId, links: Vec<NodeId>, now: Time) {
         let Some(p) = self.peers.get_mut(&node) else { return };
         let before = p.report_fresh_until(now);
         let same = p.links == links;
@@ -202,7 +202,7 @@ impl Members {
     /// peers claim to hear, never gets in, so it cannot hold back anyone's settled marks, not
     /// only its would-be neighbours'. Kept from one call to the next while nothing it rests on
     /// changed.
-    pub fn attested(&mut self, linked: impl Iterator<Item = NodeId>, now: Time) -> Arc<BTreeSet<NodeId>> {
+    pub(super) fn attested(&mut self, linked: impl Iterator<Item = NodeId>, now: Time) -> Arc<BTreeSet<NodeId>> {
         let mut linked: Vec<NodeId> = linked.collect();
         linked.sort_unstable();
         self.attested.get(&self.peers, linked, now)
@@ -210,12 +210,12 @@ impl Members {
 
     /// May a frame in `f`'s sender's name from `from` be taken? Not if the sender is known at
     /// another address that it was heard from lately: that is someone else using its id.
-    pub fn source_ok(&self, f: Header, from: SocketAddr, now: Time) -> bool {
+    pub(super) fn source_ok(&self, f: Header, from: SocketAddr, now: Time) -> bool {
         self.peers.get(&f.sender).is_none_or(|p| p.addr == from || now.since(p.last_seen) >= p.interval() * 2)
     }
 
     /// A ring link with `node` works: it is confirmed.
-    pub fn confirm(&mut self, node: NodeId) {
+    pub(super) fn confirm(&mut self, node: NodeId) {
         if let Some(p) = self.peers.get_mut(&node)
             && !p.linked
         {
@@ -234,7 +234,7 @@ impl Members {
     /// up, likely, even if something heartbeats in its name) leaves the ring and the settled
     /// marks for a while, 10 s after the first failure and twice as long after each next one,
     /// up to 160 s; one nothing listens for leaves them until it names another port.
-    pub fn dial_failed(&mut self, node: NodeId, refused: bool, now: Time) {
+    pub(super) fn dial_failed(&mut self, node: NodeId, refused: bool, now: Time) {
         let Some(p) = self.peers.get_mut(&node) else { return };
         if !p.linked && p.unlinkable_until.is_none() {
             let wait = UNLINKABLE_FOR * 2u32.pow(p.failed_dials.min(4));
@@ -257,7 +257,7 @@ impl Members {
     /// one can link with never does. Nor does a clock that cannot be right, nor our own host
     /// (`own`), whose clock is ours. Also says whether any such member's clock was heard at
     /// all, plausible or not: if so, this node knows what the group's clocks say.
-    pub fn clock_votes(&self, attested: &BTreeSet<NodeId>, own: Option<IpAddr>) -> (Vec<i64>, bool) {
+    pub(super) fn clock_votes(&self, attested: &BTreeSet<NodeId>, own: Option<IpAddr>) -> (Vec<i64>, bool) {
         let mut hosts: BTreeMap<IpAddr, Vec<i64>> = BTreeMap::new();
         let mut heard = false;
         for p in attested.iter().filter_map(|n| self.peers.get(n)) {
@@ -279,23 +279,23 @@ impl Members {
 
     /// Whether `node` is a member that counts for the settled marks (confirmed, alive or
     /// suspect, and in the ring).
-    pub fn counts(&self, node: NodeId) -> bool {
+    pub(super) fn counts(&self, node: NodeId) -> bool {
         self.peers.get(&node).is_some_and(|p| p.counts() && p.ring_key().is_some())
     }
 
     /// Whether something changed that can move the ring, not yet taken.
-    pub fn changed(&self) -> bool {
+    pub(super) fn changed(&self) -> bool {
         self.changed
     }
 
     /// True once after any change that can move the ring.
-    pub fn take_changed(&mut self) -> bool {
+    pub(super) fn take_changed(&mut self) -> bool {
         std::mem::take(&mut self.changed)
     }
 
     /// The table as front ends see it, sorted by address then node id (the ring's order).
     /// `linked`: our ring links; `offset_ms`: our group time minus our wall clock.
-    pub fn views(&self, linked: impl Iterator<Item = NodeId>, offset_ms: i64, now: Time) -> Vec<PeerView> {
+    pub(super) fn views(&self, linked: impl Iterator<Item = NodeId>, offset_ms: i64, now: Time) -> Vec<PeerView> {
         let mut linked: Vec<NodeId> = linked.collect();
         linked.sort_unstable();
         let (vouched, _) = attested::walk(&self.peers, &linked, now);
@@ -308,7 +308,7 @@ impl Members {
     // ---- what happened --------------------------------------------------------------------
 
     /// Every multicast frame of the current life counts toward the sender's loss.
-    pub fn frame_seen(&mut self, f: Header) {
+    pub(super) fn frame_seen(&mut self, f: Header) {
         if let Some(p) = self.peers.get_mut(&f.sender)
             && p.incarnation == f.incarnation
         {
@@ -317,7 +317,7 @@ impl Members {
     }
 
     /// A message of the current life shows its sender is there.
-    pub fn message_seen(&mut self, f: Header, now: Time) {
+    pub(super) fn message_seen(&mut self, f: Header, now: Time) {
         if let Some(p) = self.peers.get_mut(&f.sender)
             && p.incarnation == f.incarnation
         {
@@ -328,7 +328,7 @@ impl Members {
     /// An ack from a member in its current life: it is alive, and stands at `frontier`.
     /// `None` if the sender is not a member in that life (the ack is ignored); else whether its
     /// frontier moved.
-    pub fn acked(&mut self, f: Header, frontier: Hlc, now: Time) -> Option<bool> {
+    pub(super) fn acked(&mut self, f: Header, frontier: Hlc, now: Time) -> Option<bool> {
         let p = self.peers.get_mut(&f.sender)?;
         if p.incarnation != f.incarnation || !p.status.is_member() {
             return None;
@@ -340,7 +340,7 @@ impl Members {
     }
 
     /// A heartbeat or an announce from `from`. Events for what changed go to `ev`.
-    pub fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
+    pub(super) fn beat(&mut self, f: Header, beat: &Beat, from: SocketAddr, now: Time, ev: &mut Vec<Event>) -> Heard {
         let interval_ms = beat.interval_ms.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
         let name = Name::clip(&beat.name).to_string();
         let known = self.peers.get(&f.sender).map(|p| (p.incarnation, p.status));
@@ -408,7 +408,7 @@ impl Members {
 
     /// The sender said goodbye (in its current life). A leave is its sender's last frame, so
     /// one numbered below frames already heard from that life is not believed.
-    pub fn left(&mut self, f: Header, now: Time) -> Leave {
+    pub(super) fn left(&mut self, f: Header, now: Time) -> Leave {
         let Some(p) = self.peers.get_mut(&f.sender) else { return Leave::Ignored };
         let leave = p.leave(f, now);
         if matches!(leave, Leave::Left(_)) {
@@ -421,7 +421,7 @@ impl Members {
     /// that was heard so well after it was shown gone comes back (a leave or a notice in its
     /// name was wrong: forged, or believed by nodes its link did not reach); one heard before
     /// that stays gone (a crashed or frozen peer's neighbours hear nothing after it).
-    pub fn vouch(&mut self, node: NodeId, at: Time, now: Time) -> Option<Event> {
+    pub(super) fn vouch(&mut self, node: NodeId, at: Time, now: Time) -> Option<Event> {
         let p = self.peers.get_mut(&node)?;
         let was_member = p.status.is_member();
         let ev = p.vouch(at, now, (&self.detector, self.paced));
@@ -432,7 +432,7 @@ impl Members {
     }
 
     /// Something suggests `node` has failed (its link broke): an alive member becomes suspect.
-    pub fn suspect(&mut self, node: NodeId, now: Time) -> Option<Event> {
+    pub(super) fn suspect(&mut self, node: NodeId, now: Time) -> Option<Event> {
         let p = self.peers.get(&node)?;
         if p.status != Status::Alive {
             return None;
@@ -443,7 +443,7 @@ impl Members {
     }
 
     /// `node` is down for `reason`, if it was a member.
-    pub fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) -> Option<Event> {
+    pub(super) fn mark_down(&mut self, node: NodeId, reason: DownReason, via: DownVia, now: Time) -> Option<Event> {
         let p = self.peers.get(&node)?;
         if !p.status.is_member() {
             return None;
@@ -454,7 +454,7 @@ impl Members {
     }
 
     /// What the detectors and the forgetting clock say now.
-    pub fn check(&mut self, now: Time) -> Vec<Event> {
+    pub(super) fn check(&mut self, now: Time) -> Vec<Event> {
         let mut back_in_ring = false;
         for p in self.peers.values_mut() {
             if p.unlinkable_until.is_some_and(|t| now >= t) {
@@ -486,21 +486,21 @@ impl Members {
 
     /// A heartbeat of `node` put its wall clock `offset_ms` from ours; it reports its own
     /// skew, and its clock is `plausible` or not.
-    pub fn clock_sample(&mut self, node: NodeId, offset_ms: i64, skew_ms: i64, plausible: bool) {
+    pub(super) fn clock_sample(&mut self, node: NodeId, offset_ms: i64, skew_ms: i64, plausible: bool) {
         if let Some(p) = self.peers.get_mut(&node) {
             p.clock.sample(offset_ms, skew_ms, plausible);
         }
     }
 
     /// Our wall clock stepped by `by_ms`: every peer's offset from it moves the other way.
-    pub fn clock_stepped(&mut self, by_ms: i64) {
+    pub(super) fn clock_stepped(&mut self, by_ms: i64) {
         for p in self.peers.values_mut() {
             p.clock.stepped(by_ms);
         }
     }
 
     /// This node was paused: the silence it saw was its own, so detectors count from `now`.
-    pub fn forgive(&mut self, now: Time) {
+    pub(super) fn forgive(&mut self, now: Time) {
         for p in self.peers.values_mut() {
             p.detector.vouch(now);
         }

@@ -66,29 +66,29 @@ pub(super) struct Outbox {
 
 impl Outbox {
     /// An empty outbox sealing with `key` (an open group: `None`).
-    pub fn new(key: Option<GroupKey>) -> Self {
+    pub(super) fn new(key: Option<GroupKey>) -> Self {
         Outbox { key, seq: Seq(0), msg_seq: Seq(0), link_seq: 0, sent: SentFrames::default(), out: VecDeque::new() }
     }
 
     /// The last message number used in this life.
-    pub fn msg_seq(&self) -> Seq {
+    pub(super) fn msg_seq(&self) -> Seq {
         self.msg_seq
     }
 
     /// A new life: its frames and messages are numbered from 1 again.
-    pub fn new_life(&mut self) {
+    pub(super) fn new_life(&mut self) {
         self.seq = Seq(0);
         self.msg_seq = Seq(0);
         self.sent = SentFrames::default();
     }
 
     /// Could frame `seq` stamped `hlc`, of this life, be one this node sent?
-    pub fn may_be_ours(&self, seq: Seq, hlc: Hlc) -> bool {
+    pub(super) fn may_be_ours(&self, seq: Seq, hlc: Hlc) -> bool {
         seq <= self.seq && self.sent.may_be(seq, hlc, self.seq)
     }
 
     /// Seals an encoded frame in a keyed group.
-    pub fn sealed(&self, mut bytes: Vec<u8>) -> Vec<u8> {
+    pub(super) fn sealed(&self, mut bytes: Vec<u8>) -> Vec<u8> {
         if let Some(key) = &self.key {
             key.seal(&mut bytes);
         }
@@ -98,7 +98,13 @@ impl Outbox {
     /// Numbers `body` as this life's next multicast frame (and, with `message`, as its next
     /// message too, numbered in the body by the caller from `next_msg_seq`), encodes and seals it,
     /// and queues it. A frame too long for a datagram numbers nothing and is returned as such.
-    pub fn multicast(&mut self, id: NodeId, inc: Incarnation, hlc: Hlc, body: Body) -> Result<(), wire::TooLong> {
+    pub(super) fn multicast(
+        &mut self,
+        id: NodeId,
+        inc: Incarnation,
+        hlc: Hlc,
+        body: Body,
+    ) -> Result<(), wire::TooLong> {
         let message = matches!(body, Body::Message(_));
         let frame = Frame { sender: id, incarnation: inc, seq: Seq(self.seq.0 + 1), hlc, body };
         let bytes = wire::encode(&frame)?;
@@ -113,12 +119,12 @@ impl Outbox {
     }
 
     /// The number the next message of this life will have.
-    pub fn next_msg_seq(&self) -> Seq {
+    pub(super) fn next_msg_seq(&self) -> Seq {
         Seq(self.msg_seq.0 + 1)
     }
 
     /// A ring-link frame, numbered on the link count (from `LINK_SEQ` up), encoded and sealed.
-    pub fn link_frame(&mut self, id: NodeId, inc: Incarnation, hlc: Hlc, body: Body) -> Option<Vec<u8>> {
+    pub(super) fn link_frame(&mut self, id: NodeId, inc: Incarnation, hlc: Hlc, body: Body) -> Option<Vec<u8>> {
         self.link_seq += 1;
         let seq = Seq(LINK_SEQ | self.link_seq);
         let frame = Frame { sender: id, incarnation: inc, seq, hlc, body };
@@ -126,7 +132,7 @@ impl Outbox {
     }
 
     /// Queues an output as it is.
-    pub fn push(&mut self, o: Output) {
+    pub(super) fn push(&mut self, o: Output) {
         self.out.push_back(o);
     }
 
@@ -135,7 +141,7 @@ impl Outbox {
     /// changes order. Other frames go alone: a leave or a down notice is sent twice so that one
     /// lost datagram does not lose it, and a bundle would lose both copies at once. The flag
     /// says the output is a bundle.
-    pub fn poll(&mut self) -> Option<(Output, bool)> {
+    pub(super) fn poll(&mut self) -> Option<(Output, bool)> {
         let out = self.out.pop_front()?;
         let Output::Multicast(first) = out else { return Some((out, false)) };
         if !wire::is_message(&first) {
@@ -185,7 +191,7 @@ pub(super) struct Tx<'a> {
 
 impl Tx<'_> {
     /// The same, borrowed again for a moment (for a handle made from another).
-    pub fn again(&mut self) -> Tx<'_> {
+    pub(super) fn again(&mut self) -> Tx<'_> {
         Tx {
             id: self.id,
             inc: self.inc,
@@ -197,7 +203,7 @@ impl Tx<'_> {
     }
 
     /// Multicasts `body` as this life's next frame, stamped now.
-    pub fn send(&mut self, body: Body) {
+    pub(super) fn send(&mut self, body: Body) {
         let hlc = self.clock.stamp();
         match self.out.multicast(self.id, self.inc, hlc, body) {
             Ok(()) => self.stats.frames_sent += 1,
@@ -206,7 +212,7 @@ impl Tx<'_> {
     }
 
     /// Sends `body` on the ring link to `peer`.
-    pub fn link(&mut self, links: &mut Links, peer: NodeId, body: Body, now: Time) {
+    pub(super) fn link(&mut self, links: &mut Links, peer: NodeId, body: Body, now: Time) {
         let hlc = self.clock.stamp();
         let Some(bytes) = self.out.link_frame(self.id, self.inc, hlc, body) else {
             self.count(DropReason::OwnFrameTooLong);
@@ -218,7 +224,7 @@ impl Tx<'_> {
     }
 
     /// Sends `body` on every ring link but the one it came from.
-    pub fn on_ring(&mut self, links: &mut Links, body: &Body, came_from: Option<NodeId>, now: Time) {
+    pub(super) fn on_ring(&mut self, links: &mut Links, body: &Body, came_from: Option<NodeId>, now: Time) {
         let others: Vec<NodeId> = links.ids().filter(|p| Some(*p) != came_from).collect();
         for peer in others {
             self.link(links, peer, body.clone(), now);
@@ -226,24 +232,24 @@ impl Tx<'_> {
     }
 
     /// A received stamp moves our clock forward (held at the cap; counted when it is).
-    pub fn observe(&mut self, seen: Hlc) {
+    pub(super) fn observe(&mut self, seen: Hlc) {
         if self.clock.observe(seen) {
             self.stats.clock_held += 1;
         }
     }
 
     /// Queues an event for the front end.
-    pub fn emit(&mut self, e: Event) {
+    pub(super) fn emit(&mut self, e: Event) {
         self.out.push(Output::Event(e));
     }
 
     /// Counts a drop.
-    pub fn count(&mut self, reason: DropReason) {
+    pub(super) fn count(&mut self, reason: DropReason) {
         *self.stats.dropped.entry(reason).or_default() += 1;
     }
 
     /// Counts a drop from `addr`, and reports it (at most once a second per address).
-    pub fn reject(&mut self, addr: SocketAddr, reason: DropReason, now: Time) {
+    pub(super) fn reject(&mut self, addr: SocketAddr, reason: DropReason, now: Time) {
         self.count(reason);
         if let Some(count) = self.reports.report(addr, reason, now) {
             self.emit(Event::Rejected { addr, reason, count });

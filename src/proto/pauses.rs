@@ -37,7 +37,7 @@ pub(super) struct Pauses {
 impl Pauses {
     /// Pauses as seen from `now`, with links pinged every `link_ping` and heartbeats every
     /// `heartbeat`.
-    pub fn new(now: Time, link_ping: Duration, heartbeat: Duration) -> Self {
+    pub(super) fn new(now: Time, link_ping: Duration, heartbeat: Duration) -> Self {
         Pauses {
             last_input: now,
             stalled_at: None,
@@ -50,7 +50,7 @@ impl Pauses {
 
     /// An input at `now` (never before the last one): the instant the core counts it at, and
     /// what the gap before it showed.
-    pub fn enter(&mut self, now: Time) -> (Time, Gap) {
+    pub(super) fn enter(&mut self, now: Time) -> (Time, Gap) {
         let t = now.max(self.last_input);
         let gap = t.since(self.last_input);
         let seen = Gap { stalled: gap > self.stall, paused: gap > self.pause };
@@ -65,14 +65,14 @@ impl Pauses {
     }
 
     /// The monotonic instant of the latest input.
-    pub fn last_input(&self) -> Time {
+    pub(super) fn last_input(&self) -> Time {
         self.last_input
     }
 
     /// Shortly after a pause of our own, what arrives was mostly sent during it (heartbeats that
     /// waited in the socket, links our peers closed on us): it says nothing about the peers'
     /// clocks or health now.
-    pub fn just_resumed(&self, now: Time) -> bool {
+    pub(super) fn just_resumed(&self, now: Time) -> bool {
         self.resumed_at.is_some_and(|t| now.since(t) < self.settle)
     }
 
@@ -80,7 +80,7 @@ impl Pauses {
     /// a silence it sees now is the peer's, not its own. After a stall it is not, for a link
     /// ping (half a stall): the frames that waited in its sockets meanwhile (read one wake-up at
     /// a time, the ring links' after the group's) must be taken in before a silence is judged.
-    pub fn listening(&self, now: Time) -> bool {
+    pub(super) fn listening(&self, now: Time) -> bool {
         self.stalled_at.is_none_or(|t| now.since(t) > self.stall / 2) && !self.just_resumed(now)
     }
 }

@@ -43,11 +43,11 @@ pub(super) struct LossWindow {
 }
 
 impl LossWindow {
-    pub fn new(seq: Seq) -> Self {
+    pub(super) fn new(seq: Seq) -> Self {
         LossWindow { first: seq.0, highest: seq.0, bits: 1 }
     }
 
-    pub fn record(&mut self, seq: Seq) {
+    pub(super) fn record(&mut self, seq: Seq) {
         let s = seq.0;
         if s > self.highest {
             let shift = s - self.highest;
@@ -63,12 +63,12 @@ impl LossWindow {
     }
 
     /// The highest frame number heard.
-    pub fn highest(&self) -> Seq {
+    pub(super) fn highest(&self) -> Seq {
         Seq(self.highest)
     }
 
     /// Fraction of recent frames that never arrived, 0.0 ..= 1.0.
-    pub fn loss(&self) -> f64 {
+    pub(super) fn loss(&self) -> f64 {
         let span = (self.highest - self.first).saturating_add(1).min(128);
         let mask = if span >= 128 { u128::MAX } else { (1u128 << span) - 1 };
         let got = u64::from((self.bits & mask).count_ones());
@@ -99,7 +99,7 @@ pub(super) struct PeerClock {
 impl PeerClock {
     /// A heartbeat put its wall clock `offset_ms` from ours; it reports `skew_ms`, and its
     /// clock is `plausible` or not.
-    pub fn sample(&mut self, offset_ms: i64, skew_ms: i64, plausible: bool) {
+    pub(super) fn sample(&mut self, offset_ms: i64, skew_ms: i64, plausible: bool) {
         self.samples[usize::from(self.next)] = offset_ms;
         self.next = (self.next + 1) % CLOCK_SAMPLES as u8;
         self.len = (self.len + 1).min(CLOCK_SAMPLES as u8);
@@ -112,7 +112,7 @@ impl PeerClock {
     }
 
     /// Its wall clock minus ours (median of the recent samples), if it has been heard.
-    pub fn offset_ms(&self) -> Option<i64> {
+    pub(super) fn offset_ms(&self) -> Option<i64> {
         let mut v = self.samples;
         let v = &mut v[..usize::from(self.len)];
         v.sort_unstable();
@@ -121,7 +121,7 @@ impl PeerClock {
 
     /// Our wall clock stepped by `by_ms`: the samples taken against the old one move the other
     /// way.
-    pub fn stepped(&mut self, by_ms: i64) {
+    pub(super) fn stepped(&mut self, by_ms: i64) {
         for s in self.kept() {
             *s = s.saturating_sub(by_ms);
         }

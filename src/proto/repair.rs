@@ -29,18 +29,18 @@ pub(super) struct Repair {
 }
 
 impl Repair {
-    pub fn frontier(&self) -> Hlc {
+    pub(super) fn frontier(&self) -> Hlc {
         self.frontier
     }
 
-    pub fn settled(&self) -> Hlc {
+    pub(super) fn settled(&self) -> Hlc {
         self.settled
     }
 
     /// A heartbeat says `node` has sent messages up to `msg_seq`. True when this node lacks
     /// one it has not asked about yet (perhaps the sender's last): ask the neighbours now, once
     /// per news; the regular digests carry on after that.
-    pub fn news(&mut self, log: &mut Log, node: NodeId, inc: Incarnation, msg_seq: Seq, now: Time) -> bool {
+    pub(super) fn news(&mut self, log: &mut Log, node: NodeId, inc: Incarnation, msg_seq: Seq, now: Time) -> bool {
         let missing = log.origin(node, inc).is_none_or(|o| o.missing_up_to(msg_seq));
         let ask = missing
             && msg_seq.0 > 0
@@ -55,7 +55,7 @@ impl Repair {
     /// Holes in the messages of an origin that is down or gone cannot be filled by anyone once
     /// the neighbours have had a few rounds to offer what they hold: close them, report each
     /// as a gap (once), and count them lost, so no one asks for them again.
-    pub fn close_holes(&mut self, log: &mut Log, members: &Members, now: Time) -> Vec<Event> {
+    pub(super) fn close_holes(&mut self, log: &mut Log, members: &Members, now: Time) -> Vec<Event> {
         let holed: Vec<_> = log.holes().collect();
         self.holes.retain(|k, _| holed.contains(k));
         let mut ev = Vec::new();
@@ -86,7 +86,7 @@ impl Repair {
     /// This node's frontier is the earliest point up to which it knows every live member's
     /// messages (and at most `now`); the group's settled mark is the earliest frontier of all
     /// live members. Reports the messages that just became settled.
-    pub fn update_settled(
+    pub(super) fn update_settled(
         &mut self,
         now: Hlc,
         members: &Members,
@@ -110,7 +110,7 @@ impl Repair {
     }
 
     /// This node's clock started over at `t`: marks made with the old clock go no further.
-    pub fn restart_at(&mut self, t: Hlc) {
+    pub(super) fn restart_at(&mut self, t: Hlc) {
         self.frontier = self.frontier.min(t);
         self.settled = self.settled.min(t);
     }

@@ -51,7 +51,7 @@ impl ReplayGuard {
     /// Takes a frame that opened with the group key, or says why it is refused: `Replay` for
     /// a frame taken before (or too old to tell), `Stale` for a frame of an older life than one
     /// heard.
-    pub fn admit(
+    pub(super) fn admit(
         &mut self,
         (node, inc, seq): (NodeId, Incarnation, Seq),
         path: Path,

@@ -35,7 +35,7 @@ pub(super) struct Reports {
 impl Reports {
     /// A drop from `addr` for `reason`: whether to report it now and, if so, how many drops the
     /// report covers.
-    pub fn report(&mut self, addr: SocketAddr, reason: DropReason, now: Time) -> Option<u64> {
+    pub(super) fn report(&mut self, addr: SocketAddr, reason: DropReason, now: Time) -> Option<u64> {
         if !self.sources.contains_key(&addr) && self.sources.len() >= MAX_SOURCES {
             // Forget the address heard from longest ago.
             if let Some(oldest) = self.sources.iter().min_by_key(|(_, s)| s.last).map(|(a, _)| *a) {
@@ -56,7 +56,7 @@ impl Reports {
 
     /// Drops held back whose second is over: reported now, each address's with the latest
     /// reason and how many there were.
-    pub fn due(&mut self, now: Time) -> Vec<(SocketAddr, DropReason, u64)> {
+    pub(super) fn due(&mut self, now: Time) -> Vec<(SocketAddr, DropReason, u64)> {
         let mut out = Vec::new();
         for (addr, s) in &mut self.sources {
             if s.suppressed > 0 && s.last_report.is_none_or(|t| now.since(t) >= REPORT_EVERY) {
@@ -69,7 +69,7 @@ impl Reports {
     }
 
     /// When `due` next has a report to give.
-    pub fn next_deadline(&self) -> Option<Time> {
+    pub(super) fn next_deadline(&self) -> Option<Time> {
         self.sources.values().filter(|s| s.suppressed > 0).filter_map(|s| s.last_report).map(|t| t + REPORT_EVERY).min()
     }
 }

@@ -46,7 +46,7 @@ impl Neighbours {
 }
 
 /// The neighbours of `me` among `members` (which may include `me`).
-pub fn neighbours(me: RingKey, members: impl IntoIterator<Item = RingKey>) -> Neighbours {
+pub(super) fn neighbours(me: RingKey, members: impl IntoIterator<Item = RingKey>) -> Neighbours {
     let mut ring: Vec<RingKey> = members.into_iter().filter(|k| *k != me).collect();
     if ring.is_empty() {
         return Neighbours::default();
@@ -61,7 +61,7 @@ pub fn neighbours(me: RingKey, members: impl IntoIterator<Item = RingKey>) -> Ne
 
 /// Whether `me` is one of `newcomer`'s two neighbours in the ring of `members` (and both): one
 /// pass, no sort, as it is asked for every newcomer heard.
-pub fn is_neighbour_of(me: RingKey, newcomer: RingKey, members: impl IntoIterator<Item = RingKey>) -> bool {
+pub(super) fn is_neighbour_of(me: RingKey, newcomer: RingKey, members: impl IntoIterator<Item = RingKey>) -> bool {
     // Strictly between a and b, going forward round the ring from a.
     let between = |a: RingKey, k: RingKey, b: RingKey| if a < b { a < k && k < b } else { k > a || k < b };
     let (mut next, mut prev) = (true, true);
@@ -127,7 +127,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What tending the links found for one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkChore {
+pub(super) enum LinkChore {
     /// Silent for longer than the timeout: taken as broken (it is already forgotten). Its
     /// last frame came at `last_heard`.
     Broken {
@@ -156,12 +156,12 @@ pub(super) struct Links {
 
 impl Links {
     /// The neighbours as last worked out.
-    pub fn neighbours(&self) -> Neighbours {
+    pub(super) fn neighbours(&self) -> Neighbours {
         self.ring
     }
 
     /// The neighbours worked out anew at `now`; true if they changed.
-    pub fn set_neighbours(&mut self, ring: Neighbours, now: Time) -> bool {
+    pub(super) fn set_neighbours(&mut self, ring: Neighbours, now: Time) -> bool {
         let changed = std::mem::replace(&mut self.ring, ring) != ring;
         if changed {
             self.ring_since = now;
@@ -170,61 +170,61 @@ impl Links {
     }
 
     /// When the neighbours last changed.
-    pub fn neighbours_since(&self) -> Time {
+    pub(super) fn neighbours_since(&self) -> Time {
         self.ring_since
     }
 
     /// When the link to `peer` last spoke, if there is one.
-    pub fn last_heard(&self, peer: NodeId) -> Option<Time> {
+    pub(super) fn last_heard(&self, peer: NodeId) -> Option<Time> {
         self.open.get(&peer).map(|l| l.last_recv)
     }
 
     /// When the ring was last looked after.
-    pub fn last_tended(&self) -> Time {
+    pub(super) fn last_tended(&self) -> Time {
         self.last_tend
     }
 
     /// Peers with an open link.
-    pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
+    pub(super) fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.open.keys().copied()
     }
 
     /// Where the link to `peer` comes from, if there is one.
-    pub fn addr(&self, peer: NodeId) -> Option<SocketAddr> {
+    pub(super) fn addr(&self, peer: NodeId) -> Option<SocketAddr> {
         self.open.get(&peer).map(|l| l.addr)
     }
 
     /// Something arrived on the link to `peer`; false if there is no such link.
-    pub fn heard(&mut self, peer: NodeId, now: Time) -> bool {
+    pub(super) fn heard(&mut self, peer: NodeId, now: Time) -> bool {
         self.open.get_mut(&peer).map(|l| l.last_recv = now).is_some()
     }
 
     /// Was something heard on a link to `peer` within `d`?
-    pub fn heard_within(&self, peer: NodeId, now: Time, d: Duration) -> bool {
+    pub(super) fn heard_within(&self, peer: NodeId, now: Time, d: Duration) -> bool {
         self.open.get(&peer).is_some_and(|l| now.since(l.last_recv) < d)
     }
 
     /// Something was sent on the link to `peer`.
-    pub fn sent(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn sent(&mut self, peer: NodeId, now: Time) {
         if let Some(l) = self.open.get_mut(&peer) {
             l.last_sent = now;
         }
     }
 
     /// `peer` said goodbye: its close will be deliberate.
-    pub fn bye(&mut self, peer: NodeId) {
+    pub(super) fn bye(&mut self, peer: NodeId) {
         if let Some(l) = self.open.get_mut(&peer) {
             l.bye = true;
         }
     }
 
     /// Forgets the link to `peer`; `Some(true)` if it had said goodbye.
-    pub fn remove(&mut self, peer: NodeId) -> Option<bool> {
+    pub(super) fn remove(&mut self, peer: NodeId) -> Option<bool> {
         self.open.remove(&peer).map(|l| l.bye)
     }
 
     /// Up to `max` links and how long ago each was last heard (ms): vouches for heartbeats.
-    pub fn heard_ages(&self, now: Time, max: usize) -> Vec<(NodeId, u32)> {
+    pub(super) fn heard_ages(&self, now: Time, max: usize) -> Vec<(NodeId, u32)> {
         self.open
             .iter()
             .take(max)
@@ -235,7 +235,7 @@ impl Links {
     /// What each link needs now, given the ring: links silent past `timeout` are dropped and
     /// reported `Broken`; links no longer to a neighbour for `grace` are to be retired; links
     /// idle for `ping_after` want a ping. Dial state for peers no longer wanted is forgotten.
-    pub fn tend(
+    pub(super) fn tend(
         &mut self,
         now: Time,
         timeout: Duration,
@@ -271,7 +271,7 @@ impl Links {
 
     /// When `tend` next has something to do for the links: a ping to send, a silence that
     /// becomes a broken link, a former neighbour's link to retire.
-    pub fn next_deadline(&self, timeout: Duration, grace: Duration, ping_after: Duration) -> Option<Time> {
+    pub(super) fn next_deadline(&self, timeout: Duration, grace: Duration, ping_after: Duration) -> Option<Time> {
         let tick = Duration::from_millis(1);
         self.open
             .values()
@@ -285,7 +285,7 @@ impl Links {
 
     /// When a dial to `peer` may go out (now, if none was tried); `None` while one is out or a
     /// link is up.
-    pub fn next_dial(&self, peer: NodeId, now: Time) -> Option<Time> {
+    pub(super) fn next_dial(&self, peer: NodeId, now: Time) -> Option<Time> {
         if self.open.contains_key(&peer) {
             return None;
         }
@@ -297,7 +297,7 @@ impl Links {
     }
 
     /// A link to `peer`, from `addr`, is open; false if one already was (one link per peer).
-    pub fn up(&mut self, peer: NodeId, addr: SocketAddr, now: Time) -> bool {
+    pub(super) fn up(&mut self, peer: NodeId, addr: SocketAddr, now: Time) -> bool {
         self.dials.remove(&peer);
         if self.open.contains_key(&peer) {
             return false;
@@ -308,12 +308,12 @@ impl Links {
     }
 
     /// May we dial `peer` now?
-    pub fn may_dial(&self, peer: NodeId, now: Time) -> bool {
+    pub(super) fn may_dial(&self, peer: NodeId, now: Time) -> bool {
         !self.open.contains_key(&peer) && self.dials.get(&peer).is_none_or(|d| !d.in_flight && d.next_try <= now)
     }
 
     /// A dial to `peer` is going out; a `probe` checks whether a peer whose link broke is there.
-    pub fn dialing(&mut self, peer: NodeId, probe: bool) {
+    pub(super) fn dialing(&mut self, peer: NodeId, probe: bool) {
         let d = self.dials.entry(peer).or_insert(Dial {
             in_flight: false,
             next_try: Time::default(),
@@ -325,7 +325,7 @@ impl Links {
     }
 
     /// A dial failed: back off. Returns whether it was a probe.
-    pub fn dial_failed(&mut self, peer: NodeId, now: Time) -> bool {
+    pub(super) fn dial_failed(&mut self, peer: NodeId, now: Time) -> bool {
         match self.dials.get_mut(&peer) {
             Some(d) => {
                 d.back_off(now);
@@ -336,7 +336,7 @@ impl Links {
     }
 
     /// `peer` closed our link with a goodbye: dial it again only after a pause.
-    pub fn pause_dials(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn pause_dials(&mut self, peer: NodeId, now: Time) {
         let d = self.dials.entry(peer).or_insert(Dial {
             in_flight: false,
             next_try: now,
@@ -349,14 +349,14 @@ impl Links {
     /// A dial of ours to `peer` came up after `peer` stopped being a neighbour, and this node
     /// closed it: the dial is over, and may be made again after a pause. (Nothing is kept for
     /// a peer that was not dialled.)
-    pub fn dial_refused_here(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn dial_refused_here(&mut self, peer: NodeId, now: Time) {
         if let Some(d) = self.dials.get_mut(&peer) {
             d.back_off(now);
         }
     }
 
     /// This node was paused: the silence on its links was its own, so it counts from `now`.
-    pub fn forgive(&mut self, now: Time) {
+    pub(super) fn forgive(&mut self, now: Time) {
         for l in self.open.values_mut() {
             l.last_recv = l.last_recv.max(now);
         }

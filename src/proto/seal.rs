@@ -23,7 +23,7 @@ pub const KEY_LEN: usize = 32;
 pub const TAG_LEN: usize = 16;
 /// Ring-link frames are numbered from here up, apart from the multicast frame numbers, so the
 /// two never share a nonce.
-pub const LINK_SEQ: u64 = 1 << 63;
+pub(crate) const LINK_SEQ: u64 = 1 << 63;
 
 /// Bound into every tag ahead of the label, so no other protocol's sealed bytes open as ours.
 const CONTEXT: &[u8] = b"groupcast/2 sealed frame\0";
@@ -60,7 +60,7 @@ pub enum OpenError {
 /// frame opened (in an open group, as it is), or why it is refused. A keyed group hears only its
 /// own: open frames and old clients' bare text are someone else's, and a frame that does not
 /// open is forged or changed.
-pub fn opened<'a>(key: Option<&GroupKey>, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, DropReason> {
+pub(crate) fn opened<'a>(key: Option<&GroupKey>, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, DropReason> {
     let Some(key) = key else { return Ok(std::borrow::Cow::Borrowed(bytes)) };
     key.open(bytes).map(std::borrow::Cow::Owned).map_err(|e| match e {
         OpenError::BadKey => DropReason::BadKey,

@@ -126,7 +126,7 @@ impl Tending<'_> {
 
     /// Works out the neighbours, dials those this node should dial, keeps links alive, and
     /// closes links to peers that are no longer neighbours.
-    pub fn tend(&mut self, now: Time) {
+    pub(super) fn tend(&mut self, now: Time) {
         let Some(me) = my_key(self.cfg, self.tx.id) else { return };
         self.failures().watch_silent_links(now);
         self.refresh();
@@ -156,7 +156,7 @@ impl Tending<'_> {
     }
 
     /// Works the neighbours out again if membership changed since.
-    pub fn refresh(&mut self) {
+    pub(super) fn refresh(&mut self) {
         let Some(me) = my_key(self.cfg, self.tx.id) else { return };
         if self.members.take_changed() {
             let ring = ring::neighbours(me, self.members.ring_keys());
@@ -167,7 +167,7 @@ impl Tending<'_> {
     }
 
     /// Closes the link to `peer`, with a goodbye.
-    pub fn close_link(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn close_link(&mut self, peer: NodeId, now: Time) {
         self.tx.link(self.links, peer, Body::Bye, now);
         self.links.remove(peer);
         self.tx.out.push(Output::Close { peer });
@@ -176,7 +176,7 @@ impl Tending<'_> {
     /// A ring link to `peer` is open: the connection from `from` said hello as `peer`. Only ring
     /// neighbours keep a link: to anyone else this node says goodbye and closes it, and returns
     /// false.
-    pub fn link_up(&mut self, peer: NodeId, from: SocketAddr, now: Time) -> bool {
+    pub(super) fn link_up(&mut self, peer: NodeId, from: SocketAddr, now: Time) -> bool {
         self.refresh();
         if !self.links.neighbours().contains(peer) {
             // A stranger, a forged name, or a peer whose view of the ring differs from ours for
@@ -204,13 +204,13 @@ impl Tending<'_> {
     }
 
     /// Tells `peer` what this node holds.
-    pub fn send_digest(&mut self, peer: NodeId, now: Time) {
+    pub(super) fn send_digest(&mut self, peer: NodeId, now: Time) {
         let d: Digest = self.log.digest();
         self.tx.link(self.links, peer, Body::Digest(d), now);
     }
 
     /// Tells every ring neighbour what this node holds.
-    pub fn sync_all(&mut self, now: Time) {
+    pub(super) fn sync_all(&mut self, now: Time) {
         let peers: Vec<NodeId> = self.links.ids().collect();
         for peer in peers {
             self.send_digest(peer, now);
@@ -218,7 +218,7 @@ impl Tending<'_> {
     }
 
     /// The link to `peer` ended, or a dial to it failed.
-    pub fn link_end(&mut self, peer: NodeId, end: LinkEnd, now: Time) {
+    pub(super) fn link_end(&mut self, peer: NodeId, end: LinkEnd, now: Time) {
         match end {
             LinkEnd::Broken if self.verdicts.holds_leave(peer) => {
                 // A leave in its name came just before: its link ended with it, so it was its own.
@@ -255,7 +255,7 @@ impl Tending<'_> {
     /// forged, most likely from the peer's own address, which its kernel never delivers to it.
     /// Tell it, on this link only (at most once a second): it starts a life above the forged
     /// one, and everyone follows it there.
-    pub fn link_life(&mut self, peer: NodeId, inc: Incarnation, now: Time) {
+    pub(super) fn link_life(&mut self, peer: NodeId, inc: Incarnation, now: Time) {
         let Some(forged) = self.members.get(peer).map(Peer::incarnation).filter(|i| inc < *i) else { return };
         self.tx.count(DropReason::ForgedLife);
         if self.life.may_tell_forged(now) {
@@ -267,7 +267,7 @@ impl Tending<'_> {
     /// A heartbeat or announce of `f.sender`, from `from`: the table, the log's record of what
     /// it sent, and an answer to a newcomer. False if the beat goes no further (a stale life, or
     /// a full table).
-    pub fn beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) -> bool {
+    pub(super) fn beat(&mut self, f: Header, beat: &Beat, announce: bool, from: SocketAddr, now: Time) -> bool {
         let was_down = self.members.status(f.sender) == Some(Status::Down);
         let mut ev = Vec::new();
         let heard = self.members.beat(f, beat, from, now, &mut ev);
@@ -317,7 +317,7 @@ impl Tending<'_> {
 
     /// What a heartbeat of `f.sender` says besides: the peers it hears on its ring links are
     /// alive, and in the ring for real; and messages it sent that this node lacks are asked for.
-    pub fn beat_report(&mut self, f: Header, beat: &Beat, now: Time) {
+    pub(super) fn beat_report(&mut self, f: Header, beat: &Beat, now: Time) {
         let mut heard_on_links = Vec::new();
         for &(node, age_ms) in beat.links.iter().take(MAX_VOUCHES) {
             let heard = Time(now.0.saturating_sub(Duration::from_millis(u64::from(age_ms))));
@@ -345,7 +345,7 @@ impl Tending<'_> {
     }
 
     /// Closes every link, with a goodbye (this node leaves).
-    pub fn close_all(&mut self, now: Time) {
+    pub(super) fn close_all(&mut self, now: Time) {
         let peers: Vec<NodeId> = self.links.ids().collect();
         for peer in peers {
             self.close_link(peer, now);
@@ -354,7 +354,7 @@ impl Tending<'_> {
 
     /// A frame on `peer`'s link that does not open, decode, or name it: it loses its link (it
     /// may dial again).
-    pub fn bad_frame(&mut self, peer: NodeId) {
+    pub(super) fn bad_frame(&mut self, peer: NodeId) {
         self.tx.count(DropReason::LinkBadFrame);
         self.links.remove(peer);
         self.tx.out.push(Output::Close { peer });
@@ -364,7 +364,7 @@ impl Tending<'_> {
     /// detectors told of it. Hosts count as far as pacing goes: those with a confirmed member the
     /// ring vouches for, this one among them (made-up members, linked by no one, do not count,
     /// and a crowd from one address counts once).
-    pub fn pace(&mut self, now: Time) -> Duration {
+    pub(super) fn pace(&mut self, now: Time) -> Duration {
         let attested = self.members.attested(self.links.ids(), now);
         let want = Beats::paced(self.cfg.heartbeat, self.members.hosts_among(&attested) + 1);
         self.members.set_paced(if want > self.cfg.heartbeat { want } else { Duration::ZERO });
@@ -376,7 +376,7 @@ impl Tending<'_> {
     /// so a crowd of made-up peers with low ids cannot leave the real group without a stamper
     /// (and then with several, which would enter the text twice); before, every member heard
     /// counts, so nodes that have heard each other agree on the stamper before they link.
-    pub fn stamper_rank(&mut self, now: Time) -> usize {
+    pub(super) fn stamper_rank(&mut self, now: Time) -> usize {
         let me = self.tx.id;
         if self.links.ids().next().is_none() {
             return self.members.ids().filter(|m| *m < me).count();

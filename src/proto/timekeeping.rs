@@ -40,7 +40,7 @@ impl Timekeeping<'_> {
     /// own wall clock is from that: how far its wall clock is from ours. A vote far from group
     /// time is looked at at once, not at the next heartbeat: a newcomer with a wrong clock must
     /// agree with the group before the user's first message is stamped.
-    pub fn sample(&mut self, node: NodeId, beat: &Beat, now: Time) -> Followed {
+    pub(super) fn sample(&mut self, node: NodeId, beat: &Beat, now: Time) -> Followed {
         let theirs = (beat.time_ms.min(i64::MAX as u64) as i64).saturating_add(beat.skew_ms);
         let offset = theirs.saturating_sub(self.clock.wall_ms());
         self.members.clock_sample(node, offset, beat.skew_ms, clock::plausible(theirs));
@@ -55,7 +55,7 @@ impl Timekeeping<'_> {
     /// node that has not spoken yet, or whose own clock cannot be right, goes there at once;
     /// one that has spoken moves in bounded steps (`Clock::follow`). Once the clocks of members
     /// the ring vouches for are heard and do not split, the group's time is known.
-    pub fn follow(&mut self, now: Time) -> Followed {
+    pub(super) fn follow(&mut self, now: Time) -> Followed {
         let attested = self.members.attested(self.links.ids(), now);
         let own_host = self.cfg.ring_addr.map(|a| a.ip());
         let (votes, heard) = self.members.clock_votes(&attested, own_host);

@@ -7,7 +7,7 @@ use super::types::Time;
 
 /// A named timer of the node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Timer {
+pub(super) enum Timer {
     /// The next announce or heartbeat.
     Heartbeat,
     /// Failure detectors, the ring and the settled mark are looked at.
@@ -25,7 +25,7 @@ impl Timer {
     /// or a link frame came), rather than waking it again a moment later: heartbeats a little
     /// (intervals shrink by at most this; silences are never judged early), checks and digests
     /// more, an ack not at all. So an idle node's own chores ride on what it hears.
-    pub fn slack(self) -> Duration {
+    pub(super) fn slack(self) -> Duration {
         Duration::from_millis(match self {
             Timer::Heartbeat => 20,
             Timer::Check => 150,
@@ -41,13 +41,13 @@ impl Timer {
 
 /// When each timer fires next, if it is set.
 #[derive(Clone, Debug, Default)]
-pub struct TimerTable {
+pub(super) struct TimerTable {
     at: [Option<Time>; Timer::ALL.len()],
 }
 
 impl TimerTable {
     /// A new node's timers: its first heartbeat, check and digests are due at once (`now`).
-    pub fn starting(now: Time) -> Self {
+    pub(super) fn starting(now: Time) -> Self {
         let mut t = TimerTable::default();
         for timer in [Timer::Heartbeat, Timer::Check, Timer::Sync] {
             t.set(timer, now);
@@ -56,44 +56,44 @@ impl TimerTable {
     }
 
     /// Sets `timer` to fire at `at`, replacing any earlier setting.
-    pub fn set(&mut self, timer: Timer, at: Time) {
+    pub(super) fn set(&mut self, timer: Timer, at: Time) {
         self.at[timer.slot()] = Some(at);
     }
 
     /// The node left: no more heartbeats, digests or acks (checks go on, until the end).
-    pub fn left(&mut self) {
+    pub(super) fn left(&mut self) {
         for timer in [Timer::Heartbeat, Timer::Sync, Timer::Ack] {
             self.stop(timer);
         }
     }
 
     /// Unsets `timer`: it will not fire.
-    pub fn stop(&mut self, timer: Timer) {
+    pub(super) fn stop(&mut self, timer: Timer) {
         self.at[timer.slot()] = None;
     }
 
     /// When `timer` fires next, if it is set.
-    pub fn get(&self, timer: Timer) -> Option<Time> {
+    pub(super) fn get(&self, timer: Timer) -> Option<Time> {
         self.at[timer.slot()]
     }
 
     /// Whether `timer` is set and its time has come.
-    pub fn is_due(&self, timer: Timer, now: Time) -> bool {
+    pub(super) fn is_due(&self, timer: Timer, now: Time) -> bool {
         self.get(timer).is_some_and(|at| at <= now)
     }
 
     /// Whether `timer` is set and due within its slack of `now` (see `Timer::slack`).
-    pub fn is_due_soon(&self, timer: Timer, now: Time) -> bool {
+    pub(super) fn is_due_soon(&self, timer: Timer, now: Time) -> bool {
         self.get(timer).is_some_and(|at| at <= now + timer.slack())
     }
 
     /// Whether any timer is due within its slack of `now`, or any of `others` is due by then.
-    pub fn any_due_soon(&self, now: Time, others: impl IntoIterator<Item = Time>) -> bool {
+    pub(super) fn any_due_soon(&self, now: Time, others: impl IntoIterator<Item = Time>) -> bool {
         Timer::ALL.iter().any(|t| self.is_due_soon(*t, now)) || others.into_iter().any(|d| d <= now)
     }
 
     /// The earliest deadline of all.
-    pub fn next(&self) -> Option<Time> {
+    pub(super) fn next(&self) -> Option<Time> {
         self.at.iter().flatten().min().copied()
     }
 }

@@ -154,7 +154,7 @@ pub struct Entry {
 
 /// Reads a string straight into the one allocation that the log, its events and the front ends
 /// then share (serde's own `Arc<str>` goes through a `Box<str>` first: two).
-pub fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+pub(crate) fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
     struct Shared;
     impl serde::de::Visitor<'_> for Shared {
         type Value = Arc<str>;
@@ -169,7 +169,7 @@ pub fn shared_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Arc<str>, D:
 }
 
 /// Position in the log. The sequence number only breaks a tie that a correct HLC never makes.
-pub type Key = (Hlc, NodeId, Seq);
+pub(crate) type Key = (Hlc, NodeId, Seq);
 
 impl Entry {
     /// Its position in the log.

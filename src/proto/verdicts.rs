@@ -46,7 +46,7 @@ pub(super) struct Verdicts {
 
 impl Verdicts {
     /// Holds a down notice about `node` (life `inc`, for `reason`).
-    pub fn hold_notice(&mut self, node: NodeId, inc: Incarnation, reason: DownReason, now: Time) {
+    pub(super) fn hold_notice(&mut self, node: NodeId, inc: Incarnation, reason: DownReason, now: Time) {
         self.notices.retain(|_, (_, _, at)| now.since(*at) < MEMORY);
         if self.notices.len() < MAX_HELD || self.notices.contains_key(&node) {
             self.notices.insert(node, (inc, reason, now));
@@ -54,39 +54,39 @@ impl Verdicts {
     }
 
     /// The notice held about `node`, if one came lately: our link agrees with it now.
-    pub fn take_notice(&mut self, node: NodeId, now: Time) -> Option<(Incarnation, DownReason)> {
+    pub(super) fn take_notice(&mut self, node: NodeId, now: Time) -> Option<(Incarnation, DownReason)> {
         let (inc, reason, at) = self.notices.remove(&node)?;
         (now.since(at) < MEMORY).then_some((inc, reason))
     }
 
     /// Holds a leave in `f.sender`'s name, heard from `from`.
-    pub fn hold_leave(&mut self, f: Header, from: SocketAddr, now: Time) {
+    pub(super) fn hold_leave(&mut self, f: Header, from: SocketAddr, now: Time) {
         if self.leaves.len() < MAX_HELD || self.leaves.contains_key(&f.sender) {
             self.leaves.insert(f.sender, (f, from, now));
         }
     }
 
     /// Whether a leave in `node`'s name is held.
-    pub fn holds_leave(&self, node: NodeId) -> bool {
+    pub(super) fn holds_leave(&self, node: NodeId) -> bool {
         self.leaves.contains_key(&node)
     }
 
     /// The leave held in `node`'s name, if one came lately: its link ended, so it was real.
-    pub fn take_leave(&mut self, node: NodeId, now: Time) -> Option<(Header, SocketAddr)> {
+    pub(super) fn take_leave(&mut self, node: NodeId, now: Time) -> Option<(Header, SocketAddr)> {
         let (f, from, at) = self.leaves.remove(&node)?;
         (now.since(at) < MEMORY).then_some((f, from))
     }
 
     /// Leaves held for longer than `MEMORY` while the link lived on: forged. Forgotten, and
     /// how many returned, so they are counted.
-    pub fn forged_leaves(&mut self, now: Time) -> u64 {
+    pub(super) fn forged_leaves(&mut self, now: Time) -> u64 {
         let before = self.leaves.len();
         self.leaves.retain(|_, (_, _, at)| now.since(*at) < MEMORY);
         (before - self.leaves.len()) as u64
     }
 
     /// Holds another neighbour's claim that its link to `node` went silent.
-    pub fn hold_claim(&mut self, node: NodeId, inc: Incarnation, now: Time) {
+    pub(super) fn hold_claim(&mut self, node: NodeId, inc: Incarnation, now: Time) {
         self.claims.retain(|_, (_, at)| now.since(*at) < MEMORY);
         if self.claims.len() < MAX_HELD || self.claims.contains_key(&node) {
             self.claims.insert(node, (inc, now));
@@ -94,31 +94,31 @@ impl Verdicts {
     }
 
     /// The claim held about `node`, if one came lately: our link went silent too.
-    pub fn take_claim(&mut self, node: NodeId, now: Time) -> Option<Incarnation> {
+    pub(super) fn take_claim(&mut self, node: NodeId, now: Time) -> Option<Incarnation> {
         let (inc, at) = self.claims.remove(&node)?;
         (now.since(at) < MEMORY).then_some(inc)
     }
 
     /// `node` was heard again (it came back, or a suspicion was cleared): a notice held
     /// against it is spent.
-    pub fn notice_spent(&mut self, node: NodeId) {
+    pub(super) fn notice_spent(&mut self, node: NodeId) {
         self.notices.remove(&node);
     }
 
     /// Watches `node`, whose link went silent while its heartbeats still came.
-    pub fn watch_silent(&mut self, node: NodeId, now: Time) {
+    pub(super) fn watch_silent(&mut self, node: NodeId, now: Time) {
         if self.silent.len() < MAX_HELD {
             self.silent.insert(node, now);
         }
     }
 
     /// Stops watching `node`.
-    pub fn unwatch(&mut self, node: NodeId) {
+    pub(super) fn unwatch(&mut self, node: NodeId) {
         self.silent.remove(&node);
     }
 
     /// `node` was found silent at `now` (by us or a neighbour's notice).
-    pub fn silenced(&mut self, node: NodeId, now: Time) {
+    pub(super) fn silenced(&mut self, node: NodeId, now: Time) {
         self.silenced.retain(|_, t| now.since(*t) < ANSWERED_WITHIN);
         if self.silenced.len() < MAX_HELD {
             self.silenced.insert(node, now);
@@ -126,7 +126,7 @@ impl Verdicts {
     }
 
     /// `node` came back from down at `now` (see `just_back`), and so it spoke.
-    pub fn back(&mut self, node: NodeId, now: Time) {
+    pub(super) fn back(&mut self, node: NodeId, now: Time) {
         self.back.retain(|_, t| now.since(*t) < ANSWERED_WITHIN);
         if self.back.len() < MAX_HELD {
             self.back.insert(node, now);
@@ -138,7 +138,7 @@ impl Verdicts {
     /// found silent just before, it was never
     /// frozen (a frozen process answers nothing for as long as it is stopped): its ring links
     /// failed while it went on, and for a while they are no witness against it.
-    pub fn spoke(&mut self, node: NodeId, now: Time) {
+    pub(super) fn spoke(&mut self, node: NodeId, now: Time) {
         // A notice held against it is disproved: it spoke after it.
         self.notices.remove(&node);
         if self.silenced.is_empty() {
@@ -154,22 +154,22 @@ impl Verdicts {
 
     /// Whether `node` came back from down within the last second: copies of the notice that
     /// put it down, still on their way, are not news.
-    pub fn just_back(&self, node: NodeId, now: Time) -> bool {
+    pub(super) fn just_back(&self, node: NodeId, now: Time) -> bool {
         self.back.get(&node).is_some_and(|t| now.since(*t) < ANSWERED_WITHIN)
     }
 
     /// Whether `node`'s ring links failed lately while it went on speaking (see `spoke`).
-    pub fn links_failed(&self, node: NodeId, now: Time) -> bool {
+    pub(super) fn links_failed(&self, node: NodeId, now: Time) -> bool {
         self.doubted.get(&node).is_some_and(|t| now.since(*t) < LINKS_DOUBTED_FOR)
     }
 
     /// Since when `node` is watched, if it is.
-    pub fn watched_since(&self, node: NodeId) -> Option<Time> {
+    pub(super) fn watched_since(&self, node: NodeId) -> Option<Time> {
         self.silent.get(&node).copied()
     }
 
     /// The peers watched, and since when.
-    pub fn watched(&self) -> impl Iterator<Item = (NodeId, Time)> + '_ {
+    pub(super) fn watched(&self) -> impl Iterator<Item = (NodeId, Time)> + '_ {
         self.silent.iter().map(|(p, t)| (*p, *t))
     }
 }

@@ -39,7 +39,7 @@ pub(super) struct Writing<'a> {
 impl Writing<'_> {
     /// This node says `text` under `name` (or stamps an old client's at `bare_from`): stamped,
     /// sent, and in its own log before anyone else's (it reads its own writes).
-    pub fn say(
+    pub(super) fn say(
         &mut self,
         text: &str,
         name: Arc<str>,
@@ -66,7 +66,7 @@ impl Writing<'_> {
     }
 
     /// A message heard on the group from `from`, in the frame `f`.
-    pub fn heard(&mut self, f: Header, m: MessageBody, from: SocketAddr, now: super::Time) -> Wrote {
+    pub(super) fn heard(&mut self, f: Header, m: MessageBody, from: SocketAddr, now: super::Time) -> Wrote {
         let entry = Entry {
             ts: f.hlc,
             node: f.sender,
@@ -140,7 +140,7 @@ impl Writing<'_> {
     }
 
     /// Messages the ring neighbour `from` sent this node, which it lacked (or had lost track of).
-    pub fn repaired(&mut self, from: NodeId, e: Entries, now: super::Time) -> Wrote {
+    pub(super) fn repaired(&mut self, from: NodeId, e: Entries, now: super::Time) -> Wrote {
         let addr = self.links.addr(from).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let mut wrote = Wrote::default();
         let mut fresh = Vec::new();
@@ -194,7 +194,7 @@ impl Writing<'_> {
     }
 
     /// A ring neighbour says what it holds: it is sent what it lacks, if anything.
-    pub fn answer(&mut self, peer: NodeId, theirs: &Digest, now: super::Time) {
+    pub(super) fn answer(&mut self, peer: NodeId, theirs: &Digest, now: super::Time) {
         let reply = self.log.missing_for(theirs, REPAIR_BUDGET);
         if !reply.entries.is_empty() || !reply.gaps.is_empty() || reply.shared.is_some() {
             self.tx.link(self.links, peer, Body::Entries(reply), now);

@@ -11,13 +11,29 @@ use crate::proto::{LinkEnd, NodeId, Time};
 /// What travels.
 pub(super) enum What {
     /// A datagram to one receiver.
-    Datagram { from: SocketAddr, bytes: Arc<[u8]> },
+    Datagram {
+        from: SocketAddr,
+        bytes: Arc<[u8]>,
+    },
     /// A multicast datagram: one entry for every receiver it reaches (with the life each was in
     /// when it was sent), so a group of N costs one entry per datagram, not N.
-    Multicast { from: SocketAddr, bytes: Arc<[u8]>, to: Vec<(usize, u32)> },
-    LinkUp { peer: usize, peer_life: u32 },
-    LinkFrame { peer: usize, bytes: Vec<u8> },
-    LinkEnd { peer: NodeId, end: LinkEnd },
+    Multicast {
+        from: SocketAddr,
+        bytes: Arc<[u8]>,
+        to: Vec<(usize, u32)>,
+    },
+    LinkUp {
+        peer: usize,
+        peer_life: u32,
+    },
+    LinkFrame {
+        peer: usize,
+        bytes: Vec<u8>,
+    },
+    LinkEnd {
+        peer: NodeId,
+        end: LinkEnd,
+    },
 }
 
 /// One thing on its way to node slot `to` (in its life `to_life`).

@@ -5,7 +5,7 @@ use crate::proto::Name;
 
 /// A slash command, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Slash {
+pub(super) enum Slash {
     /// `/help`: the help page.
     Help,
     /// `/clear`: empty the messages pane (the node keeps its log).
@@ -26,7 +26,7 @@ pub enum Slash {
 
 /// A line from the compose box.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Typed {
+pub(super) enum Typed {
     /// Nothing but blanks: nothing to do.
     Blank,
     /// A message to send, as it is to go out (`//text` is sent as `/text`).
@@ -37,7 +37,7 @@ pub enum Typed {
 
 /// What `line` means; a command that cannot run (unknown, or missing or bad argument) is the
 /// refusal to show on the compose box.
-pub fn parse(line: &str) -> Result<Typed, String> {
+pub(super) fn parse(line: &str) -> Result<Typed, String> {
     if line.trim().is_empty() {
         return Ok(Typed::Blank);
     }
@@ -64,7 +64,7 @@ pub fn parse(line: &str) -> Result<Typed, String> {
 }
 
 /// Where `/save PATH` writes: `~/` at the start is `home`.
-pub fn save_path(arg: &str, home: Option<std::ffi::OsString>) -> std::path::PathBuf {
+pub(super) fn save_path(arg: &str, home: Option<std::ffi::OsString>) -> std::path::PathBuf {
     match (arg.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => std::path::PathBuf::from(home).join(rest),
         _ => std::path::PathBuf::from(arg),

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthChar;
 
 /// Word-wraps styled text to `width` columns; continuation rows start with `indent` spaces.
-pub fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
+pub(super) fn wrap(spans: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'static>> {
     let width = width.max(1);
     let indent = if indent * 2 < width { indent } else { 0 };
     let cells: Vec<(char, Style)> = spans.iter().flat_map(|(t, s)| t.chars().map(move |c| (c, *s))).collect();

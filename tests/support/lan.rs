@@ -20,11 +20,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// Held by the LAN in use; the next test's LAN waits for it.
 static TURN: Mutex<()> = Mutex::new(());
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_groupcast");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_groupcast");
 
 /// Says on the terminal, past the test harness's capture (which takes only `eprintln!` and
 /// friends), that a test did not run, so a skip never passes for a pass.
-pub fn skipped(why: &str) {
+pub(crate) fn skipped(why: &str) {
     let test = std::thread::current().name().unwrap_or("a test").to_string();
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
@@ -38,7 +38,7 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
-pub struct Lan {
+pub(crate) struct Lan {
     prefix: String,
     pub hosts: Vec<Host>,
     /// This LAN's turn; released when it is dropped (a failed test's too).
@@ -46,7 +46,7 @@ pub struct Lan {
 }
 
 #[derive(Clone)]
-pub struct Host {
+pub(crate) struct Host {
     pub ns: String,
     pub ip: String,
 }
@@ -54,7 +54,7 @@ pub struct Host {
 impl Lan {
     /// A LAN of `n` hosts, or `None` (with the reason printed) where namespaces cannot be made.
     /// With `GROUPCAST_REQUIRE_NETNS=1` a LAN that cannot be made fails the test instead.
-    pub fn new(n: usize) -> Option<Lan> {
+    pub(crate) fn new(n: usize) -> Option<Lan> {
         match Lan::try_new(n) {
             Ok(lan) => Some(lan),
             Err(why) => {
@@ -98,7 +98,7 @@ impl Lan {
         Ok(())
     }
 
-    pub fn host(&self, i: usize) -> &Host {
+    pub(crate) fn host(&self, i: usize) -> &Host {
         &self.hosts[i - 1]
     }
 }
@@ -119,24 +119,24 @@ impl Drop for Lan {
 }
 
 impl Host {
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns, BIN]).args(args);
         c
     }
 
     /// Runs the binary to completion in this host.
-    pub fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.command(args).stdin(Stdio::null()).output().expect("run groupcast")
     }
 
     /// Runs any program in this host.
-    pub fn exec(&self, prog: &str, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, prog: &str, args: &[&str]) -> Output {
         Command::new("ip").args(["netns", "exec", &self.ns, prog]).args(args).output().expect("run in namespace")
     }
 
     /// Drops `pct`% of incoming UDP datagrams in this host (nftables; netem is not needed).
-    pub fn udp_loss(&self, pct: u32) {
+    pub(crate) fn udp_loss(&self, pct: u32) {
         let rule = format!("add rule inet loss in meta l4proto udp numgen random mod 100 lt {pct} drop");
         for cmd in [
             "add table inet loss",
@@ -149,7 +149,7 @@ impl Host {
     }
 
     /// Runs nft commands in this host, each as one argument (`add table inet t`, ...).
-    pub fn nft(&self, cmds: &[&str]) {
+    pub(crate) fn nft(&self, cmds: &[&str]) {
         for cmd in cmds {
             let out = self.exec("nft", &[cmd]);
             assert!(out.status.success(), "nft {cmd}: {}", String::from_utf8_lossy(&out.stderr));
@@ -159,7 +159,7 @@ impl Host {
     /// Adds table `table` with an output-hook chain `out` holding `rule` (nftables syntax, e.g.
     /// `meta l4proto tcp counter drop`): what this host sends is filtered until the table is
     /// deleted with `nft_delete_table`.
-    pub fn drop_output(&self, table: &str, rule: &str) {
+    pub(crate) fn drop_output(&self, table: &str, rule: &str) {
         self.nft(&[
             &format!("add table inet {table}"),
             &format!("add chain inet {table} out {{ type filter hook output priority 0; policy accept; }}"),
@@ -167,12 +167,12 @@ impl Host {
         ]);
     }
 
-    pub fn nft_delete_table(&self, table: &str) {
+    pub(crate) fn nft_delete_table(&self, table: &str) {
         self.nft(&[&format!("delete table inet {table}")]);
     }
 
     /// Packets counted by the `counter` statements of `table`.
-    pub fn nft_packets(&self, table: &str) -> u64 {
+    pub(crate) fn nft_packets(&self, table: &str) -> u64 {
         let out = self.exec("nft", &["list", "table", "inet", table]);
         assert!(out.status.success(), "nft list: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -181,7 +181,7 @@ impl Host {
     }
 
     /// Bytes this host has sent on its LAN interface (`eth0`), by the kernel's count.
-    pub fn tx_bytes(&self) -> u64 {
+    pub(crate) fn tx_bytes(&self) -> u64 {
         let out = self.exec("ip", &["-s", "-j", "link", "show", "eth0"]);
         assert!(out.status.success(), "ip -s -j link: {}", String::from_utf8_lossy(&out.stderr));
         let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j prints JSON");
@@ -189,13 +189,13 @@ impl Host {
     }
 
     /// Established TCP connections in this host.
-    pub fn tcp_connections(&self) -> usize {
+    pub(crate) fn tcp_connections(&self) -> usize {
         let out = self.exec("ss", &["-Htn", "state", "established"]);
         String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.trim().is_empty()).count()
     }
 
     /// Takes the host off the LAN (`false`) or puts it back (`true`).
-    pub fn set_link(&self, up: bool) {
+    pub(crate) fn set_link(&self, up: bool) {
         let out = self.exec("ip", &["link", "set", "eth0", if up { "up" } else { "down" }]);
         assert!(out.status.success());
         if up {
@@ -205,13 +205,13 @@ impl Host {
     }
 
     /// Starts `groupcast node --json` with extra arguments.
-    pub fn node(&self, name: &str, extra: &[&str]) -> NodeProc {
+    pub(crate) fn node(&self, name: &str, extra: &[&str]) -> NodeProc {
         self.node_env(name, extra, &[])
     }
 
     /// Starts `groupcast node --json` with extra arguments and extra environment for the binary
     /// alone (set through `env`, so `ip` itself runs untouched, e.g. by an `LD_PRELOAD`).
-    pub fn node_env(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
+    pub(crate) fn node_env(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let mut p = self.spawn_node(name, extra, env);
         let ready = p.wait_for("ready", |v| v["event"] == "ready");
         assert_eq!(ready["name"], name);
@@ -219,7 +219,7 @@ impl Host {
     }
 
     /// Starts `groupcast node --json` without waiting for it to join.
-    pub fn spawn_node(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
+    pub(crate) fn spawn_node(&self, name: &str, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let mut args = vec!["node", "--json", "--name", name];
         args.extend_from_slice(extra);
         let mut cmd = Command::new("ip");
@@ -244,7 +244,7 @@ impl Host {
 }
 
 /// A running node and every JSON event it has printed.
-pub struct NodeProc {
+pub(crate) struct NodeProc {
     pub name: String,
     pub child: Child,
     stdin: Option<ChildStdin>,
@@ -252,26 +252,26 @@ pub struct NodeProc {
     pub seen: Vec<Value>,
 }
 
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 impl NodeProc {
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.seen.iter().find(|v| v["event"] == "ready").expect("ready")["node"].as_str().unwrap().to_string()
     }
 
     /// Takes in what the node printed so far without waiting.
-    pub fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         while let Ok(v) = self.rx.try_recv() {
             self.seen.push(v);
         }
     }
 
     /// The first event (already seen or still to come within WAIT) that matches.
-    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         self.wait_for_within(what, WAIT, pred)
     }
 
-    pub fn wait_for_within(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn wait_for_within(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         self.pump();
         if let Some(v) = self.seen.iter().find(|v| pred(v)) {
             return v.clone();
@@ -297,14 +297,14 @@ impl NodeProc {
     }
 
     /// How many events have been seen so far: a mark for `next_after`.
-    pub fn mark(&mut self) -> usize {
+    pub(crate) fn mark(&mut self) -> usize {
         self.pump();
         self.seen.len()
     }
 
     /// The first event printed at or after `mark` that matches, waiting up to `limit`; `None`
     /// (instead of a panic) if none came, so a test can gather more before it fails.
-    pub fn next_after(&mut self, mark: usize, limit: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+    pub(crate) fn next_after(&mut self, mark: usize, limit: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
         let end = Instant::now() + limit;
         loop {
             self.pump();
@@ -324,13 +324,13 @@ impl NodeProc {
     }
 
     /// Events seen so far of one kind (`"message"`, `"peer_down"`...).
-    pub fn events(&mut self, kind: &str) -> Vec<Value> {
+    pub(crate) fn events(&mut self, kind: &str) -> Vec<Value> {
         self.pump();
         self.seen.iter().filter(|v| v["event"] == kind).cloned().collect()
     }
 
     /// Writes many lines to stdin at once, as a fast producer would.
-    pub fn say_many(&mut self, lines: &[String]) {
+    pub(crate) fn say_many(&mut self, lines: &[String]) {
         let mut buf = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for l in lines {
             buf.push_str(l);
@@ -342,22 +342,22 @@ impl NodeProc {
     }
 
     /// The process id (`ip netns exec` and `env` exec the binary, so it is the node's own).
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    pub fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         self.seen.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join("\n")
     }
 
-    pub fn say(&mut self, line: &str) {
+    pub(crate) fn say(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{line}").expect("write to node");
         stdin.flush().expect("flush");
     }
 
     /// Asks for `/state` and returns the state event that answers.
-    pub fn state(&mut self) -> Value {
+    pub(crate) fn state(&mut self) -> Value {
         let before = self.seen.iter().filter(|v| v["event"] == "state").count();
         self.say("/state");
         let end = Instant::now() + WAIT;
@@ -372,7 +372,7 @@ impl NodeProc {
     }
 
     /// Polls `/state` until `pred` holds (or WAIT passes), and returns the last state.
-    pub fn state_until(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) fn state_until(&mut self, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
         let end = Instant::now() + limit;
         loop {
             let s = self.state();
@@ -384,13 +384,13 @@ impl NodeProc {
         }
     }
 
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill").success();
         assert!(ok, "kill {sig} failed");
     }
 
     /// Waits for the process to exit and returns its exit code.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
         let end = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {

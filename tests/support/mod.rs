@@ -1,2 +1,2 @@
-pub mod lan;
-pub mod tmux;
+pub(crate) mod lan;
+pub(crate) mod tmux;

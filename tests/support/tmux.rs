@@ -10,12 +10,12 @@ use super::lan::{BIN, Host};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-pub struct Screen {
+pub(crate) struct Screen {
     socket: String,
 }
 
 /// Whether tmux can be used; with `GROUPCAST_REQUIRE_NETNS=1` its absence fails the test.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     let ok = Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success());
     if !ok {
         assert!(std::env::var("GROUPCAST_REQUIRE_NETNS").as_deref() != Ok("1"), "tmux is needed for the TUI tests");
@@ -26,7 +26,7 @@ pub fn available() -> bool {
 
 impl Screen {
     /// Opens `groupcast ARGS` in a `cols`×`rows` tmux session inside `host`.
-    pub fn open(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
+    pub(crate) fn open(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
         let mut cmd = vec![BIN.to_string()];
         cmd.extend(args.iter().map(std::string::ToString::to_string));
         Self::open_command(host, &cmd.join(" "), cols, rows)
@@ -34,7 +34,7 @@ impl Screen {
 
     /// Runs `groupcast ARGS` in a terminal, then prints `exit=N` and keeps the pane open, so a
     /// test can read what it left on the screen.
-    pub fn run_then_show(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
+    pub(crate) fn run_then_show(host: &Host, args: &[&str], cols: u16, rows: u16) -> Screen {
         let cmd = format!("sh -c '{BIN} {}; echo exit=$?; sleep 60'", args.join(" "));
         Self::open_command(host, &cmd, cols, rows)
     }
@@ -60,43 +60,43 @@ impl Screen {
     }
 
     /// The screen as text.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-t", "main"])
     }
 
     /// The screen with colours, as escape sequences (for screenshots).
-    pub fn ansi(&self) -> String {
+    pub(crate) fn ansi(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-e", "-t", "main"])
     }
 
-    pub fn type_text(&self, text: &str) {
+    pub(crate) fn type_text(&self, text: &str) {
         self.tmux(&["send-keys", "-t", "main", "-l", text]);
     }
 
     /// Keys by tmux name: Enter, C-c, F1, `PPage`...
-    pub fn key(&self, key: &str) {
+    pub(crate) fn key(&self, key: &str) {
         self.tmux(&["send-keys", "-t", "main", key]);
     }
 
     /// Pastes `text` as a terminal would: tmux wraps it in bracketed-paste codes if the program
     /// asked for them, and otherwise types it (newlines as Enter).
-    pub fn paste(&self, text: &str) {
+    pub(crate) fn paste(&self, text: &str) {
         self.tmux(&["set-buffer", "-b", "gcpaste", "--", text]);
         self.tmux(&["paste-buffer", "-p", "-d", "-b", "gcpaste", "-t", "main"]);
     }
 
     /// Ends the tmux server: the program's terminal closes under it, as when a terminal window
     /// is closed.
-    pub fn kill_server(&self) {
+    pub(crate) fn kill_server(&self) {
         self.tmux(&["kill-server"]);
     }
 
     /// Waits until the screen contains `what`, and returns the screen.
-    pub fn wait_for(&self, what: &str) -> String {
+    pub(crate) fn wait_for(&self, what: &str) -> String {
         self.wait_until(what, |s| s.contains(what))
     }
 
-    pub fn wait_until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let end = Instant::now() + Duration::from_secs(15);
         loop {
             let s = self.text();
@@ -109,11 +109,11 @@ impl Screen {
     }
 
     /// Whether the program in the pane has exited.
-    pub fn exited(&self) -> bool {
+    pub(crate) fn exited(&self) -> bool {
         self.tmux(&["display-message", "-p", "-t", "main", "#{pane_dead}"]).trim() == "1"
     }
 
-    pub fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.tmux(&["display-message", "-p", "-t", "main", "#{pane_pid}"]).trim().to_string()
     }
 }

@@ -118,29 +118,29 @@ impl Peer {
     }
 
     /// Its heartbeat interval, as it last said: silences of this peer are judged against it.
-    pub fn interval(&self) -> Duration {
+    pub(crate) fn interval(&self) -> Duration {
         Duration::from_millis(u64::from(self.interval_ms))
     }
 
-    pub fn incarnation(&self) -> Incarnation {
+    pub(crate) fn incarnation(&self) -> Incarnation {
         self.incarnation
     }
 
-    pub fn last_seen(&self) -> Time {
+    pub(crate) fn last_seen(&self) -> Time {
         self.last_seen
     }
 
-    pub fn status(&self) -> Status {
+    pub(crate) fn status(&self) -> Status {
         self.status
     }
 
     /// Alive or suspect, in the life `inc`.
-    pub fn is_member_in(&self, inc: Incarnation) -> bool {
+    pub(crate) fn is_member_in(&self, inc: Incarnation) -> bool {
         self.incarnation == inc && self.status.is_member()
     }
 
     /// Its place in the ring order, if it takes part in the ring.
-    pub fn ring_key(&self) -> Option<RingKey> {
+    pub(crate) fn ring_key(&self) -> Option<RingKey> {
         (self.tcp_port != 0 && self.tcp_port != self.refused_port && self.unlinkable_until.is_none()).then(|| RingKey {
             ip: self.addr.ip(),
             port: self.tcp_port,
