@@ -384,6 +384,40 @@ fn hosts_booting_together_with_extreme_clocks_keep_true_time() {
     }
 }
 
+/// When node `i`'s message `text` was stamped, against true time when it was said (`said_ms`).
+fn stamp_error(sim: &Sim, i: usize, text: &str, said_ms: u64) -> i64 {
+    let e = sim.nodes[i].node.log().iter().find(|e| &*e.text == text).expect("the message is held").clone();
+    e.ts.to_unix().as_millis() as i64 - said_ms as i64
+}
+
+/// A newcomer whose clock is wrong joins beside a ring neighbour whose clock is wrong too (3
+/// minutes slow; the other neighbour and two more hosts are right), and its user speaks at once:
+/// the two neighbours' clocks are no majority, so its first message waits for the rest of the
+/// ring's, and is stamped on true time. Five minutes fast, and 1970, each three times.
+#[test]
+fn a_newcomer_beside_a_wrong_neighbour_stamps_its_first_message_on_the_groups_time() {
+    for (case, skew) in [("5 min fast", 300_000), ("1970", IN_1970)] {
+        for seed in 0..3 {
+            let mut sim = Sim::new(2230 + seed, Medium { loss: 0.02, ..Medium::default() });
+            for k in 0..3 {
+                sim.add_node(named(&format!("q{k}")));
+            }
+            // The newcomer comes last in address order: its ring neighbours are this one and q0.
+            sim.add_node_skewed(named("slow"), -180_000);
+            sim.run_for(secs(3));
+            let newcomer = sim.add_node_skewed(named("new"), skew);
+            let said = sim.now.as_millis();
+            say(&mut sim, newcomer, "first words");
+            sim.run_for(secs(5));
+            for i in sim.up() {
+                let e = stamp_error(&sim, i, "first words", said);
+                assert!(e.abs() <= 1_500, "{case}, seed {seed}: node {i} holds it stamped {e} ms off true time");
+            }
+            assert_on_true_time(&sim, case);
+        }
+    }
+}
+
 /// Every live node keeps group time within a second and a half of true time plus `offset_ms`.
 fn assert_one_time(sim: &Sim, offset_ms: i64, what: &str) {
     for i in sim.up() {

@@ -393,7 +393,7 @@ impl Driver {
     fn accepted(&mut self, stream: tokio::net::TcpStream, from: SocketAddr) {
         if let Some(pass) = self.gate.enter(from.ip()) {
             let c = self.conn(None, Some(pass));
-            tokio::spawn(link::run(stream, c, self.link_events.clone()));
+            tokio::spawn(link::run(stream, c, self.link_events.clone(), false));
         } else {
             drop(stream);
             self.core.count_drop(DropReason::LinkBusy);

@@ -199,9 +199,31 @@ pub(super) struct Conn {
     pub pass: Option<Pass>,
 }
 
+/// A dial that connected but was closed (reset, or an end of stream) before the far end said
+/// hello is made once more after this: a process killed just as we dial leaves its listener for
+/// a moment, the kernel takes the connection into its backlog and resets it as the listener
+/// closes. The second dial is refused if the process is gone; a live one that turns strangers
+/// away is not taken for dead (the second ends the same way, and is reported unreachable).
+const REDIAL_AFTER: Duration = Duration::from_millis(50);
+
+/// How a connection's start went, for a dial that may be made again.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Start {
+    /// Run to its end (or failed, and reported).
+    Done,
+    /// A dial closed by the far end before it said hello; nothing reported yet.
+    ClosedBeforeHello,
+}
+
+/// Whether an error means the far end closed the connection (rather than not answering).
+fn closed(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe)
+}
+
 /// Runs a connection: says hello, learns who is at the other end (it must be `expect`, if
-/// given), reports it up, then pumps frames both ways until either side ends it.
-pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>) {
+/// given), reports it up, then pumps frames both ways until either side ends it. With `retry`,
+/// a dial closed before hello is left for the caller to make again.
+pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<LinkEvent>, retry: bool) -> Start {
     let c = conn;
     let _ = stream.set_nodelay(true);
     let stream_addr = stream.peer_addr();
@@ -217,22 +239,37 @@ pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<Link
         }
     };
     let hello = tokio::time::timeout(WRITE_TIMEOUT, writer.send(Bytes::from(c.hello))).await;
-    let (Ok(Ok(())), Ok(addr)) = (hello, stream_addr) else { return fail(LinkEnd::Unreachable).await };
+    let retry = retry && c.expect.is_some();
+    if retry && matches!(&hello, Ok(Err(e)) if closed(e)) {
+        return Start::ClosedBeforeHello;
+    }
+    let (Ok(Ok(())), Ok(addr)) = (hello, stream_addr) else {
+        fail(LinkEnd::Unreachable).await;
+        return Start::Done;
+    };
     let first = tokio::time::timeout(HELLO_TIMEOUT, reader.next()).await;
     let named = match first {
         Ok(Some(Ok(bytes))) => hello_sender(&bytes, c.key.as_ref()),
+        Ok(None) if retry => return Start::ClosedBeforeHello,
+        Ok(Some(Err(e))) if retry && closed(&e) => return Start::ClosedBeforeHello,
         _ => None,
     };
     let peer = match (named, c.expect) {
         (Some(named), Some(wanted)) if named == wanted => named,
         (Some(named), None) => named,
         // Someone else answers at that address now: the peer we wanted is gone.
-        (Some(_), Some(_)) => return fail(LinkEnd::Refused).await,
+        (Some(_), Some(_)) => {
+            fail(LinkEnd::Refused).await;
+            return Start::Done;
+        }
         // The kernel accepted, but nobody said hello: hung, not proven dead.
-        (None, Some(_)) => return fail(LinkEnd::Unreachable).await,
+        (None, Some(_)) => {
+            fail(LinkEnd::Unreachable).await;
+            return Start::Done;
+        }
         (None, None) => {
             let _ = events.send(LinkEvent::Unnamed).await;
-            return;
+            return Start::Done;
         }
     };
     drop(c.pass);
@@ -241,7 +278,7 @@ pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<Link
     let queued = Arc::new(AtomicUsize::new(0));
     let tx = LinkTx { tx, queued: queued.clone() };
     if events.send(LinkEvent::Up { conn: c.id, peer, addr, tx }).await.is_err() {
-        return;
+        return Start::Done;
     }
     let conn = c.id;
     loop {
@@ -259,13 +296,13 @@ pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<Link
                 // when this task ends, what is queued sent first if the peer takes it in time.
                 Some(LinkCmd::Close) | None => {
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, SinkExt::<Bytes>::close(&mut writer)).await;
-                    return;
+                    return Start::Done;
                 }
             },
             frame = reader.next() => match frame {
                 Some(Ok(bytes)) => {
                     if events.send(LinkEvent::Frame { conn, peer, bytes: bytes.to_vec() }).await.is_err() {
-                        return;
+                        return Start::Done;
                     }
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
@@ -278,19 +315,30 @@ pub(super) async fn run(stream: TcpStream, conn: Conn, events: mpsc::Sender<Link
         }
     }
     let _ = events.send(LinkEvent::Ended { conn, peer }).await;
+    Start::Done
 }
 
-/// Dials `peer` at `addr`, then runs the connection.
+/// Dials `peer` at `addr`, then runs the connection (dialling once more if it is closed
+/// before hello, see `REDIAL_AFTER`).
 pub(super) async fn dial(addr: SocketAddr, c: Conn, events: mpsc::Sender<LinkEvent>) {
     let peer = c.expect.expect("a dial names its peer");
-    match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => run(stream, c, events).await,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            let _ = events.send(LinkEvent::DialFailed { peer, end: LinkEnd::Refused }).await;
-        }
-        _ => {
-            let _ = events.send(LinkEvent::DialFailed { peer, end: LinkEnd::Unreachable }).await;
-        }
+    for retry in [true, false] {
+        let end = match tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                let again = Conn { hello: c.hello.clone(), key: c.key.clone(), pass: None, ..c };
+                match run(stream, again, events.clone(), retry).await {
+                    Start::Done => return,
+                    Start::ClosedBeforeHello => {
+                        tokio::time::sleep(REDIAL_AFTER).await;
+                        continue;
+                    }
+                }
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => LinkEnd::Refused,
+            _ => LinkEnd::Unreachable,
+        };
+        let _ = events.send(LinkEvent::DialFailed { peer, end }).await;
+        return;
     }
 }
 
@@ -330,7 +378,7 @@ mod tests {
         socket2::SockRef::from(&stream).set_send_buffer_size(4096).unwrap();
         let (events, mut rx) = mpsc::channel(16);
         let conn = Conn { id: 1, hello: hello(1), expect: None, key: None, pass: None };
-        let task = tokio::spawn(run(stream, conn, events));
+        let task = tokio::spawn(run(stream, conn, events, false));
         let Some(LinkEvent::Up { peer, addr, tx, .. }) = rx.recv().await else { panic!("no hello") };
         assert_eq!((peer, addr.ip()), (NodeId(2), at.ip()));
         // More than the kernel's buffers hold, then the close the network task sends.

@@ -96,6 +96,10 @@ pub(super) struct Decision {
     pub target_ms: Option<i64>,
     /// What that rests on.
     pub basis: ClockBasis,
+    /// How many of the voting clocks agree with the target (0: no majority agrees). A newcomer
+    /// stamps by the target only once these are more than half of the hosts it knows of: more
+    /// clocks may yet be heard that change the vote.
+    pub agree: usize,
 }
 
 /// Group time by the hosts' own wall clocks. `votes` are the other hosts' clocks (one per
@@ -112,7 +116,7 @@ pub(super) fn decide(own_plausible: bool, votes: &[i64]) -> Decision {
     all.sort_unstable();
     let voters = all.len();
     if voters == 0 {
-        return Decision { target_ms: None, basis: ClockBasis::Implausible { voters: 0 } };
+        return Decision { target_ms: None, basis: ClockBasis::Implausible { voters: 0 }, agree: 0 };
     }
     // The clock with the most others within AGREE_MS of it; a tie goes to the one nearest
     // ours, then the earlier.
@@ -143,12 +147,12 @@ pub(super) fn decide(own_plausible: bool, votes: &[i64]) -> Decision {
         } else {
             ClockBasis::Implausible { voters }
         };
-        return Decision { target_ms: Some(target), basis };
+        return Decision { target_ms: Some(target), basis, agree };
     }
     if own_plausible {
-        return Decision { target_ms: Some(0), basis: ClockBasis::Split { voters } };
+        return Decision { target_ms: Some(0), basis: ClockBasis::Split { voters }, agree: 0 };
     }
-    Decision { target_ms: Some(all[(voters - 1) / 2]), basis: ClockBasis::Implausible { voters } }
+    Decision { target_ms: Some(all[(voters - 1) / 2]), basis: ClockBasis::Implausible { voters }, agree: 0 }
 }
 
 /// Group time and the HLC that stamps this node's messages.
@@ -368,13 +372,16 @@ mod tests {
     fn the_majority_of_plausible_clocks_decides_and_two_are_not_a_majority() {
         let m = |agree, voters| ClockBasis::Majority { agree, voters };
         // Alone: our own clock.
-        assert_eq!(decide(true, &[]), Decision { target_ms: Some(0), basis: ClockBasis::Own });
+        assert_eq!(decide(true, &[]), Decision { target_ms: Some(0), basis: ClockBasis::Own, agree: 1 });
         // A pair that disagrees: no one moves.
-        assert_eq!(decide(true, &[-3_000]), Decision { target_ms: Some(0), basis: ClockBasis::Split { voters: 2 } });
+        assert_eq!(
+            decide(true, &[-3_000]),
+            Decision { target_ms: Some(0), basis: ClockBasis::Split { voters: 2 }, agree: 0 }
+        );
         // A pair within a second agrees.
         assert_eq!(decide(true, &[400]).basis, m(2, 2));
         // Three, ours the odd one out: follow the two.
-        assert_eq!(decide(true, &[3_000, 3_100]), Decision { target_ms: Some(3_000), basis: m(2, 3) });
+        assert_eq!(decide(true, &[3_000, 3_100]), Decision { target_ms: Some(3_000), basis: m(2, 3), agree: 2 });
         // Three, another the odd one out: stay.
         assert_eq!(decide(true, &[0, -3_000]).target_ms, Some(0));
         // Four, two and two: no majority.
@@ -384,10 +391,14 @@ mod tests {
         // Our own clock cannot be right: follow the plausible ones, even one alone.
         assert_eq!(
             decide(false, &[56_000_000]),
-            Decision { target_ms: Some(56_000_000), basis: ClockBasis::Implausible { voters: 1 } }
+            Decision { target_ms: Some(56_000_000), basis: ClockBasis::Implausible { voters: 1 }, agree: 1 }
         );
         assert_eq!(decide(false, &[10, 90_000]).target_ms, Some(10), "no majority: the earlier middle one");
-        assert_eq!(decide(false, &[]), Decision { target_ms: None, basis: ClockBasis::Implausible { voters: 0 } });
+        assert_eq!(decide(false, &[10, 90_000]).agree, 0, "and a newcomer waits for more clocks");
+        assert_eq!(
+            decide(false, &[]),
+            Decision { target_ms: None, basis: ClockBasis::Implausible { voters: 0 }, agree: 0 }
+        );
     }
 
     #[test]

@@ -2,13 +2,19 @@
 //!
 //! `Holding` owns whether the group's time is known yet and the lines said before it is (at most
 //! `MAX_HELD`): a newcomer whose clock is wrong must not stamp its user's first messages with it,
-//! so they wait, in order, until the clocks of the members linked with it are heard, or until
-//! `clock_wait` has passed (alone, or the first).
+//! so they wait, in order, until most of the clocks the ring vouches for agree, or until the wait
+//! for them runs out: `clock_wait` when no one is heard (alone, or the first), a few heartbeats
+//! when peers are (the ring's reports of who is in it take a heartbeat to come round).
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 /// Lines held at most; one more sends them all at once, in order, before it.
 pub(super) const MAX_HELD: usize = 1024;
+/// Heartbeat intervals a newcomer that hears peers waits, at most, for most of their clocks to
+/// agree (two neighbours that disagree are no majority; the rest of the ring's come a heartbeat
+/// later).
+const HEARD_WAIT_BEATS: u32 = 4;
 
 /// Whether the group's clock is known, and what was said before it was.
 pub(super) struct Holding {
@@ -25,6 +31,13 @@ impl Holding {
     /// Whether the group's clock is known.
     pub(super) fn known(&self) -> bool {
         self.known
+    }
+
+    /// Whether the wait for the group's clock is over: `waited` since start, `clock_wait` when
+    /// no peer is `heard`, else `HEARD_WAIT_BEATS` of the heartbeat interval `beat`.
+    pub(super) fn waited_enough(&self, waited: Duration, heard: bool, clock_wait: Duration, beat: Duration) -> bool {
+        let wait = if heard { clock_wait.max(beat * HEARD_WAIT_BEATS) } else { clock_wait };
+        !self.known && waited >= wait
     }
 
     /// Holds a line said before the clock is known; false when there is no room (or no need).

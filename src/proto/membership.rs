@@ -2,9 +2,8 @@
 //! (alive, suspect, down, left), restarts recognised, and the table kept bounded.
 //!
 //! `Members` owns the table. The node tells it what happened (a heartbeat, a leave, a vouch, a
-//! confirmed failure) and gets back what changed, as events for the front ends; it never sends
-//! anything itself. Whether the ring needs working out again is kept here too, since only a
-//! change of membership can move it.
+//! confirmed failure) and gets back what changed, as events; it never sends anything itself.
+//! Whether the ring needs working out again is kept here too: only membership can move it.
 //!
 //! In an open group anyone on the LAN can send a frame in any member's name, so one datagram
 //! must not do lasting damage: a known member's frames must come from its address (until that
@@ -20,6 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::clock::AGREE_MS;
 use super::detector::DetectorConfig;
 use super::ring::RingKey;
 use super::snapshot::PeerView;
@@ -160,6 +160,20 @@ impl Members {
         let ips: BTreeSet<IpAddr> =
             attested.iter().filter_map(|n| self.peers.get(n)).filter(|p| p.counts()).map(|p| p.addr.ip()).collect();
         ips.len()
+    }
+
+    /// Hosts but `own` with a member heard, confirmed or not, whose clock may vote (plausible,
+    /// or not heard yet): how many votes may come that outweigh the first; and whether all are
+    /// heard within `AGREE_MS` of `target` (then none to come can move it).
+    pub(super) fn may_vote(&self, own: Option<IpAddr>, target: Option<i64>) -> (usize, bool) {
+        let (mut ips, mut agree) = (BTreeSet::new(), true);
+        for p in self.peers.values().filter(|p| p.status.is_member() && Some(p.addr.ip()) != own) {
+            if p.clock.plausible || p.clock.offset_ms().is_none() {
+                ips.insert(p.addr.ip());
+                agree &= p.clock.offset_ms().zip(target).is_some_and(|(o, t)| o.abs_diff(t) <= AGREE_MS as u64);
+            }
+        }
+        (ips.len(), agree)
     }
 
     /// Ids of the peers counted as members (alive or suspect).

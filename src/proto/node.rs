@@ -9,9 +9,7 @@ use std::time::Duration;
 use super::acks::{Acks, Settling};
 use super::bare::{Arrived, BareDesk};
 use super::beats::{self, Beats};
-use super::clock::Clock;
 use super::failures::{Failures, Notice};
-use super::holding::Holding;
 use super::life::{Life, Lives};
 use super::membership::{Header, Members};
 use super::outbox::{Outbox, Tx};
@@ -31,6 +29,7 @@ use super::{
     ClockBasis, ClockCause, Command, CommandError, Config, DropReason, Event, Hlc, Incarnation, LinkEnd, Log,
     Neighbours, NodeId, Now, Output, PeerView, Snapshot, Stats, Status, Time, check_message,
 };
+use super::{clock::Clock, holding::Holding};
 
 /// A `Tx` over the node's own parts.
 macro_rules! tx {
@@ -347,8 +346,9 @@ impl Node {
             self.lives().beat(announce, now);
             self.timers.set(Timer::Heartbeat, next);
         }
-        if !self.holding.known() && now.since(self.beats.started()) >= self.cfg.clock_wait {
-            self.clock_is_known(now); // no one answered: alone, or the first
+        let (heard, waited) = (self.members.ids().next().is_some(), now.since(self.beats.started()));
+        if self.holding.waited_enough(waited, heard, self.cfg.clock_wait, self.beats.interval()) {
+            self.clock_is_known(now); // no one answered (alone, or the first), or no majority
         }
         let check = self.timers.is_due_soon(Timer::Check, now);
         if check {

@@ -7,7 +7,7 @@
 //! a handle: the state is the `Clock`'s (group time, its steps), the `Members`' (each peer's
 //! clock) and `Holding`'s (whether the group's clock is known yet).
 
-use super::clock::{self, AGREE_MS, Clock, ClockBasis};
+use super::clock::{self, AGREE_MS, Clock};
 use super::config::Config;
 use super::holding::Holding;
 use super::membership::Members;
@@ -71,9 +71,12 @@ impl Timekeeping<'_> {
                 self.out.push(Output::Event(e));
             }
         }
-        // Clocks that split leave it open until more are heard, or the wait for them runs out.
-        let settled = !matches!(decision.basis, ClockBasis::Split { .. });
-        followed.known = heard && settled && !self.holding.known();
+        // Known once the clocks that agree are most of the hosts heard (and this one, if its
+        // clock can be right), or every clock heard agrees: not while the clocks split, nor
+        // while the first ones the ring vouches for could yet be outvoted by the others.
+        let (hosts, all_agree) = self.members.may_vote(own_host, decision.target_ms);
+        let most = decision.agree * 2 > (hosts + usize::from(own_plausible)).max(decision.basis.voters());
+        followed.known = heard && (most || all_agree) && !self.holding.known();
         followed
     }
 }
