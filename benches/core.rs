@@ -25,6 +25,7 @@ fn message_frame() -> Frame {
             name: "alice".into(),
             text: "a typical chat line of about sixty characters, give or take".into(),
             bare_from: None,
+            over: None,
         }),
     }
 }
@@ -38,6 +39,7 @@ fn entry(i: u64) -> Entry {
         name: "n".into(),
         text: "some text".into(),
         bare_from: None,
+        over: None,
     }
 }
 
@@ -110,6 +112,7 @@ fn sent(i: usize) -> Entry {
         name: format!("peer-{node}").into(),
         text: format!("a chat line of a fairly typical length, number {i}").into(),
         bare_from: None,
+        over: None,
     }
 }
 

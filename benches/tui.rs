@@ -85,6 +85,7 @@ fn busy() -> App {
             name: if own { "alice".into() } else { format!("peer-{}", 1 + i % PEERS).into() },
             text: text(i).into(),
             bare_from: None,
+            over: None,
         };
         net(&mut app, Event::Message { entry: entry.clone(), own, settled: false });
         last = Some(entry);

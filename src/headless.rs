@@ -489,6 +489,7 @@ mod tests {
             name: "bob".into(),
             text: text.into(),
             bare_from: None,
+            over: None,
         }
     }
 

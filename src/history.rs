@@ -180,6 +180,7 @@ mod tests {
             name: "alice".into(),
             text: text.into(),
             bare_from: None,
+            over: None,
         }
     }
 

@@ -405,6 +405,7 @@ mod tests {
             name: "x".into(),
             text: text.into(),
             bare_from: None,
+            over: None,
         }
     }
 
@@ -418,6 +419,7 @@ mod tests {
             name: "bob".into(),
             text: "two\nlines".into(),
             bare_from: None,
+            over: None,
         };
         let line = Line::of(&NetEvent::Core(Event::Message { entry, own: false, settled: true })).unwrap();
         let json = serde_json::to_value(&line).unwrap();

@@ -265,6 +265,7 @@ fn a_message_forged_from_a_members_own_address_does_not_hide_its_next_one() {
             name: first.name.clone(),
             text: "forged".into(),
             bare_from: None,
+            over: None,
         }),
     };
     let from = sim.nodes[victim].addr;
@@ -307,6 +308,7 @@ fn a_member_that_speaks_before_it_hears_of_a_forgery_in_its_name_is_not_lost() {
                 name: first.name.clone(),
                 text: "forged".into(),
                 bare_from: None,
+                over: None,
             }),
         };
         let from = sim.nodes[victim].addr;
@@ -351,6 +353,7 @@ fn forged_versions_of_a_members_old_message_are_added_never_put_in_its_place() {
                 name: orig.name.clone(),
                 text: format!("REWRITTEN {k}").into(),
                 bare_from: None,
+                over: None,
             }),
         };
         sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3]);
@@ -397,6 +400,7 @@ fn a_forged_copy_with_a_messages_own_stamp_cannot_take_its_place() {
                 name: orig.name.clone(),
                 text: format!("REWRITTEN {k}").into(),
                 bare_from: None,
+                over: None,
             }),
         };
         sim.inject(from, &wire::encode(&forged).unwrap(), &[1, 2, 3]);

@@ -458,10 +458,79 @@ fn segments_on_different_times_merge_and_the_shared_message_keeps_moving() {
         for (round, i) in [5, 1, 6, 2].into_iter().enumerate() {
             let text = format!("merged {round}");
             say(&mut sim, i, &text);
-            // What the three said before the merge, stamped ahead of the group's time now
-            // (when it moved back), stays the newest until that time passes it.
-            sim.run_for(secs(if time < 0 && round == 0 { 7 } else { 2 }));
-            assert_settled_on(&sim, &text, &format!("{case}, after the merge, round {round}"));
+            // What the three said before the merge is stamped ahead of the group's time now
+            // (it moved back): each new message is written over it, and takes its place.
+            sim.run_for(secs(2));
+            let what = format!("{case}, after the merge, round {round}");
+            if time < 0 {
+                assert_shared_on(&sim, &text, &what);
+            } else {
+                assert_settled_on(&sim, &text, &what);
+            }
+        }
+    }
+}
+
+/// Every live node holds the same log, and `last` as the shared message, settled (messages
+/// stamped ahead of the group's time may wait for it).
+fn assert_shared_on(sim: &Sim, last: &str, what: &str) {
+    let up = sim.up();
+    let first = sim.nodes[up[0]].node.snapshot();
+    for &i in &up {
+        let s = sim.nodes[i].node.snapshot();
+        assert_eq!(s.log_digest, first.log_digest, "{what}: node {i} holds another log: {:?}", texts(sim, i));
+        let shared = s.shared.as_ref().expect("a shared message");
+        assert_eq!(&*shared.text, last, "{what}: node {i}'s shared message");
+        assert!(shared.ts <= s.settled, "{what}: node {i} has not settled the shared message");
+    }
+}
+
+/// The trial's case: a segment of three, two of them ahead (two minutes, or a day), writes
+/// while cut off from three hosts on true time, so what it says is stamped ahead. After the
+/// heal the group is on true time, and every message written from then on becomes the shared
+/// message everywhere and settles at once: none waits for the clock to catch up with the
+/// stamps from before. Then one host ahead by an hour is cut off alone, writes, and heals: the
+/// same. Each four times.
+#[test]
+fn a_message_stamped_ahead_never_holds_the_shared_message() {
+    for (case, skew) in [("2 min ahead", 120_000), ("a day ahead", 86_400_000)] {
+        let mut sim = Sim::new(2240, Medium { loss: 0.05, ..Medium::default() });
+        for k in 0..3 {
+            sim.add_node(named(&format!("a{k}")));
+        }
+        for k in 0..3 {
+            let i = sim.add_node_skewed(named(&format!("b{k}")), if k < 2 { skew } else { 0 });
+            sim.cut.insert(i);
+        }
+        sim.run_for(secs(4));
+        for k in [3, 5, 0] {
+            say(&mut sim, k, &format!("before the merge {k}"));
+            sim.run_for(ms(200));
+        }
+        sim.cut.clear();
+        // (Steps that double each heartbeat: a day back takes 17.)
+        sim.run_for(secs(12));
+        assert_on_true_time(&sim, case);
+        for (round, i) in [0, 4, 5, 1].into_iter().enumerate() {
+            let text = format!("{case}: merged {round}");
+            say(&mut sim, i, &text);
+            sim.run_for(secs(2));
+            assert_shared_on(&sim, &text, &format!("{case}, round {round}"));
+        }
+        // One host an hour ahead, cut off alone: it goes back to its own clock and writes.
+        let lone = sim.add_node_skewed(named("lone"), 3_600_000);
+        sim.run_for(secs(4));
+        for round in 0..4 {
+            sim.cut.insert(lone);
+            sim.run_for(secs(8));
+            say(&mut sim, lone, &format!("{case}: alone {round}"));
+            sim.run_for(ms(500));
+            sim.cut.clear();
+            sim.run_for(secs(6));
+            let text = format!("{case}: healed {round}");
+            say(&mut sim, round % 3, &text);
+            sim.run_for(secs(2));
+            assert_shared_on(&sim, &text, &format!("{case}, the lone host's round {round}"));
         }
     }
 }
@@ -579,6 +648,7 @@ fn forged_message(sim: &mut Sim, victim: usize, msg_seq: u64, text: &str) {
         name: n.name().into(),
         text: text.into(),
         bare_from: None,
+        over: None,
     });
     let f = Frame {
         sender: n.id(),

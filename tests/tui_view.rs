@@ -55,6 +55,7 @@ fn say(app: &mut App, ms: u64, node: NodeId, name: &str, text: &str, own: bool) 
         name: name.into(),
         text: text.into(),
         bare_from: None,
+        over: None,
     };
     net(app, Event::Message { entry: entry.clone(), own, settled: false });
     net(app, Event::Shared { entry, settled: false });
@@ -96,6 +97,7 @@ fn conversation(size: (u16, u16)) -> App {
         name: "bob".into(),
         text: "hello from the old C client".into(),
         bare_from: Some("10.231.0.9:40404".parse().unwrap()),
+        over: None,
     };
     net(&mut app, Event::Message { entry: bare.clone(), own: false, settled: false });
     net(&mut app, Event::Shared { entry: bare, settled: false });
@@ -302,6 +304,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
         name: "dave".into(),
         text: "you missed this".into(),
         bare_from: None,
+        over: None,
     };
     let lines = app.messages.lines();
     let entries: Vec<Entry> = lines
@@ -315,6 +318,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
             name: "x".into(),
             text: l.text.clone(),
             bare_from: None,
+            over: None,
         })
         .chain(std::iter::once(missed))
         .collect();
@@ -353,6 +357,7 @@ fn clock_skew_pastes_and_resync_are_shown() {
         name: "dave".into(),
         text: "you missed this".into(),
         bare_from: None,
+        over: None,
     };
     net(&mut app, Event::Message { entry: queued, own: false, settled: true });
     let chats = chat_lines(&app);
@@ -378,6 +383,7 @@ fn a_backlog_that_arrives_settled_shows_settled() {
             name: "bob".into(),
             text: (*text).into(),
             bare_from: None,
+            over: None,
         };
         net(&mut app, Event::Message { entry: entry.clone(), own: false, settled: true });
         net(&mut app, Event::Shared { entry, settled: true });
@@ -511,6 +517,7 @@ fn a_message_that_names_you_stands_out_and_rings_the_bell_when_asked() {
         name: "bob".into(),
         text: text.into(),
         bare_from: None,
+        over: None,
     };
     let quiet = update(
         &mut app,

@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use super::reasons::{DownVia, DropReason};
 use super::types::Name;
-use super::types::{Entry, Hlc, Incarnation, NodeId, Seq};
+use super::types::{Entry, Hlc, Incarnation, NodeId, Over, Seq};
 use super::wire::{self, Body, Frame, MessageBody};
 
 /// Why a peer is down or gone.
@@ -249,8 +249,15 @@ pub fn check_message(name: &str, text: &str) -> Result<(), CommandError> {
     if text.trim().is_empty() {
         return Err(CommandError::Empty);
     }
-    let body =
-        Body::Message(MessageBody { msg_seq: Seq(u64::MAX), name: name.into(), text: text.into(), bare_from: None });
+    // The largest header, and the largest mark of a message written over another.
+    let over = Some(Over { ts: Hlc(u64::MAX), node: NodeId(u64::MAX), depth: u32::MAX });
+    let body = Body::Message(MessageBody {
+        msg_seq: Seq(u64::MAX),
+        name: name.into(),
+        text: text.into(),
+        bare_from: None,
+        over,
+    });
     let frame = Frame { sender: NodeId(u64::MAX), incarnation: Incarnation(0), seq: Seq(0), hlc: Hlc(0), body };
     match wire::encode(&frame) {
         Ok(_) => Ok(()),

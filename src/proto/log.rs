@@ -2,8 +2,10 @@
 //!
 //! Entries are ordered by (HLC timestamp, node id): a message that arrives late is put in its
 //! place, and every node that holds the same entries holds them in the same order. The shared
-//! message is a last-writer-wins register over the same order, so the greatest entry ever seen
-//! wins whatever order the datagrams came in.
+//! message is a last-writer-wins register, so the greatest entry ever seen wins whatever order
+//! the datagrams came in: greatest by stamp, except that a message written while its writer's
+//! shared message was stamped after it (a clock ahead stamped that one) ranks just after it
+//! (`Entry::rank`): a wrong clock cannot hold the shared message for as long as it is ahead.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -333,9 +335,9 @@ impl Log {
         self.versions.get(&id).into_iter().flatten().filter_map(|k| self.entries.get(k))
     }
 
-    /// Makes `e` the shared message if it is newer than the current one.
+    /// Makes `e` the shared message if it ranks after the current one (see `Entry::rank`).
     pub fn offer_shared(&mut self, e: &Entry) -> bool {
-        let newer = self.shared.as_ref().is_none_or(|s| e.key() > s.key());
+        let newer = self.shared.as_ref().is_none_or(|s| e.rank() > s.rank());
         if newer {
             self.shared = Some(e.clone());
         }
@@ -406,7 +408,7 @@ impl Log {
                 .iter()
                 .map(|((n, i), o)| Held { node: *n, incarnation: *i, contig: o.contig, above: o.runs(MAX_RUNS) })
                 .collect(),
-            shared: self.shared.as_ref().map(|e| (e.ts, e.node)),
+            shared: self.shared.as_ref().map(Entry::rank),
         }
     }
 
@@ -454,7 +456,7 @@ impl Log {
             }
         }
         if let (Some(mine), theirs) = (&self.shared, theirs.shared)
-            && theirs.is_none_or(|t| (mine.ts, mine.node) > t)
+            && theirs.is_none_or(|t| mine.rank() > t)
         {
             out.shared = Some(mine.clone());
         }
@@ -551,6 +553,7 @@ mod tests {
             name: format!("n{node}").into(),
             text: text.into(),
             bare_from: None,
+            over: None,
         }
     }
 
@@ -596,6 +599,36 @@ mod tests {
         let texts: Vec<_> = log.iter().map(|e| &*e.text).collect();
         assert_eq!(texts, ["a", "b", "c"]);
         assert_eq!(&*log.shared().unwrap().text, "c");
+    }
+
+    #[test]
+    fn a_message_written_over_one_stamped_after_it_takes_its_place_in_any_order() {
+        let ahead = entry(1_000, 5, 1, "stamped ahead");
+        // Two writers over it at once, then one over the first of them, then time passes it.
+        let mut first = entry(20, 1, 1, "over it, from one");
+        first.over = ahead.over_for(first.ts, first.node);
+        let mut second = entry(21, 2, 1, "over it, from two");
+        second.over = ahead.over_for(second.ts, second.node);
+        let mut third = entry(30, 3, 1, "over two's");
+        third.over = second.over_for(third.ts, third.node);
+        assert_eq!(third.over.map(|o| (o.ts, o.depth)), Some((Hlc(1_000), 2)));
+        let later = entry(2_000, 4, 1, "after its stamp");
+        assert_eq!(ahead.over_for(later.ts, later.node), None, "a message stamped after it needs no mark");
+        let all = [ahead, first, second, third, later];
+        for order in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 3, 1, 4], [3, 4, 0, 2, 1]] {
+            let mut log = Log::new(10);
+            for k in order {
+                log.insert(all[k].clone());
+            }
+            assert_eq!(&*log.shared().unwrap().text, "after its stamp", "{order:?}");
+            let mut no_later = Log::new(10);
+            for k in order.into_iter().filter(|&k| k < 4) {
+                no_later.insert(all[k].clone());
+            }
+            assert_eq!(&*no_later.shared().unwrap().text, "over two's", "{order:?}");
+            // The log itself keeps the order of the stamps.
+            assert_eq!(no_later.iter().last().map(|e| &*e.text), Some("stamped ahead"));
+        }
     }
 
     #[test]

@@ -137,8 +137,13 @@ mod tests {
     use crate::proto::wire::{self, Body, Datagram, Frame, MessageBody};
 
     fn frame(text: &str) -> Vec<u8> {
-        let body =
-            Body::Message(MessageBody { msg_seq: Seq(1), name: "ann".into(), text: text.into(), bare_from: None });
+        let body = Body::Message(MessageBody {
+            msg_seq: Seq(1),
+            name: "ann".into(),
+            text: text.into(),
+            bare_from: None,
+            over: None,
+        });
         wire::encode(&Frame { sender: NodeId(7), incarnation: Incarnation(3), seq: Seq(9), hlc: Hlc(5), body }).unwrap()
     }
 

@@ -433,6 +433,7 @@ fn arb_entry() -> impl proptest::strategy::Strategy<Value = Entry> {
         name: "x".into(),
         text: text.into(),
         bare_from: None,
+        over: None,
     })
 }
 
@@ -456,7 +457,8 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
             msg_seq: Seq(s),
             name: "p".into(),
             text: text.into(),
-            bare_from: None
+            bare_from: None,
+            over: None
         })),
         proptest::collection::vec((1u64..4, 0u64..3, seq.clone(), seq.clone()), 0..4).prop_map(|o| Body::Digest(
             wire::Digest {
@@ -660,7 +662,7 @@ fn a_replayed_or_tampered_datagram_changes_nothing_and_is_counted() {
 }
 
 fn message(seq: u64, text: &str) -> Body {
-    Body::Message(MessageBody { msg_seq: Seq(seq), name: "b".into(), text: text.into(), bare_from: None })
+    Body::Message(MessageBody { msg_seq: Seq(seq), name: "b".into(), text: text.into(), bare_from: None, over: None })
 }
 
 /// A node that knows peer 2 (named "b", at `addr(2)`) from heartbeats over a second.
@@ -787,7 +789,13 @@ fn a_forger_using_our_name_is_reported_and_our_next_messages_still_count() {
         T0,
         50,
         hlc_at(5),
-        Body::Message(MessageBody { msg_seq: Seq(1), name: "n1".into(), text: "forged".into(), bare_from: None }),
+        Body::Message(MessageBody {
+            msg_seq: Seq(1),
+            name: "n1".into(),
+            text: "forged".into(),
+            bare_from: None,
+            over: None,
+        }),
     );
     b.handle_datagram(&forged, addr(1), at(5));
     a.handle_datagram(&forged, addr(66), at(5));
@@ -1326,6 +1334,7 @@ fn repaired_entries_over_the_message_limit_are_refused_and_reported_from_the_lin
         name: "b".into(),
         text: text.into(),
         bare_from: None,
+        over: None,
     };
     let huge = entry(1, &"x".repeat(1 << 20));
     let over = entry(3, &"x".repeat(MAX_FRAME));

@@ -150,7 +150,27 @@ pub struct Entry {
     pub text: Arc<str>,
     /// The old client's address, for a bare-text datagram.
     pub bare_from: Option<SocketAddr>,
+    /// The shared message its writer held, when that one's stamp was after this one's (a clock
+    /// ahead stamped it): this message replaces it as the shared message all the same.
+    #[serde(default)]
+    pub over: Option<Over>,
 }
+
+/// What a message was written over (see `Entry::over`): the shared message's place in the
+/// register's order, and how many writes over it came before this one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Over {
+    /// The stamp the writes over it go by: the first one's that was not written over another.
+    pub ts: Hlc,
+    /// Its node.
+    pub node: NodeId,
+    /// This write's place in the line of writes over it, from 1.
+    pub depth: u32,
+}
+
+/// A message's place in the shared message's order (a last-writer-wins register): by its stamp,
+/// or, written over a message stamped after it, just after that one (see `Entry::over`).
+pub(crate) type Rank = (Hlc, NodeId, u32, Key);
 
 /// Reads a string straight into the one allocation that the log, its events and the front ends
 /// then share (serde's own `Arc<str>` goes through a `Box<str>` first: two).
@@ -175,6 +195,32 @@ impl Entry {
     /// Its position in the log.
     pub fn key(&self) -> Key {
         (self.ts, self.node, self.seq)
+    }
+
+    /// Its place in the shared message's order.
+    pub fn rank(&self) -> Rank {
+        match self.over {
+            Some(o) => (o.ts, o.node, o.depth, self.key()),
+            None => (self.ts, self.node, 0, self.key()),
+        }
+    }
+
+    /// What a message stamped `ts` by `node` is written over, if this shared message sorts
+    /// after it: then it must say so to take its place.
+    pub fn over_for(&self, ts: Hlc, node: NodeId) -> Option<Over> {
+        let (base_ts, base_node, depth, _) = self.rank();
+        ((base_ts, base_node) > (ts, node)).then(|| Over {
+            ts: base_ts,
+            node: base_node,
+            depth: depth.saturating_add(1),
+        })
+    }
+
+    /// Drops an `over` that does not rank it after its own stamp: only a message stamped
+    /// before the one it was written over needs one, and no other is taken.
+    pub(crate) fn true_over(mut self) -> Entry {
+        self.over = self.over.filter(|o| (o.ts, o.node) > (self.ts, self.node));
+        self
     }
 
     /// Who to show as the author: the old client's `IP:port`, or the node's name.

@@ -9,13 +9,13 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::reasons::DropReason;
-use super::types::{Entry, Hlc, Incarnation, NodeId, Seq};
+use super::types::{Entry, Hlc, Incarnation, NodeId, Over, Rank, Seq};
 
 /// First bytes of every groupcast frame. The first byte is not printable ASCII, so no text line
 /// from an old client can be mistaken for a frame.
 pub const MAGIC: [u8; 4] = [0xF0, b'G', b'C', b'S'];
 /// The wire format's version, sent in every header.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Flag bit of frames sealed with a group key (see `seal.rs`). An open-group node drops sealed
 /// frames and counts them.
 pub const FLAG_SEALED: u8 = 0x01;
@@ -96,8 +96,8 @@ impl Held {
 pub struct Digest {
     /// What is held of each origin.
     pub origins: Vec<Held>,
-    /// The key of the shared message, if any.
-    pub shared: Option<(Hlc, NodeId)>,
+    /// The rank of the shared message, if any.
+    pub shared: Option<Rank>,
 }
 
 /// Messages a neighbour lacks, and ranges that fell out of the sender's retention.
@@ -138,6 +138,8 @@ pub struct MessageBody {
     pub text: Arc<str>,
     /// Set when this frame stamps a bare-text datagram heard from an old client at this address.
     pub bare_from: Option<SocketAddr>,
+    /// The shared message it was written over, if that one is stamped after it.
+    pub over: Option<Over>,
 }
 
 /// Why a ring neighbour found a node down (the reason a kind 12 notice carries).
@@ -523,7 +525,7 @@ mod tests {
     #[test]
     fn a_bundle_gives_back_its_frames_and_a_broken_one_is_refused() {
         let say = |text: &str| {
-            let m = MessageBody { msg_seq: Seq(1), name: "a".into(), text: text.into(), bare_from: None };
+            let m = MessageBody { msg_seq: Seq(1), name: "a".into(), text: text.into(), bare_from: None, over: None };
             encode(&frame(Body::Message(m))).unwrap()
         };
         let (a, b) = (say("one"), say("two"));
@@ -577,6 +579,7 @@ mod tests {
             name: "n".into(),
             text: "t".into(),
             bare_from: None,
+            over: None,
         };
         let bodies = [
             Body::Announce(beat.clone()),
@@ -587,6 +590,7 @@ mod tests {
                 name: "bob".into(),
                 text: "héllo 世界".into(),
                 bare_from: Some("10.0.0.9:41000".parse().unwrap()),
+                over: Some(Over { ts: Hlc(9), node: NodeId(2), depth: 3 }),
             }),
             Body::Ping,
             Body::Digest(Digest {
@@ -596,7 +600,7 @@ mod tests {
                     contig: Seq(3),
                     above: vec![(Seq(5), Seq(7))],
                 }],
-                shared: Some((Hlc(4), NodeId(1))),
+                shared: Some((Hlc(8), NodeId(1), 1, (Hlc(4), NodeId(2), Seq(5)))),
             }),
             Body::Entries(Entries {
                 entries: vec![entry.clone()],
@@ -659,6 +663,7 @@ mod tests {
             name: "n".into(),
             text: "x".repeat(MAX_FRAME).into(),
             bare_from: None,
+            over: None,
         }));
         assert!(encode(&f).unwrap_err().len > MAX_FRAME);
     }
@@ -682,7 +687,7 @@ mod tests {
 
         #[test]
         fn messages_round_trip(text in ".{0,200}", name in "[a-z]{1,20}", seq in 0u64..u64::MAX) {
-            let f = frame(Body::Message(MessageBody { msg_seq: Seq(seq), name: name.into(), text: text.into(), bare_from: None }));
+            let f = frame(Body::Message(MessageBody { msg_seq: Seq(seq), name: name.into(), text: text.into(), bare_from: None, over: None }));
             let bytes = encode(&f).unwrap();
             proptest::prop_assert_eq!(decode(&bytes), Ok(Datagram::Frame(f)));
         }

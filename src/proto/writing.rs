@@ -49,9 +49,11 @@ impl Writing<'_> {
         let text: Arc<str> = text.trim_end_matches(['\n', '\r']).into();
         check_message(&name, &text)?;
         let seq = self.tx.out.next_msg_seq();
-        let body =
-            Body::Message(MessageBody { msg_seq: seq, name: Arc::clone(&name), text: Arc::clone(&text), bare_from });
         let ts = self.tx.clock.stamp();
+        // Written over the shared message this node holds, even if that one's stamp is ahead.
+        let over = self.log.shared().and_then(|s| s.over_for(ts, self.tx.id));
+        let (name2, text2) = (Arc::clone(&name), Arc::clone(&text));
+        let body = Body::Message(MessageBody { msg_seq: seq, name: name2, text: text2, bare_from, over });
         // check_message sized a frame without a bare-text address; one adds a few bytes.
         self.tx.out.multicast(self.tx.id, self.tx.inc, ts, body).map_err(|e| CommandError::TooLong {
             len: text.len(),
@@ -59,7 +61,7 @@ impl Writing<'_> {
         })?;
         self.tx.stats.frames_sent += 1;
         self.tx.stats.messages_sent += 1;
-        let entry = Entry { ts, node: self.tx.id, incarnation: self.tx.inc, seq, name, text, bare_from };
+        let entry = Entry { ts, node: self.tx.id, incarnation: self.tx.inc, seq, name, text, bare_from, over };
         let mut wrote = Wrote::default();
         self.add(entry, bare_from.is_none(), SocketAddr::from(([0, 0, 0, 0], 0)), now, &mut wrote);
         Ok(wrote)
@@ -75,7 +77,9 @@ impl Writing<'_> {
             name: Name::clip_shared(m.name),
             text: m.text,
             bare_from: m.bare_from,
-        };
+            over: m.over,
+        }
+        .true_over();
         self.tx.stats.messages_received += 1;
         let mut wrote = Wrote::default();
         self.add(entry, false, from, now, &mut wrote);
@@ -144,7 +148,8 @@ impl Writing<'_> {
         let addr = self.links.addr(from).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let mut wrote = Wrote::default();
         let mut fresh = Vec::new();
-        for mut entry in e.entries {
+        for entry in e.entries {
+            let mut entry = entry.true_over();
             if !wire::entry_fits(&entry) {
                 // More than one message frame could have carried: never a real message.
                 self.tx.reject(addr, DropReason::Oversized, now);
@@ -170,7 +175,7 @@ impl Writing<'_> {
                 self.tx.emit(Event::Gap { node, from: first, to: last });
             }
         }
-        if let Some(s) = e.shared {
+        if let Some(s) = e.shared.map(Entry::true_over) {
             if !wire::entry_fits(&s) {
                 self.tx.reject(addr, DropReason::Oversized, now);
             } else if !self.add(s.clone(), false, addr, now, &mut wrote) && self.log.offer_shared(&s) {

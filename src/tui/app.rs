@@ -599,6 +599,7 @@ mod tests {
             name: format!("n{node}").into(),
             text: text.into(),
             bare_from: None,
+            over: None,
         };
         update(app, Msg::Net(NetEvent::Core(Event::Message { entry, own: false, settled: false })));
     }
