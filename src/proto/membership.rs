@@ -373,7 +373,7 @@ impl Members {
             Some((inc, status)) if f.incarnation > inc && status.is_member() => {
                 // The same node (ids are random per run) began a new life to reset its clock:
                 // it carries on as the same member, with fresh counters.
-                self.peers.get_mut(&f.sender).expect("known peer").new_life(f);
+                self.peers.get_mut(&f.sender).expect("known peer").new_life(f, now);
             }
             Some((inc, _)) if f.incarnation > inc => {
                 self.remove(f.sender);

@@ -256,7 +256,13 @@ impl Tending<'_> {
     /// Tell it, on this link only (at most once a second): it starts a life above the forged
     /// one, and everyone follows it there.
     pub(super) fn link_life(&mut self, peer: NodeId, inc: Incarnation, now: Time) {
-        let Some(forged) = self.members.get(peer).map(Peer::incarnation).filter(|i| inc < *i) else { return };
+        // (Frames it sent just before it began a new life itself may come after that life's
+        // first heartbeat: only an old life that goes on past a ping is a sign of forgery.)
+        let Some(p) = self.members.get(peer).filter(|p| inc < p.incarnation()) else { return };
+        if now.since(p.life_since()) <= self.cfg.link_ping {
+            return;
+        }
+        let forged = p.incarnation();
         self.tx.count(DropReason::ForgedLife);
         if self.life.may_tell_forged(now) {
             let tell = Body::Down { node: peer, incarnation: forged, why: None };

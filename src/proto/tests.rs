@@ -1096,6 +1096,41 @@ fn deliver(from: &mut Node, from_addr: SocketAddr, to: &mut Node, t: u64) -> Vec
     events
 }
 
+/// A member that begins a new life itself (its clock moved back) may have link frames of its
+/// old life still on the way when the new life's first heartbeat comes: those are no forgery.
+#[test]
+fn a_link_frame_sent_just_before_a_new_life_is_no_sign_of_forgery() {
+    let (mut a, mut b) = (ring_node(1, 1), ring_node(2, 2));
+    for t in (0..1_000).step_by(50) {
+        a.handle_timer(at(t));
+        b.handle_timer(at(t));
+        deliver(&mut a, addr(1), &mut b, t);
+        deliver(&mut b, addr(2), &mut a, t);
+        if t == 100 {
+            assert!(
+                a.handle_link_up(NodeId(2), link_from(2), at(t)) && b.handle_link_up(NodeId(1), link_from(1), at(t))
+            );
+        }
+    }
+    let beat = Beat {
+        time_ms: T0 + 1_000,
+        skew_ms: 0,
+        name: "n2".into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 7000,
+        frontier: Hlc(0),
+        links: Vec::new(),
+    };
+    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), Body::Heartbeat(beat)), addr(2), at(1_000));
+    let old_life = link_frame_from(2, seal::LINK_SEQ | 90, Body::Ping);
+    a.handle_link_frame(NodeId(2), &old_life, at(1_010));
+    assert_eq!(dropped(&a, DropReason::ForgedLife), 0, "a straggler of the old life");
+    // The old life going on past a ping is another matter.
+    a.handle_link_frame(NodeId(2), &old_life, at(1_400));
+    assert_eq!(dropped(&a, DropReason::ForgedLife), 1, "the old life speaks on");
+}
+
 #[test]
 fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() {
     let (mut a, mut b) = (ring_node(1, 1), ring_node(2, 2));

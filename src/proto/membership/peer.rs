@@ -50,6 +50,8 @@ pub(in crate::proto) struct Peer {
     /// A ring link with it worked (in this life).
     pub(super) linked: bool,
     pub(super) first_heard: Time,
+    /// When its current life was first heard.
+    pub(super) life_since: Time,
     /// If it left: the frame number of its leave, and the highest heard before it. Any frame
     /// of the life numbered above the leave undoes it, and so does one numbered above what was
     /// heard before it that comes too late to be a straggler.
@@ -106,6 +108,7 @@ impl Peer {
             clock: PeerClock::default(),
             confirmed: false,
             first_heard: now,
+            life_since: now,
             left_seq: None,
             refused_port: 0,
             linked: false,
@@ -124,6 +127,11 @@ impl Peer {
 
     pub(crate) fn incarnation(&self) -> Incarnation {
         self.incarnation
+    }
+
+    /// When its current life was first heard.
+    pub(crate) fn life_since(&self) -> Time {
+        self.life_since
     }
 
     pub(crate) fn last_seen(&self) -> Time {
@@ -162,8 +170,9 @@ impl Peer {
 
     /// A new life of the same node (ids are random per run): it carries on as the same member,
     /// with fresh counters.
-    pub(super) fn new_life(&mut self, f: Header) {
+    pub(super) fn new_life(&mut self, f: Header, now: Time) {
         self.incarnation = f.incarnation;
+        self.life_since = now;
         self.loss = LossWindow::new(f.seq);
         self.frontier = Hlc(0);
         self.clock = PeerClock::default();
