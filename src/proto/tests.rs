@@ -1123,7 +1123,7 @@ fn a_link_frame_sent_just_before_a_new_life_is_no_sign_of_forgery() {
         links: Vec::new(),
     };
     a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), Body::Heartbeat(beat)), addr(2), at(1_000));
-    let old_life = link_frame_from(2, seal::LINK_SEQ | 90, Body::Ping);
+    let old_life = link_frame_from(2, seal::LINK_SEQ | 0x5a, Body::Ping);
     a.handle_link_frame(NodeId(2), &old_life, at(1_010));
     assert_eq!(dropped(&a, DropReason::ForgedLife), 0, "a straggler of the old life");
     // The old life going on past a ping is another matter.
