@@ -291,7 +291,7 @@ fn ctime_now() -> String {
 /// The `/state` snapshot as the JSON object `node --json` prints.
 pub fn state_json(s: &Snapshot) -> Value {
     let shared = s.shared.as_ref().map(|e| {
-        // Stamped ahead of group time (a clock was wrong): newer messages sort before it till then.
+        // Stamped ahead of group time (a clock was wrong): it settles only when that time comes.
         let ahead = e.ts.to_unix().saturating_sub(s.group_now.to_unix()).as_millis();
         let ahead = (ahead >= 1_000).then_some(ahead as u64);
         json!({"text": e.text, "from": from_of(e), "name": e.author(), "ts": e.ts.to_rfc3339(),
@@ -434,7 +434,7 @@ impl Printer {
         let name = crate::show::clean(&s.name, false);
         self.line(&format!("state: {name} ({}){} shared: {shared}", s.node.short(), clock(s.skew_ms)));
         let peers = s.peers.iter().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
-        if let Some(note) = crate::show::clock_note(s.skew_ms, s.clock, peers) {
+        if let Some(note) = crate::show::clock_note(s.skew_ms, s.clock, peers, false) {
             self.line(&format!("  clock: {}", crate::show::clean(&note, false)));
         }
         for p in &s.peers {

@@ -29,32 +29,39 @@ pub(crate) fn skew_text(ms: i64) -> String {
     }
 }
 
-/// What the screens say about clocks when one is off, or `None`: this host's own when it is
-/// off the group's (and on what group time rests), else the first member's that is (`peers`:
-/// name and its wall clock minus group time, as it reports), or that the clocks split with no
-/// majority to follow. A clock within a second is not off.
+/// What the clock note says: whose clock is off (the one most off first) and what group time
+/// rests on, or nothing when all is well. `short` is a form for a narrow header.
 pub(crate) fn clock_note<'a>(
     own_ms: i64,
     basis: ClockBasis,
     peers: impl IntoIterator<Item = (&'a str, i64)>,
+    short: bool,
 ) -> Option<String> {
-    let off: Vec<(&str, i64)> = peers.into_iter().filter(|(_, ms)| ms.unsigned_abs() >= 1_000).collect();
-    let more = |n: usize| if n > 1 { format!(" (+{} more)", n - 1) } else { String::new() };
+    let mut off: Vec<(&str, i64)> = peers.into_iter().filter(|(_, ms)| ms.unsigned_abs() >= 1_000).collect();
+    off.sort_by_key(|(_, ms)| std::cmp::Reverse(ms.unsigned_abs()));
+    let more = |n: usize| match n {
+        0 | 1 => String::new(),
+        _ if short => format!(" (+{})", n - 1),
+        _ => format!(" (+{} more)", n - 1),
+    };
+    let worst = off.first().map(|(name, ms)| format!("{name} {}{}", skew_text(*ms), more(off.len())));
+    let own = skew_text(own_ms);
     Some(match basis {
+        ClockBasis::Implausible { voters: 0 } if short => "clock wrong".to_string(),
         ClockBasis::Implausible { voters: 0 } => "this host's clock is wrong; no clock to follow".to_string(),
-        ClockBasis::Implausible { .. } => {
-            format!("this host's clock is wrong ({}); following the group", skew_text(own_ms))
-        }
-        ClockBasis::Split { voters } => match off.first() {
-            Some((name, ms)) => {
-                format!("clocks disagree, no majority of {voters}: {name} {}{}", skew_text(*ms), more(off.len()))
-            }
+        ClockBasis::Implausible { .. } if short => format!("clock wrong ({own})"),
+        ClockBasis::Implausible { .. } => format!("this host's clock is wrong ({own}); following the group"),
+        ClockBasis::Split { .. } if short => worst.map_or("clocks split".to_string(), |w| format!("split: {w}")),
+        ClockBasis::Split { voters } => match worst {
+            Some(w) => format!("clocks disagree, no majority of {voters}: {w}"),
             None => format!("clocks disagree, no majority of {voters}"),
         },
+        _ if own_ms.unsigned_abs() >= 1_000 && short => format!("clock {own}"),
         ClockBasis::Majority { agree, voters } if own_ms.unsigned_abs() >= 1_000 => {
-            format!("this host's clock {}; {agree} of {voters} agree", skew_text(own_ms))
+            format!("this host's clock {own}; {agree} of {voters} agree")
         }
-        _ if own_ms.unsigned_abs() >= 1_000 => format!("this host's clock {}", skew_text(own_ms)),
+        _ if own_ms.unsigned_abs() >= 1_000 => format!("this host's clock {own}"),
+        _ if short => worst?,
         _ => {
             let (name, ms) = off.first()?;
             format!("{name}'s clock {}{}", skew_text(*ms), more(off.len()))
@@ -192,16 +199,27 @@ mod tests {
     #[test]
     fn the_clock_note_says_whose_clock_is_off() {
         let m = ClockBasis::Majority { agree: 3, voters: 4 };
-        assert_eq!(clock_note(0, m, [("bob", 200)]), None, "within a second");
-        assert_eq!(clock_note(600_000, m, []).as_deref(), Some("this host's clock +10m 0s; 3 of 4 agree"));
-        assert_eq!(clock_note(0, m, [("bob", -3_000), ("cy", 2_000)]).as_deref(), Some("bob's clock -3.0 s (+1 more)"));
+        let note = |own, basis, peers: &[(&str, i64)], short| clock_note(own, basis, peers.iter().copied(), short);
+        assert_eq!(note(0, m, &[("bob", 200)], false), None, "within a second");
+        assert_eq!(note(600_000, m, &[], false).as_deref(), Some("this host's clock +10m 0s; 3 of 4 agree"));
+        assert_eq!(note(600_000, m, &[], true).as_deref(), Some("clock +10m 0s"));
+        // The one most off is named, whatever order they come in.
+        let two = [("frank", -180_000), ("eve", 600_000)];
+        assert_eq!(note(0, m, &two, false).as_deref(), Some("eve's clock +10m 0s (+1 more)"));
+        assert_eq!(note(0, m, &two, true).as_deref(), Some("eve +10m 0s (+1)"));
+        assert_eq!(
+            note(0, m, &[("bob", -3_000), ("cy", 2_000)], false).as_deref(),
+            Some("bob's clock -3.0 s (+1 more)")
+        );
         let split = ClockBasis::Split { voters: 2 };
         assert_eq!(
-            clock_note(0, split, [("bob", 3_000)]).as_deref(),
+            note(0, split, &[("bob", 3_000)], false).as_deref(),
             Some("clocks disagree, no majority of 2: bob +3.0 s")
         );
+        assert_eq!(note(0, split, &[("bob", 3_000)], true).as_deref(), Some("split: bob +3.0 s"));
         let wrong = ClockBasis::Implausible { voters: 0 };
-        assert_eq!(clock_note(0, wrong, []).as_deref(), Some("this host's clock is wrong; no clock to follow"));
+        assert_eq!(note(0, wrong, &[], false).as_deref(), Some("this host's clock is wrong; no clock to follow"));
+        assert_eq!(note(0, wrong, &[], true).as_deref(), Some("clock wrong"));
     }
 
     #[test]

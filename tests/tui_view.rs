@@ -250,6 +250,33 @@ fn the_clock_note_never_runs_into_the_counts() {
     }
 }
 
+/// Two peers' clocks are off, the smaller first: the header names the one most off, at 160
+/// columns as at 80 (a short form), and says there is one more.
+#[test]
+fn the_header_names_the_clock_most_off_even_when_narrow() {
+    let mut app = conversation((120, 40));
+    let peer = |node, name: &str, skew_ms| PeerView {
+        node,
+        name: name.into(),
+        addr: addr(node.0 as u8),
+        tcp_port: 7000,
+        status: Status::Alive,
+        loss: 0.0,
+        last_seen: t(6_500),
+        skew_ms,
+        vouched: true,
+    };
+    let peers = vec![peer(BOB, "frank", -180_000), peer(NodeId(9), "eve", 600_000)];
+    update(&mut app, Msg::Net(NetEvent::Status { peers, stats: Stats::default() }));
+    for width in [160u16, 120, 100, 80] {
+        let screen = draw(&app, (width, 24));
+        let header = screen.lines().next().unwrap_or_default();
+        assert!(header.contains("eve") && header.contains("+10m 0s"), "{width} columns: {header:?}");
+        assert!(header.contains("(+1"), "{width} columns: one more: {header:?}");
+        assert!(!header.contains("frank"), "{width} columns: {header:?}");
+    }
+}
+
 /// Chat lines on the screen (system lines aside).
 fn chat_lines(app: &App) -> usize {
     app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()

@@ -148,7 +148,7 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
 }
 
 /// The header's left part; a higher `detail` number leaves more out (at 3 the node's id goes and
-/// the clock's note is cut to two words, at 4 the note goes, at 5 keyed or open).
+/// the clock's note takes its short form, at 4 the note goes, at 5 keyed or open).
 fn header_left(app: &App, detail: u8) -> Line<'static> {
     let dim = Style::new().fg(Color::DarkGray);
     let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
@@ -179,17 +179,19 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     // Only clocks of members the ring vouches for: a replayed or made-up name is no host to blame.
     let peers =
         app.peers.rows().values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
-    if let Some(note) = crate::show::clock_note(app.node.skew_ms(), app.node.clock(), peers).filter(|_| detail < 4) {
-        let note = if detail < 3 { clean(&note) } else { "clock off".to_string() };
+    let note = (detail < 4).then(|| crate::show::clock_note(app.node.skew_ms(), app.node.clock(), peers, detail == 3));
+    if let Some(note) = note.flatten() {
+        let note = clean(&note);
         left.push(Span::styled(" │ ", dim));
         left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
     }
     Line::from(left)
 }
 
-/// A stamp ahead of group time (its sender's clock was wrong when it said it): it stays the
-/// newest, and messages said since sort before it, until group time passes it. Said so, as fully
-/// as `room` columns allow (none of it if even the short form does not fit).
+/// A stamp ahead of group time (its sender's clock was wrong when it said it): messages said
+/// since sort before it in the log, and it settles only when group time passes it (the next
+/// message written takes its place as the shared message). Said so, as fully as `room` columns
+/// allow (none of it if even the short form does not fit).
 fn ahead(app: &App, ts: Hlc, room: usize) -> Span<'static> {
     let by = ts.to_unix().saturating_sub(app.group_now());
     if by < std::time::Duration::from_secs(1) {
@@ -198,7 +200,7 @@ fn ahead(app: &App, ts: Hlc, room: usize) -> Span<'static> {
     let by = crate::show::skew_text(by.as_millis().min(i64::MAX as u128) as i64);
     let by = by.trim_start_matches('+');
     let text = [
-        format!("({by} ahead of group time: newer messages sort before it) "),
+        format!("({by} ahead of group time: settles when that time comes) "),
         format!("({by} ahead of group time) "),
         format!("({by} ahead) "),
     ]
