@@ -28,6 +28,17 @@ pub(super) struct Wrote {
     pub renew: Vec<Incarnation>,
 }
 
+/// Where an entry comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// This node's user said it (or an old client's line it stamped: `Heard` for the screens).
+    Own,
+    /// Heard on the group, or one version of a message passed on.
+    Heard,
+    /// A repair: one of a batch, whose shared message is told once, after it.
+    Repaired,
+}
+
 /// The log being written, for the length of one input.
 pub(super) struct Writing<'a> {
     pub log: &'a mut Log,
@@ -63,7 +74,8 @@ impl Writing<'_> {
         self.tx.stats.messages_sent += 1;
         let entry = Entry { ts, node: self.tx.id, incarnation: self.tx.inc, seq, name, text, bare_from, over };
         let mut wrote = Wrote::default();
-        self.add(entry, bare_from.is_none(), SocketAddr::from(([0, 0, 0, 0], 0)), now, &mut wrote);
+        let source = if bare_from.is_none() { Source::Own } else { Source::Heard };
+        self.add(entry, source, SocketAddr::from(([0, 0, 0, 0], 0)), now, &mut wrote);
         Ok(wrote)
     }
 
@@ -82,18 +94,18 @@ impl Writing<'_> {
         .true_over();
         self.tx.stats.messages_received += 1;
         let mut wrote = Wrote::default();
-        self.add(entry, false, from, now, &mut wrote);
+        self.add(entry, Source::Heard, from, now, &mut wrote);
         wrote
     }
 
     /// Puts an entry in the log; true if it was new.
-    fn add(&mut self, entry: Entry, own: bool, from: SocketAddr, now: super::Time, wrote: &mut Wrote) -> bool {
+    fn add(&mut self, entry: Entry, source: Source, from: SocketAddr, now: super::Time, wrote: &mut Wrote) -> bool {
         match self.log.insert(entry.clone()) {
             Inserted::New { shared } => {
                 wrote.new = true;
                 let settled = entry.ts < self.repair.settled();
-                self.tx.emit(Event::Message { entry: entry.clone(), own, settled });
-                if shared {
+                self.tx.emit(Event::Message { entry: entry.clone(), own: source == Source::Own, settled });
+                if shared && source != Source::Repaired {
                     self.tx.emit(Event::Shared { entry, settled });
                 }
                 true
@@ -107,7 +119,7 @@ impl Writing<'_> {
                 false
             }
             Inserted::Version { shared, held } => {
-                self.another_version(&entry, &held, shared, now, wrote);
+                self.another_version(&entry, &held, shared && source != Source::Repaired, now, wrote);
                 false
             }
             Inserted::Ahead => {
@@ -148,6 +160,7 @@ impl Writing<'_> {
         let addr = self.links.addr(from).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let mut wrote = Wrote::default();
         let mut fresh = Vec::new();
+        let before = self.log.shared().map(Entry::rank);
         for entry in e.entries {
             let mut entry = entry.true_over();
             if !wire::entry_fits(&entry) {
@@ -162,7 +175,7 @@ impl Writing<'_> {
             // by a peer. Its number would hide our next message.
             let forged = entry.node == self.tx.id && entry.incarnation >= self.tx.inc;
             let inc = entry.incarnation;
-            if self.add(entry.clone(), false, addr, now, &mut wrote) {
+            if self.add(entry.clone(), Source::Repaired, addr, now, &mut wrote) {
                 self.tx.stats.repaired += 1;
                 fresh.push(entry);
                 if forged {
@@ -178,11 +191,15 @@ impl Writing<'_> {
         if let Some(s) = e.shared.map(Entry::true_over) {
             if !wire::entry_fits(&s) {
                 self.tx.reject(addr, DropReason::Oversized, now);
-            } else if !self.add(s.clone(), false, addr, now, &mut wrote) && self.log.offer_shared(&s) {
+            } else if !self.add(s.clone(), Source::Repaired, addr, now, &mut wrote) {
                 // Normally in the log too; this covers a shared message evicted from a full log.
-                let settled = s.ts < self.repair.settled();
-                self.tx.emit(Event::Shared { entry: s, settled });
+                self.log.offer_shared(&s);
             }
+        }
+        // A late joiner's batch moves the shared message many times over: told once.
+        if let Some(s) = self.log.shared().filter(|s| Some(s.rank()) != before).cloned() {
+            let settled = s.ts < self.repair.settled();
+            self.tx.emit(Event::Shared { entry: s, settled });
         }
         let progress = !fresh.is_empty();
         if progress {
