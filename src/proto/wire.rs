@@ -1,4 +1,4 @@
-//! Wire format v2 (see `docs/PROTOCOL.md`): a fixed header after a magic prefix, then a
+//! Wire format v3 (see `docs/PROTOCOL.md`): a fixed header after a magic prefix, then a
 //! postcard-encoded body chosen by the kind byte. Anything that does not start with the magic is
 //! a bare-text datagram, as the original C client sends.
 
