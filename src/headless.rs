@@ -13,6 +13,7 @@ use crate::history::{History, Kept};
 use crate::net::{self, NetConfig, NetEvent, new_identity, socket};
 use crate::output::{Line, Message, from_of, human_time};
 use crate::proto::log::Key;
+use crate::proto::types::Rank;
 use crate::proto::{self, Command, Event, Hlc, Node, NodeId, Output, Snapshot};
 use crate::show::skew_text;
 
@@ -276,8 +277,8 @@ struct Printer {
     json: bool,
     me: Option<NodeId>,
     printed: BTreeSet<Key>,
-    /// The shared message last printed (a resync can bring it again).
-    shared: Option<Key>,
+    /// The rank of the shared message last printed (a resync can bring it again).
+    shared: Option<Rank>,
     /// The settled mark last printed (likewise).
     settled: Hlc,
     /// Lines are written here (stdout, buffered) and flushed once per batch of events.
@@ -411,8 +412,8 @@ impl Printer {
             // A message the core had already queued when the screen fell behind comes once in
             // the resync and once more as its own event: it is printed once.
             NetEvent::Core(Event::Message { entry, .. }) if !self.remember(entry.key()) => return,
-            NetEvent::Core(Event::Shared { entry, .. }) if self.shared.is_some_and(|k| entry.key() <= k) => return,
-            NetEvent::Core(Event::Shared { entry, .. }) => self.shared = Some(entry.key()),
+            NetEvent::Core(Event::Shared { entry, .. }) if self.shared.is_some_and(|k| entry.rank() <= k) => return,
+            NetEvent::Core(Event::Shared { entry, .. }) => self.shared = Some(entry.rank()),
             NetEvent::Core(Event::Settled { upto, .. }) if *upto <= self.settled => return,
             NetEvent::Core(Event::Settled { upto, .. }) => self.settled = *upto,
             NetEvent::Resync(r) => return self.resync(r),
@@ -521,6 +522,10 @@ mod tests {
         p.event(&shared(entry(3, "three")));
         p.event(&shared(entry(1, "one")));
         p.event(&settled(mark(2), 1));
+        // Written over "three" by a clock behind it: stamped before it, and shared after it.
+        let mut over = entry(2, "over three");
+        over.over = entry(3, "").over_for(over.ts, over.node);
+        p.event(&shared(over));
         p.flush();
         let out = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         let count = |kind: &str, text: &str| {
@@ -530,6 +535,7 @@ mod tests {
         };
         assert_eq!((count("message", "one"), count("message", "two"), count("message", "three")), (1, 1, 1), "{out}");
         assert_eq!((count("shared", "one"), count("shared", "three")), (1, 1), "no older shared after a newer: {out}");
+        assert_eq!(count("shared", "over three"), 1, "one written over it is newer: {out}");
         // Settled: 1 before the lag, 2 by the resync; the core's own report of 2 is not repeated,
         // and the counts add up to the messages settled.
         let settled: Vec<u64> = out

@@ -147,9 +147,9 @@ impl NodeStatus {
         self.shared = Some(entry);
     }
 
-    /// A shared message from a resync, if it is newer than the one shown.
+    /// A shared message from a resync, if it ranks after the one shown (see `Entry::rank`).
     pub(super) fn share_if_newer(&mut self, entry: Option<Entry>) {
-        if entry.as_ref().is_some_and(|s| self.shared.as_ref().is_none_or(|cur| s.key() > cur.key())) {
+        if entry.as_ref().is_some_and(|s| self.shared.as_ref().is_none_or(|cur| s.rank() > cur.rank())) {
             self.shared = entry;
         }
     }
