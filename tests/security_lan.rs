@@ -188,7 +188,7 @@ const STRANGER: &str = r"
 import socket, struct, sys, time
 host, port = sys.argv[1], int(sys.argv[2])
 c = socket.create_connection((host, port), timeout=5)
-hello = b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', 0x1234567887654321, 1, 1 << 63 | 1, 0) + bytes([8])
+hello = b'\xf0GCS' + bytes([3, 0]) + struct.pack('<QQQQ', 0x1234567887654321, 1, 1 << 63 | 1, 0) + bytes([8])
 c.sendall(struct.pack('>I', len(hello)) + hello)
 c.settimeout(5)
 start, got = time.time(), b''
@@ -298,7 +298,7 @@ def string(s):
     b = s.encode()
     return varint(len(b)) + b
 def frame(sender, inc, seq, hlc, kind, body=b''):
-    return b'\xf0GCS' + bytes([2, 0]) + struct.pack('<QQQQ', sender, inc, seq, hlc) + bytes([kind]) + body
+    return b'\xf0GCS' + bytes([3, 0]) + struct.pack('<QQQQ', sender, inc, seq, hlc) + bytes([kind]) + body
 ";
 
 /// The attacker's toolkit for an open group: listens for the victim's frames to learn its
@@ -327,7 +327,7 @@ out.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface
 send = lambda b: out.sendto(b, G)
 now_ms = (hlc >> 32) * 1000 + (((hlc & 0xffffffff) * 1000) >> 32)
 for k in range(1, 4):
-    send(frame(victim, inc, seq + k, hlc + k, 4, varint(k) + string('victim') + string('forged %d' % k) + b'\x00'))
+    send(frame(victim, inc, seq + k, hlc + k, 4, varint(k) + string('victim') + string('forged %d' % k) + b'\x00\x00'))
 send(frame(victim, inc, seq + 5, hlc + 5, 3))
 send(frame(victim, inc + 1000, 1, hlc + 6, 2, beat(now_ms, 'victim', 0)))
 send(frame(member, 1, 10**6, hlc + 7, 10, varint(victim) + varint(inc)))
@@ -446,7 +446,7 @@ while True:
         if sender == victim and d[38] == 2:
             break
 if mode == 'message':
-    payload = frame(victim, inc, seq + 1, hlc + 1, 4, varint(1) + string('victim') + string('spoofed') + b'\x00')
+    payload = frame(victim, inc, seq + 1, hlc + 1, 4, varint(1) + string('victim') + string('spoofed') + b'\x00\x00')
 elif mode == 'leave':
     payload = frame(victim, inc, seq + 20, hlc + 1, 3, b'')
 else:
@@ -590,7 +590,7 @@ G = ('225.0.0.37', 12345)
 out.sendto(b'\x1b]0;pwned\x07hi \x1b[2J\x1b]52;c;ZXZpbA==\x07 \rfake: line\n', G)
 now = time.time()
 hlc = (int(now) << 32) | (int((now % 1) * (1 << 32)) & ~0xf)
-body = varint(1) + string('bob\u202eexe.txt\x1b[31m') + string('look \u202eright\x07') + b'\x00'
+body = varint(1) + string('bob\u202eexe.txt\x1b[31m') + string('look \u202eright\x07') + b'\x00\x00'
 out.sendto(frame(0x5151, 1, 1, hlc, 4, body), G)
 print('sent')
 ";
