@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -24,9 +25,9 @@ pub async fn run_node(
     json: bool,
     history: Option<std::path::PathBuf>,
 ) -> color_eyre::Result<()> {
-    let mut out = Printer::new(json);
+    let out = Arc::new(Printer::new(json));
     // The conversation kept across runs: opened first, so a wrong path is one line and exit 2.
-    let mut history = match &history {
+    let history = match &history {
         Some(p) => {
             let opened = History::open(p).map_err(UserError::Usage)?;
             if let Some(note) = opened.note() {
@@ -36,12 +37,14 @@ pub async fn run_node(
         }
         None => None,
     };
-    let mut kept = Vec::new();
     // Listened for once, not anew on every pass of the loop (which costs a registration each).
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    // The node's events are printed on its network task, as they come: from the socket to
+    // stdout with no queue and no hop between tasks.
+    let sink = Box::new(Lines { out: Arc::clone(&out), history, kept: Vec::new() });
     // Started before the network is up (at boot, on a laptop between networks): wait for it.
-    let started = net::start_node_when_up(&netcfg, cfg, |e| {
+    let started = net::start_node_when_up(&netcfg, cfg, Some(sink), |e: &net::SetupError| {
         // On an IPv6-only host the IPv4 group will never come: that is the one thing to say.
         let reason = socket::family_hint(netcfg.group).unwrap_or_else(|| e.to_string());
         out.print(&Line::Waiting { reason });
@@ -61,27 +64,8 @@ pub async fn run_node(
     let mut stdin_open = true;
     loop {
         tokio::select! {
-            ev = node.events.recv() => match ev {
-                Some(ev) => {
-                    // Everything already waiting goes out in one write.
-                    out.event(&ev);
-                    keep(&mut kept, &ev, history.is_some());
-                    for _ in 0..BATCH {
-                        let Ok(ev) = node.events.try_recv() else { break };
-                        out.event(&ev);
-                        keep(&mut kept, &ev, history.is_some());
-                    }
-                    out.flush();
-                    let added = history.as_mut().map(|h| h.add(kept.iter()));
-                    kept.clear();
-                    if let Some(Err(e)) = added {
-                        // Said once; the node runs on without it.
-                        out.error(&format!("{e}; the conversation is no longer kept"));
-                        history = None;
-                    }
-                }
-                None => break,
-            },
+            // (The events go to the sink: this channel only ends, with the node's task.)
+            None = node.events.recv() => break,
             got = input.recv(), if stdin_open => match got {
                 Some(Input::Answers(answers)) => {
                     report(&out, answers).await;
@@ -102,13 +86,37 @@ pub async fn run_node(
         }
     }
     let _ = node.command(Command::Leave).await;
-    // The task ends once the leave is on the wire; print what it said on the way out.
+    // The task ends once the leave is on the wire, having printed what it said on the way out.
     let _ = (&mut node.task).await;
-    while let Ok(ev) = node.events.try_recv() {
-        out.event(&ev);
-    }
     out.flush();
     Ok(())
+}
+
+/// The node's events as lines on stdout, on the network task; and the messages among them
+/// kept in the history file, when there is one.
+struct Lines {
+    out: Arc<Printer>,
+    history: Option<History>,
+    kept: Vec<Kept>,
+}
+
+impl net::EventSink for Lines {
+    fn event(&mut self, ev: NetEvent) {
+        self.out.event(&ev);
+        keep(&mut self.kept, &ev, self.history.is_some());
+    }
+
+    fn flush(&mut self) {
+        self.out.flush();
+        let added = self.history.as_mut().map(|h| h.add(self.kept.iter()));
+        self.kept.clear();
+        if let Some(Err(e)) = added {
+            // Said once; the node runs on without it.
+            self.out.error(&format!("{e}; the conversation is no longer kept"));
+            self.out.flush();
+            self.history = None;
+        }
+    }
 }
 
 /// The messages of `ev` for the history file (when there is one).
@@ -122,9 +130,6 @@ fn keep(kept: &mut Vec<Kept>, ev: &NetEvent, keeping: bool) {
         _ => {}
     }
 }
-
-/// Events printed in one write at most: everything the network task can have queued.
-const BATCH: usize = 4096;
 
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -275,14 +280,33 @@ const MAX_PRINTED: usize = 50_000;
 
 struct Printer {
     json: bool,
+    /// What was printed, for a resync to print only what was missed. Behind a lock, as the
+    /// writer is, so the network task (printing events) and the main loop (answers to commands)
+    /// share one `Printer` (on one thread: the lock is never waited for).
+    seen: std::sync::Mutex<Seen>,
+    /// Lines are written here (stdout, buffered) and flushed once per batch of events.
+    out: std::sync::Mutex<Box<dyn Write + Send>>,
+}
+
+/// What a `Printer` has printed.
+#[derive(Default)]
+struct Seen {
     me: Option<NodeId>,
     printed: BTreeSet<Key>,
     /// The rank of the shared message last printed (a resync can bring it again).
     shared: Option<Rank>,
     /// The settled mark last printed (likewise).
     settled: Hlc,
-    /// Lines are written here (stdout, buffered) and flushed once per batch of events.
-    out: std::sync::Mutex<Box<dyn Write + Send>>,
+}
+
+impl Seen {
+    fn remember(&mut self, key: Key) -> bool {
+        let new = self.printed.insert(key);
+        if self.printed.len() > MAX_PRINTED {
+            self.printed.pop_first();
+        }
+        new
+    }
 }
 
 fn ctime_now() -> String {
@@ -342,43 +366,28 @@ impl Printer {
     }
 
     fn to(json: bool, out: Box<dyn Write + Send>) -> Self {
-        Printer {
-            json,
-            me: None,
-            printed: BTreeSet::new(),
-            shared: None,
-            settled: Hlc(0),
-            out: std::sync::Mutex::new(out),
-        }
-    }
-
-    fn remember(&mut self, key: Key) -> bool {
-        let new = self.printed.insert(key);
-        if self.printed.len() > MAX_PRINTED {
-            self.printed.pop_first();
-        }
-        new
+        Printer { json, seen: std::sync::Mutex::default(), out: std::sync::Mutex::new(out) }
     }
 
     /// After a lag: print the messages the core holds that never reached the screen, in log
     /// order, and the settled mark they came with.
-    fn resync(&mut self, r: &net::Resync) {
+    fn resync(&self, seen: &mut Seen, r: &net::Resync) {
         let mut recovered = 0;
         for e in &r.entries {
-            if self.printed.first().is_some_and(|k| e.key() < *k) && self.printed.len() >= MAX_PRINTED {
+            if seen.printed.first().is_some_and(|k| e.key() < *k) && seen.printed.len() >= MAX_PRINTED {
                 continue; // older than anything remembered: printed long ago
             }
-            if self.remember(e.key()) {
+            if seen.remember(e.key()) {
                 recovered += 1;
-                let own = Some(e.node) == self.me && e.bare_from.is_none();
+                let own = Some(e.node) == seen.me && e.bare_from.is_none();
                 self.print(&Line::Message(Message::new(e, own, e.ts < r.settled)));
             }
         }
         self.print(&Line::Resync { recovered, messages: r.entries.len() });
         // Only what settled since the last mark printed, once.
-        if r.settled > self.settled {
-            let count = r.entries.iter().filter(|e| e.ts >= self.settled && e.ts < r.settled).count();
-            self.settled = r.settled;
+        if r.settled > seen.settled {
+            let count = r.entries.iter().filter(|e| e.ts >= seen.settled && e.ts < r.settled).count();
+            seen.settled = r.settled;
             self.print(&Line::Settled { upto: r.settled.to_rfc3339(), count });
         }
     }
@@ -406,17 +415,18 @@ impl Printer {
         let _ = self.out.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush();
     }
 
-    fn event(&mut self, ev: &NetEvent) {
+    fn event(&self, ev: &NetEvent) {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match ev {
-            NetEvent::Ready(r) => self.me = Some(r.node),
+            NetEvent::Ready(r) => seen.me = Some(r.node),
             // A message the core had already queued when the screen fell behind comes once in
             // the resync and once more as its own event: it is printed once.
-            NetEvent::Core(Event::Message { entry, .. }) if !self.remember(entry.key()) => return,
-            NetEvent::Core(Event::Shared { entry, .. }) if self.shared.is_some_and(|k| entry.rank() <= k) => return,
-            NetEvent::Core(Event::Shared { entry, .. }) => self.shared = Some(entry.rank()),
-            NetEvent::Core(Event::Settled { upto, .. }) if *upto <= self.settled => return,
-            NetEvent::Core(Event::Settled { upto, .. }) => self.settled = *upto,
-            NetEvent::Resync(r) => return self.resync(r),
+            NetEvent::Core(Event::Message { entry, .. }) if !seen.remember(entry.key()) => return,
+            NetEvent::Core(Event::Shared { entry, .. }) if seen.shared.is_some_and(|k| entry.rank() <= k) => return,
+            NetEvent::Core(Event::Shared { entry, .. }) => seen.shared = Some(entry.rank()),
+            NetEvent::Core(Event::Settled { upto, .. }) if *upto <= seen.settled => return,
+            NetEvent::Core(Event::Settled { upto, .. }) => seen.settled = *upto,
+            NetEvent::Resync(r) => return self.resync(&mut seen, r),
             _ => {}
         }
         if let Some(line) = Line::of(ev) {
@@ -497,7 +507,7 @@ mod tests {
     #[test]
     fn a_message_the_resync_brought_is_printed_once_when_its_own_event_follows() {
         let sink = Sink::default();
-        let mut p = Printer::to(true, Box::new(sink.clone()));
+        let p = Printer::to(true, Box::new(sink.clone()));
         let say = |e: proto::Entry| NetEvent::Core(Event::Message { entry: e, own: false, settled: false });
         let shared = |e: proto::Entry| NetEvent::Core(Event::Shared { entry: e, settled: false });
         let settled = |upto: Hlc, count: usize| NetEvent::Core(Event::Settled { upto, count });

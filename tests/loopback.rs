@@ -22,7 +22,7 @@ fn loopback_node(port: u16, name: &str) -> NodeHandle {
     let ring_addr = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, listener.local_addr().unwrap().port())));
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, Config { name: Name::clip(name), ring_addr, ..Config::default() }, net::now());
-    net::spawn(sock, Some(listener), cfg.group, "127.0.0.1".into(), core)
+    net::spawn(sock, Some(listener), (cfg.group, "127.0.0.1".into()), core, None)
 }
 
 async fn next_matching(h: &mut NodeHandle, what: &str, pred: impl Fn(&Event) -> bool) -> Event {

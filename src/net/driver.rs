@@ -135,11 +135,22 @@ pub enum NetEvent {
     SendFailed(String),
 }
 
+/// A front end that takes the node's events on the network task itself, in order, as they come:
+/// no queue and no task hop between the socket and the screen (`groupcast node` prints its lines
+/// here). It must not block for long: the network task waits while it writes.
+pub trait EventSink: Send + 'static {
+    /// The next event.
+    fn event(&mut self, ev: NetEvent);
+    /// A batch of events is over: what was written goes out.
+    fn flush(&mut self);
+}
+
 /// A running node as a front end holds it: requests in, events out, and its task.
 pub struct NodeHandle {
     /// Where requests to the node go.
     pub requests: mpsc::Sender<Request>,
-    /// What the node reports, in order.
+    /// What the node reports, in order (nothing, when it has an `EventSink`: the channel ends
+    /// with the task).
     pub events: mpsc::Receiver<NetEvent>,
     /// The network task; it ends when the node has left or every request sender is gone.
     pub task: JoinHandle<()>,
@@ -164,13 +175,14 @@ impl NodeHandle {
 }
 
 /// Starts the network task for `core` on `sock`, which has joined `group` on `iface`; ring
-/// links are accepted on `listener` (the port `core` advertises).
+/// links are accepted on `listener` (the port `core` advertises). Events go to `sink` if there
+/// is one, else to the handle's channel.
 pub fn spawn(
     sock: UdpSocket,
     listener: Option<TcpListener>,
-    group: SocketAddr,
-    iface: String,
+    (group, iface): (SocketAddr, String),
     core: Node,
+    sink: Option<Box<dyn EventSink>>,
 ) -> NodeHandle {
     let (req_tx, req_rx) = mpsc::channel(REQUEST_QUEUE);
     let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
@@ -188,6 +200,7 @@ pub fn spawn(
             group,
             core,
             events: ev_tx,
+            sink,
             lagged: 0,
             resync: false,
             send_errors: 0,
@@ -199,7 +212,13 @@ pub fn spawn(
         };
         d.emit(NetEvent::Ready(ready));
         d.emit(NetEvent::GroupTime { time: d.core.group_now(), mono: mono_now(), basis: d.core.clock_basis() });
+        if let Some(sink) = &mut d.sink {
+            sink.flush();
+        }
         d.run(req_rx, listener, link_rx).await;
+        if let Some(sink) = &mut d.sink {
+            sink.flush();
+        }
     });
     NodeHandle { requests: req_tx, events: ev_rx, task }
 }
@@ -209,6 +228,8 @@ struct Driver {
     group: SocketAddr,
     core: Node,
     events: mpsc::Sender<NetEvent>,
+    /// Takes the events instead of `events`, on this task.
+    sink: Option<Box<dyn EventSink>>,
     lagged: u64,
     /// Events were dropped: the front end needs a resync before anything else.
     resync: bool,
@@ -379,6 +400,9 @@ impl Driver {
                 }
             }
         }
+        if let Some(sink) = &mut self.sink {
+            sink.flush();
+        }
     }
 
     /// What a new connection needs: a number, our hello, the key to check theirs.
@@ -435,6 +459,9 @@ impl Driver {
     /// and nothing more is sent until the queue has room for a resync, which carries the
     /// effect of everything dropped.
     fn emit(&mut self, e: NetEvent) {
+        if let Some(sink) = &mut self.sink {
+            return sink.event(e);
+        }
         if self.resync && !self.try_resync() {
             self.lagged += 1;
             return;

@@ -23,7 +23,7 @@ pub struct NetConfig {
     pub ring_port: u16,
 }
 
-pub use driver::{NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};
+pub use driver::{EventSink, NetEvent, NodeHandle, Ready, Request, Resync, mono_now, now, spawn, wall_now};
 pub use link::MAX_HELLO;
 pub use node::{new_identity, start_node, start_node_when_up};
 pub use socket::{SetupError, resolve_iface};

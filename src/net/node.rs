@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use super::driver::{self, NodeHandle};
+use super::driver::{self, EventSink, NodeHandle};
 use super::{NetConfig, SetupError, socket};
 use crate::proto::{self, Incarnation, Node, NodeId};
 
@@ -19,7 +19,16 @@ pub fn new_identity() -> (NodeId, Incarnation) {
 }
 
 /// Joins the group, opens the ring listener, and starts the network task.
-pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHandle, SetupError> {
+pub fn start_node(netcfg: &NetConfig, cfg: proto::Config) -> Result<NodeHandle, SetupError> {
+    start_node_into(netcfg, cfg, &mut None)
+}
+
+/// As `start_node`, with the events going to `sink` (taken only if the node starts).
+fn start_node_into(
+    netcfg: &NetConfig,
+    mut cfg: proto::Config,
+    sink: &mut Option<Box<dyn EventSink>>,
+) -> Result<NodeHandle, SetupError> {
     let iface = socket::resolve_iface(netcfg.iface.as_deref(), netcfg.group)?;
     let sock = socket::open_member(netcfg, iface)?;
     let in_use = socket::iface_in_use(netcfg, iface);
@@ -42,7 +51,7 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHand
     let label = in_use.map_or_else(|| "default".to_string(), |a| a.to_string());
     let (id, inc) = new_identity();
     let core = Node::new(id, inc, cfg, driver::now());
-    Ok(driver::spawn(sock, Some(listener), group, label, core))
+    Ok(driver::spawn(sock, Some(listener), (group, label), core, sink.take()))
 }
 
 /// Like `start_node`, but while the network is not there yet (the interface down or without
@@ -51,11 +60,12 @@ pub fn start_node(netcfg: &NetConfig, mut cfg: proto::Config) -> Result<NodeHand
 pub async fn start_node_when_up(
     netcfg: &NetConfig,
     cfg: proto::Config,
+    mut sink: Option<Box<dyn EventSink>>,
     mut waiting: impl FnMut(&SetupError),
 ) -> Result<NodeHandle, SetupError> {
     let mut said = String::new();
     loop {
-        match start_node(netcfg, cfg.clone()) {
+        match start_node_into(netcfg, cfg.clone(), &mut sink) {
             Err(e) if e.network_not_up(netcfg.iface.as_deref()) => {
                 let why = e.to_string();
                 if why != said {

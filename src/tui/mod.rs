@@ -67,7 +67,7 @@ pub async fn run(
              (`groupcast doctor` says why)"
         );
     };
-    let mut node = start_node_when_up(&netcfg, cfg, waiting).await.map_err(UserError::from)?;
+    let mut node = start_node_when_up(&netcfg, cfg, None, waiting).await.map_err(UserError::from)?;
     let mut terminal = ratatui::try_init().wrap_err("cannot set up the terminal")?;
     let _ = execute!(stdout(), EnableMouseCapture, EnableBracketedPaste);
     let hook = std::panic::take_hook();
