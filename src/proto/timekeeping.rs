@@ -62,8 +62,17 @@ impl Timekeeping<'_> {
         let own_plausible = clock::plausible(self.clock.wall_ms());
         let decision = clock::decide(own_plausible, &votes);
         self.clock.set_basis(decision.basis);
+        // Most: the clocks that agree are most of the hosts heard (and this one, if its clock
+        // can be right). All agree: every clock heard is, with the target.
+        let (hosts, all_agree) = self.members.may_vote(own_host, decision.target_ms);
+        let most = decision.agree * 2 > (hosts + usize::from(own_plausible)).max(decision.basis.voters());
+        // A host whose own clock cannot be right has nothing to weigh the votes against: once on
+        // a plausible time it moves only where most of the hosts heard agree, never after the
+        // one or two the ring vouched for first (a wrong neighbour among them).
+        let group_plausible = clock::plausible(self.clock.wall_ms().saturating_add(self.clock.offset_ms()));
+        let may_move = own_plausible || most || all_agree || !group_plausible;
         let mut followed = Followed::default();
-        if let Some(target) = decision.target_ms {
+        if let Some(target) = decision.target_ms.filter(|_| may_move) {
             let jump = !self.holding.known() || !own_plausible;
             if let Some(by_ms) = self.clock.follow(target, jump, now, self.cfg.heartbeat) {
                 followed.new_life = self.clock.shift(by_ms);
@@ -71,11 +80,8 @@ impl Timekeeping<'_> {
                 self.out.push(Output::Event(e));
             }
         }
-        // Known once the clocks that agree are most of the hosts heard (and this one, if its
-        // clock can be right), or every clock heard agrees: not while the clocks split, nor
-        // while the first ones the ring vouches for could yet be outvoted by the others.
-        let (hosts, all_agree) = self.members.may_vote(own_host, decision.target_ms);
-        let most = decision.agree * 2 > (hosts + usize::from(own_plausible)).max(decision.basis.voters());
+        // Known once most agree, or all: not while the clocks split, nor while the first ones
+        // the ring vouches for could yet be outvoted by the others.
         followed.known = heard && (most || all_agree) && !self.holding.known();
         followed
     }
