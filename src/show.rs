@@ -31,6 +31,9 @@ pub(crate) fn skew_text(ms: i64) -> String {
 
 /// What the clock note says: whose clock is off (the one most off first) and what group time
 /// rests on, or nothing when all is well. `short` is a form for a narrow header.
+/// Cells a name takes at most in the short clock note.
+const SHORT_NAME: usize = 10;
+
 pub(crate) fn clock_note<'a>(
     own_ms: i64,
     basis: ClockBasis,
@@ -44,7 +47,11 @@ pub(crate) fn clock_note<'a>(
         _ if short => format!(" (+{})", n - 1),
         _ => format!(" (+{} more)", n - 1),
     };
-    let worst = off.first().map(|(name, ms)| format!("{name} {}{}", skew_text(*ms), more(off.len())));
+    // (Cut in the short form: a long name must not push the warning off a narrow header.)
+    let worst = off.first().map(|(name, ms)| {
+        let name = if short { clip(name, SHORT_NAME) } else { (*name).to_string() };
+        format!("{name} {}{}", skew_text(*ms), more(off.len()))
+    });
     let own = skew_text(own_ms);
     Some(match basis {
         ClockBasis::Implausible { voters: 0 } if short => "clock wrong".to_string(),
@@ -92,6 +99,27 @@ pub(crate) fn clean(s: &str, keep_newlines: bool) -> String {
     for g in s.graphemes(true) {
         clean_cluster(&mut out, g, keep_newlines);
     }
+    out
+}
+
+/// `s` cut to at most `cells` terminal cells, a grapheme cluster at a time, with "…" where it
+/// was cut (for text already `clean`ed).
+pub(crate) fn clip(s: &str, cells: usize) -> String {
+    use unicode_width::UnicodeWidthStr as _;
+    if s.width() <= cells {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for g in s.graphemes(true) {
+        let w = g.width();
+        if used + w + 1 > cells {
+            break;
+        }
+        out.push_str(g);
+        used += w;
+    }
+    out.push('…');
     out
 }
 
@@ -220,6 +248,15 @@ mod tests {
         let wrong = ClockBasis::Implausible { voters: 0 };
         assert_eq!(note(0, wrong, &[], false).as_deref(), Some("this host's clock is wrong; no clock to follow"));
         assert_eq!(note(0, wrong, &[], true).as_deref(), Some("clock wrong"));
+        let long = [("a-very-long-host-name-indeed", 600_000)];
+        assert_eq!(note(0, m, &long, true).as_deref(), Some("a-very-lo… +10m 0s"));
+    }
+
+    #[test]
+    fn clip_cuts_by_cells_and_says_so() {
+        assert_eq!(clip("alice", 12), "alice");
+        assert_eq!(clip("abcdefghijklmnop", 6), "abcde…");
+        assert_eq!(clip("日本語の名前です", 7), "日本語…", "wide characters take two cells");
     }
 
     #[test]

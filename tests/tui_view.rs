@@ -275,6 +275,22 @@ fn the_header_names_the_clock_most_off_even_when_narrow() {
         assert!(header.contains("(+1"), "{width} columns: one more: {header:?}");
         assert!(!header.contains("frank"), "{width} columns: {header:?}");
     }
+    // Long names, ours and the offender's, do not push the warning off an 80-column header.
+    let peers = vec![peer(BOB, "frank", -180_000), peer(NodeId(9), &"eve-".repeat(9), 600_000)];
+    update(&mut app, Msg::Net(NetEvent::Status { peers, stats: Stats::default() }));
+    let ready = Ready {
+        node: ME,
+        name: "alice-".repeat(6),
+        group: "225.0.0.37:12345".parse().unwrap(),
+        iface: "10.231.0.1".into(),
+        key: None,
+    };
+    update(&mut app, Msg::Net(NetEvent::Ready(ready)));
+    for width in [100u16, 80] {
+        let screen = draw(&app, (width, 24));
+        let header = screen.lines().next().unwrap_or_default();
+        assert!(header.contains("+10m 0s (+1"), "{width} columns: {header:?}");
+    }
 }
 
 /// Chat lines on the screen (system lines aside).

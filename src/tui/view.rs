@@ -139,16 +139,21 @@ fn render_header(app: &App, f: &mut Frame, area: Rect) {
     let [left_area, right_area] = Layout::horizontal([Constraint::Min(0), Constraint::Length(right_width)]).areas(area);
     // The most detail that fits, leaving a space before the counts.
     let room = usize::from(left_area.width).saturating_sub(2);
-    let left = (0..5)
+    let left = (0..6)
         .map(|detail| header_left(app, detail))
         .find(|l| l.width() <= room)
-        .unwrap_or_else(|| header_left(app, 5));
+        .unwrap_or_else(|| header_left(app, 6));
     f.render_widget(Paragraph::new(left), left_area);
     f.render_widget(Paragraph::new(right), right_area);
 }
 
-/// The header's left part; a higher `detail` number leaves more out (at 3 the node's id goes and
-/// the clock's note takes its short form, at 4 the note goes, at 5 keyed or open).
+/// Cells our own name takes at most in a narrow header.
+const OWN_NAME_NARROW: usize = 16;
+
+/// The header's left part; a higher `detail` number leaves more out (at 3 the node's id goes, our
+/// name is cut and the clock's note takes its short form, at 4 our name goes, at 5 the note, at 6
+/// keyed or open: a warning about a clock matters more than our own name, which the peers pane
+/// shows too).
 fn header_left(app: &App, detail: u8) -> Line<'static> {
     let dim = Style::new().fg(Color::DarkGray);
     let mut left = vec![Span::styled(" groupcast ", Style::new().bold().fg(Color::Black).bg(Color::Cyan)), " ".into()];
@@ -156,13 +161,25 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
         left.push(Span::styled("joining…", dim));
         return Line::from(left);
     };
-    left.push(Span::styled(clean(&me.name), Style::new().bold().fg(node_color(me.node))));
+    // Only clocks of members the ring vouches for: a replayed or made-up name is no host to blame.
+    let peers =
+        app.peers.rows().values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
+    let note = (detail < 5).then(|| crate::show::clock_note(app.node.skew_ms(), app.node.clock(), peers, detail >= 3));
+    let note = note.flatten();
+    // Narrow: a long name of ours is cut, then left out for the clock's warning (if there is one).
+    let name = if detail < 3 { clean(&me.name) } else { crate::show::clip(&clean(&me.name), OWN_NAME_NARROW) };
+    let with_name = detail != 4 || note.is_none();
+    if with_name {
+        left.push(Span::styled(name, Style::new().bold().fg(node_color(me.node))));
+    }
     if detail < 3 {
         left.push(Span::styled(format!(" #{}", me.node.short()), dim));
     }
-    if detail < 5 {
+    if detail < 6 {
         // Keyed or open stays almost to the last: it says whether anyone on the LAN can read along.
-        left.push(Span::styled(" │ ", dim));
+        if with_name {
+            left.push(Span::styled(" │ ", dim));
+        }
         left.push(if app.node.keyed() {
             Span::styled("keyed", Style::new().fg(Color::Green))
         } else {
@@ -176,11 +193,7 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     if detail < 1 {
         left.push(Span::styled(format!(" via {}", me.iface), dim));
     }
-    // Only clocks of members the ring vouches for: a replayed or made-up name is no host to blame.
-    let peers =
-        app.peers.rows().values().filter(|p| p.status.is_member() && p.vouched).map(|p| (p.name.as_str(), p.skew_ms));
-    let note = (detail < 4).then(|| crate::show::clock_note(app.node.skew_ms(), app.node.clock(), peers, detail == 3));
-    if let Some(note) = note.flatten() {
+    if let Some(note) = note {
         let note = clean(&note);
         left.push(Span::styled(" │ ", dim));
         left.push(Span::styled(note, Style::new().fg(Color::Yellow)));
