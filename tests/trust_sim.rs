@@ -453,7 +453,7 @@ fn segments_on_different_times_merge_and_the_shared_message_keeps_moving() {
         sim.run_for(secs(8));
         assert_one_time(&sim, time, case);
         // The ring changes as the segments merge: no peer is suspected over and over.
-        let mut suspected: std::collections::BTreeMap<(usize, NodeId), usize> = Default::default();
+        let mut suspected = std::collections::BTreeMap::<(usize, NodeId), usize>::new();
         for (i, node, what) in verdicts_since(&sim, &healed, &[]) {
             if what == "suspect" {
                 *suspected.entry((i, node)).or_default() += 1;
