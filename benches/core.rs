@@ -58,6 +58,7 @@ fn codec(c: &mut Criterion) {
             tcp_port: 40000,
             frontier: Hlc(5),
             links: vec![(NodeId(2), 100), (NodeId(3), 120)],
+            resumed: false,
         }),
         ..message_frame()
     };

@@ -320,6 +320,7 @@ fn a_made_up_peer_no_one_can_link_with_holds_back_no_ones_settled_marks() {
             tcp_port: 7001,
             frontier: Hlc(0),
             links: Vec::new(),
+            resumed: false,
         };
         let f = Frame {
             sender: NodeId(0x0bad),
@@ -521,6 +522,7 @@ fn acks_from_a_made_up_member_are_not_answered() {
         tcp_port: 0,
         frontier: Hlc(0),
         links: Vec::new(),
+        resumed: false,
     });
     let f = frame(&sim, 1, beat);
     sim.inject(ghost, &wire::encode(&f).unwrap(), &all);
@@ -634,6 +636,7 @@ fn a_crowd_of_made_up_members_does_not_slow_the_groups_heartbeats() {
                 tcp_port: 7000,
                 frontier: Hlc(0),
                 links: Vec::new(),
+                resumed: false,
             };
             let f = Frame {
                 sender: NodeId(0xf000 + k),

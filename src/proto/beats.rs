@@ -95,6 +95,8 @@ pub(super) struct Said {
     pub tcp_port: u16,
     pub frontier: Hlc,
     pub links: Vec<(NodeId, u32)>,
+    /// Back from being stopped a moment ago.
+    pub resumed: bool,
 }
 
 /// Multicasts a heartbeat (or an announce) through `tx`, with the interval `every`.
@@ -108,6 +110,7 @@ pub(super) fn send(tx: &mut Tx, said: Said, every: Duration, announce: bool) {
         tcp_port: said.tcp_port,
         frontier: said.frontier,
         links: said.links,
+        resumed: said.resumed,
     };
     tx.send(if announce { Body::Announce(beat) } else { Body::Heartbeat(beat) });
 }

@@ -14,6 +14,7 @@ use super::Event;
 use super::beats::{self, Beats, Said};
 use super::config::Config;
 use super::outbox::Tx;
+use super::pauses::Pauses;
 use super::repair::Repair;
 use super::ring::Links;
 use super::tending::MAX_VOUCHES;
@@ -73,6 +74,7 @@ pub(super) struct Lives<'a> {
     pub cfg: &'a Config,
     pub life: &'a mut Life,
     pub beats: &'a Beats,
+    pub pauses: &'a Pauses,
     pub repair: &'a mut Repair,
     pub links: &'a Links,
     pub tx: Tx<'a>,
@@ -81,14 +83,15 @@ pub(super) struct Lives<'a> {
 }
 
 impl Lives<'_> {
-    /// Multicasts a heartbeat (or an announce): what this node is, where it stands, and what it
-    /// hears on its ring links.
+    /// Multicasts a heartbeat (or an announce): what this node is, where it stands, what it
+    /// hears on its ring links, and whether it came back from being stopped a moment ago.
     pub(super) fn beat(&mut self, announce: bool, now: Time) {
         let said = Said {
             name: self.cfg.name.to_string(),
             tcp_port: self.cfg.ring_addr.map_or(0, |a| a.port()),
             frontier: self.repair.frontier(),
             links: self.links.heard_ages(now, MAX_VOUCHES),
+            resumed: self.pauses.was_away(now),
         };
         beats::send(&mut self.tx, said, self.beats.interval(), announce);
     }

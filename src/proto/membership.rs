@@ -619,6 +619,7 @@ mod tests {
             tcp_port: 7000,
             frontier: Hlc(0),
             links: Vec::new(),
+            resumed: false,
         }
     }
 

@@ -118,7 +118,7 @@ impl Node {
     }
 
     fn lives(&mut self) -> Lives<'_> {
-        handle! { self, Lives { cfg, life, beats, repair, links }, left: self.left }
+        handle! { self, Lives { cfg, life, beats, pauses, repair, links }, left: self.left }
     }
 
     fn writing(&mut self) -> Writing<'_> {

@@ -76,6 +76,12 @@ impl Pauses {
         self.resumed_at.is_some_and(|t| now.since(t) < self.settle)
     }
 
+    /// This node took no input for longer than two link pings a moment ago (stopped, or
+    /// starved): the silence its peers saw on its links was its own.
+    pub(super) fn was_away(&self, now: Time) -> bool {
+        self.stalled_at.is_some_and(|t| now.since(t) < self.settle) || self.just_resumed(now)
+    }
+
     /// This node has been taking input all along lately (not stopped or starved, even briefly):
     /// a silence it sees now is the peer's, not its own. After a stall it is not, for a link
     /// ping (half a stall): the frames that waited in its sockets meanwhile (read one wake-up at

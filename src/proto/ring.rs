@@ -124,6 +124,10 @@ impl Dial {
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A peer that answered a probe is taken to be there this long: its link closing again within
+/// it is not probed again (two nodes that disagree for a moment about who neighbours whom would
+/// dial and close at the speed of the LAN, a suspicion and a recovery each time).
+const PROBE_ANSWERED: Duration = Duration::from_secs(1);
 
 /// What tending the links found for one link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,6 +156,8 @@ pub(super) struct Links {
     ring_since: Time,
     /// When the ring was last looked after.
     last_tend: Time,
+    /// Peers that answered a probe dial lately, and when.
+    answered: BTreeMap<NodeId, Time>,
 }
 
 impl Links {
@@ -298,7 +304,11 @@ impl Links {
 
     /// A link to `peer`, from `addr`, is open; false if one already was (one link per peer).
     pub(super) fn up(&mut self, peer: NodeId, addr: SocketAddr, now: Time) -> bool {
-        self.dials.remove(&peer);
+        if self.dials.remove(&peer).is_some_and(|d| d.probe) {
+            // Answered: its process is there. Kept a while, a few peers at most.
+            self.answered.retain(|_, t| now.since(*t) < PROBE_ANSWERED);
+            self.answered.insert(peer, now);
+        }
         if self.open.contains_key(&peer) {
             return false;
         }
@@ -333,6 +343,12 @@ impl Links {
             }
             None => false,
         }
+    }
+
+    /// Whether `peer` answered a probe dial of ours less than `PROBE_ANSWERED` ago: its link
+    /// closing now is no sign that its process is gone (it may not take us as its neighbour).
+    pub(super) fn answered_lately(&self, peer: NodeId, now: Time) -> bool {
+        self.answered.get(&peer).is_some_and(|t| now.since(*t) < PROBE_ANSWERED)
     }
 
     /// `peer` closed our link with a goodbye: dial it again only after a pause.

@@ -229,6 +229,9 @@ impl Tending<'_> {
                 self.links.pause_dials(peer, now);
             }
             LinkEnd::Broken => match self.links.remove(peer) {
+                // It answered our probe a moment ago and closes on us again (it does not take
+                // us as its neighbour, as it sees the ring): alive; dial it after a pause.
+                Some(false) if !self.left && self.links.answered_lately(peer, now) => self.links.pause_dials(peer, now),
                 Some(false) if !self.left => self.failures().link_broke(peer, now),
                 // It said goodbye (it left the ring, or did not take us as a neighbour): not a
                 // failure, but no dial straight back either.
@@ -291,8 +294,12 @@ impl Tending<'_> {
             }
             self.tx.emit(e);
         }
-        // Its own frame: if it was found silent just now, its links failed, not it.
+        // Its own frame: if it was found silent just now, its links failed, not it; unless it
+        // says it was stopped, as a frozen process that is thawed does.
         self.verdicts.spoke(f.sender, now);
+        if beat.resumed {
+            self.verdicts.was_stopped(f.sender);
+        }
         if heard != Heard::Full {
             // A stamp from the future (forged, or a clock far ahead) is taken as now: it must
             // not hold this origin's frontier until real time catches up with it. (One the

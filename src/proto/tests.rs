@@ -111,6 +111,7 @@ fn beat_on(name: &str, tcp_port: u16) -> Body {
         tcp_port,
         frontier: Hlc(0),
         links: Vec::new(),
+        resumed: false,
     })
 }
 
@@ -411,6 +412,35 @@ fn a_link_closed_with_a_goodbye_is_not_a_failure() {
     assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
 }
 
+/// A peer whose link broke answers the probe (its process is there), then closes the link again
+/// at once (it does not take us as a ring neighbour, as it sees the ring): no second suspicion,
+/// no probe straight back, however often it happens.
+#[test]
+fn a_peer_that_answered_a_probe_and_closes_again_is_not_suspected_over_and_over() {
+    let mut a = ring_node(1, 1);
+    a.handle_datagram(&frame(2, T0, 1, hlc_at(0), ring_beat("b")), addr(2), at(0));
+    a.handle_link_up(NodeId(2), link_from(2), at(10));
+    all(&mut a);
+    a.handle_link_end(NodeId(2), LinkEnd::Broken, at(30));
+    let first = all(&mut a);
+    assert!(first.iter().any(|o| matches!(o, Output::Dial { .. })), "the first break is probed: {first:?}");
+    let mut suspected = 0;
+    for k in 0..20 {
+        // The probe is answered, and the link closed again a moment later.
+        a.handle_link_up(NodeId(2), link_from(2), at(31 + 2 * k));
+        a.handle_link_end(NodeId(2), LinkEnd::Broken, at(32 + 2 * k));
+        for o in all(&mut a) {
+            match o {
+                Output::Event(Event::PeerSuspect { .. }) => suspected += 1,
+                Output::Dial { .. } => panic!("probed again at once, round {k}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(suspected, 0, "suspected again after it answered");
+    assert_eq!(a.peer_status(NodeId(2)), Some(Status::Alive));
+}
+
 #[test]
 fn every_multicast_kind_counts_toward_loss() {
     let mut a = node(1);
@@ -451,6 +481,7 @@ fn arb_body() -> impl proptest::strategy::Strategy<Value = Body> {
                 tcp_port: 7000,
                 frontier: Hlc(f),
                 links: links.into_iter().map(|(n, a)| (NodeId(n), a)).collect(),
+                resumed: false,
             })
         ),
         (seq.clone(), ".{0,30}").prop_map(|(s, text)| Body::Message(MessageBody {
@@ -830,6 +861,7 @@ fn a_phantom_neighbour_leaves_the_ring_when_its_dial_fails_and_never_holds_settl
         tcp_port: 7001,
         frontier: Hlc(0),
         links: Vec::new(),
+        resumed: false,
     });
     a.handle_datagram(&frame(9, T0, 1, hlc_at(100), phantom), SocketAddr::from(([10, 0, 0, 1], 5)), at(100));
     a.handle_timer(at(150));
@@ -1121,6 +1153,7 @@ fn a_link_frame_sent_just_before_a_new_life_is_no_sign_of_forgery() {
         tcp_port: 7000,
         frontier: Hlc(0),
         links: Vec::new(),
+        resumed: false,
     };
     a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), Body::Heartbeat(beat)), addr(2), at(1_000));
     let old_life = link_frame_from(2, seal::LINK_SEQ | 0x5a, Body::Ping);
@@ -1160,6 +1193,7 @@ fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() 
         tcp_port: 7000,
         frontier: Hlc(0),
         links: Vec::new(),
+        resumed: false,
     });
     a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), forged), addr(2), at(1_000));
     // b's next link frame is of its real, older life: a tells b, and b moves above the forgery.

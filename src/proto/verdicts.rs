@@ -152,6 +152,12 @@ impl Verdicts {
         }
     }
 
+    /// `node` says it was stopped: its silence was its own, and its links are witnesses again.
+    pub(super) fn was_stopped(&mut self, node: NodeId) {
+        self.doubted.remove(&node);
+        self.silenced.remove(&node);
+    }
+
     /// Whether `node` came back from down within the last second: copies of the notice that
     /// put it down, still on their way, are not news.
     pub(super) fn just_back(&self, node: NodeId, now: Time) -> bool {

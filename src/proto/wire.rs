@@ -64,6 +64,10 @@ pub struct Beat {
     /// Ring links the sender holds, with how long ago it last heard on each (ms): evidence that
     /// those peers are alive, for nodes whose own datagrams from them were lost.
     pub links: Vec<(NodeId, u32)>,
+    /// The sender came back a moment ago from being stopped or starved (SIGSTOP, a suspended
+    /// VM, no CPU): the silence its peers saw was its own, not its ring links failing while it
+    /// spoke on.
+    pub resumed: bool,
 }
 
 /// Runs of message numbers a digest describes above an origin's contiguous mark, at most.
@@ -570,6 +574,7 @@ mod tests {
             tcp_port: 40123,
             frontier: Hlc(99),
             links: vec![(NodeId(5), 120)],
+            resumed: false,
         };
         let entry = Entry {
             ts: Hlc(5),
