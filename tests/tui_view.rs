@@ -293,6 +293,17 @@ fn the_header_names_the_clock_most_off_even_when_narrow() {
     }
 }
 
+/// `/me waves` reads the same in the log and in the shared message pane.
+#[test]
+fn an_action_reads_the_same_in_every_pane() {
+    let size = (100, 30);
+    let mut app = conversation(size);
+    say(&mut app, 7_500, BOB, "bob", "/me waves", false);
+    let screen = draw(&app, size);
+    assert_eq!(screen.matches("* bob waves").count(), 2, "in the log and the shared message:\n{screen}");
+    assert!(!screen.contains("/me waves"), "{screen}");
+}
+
 /// Chat lines on the screen (system lines aside).
 fn chat_lines(app: &App) -> usize {
     app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()

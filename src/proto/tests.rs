@@ -696,6 +696,18 @@ fn message(seq: u64, text: &str) -> Body {
     Body::Message(MessageBody { msg_seq: Seq(seq), name: "b".into(), text: text.into(), bare_from: None, over: None })
 }
 
+/// A message that comes twice (a one-shot sender sends each frame twice; a bundle and its
+/// repair) counts once as received.
+#[test]
+fn a_message_heard_twice_counts_once() {
+    let mut a = knowing_b();
+    let f = frame(2, T0, 40, hlc_at(1_100), message(1, "once"));
+    a.handle_datagram(&f, addr(2), at(1_100));
+    a.handle_datagram(&f, addr(2), at(1_130));
+    assert_eq!(a.stats().messages_received, 1);
+    assert_eq!(a.stats().duplicates, 1);
+}
+
 /// A node that knows peer 2 (named "b", at `addr(2)`) from heartbeats over a second.
 fn knowing_b() -> Node {
     let mut a = node(1);

@@ -92,9 +92,11 @@ impl Writing<'_> {
             over: m.over,
         }
         .true_over();
-        self.tx.stats.messages_received += 1;
         let mut wrote = Wrote::default();
-        self.add(entry, Source::Heard, from, now, &mut wrote);
+        // Counted once: a copy (a one-shot sender sends each twice) is a duplicate.
+        if self.add(entry, Source::Heard, from, now, &mut wrote) {
+            self.tx.stats.messages_received += 1;
+        }
         wrote
     }
 

@@ -253,7 +253,12 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     let lines = match app.node.shared() {
         None => vec![Line::styled("(no shared message yet)", dim.italic())],
         Some(e) => {
-            let mut l = wrap(&[(clean_text(&e.text), Style::new().bold())], usize::from(inner.width), 0);
+            // `/me waves` reads "* alice waves" here as in the log.
+            let text = match e.text.strip_prefix("/me ") {
+                Some(action) => format!("* {} {}", e.author(), action),
+                None => e.text.to_string(),
+            };
+            let mut l = wrap(&[(clean_text(&text), Style::new().bold())], usize::from(inner.width), 0);
             if l.len() > rows {
                 l.truncate(rows);
                 if let Some(last) = l.last_mut() {
