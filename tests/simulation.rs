@@ -161,6 +161,10 @@ fn bare_text_enters_every_log_once_and_in_the_same_place() {
     let bare: Vec<_> = sim.nodes[0].node.log().iter().filter(|e| e.bare_from == Some(old_client)).collect();
     assert_eq!(bare.len(), 5);
     assert!(bare.iter().all(|e| !e.text.ends_with('\n')));
+    // `sent` counts what each node's user said; the old client's lines its stamper sent for it
+    // are not among them.
+    let sent: Vec<u64> = (0..8).map(|i| sim.nodes[i].node.stats().messages_sent).collect();
+    assert_eq!(sent, [1, 1, 1, 1, 1, 0, 0, 0], "one line said on each of the first five");
 }
 
 #[test]

@@ -135,6 +135,20 @@ pub enum NetEvent {
     SendFailed(String),
 }
 
+/// What a failed send says, with what to do when the network is gone from under the node.
+fn send_failure(e: &std::io::Error, so_far: u64) -> String {
+    const ENETUNREACH: i32 = 101;
+    const ENODEV: i32 = 19;
+    match e.raw_os_error() {
+        Some(ENETUNREACH | ENODEV) => format!(
+            "{e} ({so_far} so far): the route to the group is gone (the link is down, or the default route was \
+             removed). The node keeps running and catches up when it is back; check the link and its route, \
+             or start on another interface with --iface"
+        ),
+        _ => format!("{e} ({so_far} so far)"),
+    }
+}
+
 /// A front end that takes the node's events on the network task itself, in order, as they come:
 /// no queue and no task hop between the socket and the screen (`groupcast node` prints its lines
 /// here). It must not block for long: the network task waits while it writes.
@@ -369,7 +383,8 @@ impl Driver {
                         self.send_errors += 1;
                         // Report the first failure and then every hundredth, not each one.
                         if self.send_errors % 100 == 1 {
-                            self.emit(NetEvent::SendFailed(format!("{e} ({} so far)", self.send_errors)));
+                            let what = send_failure(&e, self.send_errors);
+                            self.emit(NetEvent::SendFailed(what));
                         }
                     }
                 }
@@ -492,5 +507,17 @@ impl Driver {
         self.lagged = 0;
         self.resync = false;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_lost_route_says_what_to_do() {
+        let e = std::io::Error::from_raw_os_error(101);
+        let said = super::send_failure(&e, 1);
+        assert!(said.contains("route to the group is gone") && said.contains("--iface"), "{said}");
+        let other = super::send_failure(&std::io::Error::from_raw_os_error(105), 3);
+        assert!(other.ends_with("(3 so far)"), "{other}");
     }
 }

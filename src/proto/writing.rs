@@ -71,7 +71,10 @@ impl Writing<'_> {
             max: text.len().saturating_sub(e.len - wire::MAX_FRAME),
         })?;
         self.tx.stats.frames_sent += 1;
-        self.tx.stats.messages_sent += 1;
+        // What this node's user said (an old client's line it stamps is not).
+        if bare_from.is_none() {
+            self.tx.stats.messages_sent += 1;
+        }
         let entry = Entry { ts, node: self.tx.id, incarnation: self.tx.inc, seq, name, text, bare_from, over };
         let mut wrote = Wrote::default();
         let source = if bare_from.is_none() { Source::Own } else { Source::Heard };
