@@ -125,16 +125,29 @@ pub enum Command {
     /// `groupcast man doctor` prints groupcast-doctor(1), and so on for each command.
     Man {
         /// The command whose page to print (none: groupcast(1)).
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(MAN_PAGES))]
         command: Option<String>,
     },
 }
 
-/// The completion script for `shell`, as `groupcast completions` prints it.
+/// The completion script for `shell`, as `groupcast completions` prints it. Bash offers the
+/// host's interface names after --iface, read when completing (clap's script would offer file
+/// names).
 pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "groupcast", &mut out);
-    out
+    if shell != clap_complete::Shell::Bash {
+        return out;
+    }
+    let script = String::from_utf8_lossy(&out).into_owned();
+    let files = "--iface)\n                    COMPREPLY=($(compgen -f \"${cur}\"))";
+    let names =
+        "--iface)\n                    COMPREPLY=($(compgen -W \"$(ls /sys/class/net 2>/dev/null)\" -- \"${cur}\"))";
+    script.replace(files, names).into_bytes()
 }
+
+/// The commands `groupcast man` has a page for, besides groupcast(1) itself.
+const MAN_PAGES: [&str; 6] = ["node", "send", "doctor", "config", "keygen", "completions"];
 
 /// The manual page, as `groupcast man [COMMAND]` prints it; `None` if there is no such command.
 pub fn man_page(command: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {

@@ -43,6 +43,13 @@ fn bash_completes_commands_and_options() {
     assert_eq!(node, vec!["--iface"], "after `node --i`");
     let shells = bash_offers(&script, &["groupcast", "completions", "z"]);
     assert_eq!(shells, vec!["zsh"]);
+    // Interface names after --iface (read from the host when completing), never file names.
+    let ifaces = bash_offers(&script, &["groupcast", "node", "--iface", "l"]);
+    assert!(ifaces.iter().any(|o| o == "lo"), "interfaces after --iface: {ifaces:?}");
+    assert!(ifaces.iter().all(|o| std::path::Path::new("/sys/class/net").join(o).exists()), "{ifaces:?}");
+    // The commands with a page after `man`.
+    let pages = bash_offers(&script, &["groupcast", "man", "d"]);
+    assert_eq!(pages, vec!["doctor"], "after `man d`");
 }
 
 #[test]
