@@ -304,6 +304,37 @@ fn an_action_reads_the_same_in_every_pane() {
     assert!(!screen.contains("/me waves"), "{screen}");
 }
 
+/// The colour of the cell `skip` characters into `text`, on each line holding it, top to bottom.
+fn colours_of(app: &App, (w, h): (u16, u16), text: &str, skip: u16) -> Vec<ratatui::style::Color> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| render(app, f)).unwrap();
+    let buf = term.backend().buffer().clone();
+    let mut found = Vec::new();
+    for y in 0..h {
+        let row: String = (0..w).map(|x| buf[(x, y)].symbol().to_string()).collect();
+        if let Some(at) = row.find(text) {
+            let x = row[..at].chars().count() as u16 + skip;
+            found.push(buf[(x, y)].fg);
+        }
+    }
+    found
+}
+
+/// A name keeps its colour whatever node id it comes from: bob before and after a restart (a
+/// new id), in the log, the peers pane and the shared message.
+#[test]
+fn a_name_keeps_one_colour_across_lives_and_panes() {
+    let size = (120, 40);
+    let mut app = conversation(size);
+    say(&mut app, 7_500, NodeId(0xb0b2), "bob", "back after a restart", false);
+    let mut colours = colours_of(&app, size, "bob: ", 0);
+    assert_eq!(colours.len(), 3, "bob's lines, the last from another node id");
+    colours.extend(colours_of(&app, size, "set by bob", 7));
+    colours.extend(colours_of(&app, size, "● bob", 2));
+    assert_eq!(colours.len(), 5, "and the shared message and the peers pane: {colours:?}");
+    assert!(colours.iter().all(|c| *c == colours[0]), "one colour for bob: {colours:?}");
+}
+
 /// Chat lines on the screen (system lines aside).
 fn chat_lines(app: &App) -> usize {
     app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()

@@ -14,7 +14,7 @@ mod peers;
 use super::app::App;
 use super::help;
 use super::wrap::wrap;
-use crate::proto::{Hlc, NodeId, Time};
+use crate::proto::{Hlc, Time};
 use messages::render_messages;
 use peers::render_peers;
 
@@ -22,28 +22,32 @@ use peers::render_peers;
 const PEERS_MIN_WIDTH: u16 = 70;
 const PEERS_MIN_HEIGHT: u16 = 16;
 
-/// Names' colours: xterm-256 mid-tones that read on dark and on light backgrounds (contrast
-/// 3:1 or more against both black and white), far apart from each other, and none of them
-/// yellow or red (pending and errors), green (settled, joins) or bright magenta (your name
-/// mentioned). Azure, teal, olive, violet, rust, plum.
-const PALETTE: [Color; 6] = [
+/// Names' colours: twelve xterm-256 mid-tones that read on dark and on light backgrounds
+/// (contrast 3:1 or more against both black and white), far apart from each other, and none of
+/// them yellow or red (pending and errors), green (settled, joins) or bright magenta (your name
+/// mentioned). Azure, sea green, olive, violet, orange, orchid, navy, slate, steel, purple, tan,
+/// berry.
+const PALETTE: [Color; 12] = [
     Color::Indexed(33),
-    Color::Indexed(30),
+    Color::Indexed(29),
     Color::Indexed(64),
-    Color::Indexed(98),
-    Color::Indexed(130),
-    Color::Indexed(96),
+    Color::Indexed(171),
+    Color::Indexed(166),
+    Color::Indexed(133),
+    Color::Indexed(25),
+    Color::Indexed(63),
+    Color::Indexed(67),
+    Color::Indexed(93),
+    Color::Indexed(137),
+    Color::Indexed(126),
 ];
 
-/// A colour that stays the same for a sender on every screen and every run.
+/// A colour that stays the same for a name (or an old client's address) on every screen, in
+/// every run and every life of its node: it follows the name, not the node's id.
 pub fn author_color(key: &str) -> Color {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     PALETTE[(h % PALETTE.len() as u64) as usize]
-}
-
-fn node_color(node: NodeId) -> Color {
-    author_color(&node.to_string())
 }
 
 /// Text from the network may hold escape sequences: never let them reach the terminal.
@@ -170,7 +174,7 @@ fn header_left(app: &App, detail: u8) -> Line<'static> {
     let name = if detail < 3 { clean(&me.name) } else { crate::show::clip(&clean(&me.name), OWN_NAME_NARROW) };
     let with_name = detail != 4 || note.is_none();
     if with_name {
-        left.push(Span::styled(name, Style::new().bold().fg(node_color(me.node))));
+        left.push(Span::styled(name, Style::new().bold().fg(author_color(&me.name))));
     }
     if detail < 3 {
         left.push(Span::styled(format!(" #{}", me.node.short()), dim));
@@ -227,7 +231,7 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
     let mut block = Block::bordered().title(" Shared message ").border_style(Style::new().fg(Color::Cyan));
     if let Some(e) = app.node.shared() {
         let who = clean(&e.author());
-        let color = if e.bare_from.is_some() { author_color(&who) } else { node_color(e.node) };
+        let color = author_color(&who);
         let at = format!(" at {} ", clock(app, e.ts));
         let mark = if e.ts < app.node.settled() {
             Span::styled("✓ settled ", Style::new().fg(Color::Green))
@@ -378,7 +382,7 @@ mod tests {
         assert_eq!(author_color("10.0.0.1:5000"), PALETTE[(h % PALETTE.len() as u64) as usize]);
         let used: std::collections::BTreeSet<String> =
             (1..=40).map(|i| format!("{:?}", author_color(&format!("10.0.0.{i}:5000")))).collect();
-        assert!(used.len() >= 6, "forty senders share only {} colours", used.len());
+        assert!(used.len() >= 12, "forty senders share only {} colours", used.len());
     }
 
     /// The red, green and blue of an xterm-256 colour of the 6×6×6 cube.

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph};
 use super::super::app::App;
 use super::super::messages::{LineKind, LogLine, SystemKind};
 use super::super::wrap::wrap;
-use super::{author_color, clean, clean_text, clock, node_color, peers::alone_lines};
+use super::{author_color, clean, clean_text, clock, peers::alone_lines};
 
 /// Line `i` of the messages, the search's match shown reversed.
 fn spans_at(app: &App, i: usize) -> Vec<(String, Style)> {
@@ -26,9 +26,9 @@ fn spans_at(app: &App, i: usize) -> Vec<(String, Style)> {
 fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
     let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
     match &l.kind {
-        LineKind::Chat { node, author, own, bare } => {
+        LineKind::Chat { author, own, .. } => {
             let author = clean(author);
-            let color = if *bare { author_color(&author) } else { node_color(*node) };
+            let color = author_color(&author);
             let mut name = Style::new().fg(color).bold();
             let mut text = Style::default();
             if *own {

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Paragraph};
 use super::super::app::App;
 use super::super::peers::{ALONE_AFTER, Alone, PeerRow};
 use super::super::wrap::wrap;
-use super::{age, clean, node_color, skew_note};
+use super::{age, author_color, clean, skew_note};
 use crate::proto::Status;
 
 fn status_glyph(s: Status) -> (&'static str, Color) {
@@ -38,7 +38,7 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
     let pad = width.saturating_sub(2 + name.chars().count() + tag.chars().count() + loss.len() + 1);
     let dim = Style::new().fg(Color::DarkGray);
     let gone = !p.status.is_member();
-    let name_style = if gone { dim } else { Style::new().fg(node_color(p.node)) };
+    let name_style = if gone { dim } else { Style::new().fg(author_color(&p.name)) };
     let first = Line::from(vec![
         Span::styled(format!("{glyph} "), Style::new().fg(color)),
         Span::styled(name, name_style),
@@ -82,7 +82,7 @@ pub(super) fn render_peers(app: &App, f: &mut Frame, area: Rect) {
     if let Some(me) = app.node.me() {
         lines.push(Line::from(vec![
             Span::styled("● ", Style::new().fg(Color::Green)),
-            Span::styled(clean(&me.name), Style::new().fg(node_color(me.node)).bold()),
+            Span::styled(clean(&me.name), Style::new().fg(author_color(&me.name)).bold()),
             Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
         ]));
         lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
