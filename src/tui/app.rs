@@ -166,8 +166,8 @@ impl App {
     /// with or without `@`).
     pub fn mentions_me(&self, l: &LogLine) -> bool {
         let LineKind::Chat { own: false, .. } = l.kind else { return false };
-        let Some(me) = self.node.me() else { return false };
-        mentions(&l.text, &me.name)
+        // Any name we have had: a reply to our old name is still to us.
+        self.node.names().iter().any(|name| mentions(&l.text, name))
     }
 
     /// After `ALONE_AFTER` with no other member, why that may be (see `PeerPane::nobody_here`).
@@ -441,7 +441,7 @@ fn core_event(app: &mut App, ev: Event) {
             app.system(SystemKind::Info, format!("{old} is now {new}"));
         }
         Event::Message { entry, own, settled } => {
-            let named = !own && app.prefs.bell && app.node.me().is_some_and(|m| mentions(&entry.text, &m.name));
+            let named = !own && app.prefs.bell && app.node.names().iter().any(|n| mentions(&entry.text, n));
             chat_line(app, &entry, own, settled);
             app.bell_due |= named;
         }
@@ -627,6 +627,24 @@ mod tests {
         let last = a.messages.lines().back().unwrap();
         assert!(last.text.contains("stepped"), "{:?}", texts(&a));
         assert!(last.at().to_unix() < Duration::from_millis(T0 + 5_000), "the step line sits at now, not an hour off");
+    }
+
+    #[test]
+    fn a_mention_of_a_name_we_had_is_still_ours() {
+        let mut a = app();
+        typed(&mut a, "/name dave");
+        update(&mut a, press(KeyCode::Enter));
+        message(&mut a, 1_000, 2, "me: are you there?");
+        message(&mut a, 1_100, 2, "dave: and now?");
+        message(&mut a, 1_200, 2, "nobody in particular");
+        let marked: Vec<bool> = a
+            .messages
+            .lines()
+            .iter()
+            .filter(|l| l.text.contains('?') || l.text.starts_with("nobody"))
+            .map(|l| a.mentions_me(l))
+            .collect();
+        assert_eq!(marked, [true, true, false], "the old name, the new one, neither");
     }
 
     #[test]

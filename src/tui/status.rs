@@ -23,7 +23,13 @@ pub struct NodeStatus {
     clock: ClockBasis,
     /// The node's group time at a monotonic instant: the time of the screen's own lines.
     group_anchor: Option<(Hlc, Time)>,
+    /// Every name this node has had here, the current one last (at most `MAX_NAMES`): a line
+    /// that mentions any of them mentions us.
+    names: Vec<String>,
 }
+
+/// Names remembered for mentions.
+const MAX_NAMES: usize = 16;
 
 impl Default for NodeStatus {
     fn default() -> Self {
@@ -37,6 +43,7 @@ impl Default for NodeStatus {
             skew_ms: 0,
             clock: ClockBasis::Own,
             group_anchor: None,
+            names: Vec::new(),
         }
     }
 }
@@ -104,6 +111,7 @@ impl NodeStatus {
     }
 
     pub(super) fn ready(&mut self, r: Ready) {
+        self.had_name(&r.name);
         self.me = Some(r);
     }
 
@@ -112,6 +120,20 @@ impl NodeStatus {
         if let Some(me) = self.me.as_mut() {
             name.clone_into(&mut me.name);
         }
+        self.had_name(name);
+    }
+
+    fn had_name(&mut self, name: &str) {
+        self.names.retain(|n| n != name);
+        if self.names.len() >= MAX_NAMES {
+            self.names.remove(0);
+        }
+        self.names.push(name.to_string());
+    }
+
+    /// Every name this node has had here, the current one last.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     pub(super) fn counters(&mut self, stats: Stats) {
