@@ -246,6 +246,32 @@ fn a_late_joiner_gets_six_thousand_messages_settled() {
     assert_eq!(s.log_digest, sim.nodes[0].node.snapshot().log_digest);
 }
 
+/// A late joiner's front end gets a backlog that one repair carries in the group's order, not
+/// one origin's messages after another's.
+#[test]
+fn a_late_joiners_backlog_comes_in_the_groups_order() {
+    let mut sim = Sim::new(79, Medium::default());
+    sim.add_nodes(3, &ring_cfg());
+    sim.run_for(secs(2));
+    for k in 0..60 {
+        say(&mut sim, k % 3, &format!("history {k:02}"));
+        sim.run_for(Duration::from_millis(20));
+    }
+    sim.run_for(secs(3));
+    let late = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
+    sim.run_for(secs(5));
+    let shown: Vec<String> = sim.nodes[late]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message { entry, .. } => Some(entry.text.to_string()),
+            _ => None,
+        })
+        .collect();
+    let said: Vec<String> = (0..60).map(|k| format!("history {k:02}")).collect();
+    assert_eq!(shown, said, "the backlog in the order said");
+}
+
 #[test]
 fn four_freezes_of_one_peer_are_each_caught_as_fast_as_the_first() {
     let mut sim = Sim::new(78, Medium::default());

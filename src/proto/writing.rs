@@ -166,7 +166,11 @@ impl Writing<'_> {
         let mut wrote = Wrote::default();
         let mut fresh = Vec::new();
         let before = self.log.shared().map(Entry::rank);
-        for entry in e.entries {
+        // In the log's order, not the origins' one after another: the screens show a late
+        // joiner's backlog as the group said it.
+        let mut entries = e.entries;
+        entries.sort_by_key(Entry::key);
+        for entry in entries {
             let mut entry = entry.true_over();
             if !wire::entry_fits(&entry) {
                 // More than one message frame could have carried: never a real message.
