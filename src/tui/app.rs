@@ -648,6 +648,40 @@ mod tests {
     }
 
     #[test]
+    fn a_restarted_member_takes_its_old_row_at_once() {
+        let mut a = app();
+        let addr = |port| SocketAddr::from(([10, 231, 0, 5], port));
+        let core = |e| Msg::Net(NetEvent::Core(e));
+        for life in 1..=3u64 {
+            update(&mut a, core(Event::PeerUp { node: NodeId(life), name: "alice".into(), addr: addr(12345) }));
+            let down = Event::PeerDown {
+                node: NodeId(life),
+                name: "alice".into(),
+                reason: DownReason::Left,
+                via: crate::proto::DownVia::Leave,
+            };
+            update(&mut a, core(down));
+        }
+        update(&mut a, core(Event::PeerUp { node: NodeId(9), name: "alice".into(), addr: addr(12345) }));
+        // Another alice on another host is someone else: her row stays while it lingers.
+        update(
+            &mut a,
+            core(Event::PeerUp { node: NodeId(7), name: "alice".into(), addr: "10.231.0.6:12345".parse().unwrap() }),
+        );
+        update(
+            &mut a,
+            core(Event::PeerDown {
+                node: NodeId(7),
+                name: "alice".into(),
+                reason: DownReason::Left,
+                via: crate::proto::DownVia::Leave,
+            }),
+        );
+        let rows: Vec<(NodeId, bool)> = a.peers.rows().values().map(|p| (p.node, p.status.is_member())).collect();
+        assert_eq!(rows, [(NodeId(7), false), (NodeId(9), true)], "one row for the restarted alice");
+    }
+
+    #[test]
     fn enter_sends_the_line_and_clears_it() {
         let mut a = app();
         typed(&mut a, "hello 世界");

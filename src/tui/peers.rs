@@ -112,6 +112,9 @@ impl PeerPane {
 
     /// `node` joined or came back, at `addr`: true if it was shown down (so it is back).
     pub(super) fn up(&mut self, node: NodeId, name: String, addr: SocketAddr, now: Time) -> bool {
+        // A new life of a member shown gone (a restart: the same name from the same host, under
+        // a new id) takes its row at once, rather than lingering beside it.
+        self.rows.retain(|id, p| *id == node || p.status.is_member() || p.name != name || p.addr.ip() != addr.ip());
         let old = self.rows.get(&node);
         let back = old.is_some_and(|p| p.status == Status::Down);
         let tcp_port = old.map_or(0, |p| p.tcp_port);
