@@ -308,11 +308,17 @@ fn host_checks(r: &mut Report, netcfg: &NetConfig, default_route: Option<&str>, 
 async fn bare_text_heard(node: &mut crate::net::NodeHandle, listen: Duration) -> BTreeMap<String, u64> {
     let mut bare = BTreeMap::new();
     let end = tokio::time::Instant::now() + listen;
+    // Only lines said while the doctor listens: the group's history (repaired to it as to any
+    // newcomer) holds old clients' lines from long ago.
+    let mut since: Option<crate::proto::Hlc> = None;
     loop {
         tokio::select! {
             ev = node.events.recv() => match ev {
+                Some(NetEvent::GroupTime { time, .. }) if since.is_none() => {
+                    since = Some(crate::proto::Hlc::from_unix(time.to_unix().saturating_sub(Duration::from_secs(1))));
+                }
                 Some(NetEvent::Core(Event::Message { entry, .. })) => {
-                    if let Some(from) = entry.bare_from {
+                    if let Some(from) = entry.bare_from.filter(|_| since.is_none_or(|s| entry.ts >= s)) {
                         *bare.entry(from.to_string()).or_insert(0u64) += 1;
                     }
                 }

@@ -158,3 +158,27 @@ fn a_keyed_group_a_busy_ring_port_and_a_cable_without_carrier_are_each_named() {
     assert!(iface["detail"].as_str().unwrap().contains("no carrier"), "{iface}");
     let _ = std::fs::remove_file(&key_path);
 }
+
+/// The doctor lists the old clients heard while it listens, not those in the group's history
+/// (which reaches it as it reaches any newcomer).
+#[test]
+fn the_doctor_lists_the_old_clients_heard_during_its_run_only() {
+    let Some(lan) = Lan::new(3) else { return };
+    let mut others = nodes(&lan, &[1]);
+    let before = lan.host(3).run(&["send", "--plain", "an old line"]);
+    assert!(before.status.success(), "{}", String::from_utf8_lossy(&before.stderr));
+    others[0].state_until("the old line held", Duration::from_secs(10), |s| s["messages"] == 1);
+    // (History, then: a few seconds old when the doctor comes.)
+    std::thread::sleep(Duration::from_secs(2));
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(800));
+            let during = lan.host(3).run(&["send", "--plain", "a line while the doctor listens"]);
+            assert!(during.status.success());
+        });
+        let (_, r) = doctor(&lan, 2, &[]);
+        let senders: Vec<&String> = r["bare_senders"].as_object().unwrap().keys().collect();
+        assert_eq!(senders.len(), 1, "one old client heard during the run: {r}");
+        assert_eq!(r["bare_senders"][senders[0].as_str()], 1, "its one line then, not the one before: {r}");
+    });
+}
