@@ -335,6 +335,24 @@ fn a_name_keeps_one_colour_across_lives_and_panes() {
     assert!(colours.iter().all(|c| *c == colours[0]), "one colour for bob: {colours:?}");
 }
 
+/// Two live members named bob are told apart by a short id, in the log and the peers pane;
+/// carol, the only one of her name, is shown as she is.
+#[test]
+fn two_live_members_of_one_name_are_told_apart() {
+    let size = (120, 40);
+    let mut app = conversation(size);
+    let other_bob = NodeId(0x0b0b_0000_0000_0001);
+    net(&mut app, Event::PeerUp { node: other_bob, name: "bob".into(), addr: addr(7) });
+    say(&mut app, 7_500, other_bob, "bob", "i am the other bob", false);
+    let screen = draw(&app, size);
+    let first = format!("bob#{}", &BOB.short()[..4]);
+    let second = format!("bob#{}", &other_bob.short()[..4]);
+    assert!(screen.contains(&format!("{second}: i am the other bob")), "{screen}");
+    assert!(screen.contains(&format!("{first}: morning all")), "{screen}");
+    assert!(screen.matches(&second).count() >= 2 && screen.matches(&first).count() >= 2, "log and peers:\n{screen}");
+    assert!(!screen.contains("carol#"), "{screen}");
+}
+
 /// Chat lines on the screen (system lines aside).
 fn chat_lines(app: &App) -> usize {
     app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()

@@ -162,6 +162,19 @@ impl App {
         self.node.group_now(self.now, self.wall)
     }
 
+    /// Whether two or more live members (this node among them) go by `name` now: the screens
+    /// then tell them apart by a short id after the name.
+    pub fn twin(&self, name: &str) -> bool {
+        let mine = self.node.me().is_some_and(|m| m.name == name);
+        let others = self.peers.rows().values().filter(|p| p.status.is_member() && p.name == name).count();
+        others + usize::from(mine) >= 2
+    }
+
+    /// A name as the screens show it for `node`: with a short id after it if it has a twin.
+    pub fn shown_name(&self, name: &str, node: crate::proto::NodeId) -> String {
+        if self.twin(name) { format!("{name}#{}", &node.short()[..4]) } else { name.to_string() }
+    }
+
     /// Whether a chat line from someone else names this node's user (as a word, any case,
     /// with or without `@`).
     pub fn mentions_me(&self, l: &LogLine) -> bool {

@@ -26,9 +26,10 @@ fn spans_at(app: &App, i: usize) -> Vec<(String, Style)> {
 fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
     let time = (format!("{} ", clock(app, l.at())), Style::new().fg(Color::DarkGray));
     match &l.kind {
-        LineKind::Chat { author, own, .. } => {
-            let author = clean(author);
-            let color = author_color(&author);
+        LineKind::Chat { author, own, node, bare } => {
+            let color = author_color(&clean(author));
+            // Two live members of one name are told apart by a short id.
+            let author = if *bare { clean(author) } else { clean(&app.shown_name(author, *node)) };
             let mut name = Style::new().fg(color).bold();
             let mut text = Style::default();
             if *own {

@@ -32,7 +32,7 @@ fn peer_lines(app: &App, p: &PeerRow, width: usize) -> [Line<'static>; 2] {
         (false, true) => "next ",
         (false, false) => "",
     };
-    let name = clean(&p.name);
+    let name = clean(&app.shown_name(&p.name, p.node));
     let room = width.saturating_sub(3 + loss.len() + tag.chars().count());
     let name: String = name.chars().take(room).collect();
     let pad = width.saturating_sub(2 + name.chars().count() + tag.chars().count() + loss.len() + 1);
@@ -82,7 +82,7 @@ pub(super) fn render_peers(app: &App, f: &mut Frame, area: Rect) {
     if let Some(me) = app.node.me() {
         lines.push(Line::from(vec![
             Span::styled("● ", Style::new().fg(Color::Green)),
-            Span::styled(clean(&me.name), Style::new().fg(author_color(&me.name)).bold()),
+            Span::styled(clean(&app.shown_name(&me.name, me.node)), Style::new().fg(author_color(&me.name)).bold()),
             Span::styled(" (you)", Style::new().fg(Color::DarkGray)),
         ]));
         lines.push(Line::styled(format!("  {}", me.iface), Style::new().fg(Color::DarkGray)));
