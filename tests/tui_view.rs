@@ -353,6 +353,27 @@ fn two_live_members_of_one_name_are_told_apart() {
     assert!(!screen.contains("carol#"), "{screen}");
 }
 
+/// Alone, a message of ours that settles is only here: ◇ in the log and "only here" in the
+/// shared message, never ✓. Once the mark moves with a peer live, the peer holds everything
+/// before it (the ring repaired the first to it): both read ✓.
+#[test]
+fn a_message_settled_alone_reads_only_here() {
+    let size = (100, 30);
+    let mut app = empty(size);
+    update(&mut app, Msg::Tick(Now::synced(t(1_000))));
+    say(&mut app, 2_000, ME, "alice", "anyone there?", true);
+    net(&mut app, Event::Settled { upto: hlc(2_001), count: 1 });
+    let screen = draw(&app, size);
+    assert!(screen.contains("◇ alice: anyone there?") && screen.contains("only here"), "{screen}");
+    assert!(!screen.contains("✓"), "nothing reads settled while alone:\n{screen}");
+    net(&mut app, Event::PeerUp { node: BOB, name: "bob".into(), addr: addr(2) });
+    say(&mut app, 3_000, ME, "alice", "ah, bob", true);
+    net(&mut app, Event::Settled { upto: hlc(3_001), count: 1 });
+    let screen = draw(&app, size);
+    assert!(screen.contains("✓ alice: ah, bob") && screen.contains("✓ settled"), "{screen}");
+    assert!(screen.contains("✓ alice: anyone there?"), "bob holds the first too now:\n{screen}");
+}
+
 /// Chat lines on the screen (system lines aside).
 fn chat_lines(app: &App) -> usize {
     app.messages.lines().iter().filter(|l| matches!(l.kind, groupcast::tui::messages::LineKind::Chat { .. })).count()

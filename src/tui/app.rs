@@ -458,8 +458,14 @@ fn core_event(app: &mut App, ev: Event) {
             chat_line(app, &entry, own, settled);
             app.bell_due |= named;
         }
-        Event::Shared { entry, settled } => app.node.share(entry, settled),
-        Event::Settled { upto, .. } => app.node.settle(upto),
+        Event::Shared { entry, settled } => {
+            app.node.share(entry, settled);
+            others_hold(app);
+        }
+        Event::Settled { upto, .. } => {
+            app.node.settle(upto);
+            others_hold(app);
+        }
         Event::Ring { prev, next } => app.node.set_ring(Neighbours { prev, next }),
         Event::Gap { node, from, to } => {
             let who = app.peers.name_of(node);
@@ -532,8 +538,17 @@ fn chat_line(app: &mut App, entry: &Entry, own: bool, settled: bool) {
     // the node's mark is later than its stamp.
     if settled {
         app.node.settle_past(entry.ts);
+        others_hold(app);
     }
     app.messages.chat(entry, own);
+}
+
+/// The settled mark moved: if another member is live, what it passed is held elsewhere too.
+fn others_hold(app: &mut App) {
+    if app.peers.alive() > 0 {
+        let upto = app.node.settled();
+        app.node.others_hold(upto);
+    }
 }
 
 /// Rebuilds the view from the core after the screen fell behind: every message the core holds
@@ -548,6 +563,7 @@ fn resync(app: &mut App, r: Resync) {
         core_event(app, Event::Message { entry: e, own, settled: false });
     }
     app.node.settle(r.settled);
+    others_hold(app);
     app.node.share_if_newer(r.shared);
     app.node.set_ring(r.ring);
     app.node.skew(r.skew_ms);

@@ -18,7 +18,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("Ctrl-Home / End", "oldest / newest message (or Home / End"),
     ("", "  when the line is empty)"),
     ("Mouse wheel", "scroll the messages"),
-    ("✓ / ◌", "settled (every live member has it) / pending"),
+    ("✓ / ◌ / ◇", "settled (all live members have it) / pending / only here"),
     ("peers 2/3", "header: members alive / all known"),
     ("recv / drop", "header: messages received / datagrams refused"),
     ("", "  (/drops says why each was refused)"),

@@ -23,6 +23,9 @@ pub struct NodeStatus {
     clock: ClockBasis,
     /// The node's group time at a monotonic instant: the time of the screen's own lines.
     group_anchor: Option<(Hlc, Time)>,
+    /// Messages stamped before this were settled while another member was live: they are held
+    /// elsewhere too. (Settled alone means nothing more than "here".)
+    others_hold: Hlc,
     /// Every name this node has had here, the current one last (at most `MAX_NAMES`): a line
     /// that mentions any of them mentions us.
     names: Vec<String>,
@@ -43,6 +46,7 @@ impl Default for NodeStatus {
             skew_ms: 0,
             clock: ClockBasis::Own,
             group_anchor: None,
+            others_hold: Hlc(0),
             names: Vec::new(),
         }
     }
@@ -179,6 +183,17 @@ impl NodeStatus {
     /// Everything stamped before `upto` is settled.
     pub(super) fn settle(&mut self, upto: Hlc) {
         self.settled = self.settled.max(upto);
+    }
+
+    /// The settled mark is at `upto` while other members are live: what it passed, they hold.
+    pub(super) fn others_hold(&mut self, upto: Hlc) {
+        self.others_hold = self.others_hold.max(upto.min(self.settled));
+    }
+
+    /// Whether a message stamped `ts` is held by another member too (it was settled while one
+    /// was live); a message settled while this node was alone is only here.
+    pub fn held_elsewhere(&self, ts: Hlc) -> bool {
+        ts < self.others_hold
     }
 
     /// A message stamped `ts` is settled: the mark moves past it.

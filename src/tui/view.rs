@@ -233,7 +233,10 @@ fn render_shared(app: &App, f: &mut Frame, area: Rect, rows: usize) {
         let who = clean(&e.author());
         let color = author_color(&who);
         let at = format!(" at {} ", clock(app, e.ts));
-        let mark = if e.ts < app.node.settled() {
+        let ours = app.node.me().is_some_and(|m| m.node == e.node) && e.bare_from.is_none();
+        let mark = if e.ts < app.node.settled() && ours && !app.node.held_elsewhere(e.ts) {
+            Span::styled("◇ only here ", Style::new().fg(Color::DarkGray))
+        } else if e.ts < app.node.settled() {
             Span::styled("✓ settled ", Style::new().fg(Color::Green))
         } else {
             Span::styled("◌ pending ", Style::new().fg(Color::Yellow))

@@ -37,8 +37,11 @@ fn line_spans(app: &App, l: &LogLine) -> Vec<(String, Style)> {
                 name = Style::new().fg(Color::Black).bg(color).bold();
                 text = text.add_modifier(Modifier::BOLD);
             }
-            // ✓ once every live member holds it (settled), ◌ until then.
-            let mark = if l.at() < app.node.settled() {
+            // ✓ once every live member holds it (settled), ◌ until then; ◇ for our own line
+            // settled while no one else was here: it is only here.
+            let mark = if l.at() < app.node.settled() && *own && !app.node.held_elsewhere(l.at()) {
+                ("◇ ".to_string(), Style::new().fg(Color::DarkGray))
+            } else if l.at() < app.node.settled() {
                 ("✓ ".to_string(), Style::new().fg(Color::Green))
             } else {
                 ("◌ ".to_string(), Style::new().fg(Color::Yellow))
