@@ -178,13 +178,16 @@ pub fn blame(e: &Effective, err: &str) -> String {
     let from_file = e.settings.iter().find_map(|s| {
         let flag = format!("--{}", s.key.replace('_', "-"));
         match s.source {
-            Source::File(line) if err.starts_with(&flag) => Some((flag, s.key, line)),
+            Source::File(line) if err.starts_with(&flag) => Some((flag.len(), s.key, line)),
+            // The key file's own errors name the file, not the flag.
+            Source::File(line) if s.key == "key_file" && err.starts_with("key file ") => Some((0, s.key, line)),
             _ => None,
         }
     });
     match (from_file, &e.path) {
-        (Some((flag, key, line)), Some(path)) => {
-            format!("config file {}, line {line}: {key}{}", path.display(), &err[flag.len()..])
+        (Some((0, key, line)), Some(path)) => format!("config file {}, line {line} ({key}): {err}", path.display()),
+        (Some((skip, key, line)), Some(path)) => {
+            format!("config file {}, line {line}: {key}{}", path.display(), &err[skip..])
         }
         _ => err.to_string(),
     }
@@ -215,6 +218,8 @@ pub fn describe(e: &Effective) -> String {
         Some(p) => writeln!(s, "config file: {} (not there: defaults and flags only)", p.display()),
         None => writeln!(s, "config file: none (no HOME or XDG_CONFIG_HOME)"),
     };
+    // The values' column as wide as its widest value, so every source lines up.
+    let width = e.settings.iter().map(|st| st.value.chars().count()).max().unwrap_or(0).max(24);
     for st in &e.settings {
         let from = match st.source {
             Source::Default => "default".to_string(),
@@ -222,7 +227,11 @@ pub fn describe(e: &Effective) -> String {
             Source::Flag => format!("--{}", st.key.replace('_', "-")),
             Source::Env => "environment".to_string(),
         };
-        let _ = writeln!(s, "{:<10} {:<32} {from}", st.key, st.value);
+        // A key file that is not there is marked where it is named.
+        let missing =
+            st.key == "key_file" && !st.value.is_empty() && st.value != "none" && !expand_home(&st.value).exists();
+        let from = if missing { format!("{from}  <- no such file") } else { from };
+        let _ = writeln!(s, "{:<10} {:<width$} {from}", st.key, st.value);
     }
     s
 }

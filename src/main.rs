@@ -93,12 +93,13 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Some(Command::Config { net }) => {
-                // The values must make a working node, as for the other commands.
-                net.net_config().map_err(usage)?;
-                net.proto_config().map_err(usage)?;
+                // The table first, whatever is wrong with it (a missing key file is marked in
+                // it); then the values must make a working node, as for the other commands.
+                let checked = net.net_config().and_then(|_| net.proto_config().map(|_| ()));
                 if let Some(e) = &effective {
                     print!("{}", groupcast::config::describe(e));
                 }
+                checked.map_err(usage)?;
                 Ok(())
             }
             Some(Command::Completions { shell }) => {

@@ -90,3 +90,21 @@ fn the_bell_colours_and_history_come_from_the_file_too() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 1: colours: \"purple\" is not on or off"));
 }
+
+/// A key file the config names that is not there: `groupcast config` still prints the table,
+/// marks the row, names the file's line in the error, and exits 2. Every value lines up.
+#[test]
+fn config_marks_a_missing_key_file_and_names_its_line() {
+    let home = config_home("nokey", "name = \"erin\"\nkey_file = \"/nonexistent/team.key\"\n");
+    let out = run(&home, &["config"]);
+    assert_eq!(out.status.code(), Some(2), "a node could not start with it");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(row(&text, "key_file").ends_with("config file, line 2  <- no such file"), "{text}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2 (key_file)") && err.contains("/nonexistent/team.key"), "{err}");
+    // The sources start in one column, however long a value.
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    let starts: std::collections::BTreeSet<usize> =
+        rows.iter().map(|l| l.find(" default").or_else(|| l.find(" config file")).expect("a source")).collect();
+    assert_eq!(starts.len(), 1, "sources in one column:\n{text}");
+}
