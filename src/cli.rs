@@ -162,8 +162,54 @@ pub fn man_page(command: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {
     };
     let mut out = Vec::new();
     clap_mangen::Man::new(page).render(&mut out)?;
+    out.extend_from_slice(MAN_MORE.as_bytes());
     Ok(Some(out))
 }
+
+/// The sections every page ends with, in roff: the files and environment groupcast reads, and
+/// examples a new user can type.
+const MAN_MORE: &str = r#".SH FILES
+.TP
+\fI$XDG_CONFIG_HOME/groupcast/config.toml\fR (else \fI~/.config/groupcast/config.toml\fR)
+The config file: the values a flag would give (name, group, iface, ttl, heartbeat, ring_port,
+key_file, label, log_size, log_bytes, history, bell, colours). A flag wins over it; \fBgroupcast
+config\fR prints where each value came from.
+.TP
+\fIPATH\fR of \fB\-\-key\-file\fR
+The group key (64 hex digits, readable by its owner only); \fBgroupcast keygen PATH\fR makes one.
+.TP
+\fIPATH\fR of \fB\-\-history\fR
+The conversation kept across runs, one JSON line per message.
+.SH ENVIRONMENT
+.TP
+\fBGROUPCAST_CONFIG\fR
+The config file to read instead of the usual one (as \fB\-\-config\fR).
+.TP
+\fBGROUPCAST_KEY_FILE\fR
+The group key file (as \fB\-\-key\-file\fR).
+.TP
+\fBXDG_CONFIG_HOME\fR, \fBHOME\fR
+Where the config file is looked for.
+.TP
+\fBNO_COLOR\fR
+Set: the terminal UI uses no colours.
+.SH EXAMPLES
+.TP
+\fBgroupcast \-\-name alice\fR
+Open the terminal UI in the default group (225.0.0.37:12345) on the interface of the route to it.
+.TP
+\fBgroupcast keygen ~/.config/groupcast/team.key\fR, then \fBgroupcast \-\-key\-file ~/.config/groupcast/team.key\fR
+A keyed group: only holders of the key read or join it.
+.TP
+\fBgroupcast node \-\-json \-\-name build1\fR
+A headless node: each event a JSON line on stdout; each line on stdin a message.
+.TP
+\fBgroupcast send \-\-plain "deploy done"\fR
+One line as an old client sends it (bare text).
+.TP
+\fBgroupcast doctor\fR
+Why no peer appears: interfaces, routes, firewall, and a few seconds as a node.
+"#;
 
 /// How to reach the group and how the node behaves: the options every command that joins takes.
 #[derive(Debug, Clone, Args)]

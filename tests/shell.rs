@@ -83,6 +83,11 @@ fn each_command_has_the_page_the_main_page_points_to() {
         assert!(page.contains(&format!(".TH groupcast-{cmd} 1")), "{cmd}: {page}");
     }
     assert!(groupcast(&["man", "doctor"]).contains("\\-\\-listen"));
+    for page in [main, groupcast(&["man", "node"])] {
+        for section in [".SH FILES", ".SH ENVIRONMENT", ".SH EXAMPLES", "GROUPCAST_KEY_FILE", "config.toml"] {
+            assert!(page.contains(section), "no {section} in the page");
+        }
+    }
     let out = Command::new(BIN).args(["man", "nosuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
