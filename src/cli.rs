@@ -130,12 +130,39 @@ pub enum Command {
     },
 }
 
+/// The command line as clap builds it, with each subcommand's `--help` (and completions and man
+/// page) listing only the options that apply to it: the others are still taken (a config file
+/// may give them) but not shown.
+pub fn command() -> clap::Command {
+    const NODE_ONLY: [&str; 9] = [
+        "ring_port",
+        "heartbeat",
+        "phi_threshold",
+        "phi_suspect",
+        "min_std_dev",
+        "acceptable_pause",
+        "max_clock_ahead",
+        "log_size",
+        "log_bytes",
+    ];
+    const SCREEN_ONLY: [&str; 3] = ["bell", "colours", "history"];
+    let hide = |mut c: clap::Command, names: &[&str]| {
+        for n in names {
+            c = c.mut_arg(*n, |a| a.hide(true));
+        }
+        c
+    };
+    <Cli as clap::CommandFactory>::command()
+        .mut_subcommand("send", |s| hide(hide(s, &NODE_ONLY), &SCREEN_ONLY))
+        .mut_subcommand("doctor", |s| hide(s, &SCREEN_ONLY))
+}
+
 /// The completion script for `shell`, as `groupcast completions` prints it. Bash offers the
 /// host's interface names after --iface, read when completing (clap's script would offer file
 /// names).
 pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "groupcast", &mut out);
+    clap_complete::generate(shell, &mut command(), "groupcast", &mut out);
     if shell != clap_complete::Shell::Bash {
         return out;
     }
@@ -151,7 +178,7 @@ const MAN_PAGES: [&str; 6] = ["node", "send", "doctor", "config", "keygen", "com
 
 /// The manual page, as `groupcast man [COMMAND]` prints it; `None` if there is no such command.
 pub fn man_page(command: Option<&str>) -> std::io::Result<Option<Vec<u8>>> {
-    let top = <Cli as clap::CommandFactory>::command();
+    let top = self::command();
     let page = match command {
         None => top,
         Some(name) => {

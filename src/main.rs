@@ -17,7 +17,7 @@ static DOCTOR_FOUND_PROBLEMS: AtomicBool = AtomicBool::new(false);
 /// The command line, with the config file filling in what it did not say (a broken file is one
 /// line and exit 2).
 fn command_line() -> Result<(Cli, Option<groupcast::config::Effective>), ExitCode> {
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let matches = groupcast::cli::command().get_matches();
     let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

@@ -91,3 +91,19 @@ fn each_command_has_the_page_the_main_page_points_to() {
     let out = Command::new(BIN).args(["man", "nosuch"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `send --help` lists the options a one-shot sender uses, not the node's detector, ring and
+/// screen options (which it still takes, as a config file may give them).
+#[test]
+fn each_commands_help_lists_only_its_options() {
+    let help = groupcast(&["send", "--help"]);
+    for shown in ["--plain", "--group", "--iface", "--ttl", "--name", "--key-file", "--label"] {
+        assert!(help.contains(shown), "send --help lacks {shown}:\n{help}");
+    }
+    for hidden in ["--heartbeat", "--phi-threshold", "--ring-port", "--log-size", "--history", "--bell", "--colours"] {
+        assert!(!help.contains(hidden), "send --help lists {hidden}:\n{help}");
+    }
+    assert!(groupcast(&["node", "--help"]).contains("--heartbeat"), "node keeps its own");
+    let out = Command::new(BIN).args(["send", "--heartbeat", "1s", "--help"]).output().unwrap();
+    assert!(out.status.success(), "a hidden option is still taken");
+}
