@@ -227,9 +227,8 @@ pub fn describe(e: &Effective) -> String {
             Source::Flag => format!("--{}", st.key.replace('_', "-")),
             Source::Env => "environment".to_string(),
         };
-        // A key file that is not there is marked where it is named.
-        let missing =
-            st.key == "key_file" && !st.value.is_empty() && st.value != "none" && !expand_home(&st.value).exists();
+        // A key file named (not the default: an open group) that is not there is marked.
+        let missing = st.key == "key_file" && st.source != Source::Default && !expand_home(&st.value).exists();
         let from = if missing { format!("{from}  <- no such file") } else { from };
         let _ = writeln!(s, "{:<10} {:<width$} {from}", st.key, st.value);
     }

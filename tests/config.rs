@@ -41,6 +41,7 @@ fn the_file_sets_what_no_flag_says_and_config_tells_where_each_value_came_from()
     assert!(row(&text, "ttl").ends_with("--ttl"), "{text}");
     assert!(row(&text, "iface").ends_with("config file, line 5"), "{text}");
     assert!(row(&text, "group").ends_with("default"), "{text}");
+    assert!(row(&text, "key_file").ends_with("default"), "an open group: no key file to miss: {text}");
     // A real command takes the file's values: the doctor looks at the file's interface
     // (loopback, TTL 0: nothing leaves this host).
     let out = run(&home, &["doctor", "--json", "--listen", "0.3s"]);
