@@ -221,6 +221,22 @@ fn a_hole_no_one_can_fill_costs_no_more_than_the_heartbeats() {
     );
 }
 
+/// A node that joins now, and the messages its front end is shown in its first five seconds,
+/// in the order shown.
+fn late_joiner_shown(sim: &mut Sim) -> (usize, Vec<String>) {
+    let late = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
+    sim.run_for(secs(5));
+    let shown = sim.nodes[late]
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Message { entry, .. } => Some(entry.text.to_string()),
+            _ => None,
+        })
+        .collect();
+    (late, shown)
+}
+
 #[test]
 fn a_late_joiner_gets_six_thousand_messages_settled() {
     let mut sim = Sim::new(77, Medium::default());
@@ -230,16 +246,8 @@ fn a_late_joiner_gets_six_thousand_messages_settled() {
         say(&mut sim, k % 2, &format!("history {k}"));
     }
     sim.run_for(secs(3));
-    let late = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
-    sim.run_for(secs(5));
-    let got: BTreeSet<String> = sim.nodes[late]
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Message { entry, .. } => Some(entry.text.to_string()),
-            _ => None,
-        })
-        .collect();
+    let (late, shown) = late_joiner_shown(&mut sim);
+    let got: BTreeSet<String> = shown.into_iter().collect();
     assert_eq!(got.len(), 6_000, "every message reached the late joiner's front end once");
     let s = sim.nodes[late].node.snapshot();
     assert_eq!((s.messages, s.pending), (6_000, 0), "all held, nothing pending");
@@ -258,16 +266,7 @@ fn a_late_joiners_backlog_comes_in_the_groups_order() {
         sim.run_for(Duration::from_millis(20));
     }
     sim.run_for(secs(3));
-    let late = sim.add_node(Config { name: Name::clip("late"), ..ring_cfg() });
-    sim.run_for(secs(5));
-    let shown: Vec<String> = sim.nodes[late]
-        .events
-        .iter()
-        .filter_map(|(_, e)| match e {
-            Event::Message { entry, .. } => Some(entry.text.to_string()),
-            _ => None,
-        })
-        .collect();
+    let (_, shown) = late_joiner_shown(&mut sim);
     let said: Vec<String> = (0..60).map(|k| format!("history {k:02}")).collect();
     assert_eq!(shown, said, "the backlog in the order said");
 }

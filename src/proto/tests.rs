@@ -1140,6 +1140,28 @@ fn deliver(from: &mut Node, from_addr: SocketAddr, to: &mut Node, t: u64) -> Vec
     events
 }
 
+/// Links ring nodes 1 (`a`) and 2 (`b`) both ways at 100 ms.
+fn link_at_100(a: &mut Node, b: &mut Node, t: u64) {
+    if t == 100 {
+        assert!(a.handle_link_up(NodeId(2), link_from(2), at(t)) && b.handle_link_up(NodeId(1), link_from(1), at(t)));
+    }
+}
+
+/// A heartbeat of node 2 ("n2") as its life one second after `T0` would send it.
+fn next_life_of_b() -> Body {
+    Body::Heartbeat(Beat {
+        time_ms: T0 + 1_000,
+        skew_ms: 0,
+        name: "n2".into(),
+        msg_seq: Seq(0),
+        interval_ms: 500,
+        tcp_port: 7000,
+        frontier: Hlc(0),
+        links: Vec::new(),
+        resumed: false,
+    })
+}
+
 /// A member that begins a new life itself (its clock moved back) may have link frames of its
 /// old life still on the way when the new life's first heartbeat comes: those are no forgery.
 #[test]
@@ -1150,24 +1172,9 @@ fn a_link_frame_sent_just_before_a_new_life_is_no_sign_of_forgery() {
         b.handle_timer(at(t));
         deliver(&mut a, addr(1), &mut b, t);
         deliver(&mut b, addr(2), &mut a, t);
-        if t == 100 {
-            assert!(
-                a.handle_link_up(NodeId(2), link_from(2), at(t)) && b.handle_link_up(NodeId(1), link_from(1), at(t))
-            );
-        }
+        link_at_100(&mut a, &mut b, t);
     }
-    let beat = Beat {
-        time_ms: T0 + 1_000,
-        skew_ms: 0,
-        name: "n2".into(),
-        msg_seq: Seq(0),
-        interval_ms: 500,
-        tcp_port: 7000,
-        frontier: Hlc(0),
-        links: Vec::new(),
-        resumed: false,
-    };
-    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), Body::Heartbeat(beat)), addr(2), at(1_000));
+    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), next_life_of_b()), addr(2), at(1_000));
     let old_life = link_frame_from(2, seal::LINK_SEQ | 0x5a, Body::Ping);
     a.handle_link_frame(NodeId(2), &old_life, at(1_010));
     assert_eq!(dropped(&a, DropReason::ForgedLife), 0, "a straggler of the old life");
@@ -1188,26 +1195,11 @@ fn a_higher_life_forged_from_a_members_own_address_is_undone_through_its_link() 
     };
     for t in (0..1_000).step_by(50) {
         exchange(&mut a, &mut b, t, &mut b_events);
-        if t == 100 {
-            assert!(
-                a.handle_link_up(NodeId(2), link_from(2), at(t)) && b.handle_link_up(NodeId(1), link_from(1), at(t))
-            );
-        }
+        link_at_100(&mut a, &mut b, t);
     }
     assert_eq!(a.linked().collect::<Vec<_>>(), [NodeId(2)]);
     // One heartbeat in b's name, a life above b's, from b's own address: a takes it.
-    let forged = Body::Heartbeat(Beat {
-        time_ms: T0 + 1_000,
-        skew_ms: 0,
-        name: "n2".into(),
-        msg_seq: Seq(0),
-        interval_ms: 500,
-        tcp_port: 7000,
-        frontier: Hlc(0),
-        links: Vec::new(),
-        resumed: false,
-    });
-    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), forged), addr(2), at(1_000));
+    a.handle_datagram(&frame(2, T0 + 1_000, 1, hlc_at(1_000), next_life_of_b()), addr(2), at(1_000));
     // b's next link frame is of its real, older life: a tells b, and b moves above the forgery.
     for t in (1_050..3_000).step_by(50) {
         exchange(&mut a, &mut b, t, &mut b_events);
